@@ -48,7 +48,7 @@ class IdrSettings(BaseSettings):
     blocklist_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "blocklist.yaml"))
     # An identifier value carried by more than this many distinct people-looking records is
     # treated as shared (household landline, family email), not as identity.
-    max_people_per_identifier: int = 2
+    max_people_per_identifier: int = 1
     # Asset-check thresholds.
     max_quarantine_rate: float = 0.10
     max_cluster_size: int = 50

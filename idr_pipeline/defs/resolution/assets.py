@@ -1,0 +1,77 @@
+"""identity_edges, identity_graph and resolved_profiles."""
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.pipeline import run_edges, run_golden, run_graph
+from idr_pipeline.reporting import bar_chart_png, markdown_table, png_markdown, size_histogram
+
+
+@dg.asset(
+    deps=["clean_profiles"],
+    group_name="resolution",
+    kinds={"spark", "parquet"},
+    description="Links between records sharing a normalised strong identifier, minus blocklisted and shared values.",
+)
+def identity_edges(pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    stats = run_edges(
+        spark, lake.lake(spark), pipeline_config.blocklist(), pipeline_config.max_people_per_identifier
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats.edges,
+            "linked_records": stats.linked_records,
+            "edges_by_identifier": dg.MetadataValue.md(markdown_table(stats.edges_by_type)),
+            "not_identity_values": dg.MetadataValue.md(markdown_table(stats.not_identity, max_rows=30)),
+            "most_shared_values": dg.MetadataValue.md(markdown_table(stats.shared_preview)),
+        }
+    )
+
+
+@dg.asset(
+    deps=["identity_edges", "clean_profiles"],
+    group_name="resolution",
+    kinds={"spark", "parquet"},
+    description="record_id -> identity_id; ids are stable across runs and merges keep the oldest id.",
+)
+def identity_graph(pyspark: PySparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    stats = run_graph(spark, lake.lake(spark))
+    hist = size_histogram(stats.cluster_sizes)
+    chart = bar_chart_png(
+        hist["size"].tolist(), hist["identities"].tolist(), "Cluster sizes", "records per identity", "identities"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats.records,
+            "identities": stats.identities,
+            "largest_cluster": stats.largest_cluster,
+            "propagation_rounds": stats.rounds,
+            "merges_this_run": stats.new_merges,
+            "cluster_size_histogram": dg.MetadataValue.md(
+                png_markdown(chart, "cluster size histogram") + "\n\n" + markdown_table(hist, max_rows=20)
+            ),
+            "largest_cluster_preview": dg.MetadataValue.md(markdown_table(stats.largest_preview)),
+        }
+    )
+
+
+@dg.asset(
+    deps=["identity_graph", "clean_profiles"],
+    group_name="resolution",
+    kinds={"spark", "parquet"},
+    description="One golden record per identity by survivorship (trust, recency, frequency), with its identifiers.",
+)
+def resolved_profiles(pyspark: PySparkResource, lake: LakeResource) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    stats = run_golden(spark, lake.lake(spark))
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats.identities,
+            "identifiers": stats.identifiers,
+            "identifiers_by_type": dg.MetadataValue.md(markdown_table(stats.identifiers_by_type)),
+            "preview": dg.MetadataValue.md(markdown_table(stats.preview)),
+        }
+    )

@@ -1,0 +1,28 @@
+"""served_identities: the resolved identities, loaded into the serving store."""
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
+from idr_pipeline.serving import load_store
+
+
+@dg.asset(
+    deps=["resolved_profiles", "identity_graph"],
+    group_name="serving",
+    kinds={"sqlite", "singlestore"},
+    description="Identities, record links, golden profiles, identifier look-ups and merge history in the store.",
+)
+def served_identities(pyspark: PySparkResource, lake: LakeResource, store: StoreResource) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    with store.open() as st:
+        stats = load_store(lake.lake(spark), st)
+        backend = st.backend_name
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats.table_counts.get("identities", 0),
+            "backend": backend,
+            **{f"changed_{k}": v for k, v in stats.changed.items()},
+            **{f"rows_{k}": v for k, v in stats.table_counts.items()},
+        }
+    )

@@ -1,0 +1,13 @@
+"""The resolution job: everything after landing, run daily and on demand."""
+
+import dagster as dg
+
+resolve_job = dg.define_asset_job(
+    "resolve_job",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("raw_profiles"),
+    description="Standardise, link, cluster, build golden records and serve; raw landing runs per source.",
+)
+
+daily_resolve_schedule = dg.ScheduleDefinition(
+    job=resolve_job, cron_schedule="0 2 * * *", default_status=dg.DefaultScheduleStatus.STOPPED
+)

@@ -1,0 +1,28 @@
+"""Checks on standardisation: nothing lost, and not too much rejected."""
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from idr_pipeline.accounting import row_account
+from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+
+
+@dg.asset_check(asset="clean_profiles", description="raw rows = clean + quarantined + collapsed duplicates")
+def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    acc = row_account(lake.lake(pyspark.spark_session))
+    return dg.AssetCheckResult(
+        passed=acc.balanced,
+        metadata={"raw": acc.raw, "clean": acc.clean, "quarantined": acc.quarantined, "collapsed": acc.collapsed},
+    )
+
+
+@dg.asset_check(asset="quarantined_profiles", description="share of raw rows quarantined stays under the threshold")
+def quarantine_rate_under_threshold(
+    pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+) -> dg.AssetCheckResult:
+    acc = row_account(lake.lake(pyspark.spark_session))
+    rate = acc.quarantined / max(acc.raw, 1)
+    return dg.AssetCheckResult(
+        passed=rate <= pipeline_config.max_quarantine_rate,
+        metadata={"quarantine_rate": rate, "threshold": pipeline_config.max_quarantine_rate},
+    )

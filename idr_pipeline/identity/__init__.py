@@ -1,0 +1,1 @@
+"""Identity: deterministic edges, connected components and stable identity ids."""

@@ -1,0 +1,83 @@
+"""Stable identity ids across runs.
+
+Connected components are recomputed from scratch each run, and their natural label (the
+smallest record id) changes whenever records arrive. Downstream systems hold on to identity
+ids, so ids are carried over from the previous run instead:
+
+* a component containing records of exactly one previous identity keeps that id;
+* a component joining several previous identities keeps the oldest (then smallest) id, and
+  the others are recorded as merged into it;
+* an identity whose records were split keeps its id in the component holding most of them;
+* anything else gets a new id derived from its smallest record id, so a fresh rebuild of the
+  same data produces the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+ID_PREFIX = "idr_"
+
+
+def new_identity_id(founding_record: str, taken: set[str]) -> str:
+    salt = 0
+    while True:
+        key = founding_record if salt == 0 else f"{founding_record}#{salt}"
+        candidate = ID_PREFIX + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+        if candidate not in taken:
+            return candidate
+        salt += 1
+
+
+@dataclass
+class Assignment:
+    # component -> identity_id, created_at
+    components: pd.DataFrame
+    # merged_id, survivor_id, reason
+    merges: pd.DataFrame
+
+
+def assign_identity_ids(
+    components: pd.DataFrame, overlaps: pd.DataFrame, known_ids: set[str], now: str
+) -> Assignment:
+    """Map this run's components onto identity ids.
+
+    components: columns component (smallest record id); one row per component.
+    overlaps:   component, identity_id, created_at, records — how many of the component's
+                records belonged to each previous (active) identity.
+    known_ids:  every id ever issued (active or merged), so a new id never reuses one.
+    """
+    # 1. Each previous identity lives on in at most one component: the one holding most of
+    #    its records (ties to the smaller component label, so the choice is deterministic).
+    owner = (
+        overlaps.sort_values(["identity_id", "records", "component"], ascending=[True, False, True])
+        .drop_duplicates("identity_id")
+        .copy()
+    )
+    # 2. Within a component, the oldest owned identity survives; the others merge into it.
+    owner = owner.sort_values(["component", "created_at", "identity_id"])
+    survivors = owner.drop_duplicates("component")[["component", "identity_id", "created_at"]]
+    merged = owner[~owner.identity_id.isin(survivors.identity_id)].merge(
+        survivors.rename(columns={"identity_id": "survivor_id"})[["component", "survivor_id"]], on="component"
+    )
+    merges = pd.DataFrame(
+        {
+            "merged_id": merged.identity_id.to_numpy(),
+            "survivor_id": merged.survivor_id.to_numpy(),
+            "reason": "components_joined",
+        }
+    )
+    # 3. Components with no surviving previous identity get a fresh, deterministic id.
+    fresh = components[~components.component.isin(survivors.component)].sort_values("component")
+    taken = set(known_ids)
+    new_ids = []
+    for comp in fresh.component:
+        nid = new_identity_id(comp, taken)
+        taken.add(nid)
+        new_ids.append(nid)
+    fresh_rows = pd.DataFrame({"component": fresh.component.to_numpy(), "identity_id": new_ids, "created_at": now})
+    out = pd.concat([survivors, fresh_rows], ignore_index=True)
+    return Assignment(components=out.reset_index(drop=True), merges=merges.reset_index(drop=True))

@@ -1,0 +1,1 @@
+"""Getting source files into the raw zone: source mappings, tolerant readers, landing."""

@@ -1,0 +1,101 @@
+"""The lake: Parquet datasets under one filesystem URI (a local folder or ``hdfs://``).
+
+All file-system calls go through Spark's own Hadoop client so the same code serves a laptop
+folder and an HDFS namenode without a second filesystem library.
+
+Derived datasets are written as immutable versions (``<dataset>/v=<version>/``) with a small
+``_LATEST`` pointer beside them. Readers never see a half-written dataset, a job can read the
+previous version of the dataset it is about to replace (the identity graph needs exactly
+that for stable ids), and older versions stay available for audit until pruned.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+LATEST_POINTER = "_LATEST"
+KEEP_VERSIONS = 3
+
+
+@dataclass
+class Lake:
+    uri: str
+    spark: SparkSession
+
+    # --- paths -------------------------------------------------------------------------
+    def path(self, *parts: str) -> str:
+        return "/".join([self.uri.rstrip("/"), *[p.strip("/") for p in parts]])
+
+    def _fs_path(self, path: str):
+        jvm = self.spark._jvm
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hpath.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        return fs, hpath
+
+    def exists(self, path: str) -> bool:
+        fs, hpath = self._fs_path(path)
+        return bool(fs.exists(hpath))
+
+    def list_dirs(self, path: str) -> list[str]:
+        fs, hpath = self._fs_path(path)
+        if not fs.exists(hpath):
+            return []
+        return sorted(st.getPath().getName() for st in fs.listStatus(hpath) if st.isDirectory())
+
+    def delete(self, path: str) -> None:
+        fs, hpath = self._fs_path(path)
+        if fs.exists(hpath):
+            fs.delete(hpath, True)
+
+    def write_text(self, path: str, text: str) -> None:
+        fs, hpath = self._fs_path(path)
+        out = fs.create(hpath, True)
+        try:
+            out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def read_text(self, path: str) -> str | None:
+        fs, hpath = self._fs_path(path)
+        if not fs.exists(hpath):
+            return None
+        stream = fs.open(hpath)
+        try:
+            jvm = self.spark._jvm
+            return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
+        finally:
+            stream.close()
+
+    # --- versioned datasets ----------------------------------------------------------------
+    def latest_version(self, zone: str, name: str) -> str | None:
+        pointer = self.read_text(self.path(zone, name, LATEST_POINTER))
+        return pointer.strip() if pointer else None
+
+    def has_dataset(self, zone: str, name: str) -> bool:
+        return self.latest_version(zone, name) is not None
+
+    def read_latest(self, zone: str, name: str) -> DataFrame:
+        version = self.latest_version(zone, name)
+        if version is None:
+            raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
+        return self.spark.read.parquet(self.path(zone, name, f"v={version}"))
+
+    def write_version(self, df: DataFrame, zone: str, name: str, version: str | None = None) -> str:
+        """Write a new immutable version, then flip the pointer; returns the version id."""
+        version = version or time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
+        target = self.path(zone, name, f"v={version}")
+        df.write.mode("overwrite").parquet(target)
+        self.write_text(self.path(zone, name, LATEST_POINTER), version)
+        self._prune(zone, name, keep=version)
+        return version
+
+    def _prune(self, zone: str, name: str, keep: str) -> None:
+        versions = [d[2:] for d in self.list_dirs(self.path(zone, name)) if d.startswith("v=")]
+        stale = [v for v in sorted(versions) if v != keep][: max(0, len(versions) - KEEP_VERSIONS)]
+        for v in stale:
+            self.delete(self.path(zone, name, f"v={v}"))

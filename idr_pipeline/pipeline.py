@@ -1,0 +1,224 @@
+"""The batch pipeline as plain functions over Spark and the lake.
+
+Dagster assets and ``idr resolve`` both call these, so a run from the UI and a run from the
+command line execute the same code. Each step reads its inputs from the lake, writes a new
+version of its outputs, and returns the figures its caller reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from idr_pipeline.cleaning import clean_profiles, read_mapped_raw
+from idr_pipeline.golden_record import build_golden_records, build_identifiers
+from idr_pipeline.identity.edges import classify_identifiers, deterministic_edges, identifier_occurrences
+from idr_pipeline.identity.graph import PreviousGraph, build_identity_graph
+from idr_pipeline.ingest.mapping import SourceMapping
+from idr_pipeline.lake import Lake
+
+CLEAN = ("clean", "profiles")
+QUARANTINE = ("clean", "quarantine")
+EDGES = ("resolution", "identity_edges")
+SHARED_IDENTIFIERS = ("resolution", "shared_identifiers")
+LINKS = ("resolution", "identity_links")
+REGISTRY = ("resolution", "identity_registry")
+MERGES = ("resolution", "identity_merges")
+GOLDEN = ("serving", "golden_profiles")
+IDENTIFIERS = ("serving", "identifiers")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class CleaningStats:
+    raw_rows: int
+    clean_rows: int
+    quarantined_rows: int
+    collapsed_duplicates: int
+    top_reasons: pd.DataFrame
+    clean_preview: pd.DataFrame
+    quarantine_preview: pd.DataFrame
+    sources_missing: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return self.raw_rows == self.clean_rows + self.quarantined_rows + self.collapsed_duplicates
+
+
+def run_cleaning(
+    spark: SparkSession, lake: Lake, mappings: dict[str, SourceMapping], default_region: str
+) -> CleaningStats:
+    raw, missing = read_mapped_raw(spark, lake, mappings)
+    result = clean_profiles(raw, default_region)
+    lake.write_version(result.clean, *CLEAN)
+    lake.write_version(result.quarantined, *QUARANTINE)
+    clean = lake.read_latest(*CLEAN)
+    quarantined = lake.read_latest(*QUARANTINE)
+    reason_head = F.regexp_extract(F.col("_reason"), r"^([^:]+)", 1)
+    top = (
+        quarantined.groupBy(reason_head.alias("reason"))
+        .count()
+        .orderBy(F.desc("count"))
+        .limit(10)
+        .toPandas()
+    )
+    return CleaningStats(
+        raw_rows=result.raw_rows,
+        clean_rows=clean.count(),
+        quarantined_rows=quarantined.count(),
+        collapsed_duplicates=result.collapsed_duplicates,
+        top_reasons=top,
+        clean_preview=clean.drop("extras").limit(5).toPandas(),
+        quarantine_preview=quarantined.limit(5).toPandas(),
+        sources_missing=missing,
+    )
+
+
+@dataclass
+class EdgeStats:
+    edges: int
+    linked_records: int
+    edges_by_type: pd.DataFrame
+    not_identity: pd.DataFrame  # id_type, reason, values
+    shared_preview: pd.DataFrame
+
+
+def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], max_people: int) -> EdgeStats:
+    clean = lake.read_latest(*CLEAN)
+    occ = identifier_occurrences(clean).cache()
+    classified = classify_identifiers(occ, max_people, blocklist).cache()
+    edges = deterministic_edges(occ, classified)
+    lake.write_version(edges, *EDGES)
+    shared = classified.where(F.col("not_identity_reason").isNotNull())
+    lake.write_version(shared, *SHARED_IDENTIFIERS)
+    edges = lake.read_latest(*EDGES)
+    shared = lake.read_latest(*SHARED_IDENTIFIERS)
+    reason_head = F.regexp_replace(F.col("not_identity_reason"), r"_\d+_people$", "_people")
+    stats = EdgeStats(
+        edges=edges.count(),
+        linked_records=edges.select(F.explode(F.array("src", "dst"))).distinct().count(),
+        edges_by_type=edges.groupBy("id_type").count().orderBy("id_type").toPandas(),
+        not_identity=shared.groupBy("id_type", reason_head.alias("reason"))
+        .agg(F.count(F.lit(1)).alias("values"), F.sum("records").alias("records"))
+        .orderBy("id_type", "reason")
+        .toPandas(),
+        shared_preview=shared.orderBy(F.desc("records")).limit(10).toPandas(),
+    )
+    occ.unpersist()
+    classified.unpersist()
+    return stats
+
+
+def load_previous_graph(lake: Lake) -> PreviousGraph | None:
+    if not (lake.has_dataset(*LINKS) and lake.has_dataset(*REGISTRY)):
+        return None
+    # Materialise the previous links now: this run is about to write a new version beside them.
+    links = lake.read_latest(*LINKS).select("record_id", "identity_id").localCheckpoint()
+    registry = lake.read_latest(*REGISTRY).toPandas()
+    merges = lake.read_latest(*MERGES).toPandas() if lake.has_dataset(*MERGES) else None
+    from idr_pipeline.identity.graph import empty_merges
+
+    return PreviousGraph(links=links, registry=registry, merges=merges if merges is not None else empty_merges())
+
+
+@dataclass
+class GraphStats:
+    records: int
+    identities: int
+    largest_cluster: int
+    rounds: int
+    new_merges: int
+    cluster_sizes: pd.Series
+    largest_preview: pd.DataFrame
+
+
+def run_graph(spark: SparkSession, lake: Lake, now: str | None = None) -> GraphStats:
+    now = now or utc_now()
+    clean = lake.read_latest(*CLEAN)
+    edges = lake.read_latest(*EDGES)
+    previous = load_previous_graph(lake)
+    result = build_identity_graph(spark, clean, edges, previous, now)
+    lake.write_version(result.links, *LINKS)
+    lake.write_version(_registry_frame(spark, result.registry), *REGISTRY)
+    lake.write_version(_merges_frame(spark, result.merges), *MERGES)
+    links = lake.read_latest(*LINKS)
+    sizes = links.groupBy("identity_id").count().toPandas()["count"]
+    largest_id = (
+        links.groupBy("identity_id").count().orderBy(F.desc("count"), "identity_id").limit(1).collect()
+    )
+    preview = pd.DataFrame()
+    if largest_id:
+        preview = (
+            clean.join(links.where(F.col("identity_id") == largest_id[0]["identity_id"]).select("record_id"), "record_id")
+            .select("record_id", "source", "first_name", "last_name", "email", "phone", "dob")
+            .limit(10)
+            .toPandas()
+        )
+    return GraphStats(
+        records=int(sizes.sum()),
+        identities=len(sizes),
+        largest_cluster=int(sizes.max()) if len(sizes) else 0,
+        rounds=result.rounds,
+        new_merges=len(result.new_merges),
+        cluster_sizes=sizes,
+        largest_preview=preview,
+    )
+
+
+def _registry_frame(spark: SparkSession, registry: pd.DataFrame) -> DataFrame:
+    from pyspark.sql import types as T
+
+    schema = T.StructType(
+        [
+            T.StructField("identity_id", T.StringType()),
+            T.StructField("created_at", T.StringType()),
+            T.StructField("status", T.StringType()),
+            T.StructField("merged_into", T.StringType()),
+            T.StructField("record_count", T.LongType()),
+            T.StructField("updated_at", T.StringType()),
+        ]
+    )
+    pdf = registry.astype({"record_count": "int64"}).astype(object).where(registry.notna(), None)
+    return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
+
+
+def _merges_frame(spark: SparkSession, merges: pd.DataFrame) -> DataFrame:
+    from pyspark.sql import types as T
+
+    schema = T.StructType([T.StructField(c, T.StringType()) for c in ("merged_id", "survivor_id", "reason", "merged_at")])
+    pdf = merges.astype(object).where(merges.notna(), None)
+    return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
+
+
+@dataclass
+class GoldenStats:
+    identities: int
+    identifiers: int
+    identifiers_by_type: pd.DataFrame
+    preview: pd.DataFrame
+
+
+def run_golden(spark: SparkSession, lake: Lake) -> GoldenStats:
+    clean = lake.read_latest(*CLEAN)
+    links = lake.read_latest(*LINKS)
+    lake.write_version(build_golden_records(clean, links), *GOLDEN)
+    lake.write_version(build_identifiers(clean, links), *IDENTIFIERS)
+    golden = lake.read_latest(*GOLDEN)
+    identifiers = lake.read_latest(*IDENTIFIERS)
+    return GoldenStats(
+        identities=golden.count(),
+        identifiers=identifiers.count(),
+        identifiers_by_type=identifiers.groupBy("id_type").count().orderBy("id_type").toPandas(),
+        preview=golden.orderBy(F.desc("record_count"), "identity_id").limit(5).toPandas(),
+    )
+
+
+def read_links(lake: Lake) -> pd.DataFrame:
+    return lake.read_latest(*LINKS).select("record_id", "identity_id").toPandas()

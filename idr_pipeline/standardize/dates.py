@@ -1,0 +1,247 @@
+"""Dates of birth and record timestamps, from the many ways people and systems write them.
+
+Hand-rolled on purpose: general parsers (dateutil, pandas) guess silently, e.g. read '1' as the
+first of the current month or resolve '03/07/1985' without regard to where the data came from.
+Here the ambiguous dd/mm vs mm/dd reading follows the data's region (month first only for the
+US), a day above 12 overrides that, and two-digit years pivot so that a birth date is never in
+the future.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta, timezone
+from functools import lru_cache
+
+from idr_pipeline.standardize.base import (
+    BEFORE_1900,
+    EMPTY,
+    FUTURE_DATE,
+    IMPLAUSIBLE_TIMESTAMP,
+    PLACEHOLDER,
+    UNPARSEABLE_DATE,
+    UNPARSEABLE_TIMESTAMP,
+    Normalized,
+    collapse_whitespace,
+    is_placeholder,
+)
+
+# Regions that write the month first (the US and the territories that follow its conventions).
+MONTH_FIRST_REGIONS: frozenset[str] = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM"})
+# The classic 'unknown birthday' filler of legacy systems.
+PLACEHOLDER_DOBS: frozenset[date] = frozenset({date(1900, 1, 1)})
+MIN_DOB_YEAR = 1900
+TIMESTAMP_YEARS = range(1900, 2101)
+
+MONTHS: dict[str, int] = {}
+for _number, _name in enumerate(
+    ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+     "november", "december"),
+    start=1,
+):
+    MONTHS[_name] = _number
+    MONTHS[_name[:3]] = _number
+MONTHS["sept"] = 9
+_IGNORED_WORDS = frozenset(
+    {"mon", "monday", "tue", "tues", "tuesday", "wed", "wednesday", "thu", "thur", "thurs", "thursday",
+     "fri", "friday", "sat", "saturday", "sun", "sunday", "st", "nd", "rd", "th", "of", "the"}
+)
+
+_TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})?)?"
+_ISO = re.compile(rf"^(\d{{4}})([-/.])(\d{{1,2}})\2(\d{{1,2}}){_TIME}$", re.IGNORECASE)
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_NUMERIC = re.compile(rf"^(\d{{1,2}})([-/. ])(\d{{1,2}})\2(\d{{4}}|\d{{2}}){_TIME}$", re.IGNORECASE)
+_WORDY = re.compile(r"^[A-Za-z0-9 ,./-]+$")
+_WORD_TOKENS = re.compile(r"[a-z]+|\d+")
+_EPOCH = re.compile(r"^-?\d+(?:\.\d+)?$")
+_DATE_TIME = re.compile(
+    r"^(?P<date>.+?)(?:[ T,]+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.\d+)?)?\s*"
+    r"(?P<ampm>[ap]\.?m\.?)?\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?)?$",
+    re.IGNORECASE,
+)
+
+
+def is_day_first(region: str | None) -> bool:
+    """Whether an ambiguous '03/07' means 3 July (most of the world) or March 7 (US)."""
+    return (region or "").strip().upper() not in MONTH_FIRST_REGIONS
+
+
+def parse_date(text: str, day_first: bool = False, today: date | None = None) -> date | None:
+    """Calendar date written in ``text``, or None when no supported format reads it."""
+    return _parse_date(collapse_whitespace(text), day_first, today or date.today())
+
+
+def _parse_date(text: str, day_first: bool, today: date) -> date | None:
+    if match := _ISO.match(text):
+        return _make_date(int(match[1]), int(match[3]), int(match[4]))
+    if match := _COMPACT.match(text):
+        parsed = _make_date(int(match[1]), int(match[2]), int(match[3]))
+        if parsed is not None:
+            return parsed
+        return _parse_date(f"{text[:2]}/{text[2:4]}/{text[4:]}", day_first, today)
+    if match := _NUMERIC.match(text):
+        return _numeric(int(match[1]), int(match[3]), match[4], day_first, today)
+    if _WORDY.match(text):
+        return _with_month_name(text, today)
+    return None
+
+
+def _numeric(first: int, second: int, year: str, day_first: bool, today: date) -> date | None:
+    if first > 12 >= second:
+        day, month = first, second
+    elif second > 12 >= first:
+        month, day = first, second
+    elif day_first:
+        day, month = first, second
+    else:
+        month, day = first, second
+    return _with_year(year, month, day, today)
+
+
+def _with_month_name(text: str, today: date) -> date | None:
+    """'07-Mar-1985', 'March 7, 1985', 'Thu 7th of March 85': one month word, day, year."""
+    tokens = [t for t in _WORD_TOKENS.findall(text.lower()) if t not in _IGNORED_WORDS]
+    words = [t for t in tokens if t.isalpha()]
+    numbers = [t for t in tokens if t.isdigit()]
+    if len(words) != 1 or words[0] not in MONTHS or len(numbers) != 2:
+        return None
+    month = MONTHS[words[0]]
+    long_years = [n for n in numbers if len(n) == 4]
+    if len(long_years) == 1:
+        year = long_years[0]
+        day = numbers[1] if numbers[0] == year else numbers[0]
+    elif not long_years:
+        day, year = numbers
+    else:
+        return None
+    if len(day) > 2 or len(year) not in (2, 4):
+        return None
+    return _with_year(year, month, int(day), today)
+
+
+def _with_year(year: str, month: int, day: int, today: date) -> date | None:
+    if len(year) == 4:
+        return _make_date(int(year), month, day)
+    # Two-digit year: this century unless that would put the date in the future.
+    recent = _make_date(2000 + int(year), month, day)
+    if recent is not None and recent <= today:
+        return recent
+    return _make_date(1900 + int(year), month, day)
+
+
+def _make_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def normalize_dob(value: str | None, default_region: str = "US", today: date | None = None) -> Normalized:
+    """ISO 'YYYY-MM-DD' birth date; future, pre-1900 and filler dates are rejected."""
+    if value is None:
+        return EMPTY
+    return _normalize_dob(value, is_day_first(default_region), today or date.today())
+
+
+@lru_cache(maxsize=65536)
+def _normalize_dob(value: str, day_first: bool, today: date) -> Normalized:
+    text = collapse_whitespace(value)
+    if not text:
+        return EMPTY
+    if is_placeholder(text):
+        return Normalized(None, PLACEHOLDER)
+    parsed = _parse_date(text, day_first, today)
+    if parsed is None:
+        return Normalized(None, UNPARSEABLE_DATE)
+    if parsed > today:
+        return Normalized(None, FUTURE_DATE)
+    if parsed.year < MIN_DOB_YEAR:
+        return Normalized(None, BEFORE_1900)
+    if parsed in PLACEHOLDER_DOBS:
+        return Normalized(None, PLACEHOLDER)
+    return Normalized(parsed.isoformat(), None)
+
+
+def parse_timestamp(value: str | None, default_region: str = "US") -> Normalized:
+    """UTC 'YYYY-MM-DDTHH:MM:SSZ' from ISO-8601, epoch seconds/millis, or a date with a time."""
+    if value is None:
+        return EMPTY
+    return _parse_timestamp(value, is_day_first(default_region), date.today())
+
+
+@lru_cache(maxsize=65536)
+def _parse_timestamp(value: str, day_first: bool, today: date) -> Normalized:
+    text = collapse_whitespace(value)
+    if not text:
+        return EMPTY
+    if is_placeholder(text):
+        return Normalized(None, PLACEHOLDER)
+    moment = _read_timestamp(text, day_first, today)
+    if moment is None:
+        return Normalized(None, UNPARSEABLE_TIMESTAMP)
+    if moment.year not in TIMESTAMP_YEARS:
+        return Normalized(None, IMPLAUSIBLE_TIMESTAMP)
+    return Normalized(moment.strftime("%Y-%m-%dT%H:%M:%SZ"), None)
+
+
+def _read_timestamp(text: str, day_first: bool, today: date) -> datetime | None:
+    if _EPOCH.match(text):
+        compact = _COMPACT.match(text)
+        as_date = compact and _make_date(int(compact[1]), int(compact[2]), int(compact[3]))
+        if as_date and as_date.year in TIMESTAMP_YEARS:
+            return datetime(as_date.year, as_date.month, as_date.day, tzinfo=UTC)
+        return _from_epoch(float(text))
+    try:
+        return _as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    match = _DATE_TIME.match(text)
+    if match is None:
+        return None
+    day = _parse_date(match["date"], day_first, today)
+    if day is None:
+        return None
+    if match["h"] is None:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return _with_time(day, match)
+
+
+def _from_epoch(number: float) -> datetime | None:
+    """Seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude."""
+    for scale in (1e9, 1e6, 1e3):
+        if abs(number) >= 1e8 * scale:
+            number /= scale
+            break
+    try:
+        return datetime.fromtimestamp(number, tz=UTC).replace(microsecond=0)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _with_time(day: date, match: re.Match[str]) -> datetime | None:
+    hour, minute, second = int(match["h"]), int(match["m"]), int(match["s"] or 0)
+    ampm = (match["ampm"] or "").lower().replace(".", "")
+    if ampm:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if ampm == "pm" else 0)
+    tz = _offset(match["tz"])
+    try:
+        return _as_utc(datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=tz))
+    except ValueError:
+        return None
+
+
+def _offset(text: str | None) -> timezone:
+    if not text or text.upper() in ("Z", "UTC", "GMT"):
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Naive timestamps are taken to be UTC already: sources that omit the zone log in UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)

@@ -1,0 +1,59 @@
+"""Phone numbers: one E.164 string per line, whatever punctuation the source used.
+
+Parsing and validity come from ``phonenumbers`` (Google's libphonenumber metadata), which knows
+each country's numbering plan; a hand-written regex would accept impossible numbers such as
+'0000000000' or reject legitimate foreign ones. Extensions are dropped because they identify a
+desk on a switchboard, not a person, and E.164 has no place for them.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+
+from idr_pipeline.standardize.base import EMPTY, INVALID_NUMBER, PLACEHOLDER, Normalized, is_placeholder
+
+E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
+_LEADING_00 = re.compile(r"^[\s(]*00\D*")
+_UNKNOWN_REGION = "ZZ"
+
+
+def normalize_phone(value: str | None, default_region: str = "US") -> Normalized:
+    """E.164 form of ``value``; numbers without a country code are read as ``default_region``."""
+    if value is None:
+        return EMPTY
+    return _normalize_phone(value, _region(default_region))
+
+
+def _region(region: str | None) -> str:
+    """An unknown region would make phonenumbers raise; fall back to 'international only'."""
+    code = (region or "").strip().upper()
+    return code if code in phonenumbers.SUPPORTED_REGIONS else _UNKNOWN_REGION
+
+
+@lru_cache(maxsize=65536)
+def _normalize_phone(value: str, region: str) -> Normalized:
+    text = value.strip()
+    if not text:
+        return EMPTY
+    if is_placeholder(text):
+        return Normalized(None, PLACEHOLDER)
+    number = _parse_valid(text, region)
+    if number is None and _LEADING_00.match(text):
+        # '00' is the international prefix almost everywhere except North America (011), so
+        # '001-415-...' written by a European agent is still a +1 number for a US default region.
+        number = _parse_valid("+" + _LEADING_00.sub("", text, count=1), region)
+    if number is None:
+        return Normalized(None, INVALID_NUMBER)
+    return Normalized(phonenumbers.format_number(number, PhoneNumberFormat.E164), None)
+
+
+def _parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        number = phonenumbers.parse(text, region)
+    except NumberParseException:
+        return None
+    return number if phonenumbers.is_valid_number(number) else None

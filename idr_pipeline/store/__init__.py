@@ -1,0 +1,11 @@
+"""The serving store: resolved identities, golden profiles and the identifier look-up index.
+
+``open_store(settings.store_url)`` returns an :class:`IdentityStore`; SQLite is the embedded
+default, SingleStore (or MariaDB/MySQL standing in for it) the server backend.
+"""
+
+from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.factory import open_store
+from idr_pipeline.store.tables import TABLES
+
+__all__ = ["TABLES", "IdentityStore", "open_store"]

@@ -1,0 +1,254 @@
+"""The serving-store interface and the change-detecting upsert both backends share.
+
+Why changes are detected in Python instead of trusting affected-row counts: MySQL reports 2 per
+updated row and 0 per no-op update (unless the client sets FOUND_ROWS), SQLite reports 1 per
+touched row, and SingleStore's columnstore makes a no-op update as costly as a real one. Reading
+the existing rows of each chunk by an indexed key prefix and writing only the rows that differ
+gives one exact meaning everywhere: an upsert returns how many rows it inserted or changed, and
+a rerun of an identical load reads but writes nothing and returns 0.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any, Self
+
+from idr_pipeline.store.tables import (
+    GOLDEN_PROFILES,
+    IDENTIFIERS,
+    IDENTITIES,
+    MERGE_HISTORY,
+    RECORD_LINKS,
+    TABLES,
+    Column,
+    TableSpec,
+)
+from idr_pipeline.store.values import converter
+
+Row = Mapping[str, Any]
+_ABSENT = object()
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _as_mapping(row: Any) -> Row:
+    # Spark rows are accepted as they come off collect()/toLocalIterator().
+    if isinstance(row, Mapping):
+        return row
+    if hasattr(row, "asDict"):
+        return row.asDict()
+    raise TypeError(f"store rows must be mappings, got {type(row).__name__}")
+
+
+class IdentityStore(ABC):
+    """Where resolved identities are served from: embedded SQLite or a MySQL-protocol server.
+
+    Writes are idempotent upserts that return the number of rows actually changed; reads are
+    single indexed queries. Every value travels as a bound parameter; only table and column
+    names from :mod:`idr_pipeline.store.tables` are ever written into SQL text.
+    """
+
+    #: Rows per pre-read and per executemany batch: large enough to amortise round trips,
+    #: small enough that the ``IN (...)`` list stays within every backend's parameter limit.
+    chunk_size: int = 5000
+    #: The driver's positional placeholder.
+    placeholder: str = "?"
+
+    # ----------------------------------------------------------------- backend hooks
+
+    @property
+    @abstractmethod
+    def backend_name(self) -> str:
+        """'sqlite', 'singlestore' or 'mysql' (MariaDB reports itself as 'mysql')."""
+
+    @abstractmethod
+    def ensure_schema(self) -> None:
+        """Create missing tables and indexes; safe to call on every start."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[None]:
+        """Commit on success, roll back on error: a failed load must not leave half a chunk."""
+
+    @abstractmethod
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
+
+    @abstractmethod
+    def _upsert_sql(self, spec: TableSpec) -> str:
+        """INSERT of all columns that overwrites ``spec.updatable`` when the key exists."""
+
+    def _db_adapter(self, column: Column) -> Callable[[Any], Any] | None:
+        """Canonical value -> the form the backend stores and hands back; None means as-is."""
+        return None
+
+    def _from_db(self, column: Column, value: Any) -> Any:
+        """Stored value to what readers get: datetimes, ISO date strings, decoded JSON."""
+        if value is None:
+            return None
+        if column.kind == "date" and isinstance(value, date):
+            return value.isoformat()
+        if column.kind == "json" and isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value
+        return value
+
+    # ----------------------------------------------------------------- writes
+
+    def upsert_identities(self, rows: Iterable[Row]) -> int:
+        """Rows of ``identity_id, status, merged_into, record_count[, created_at, updated_at]``."""
+        return self._upsert(IDENTITIES, rows)
+
+    def upsert_record_links(self, rows: Iterable[Row]) -> int:
+        """Rows of ``record_id, identity_id, source[, linked_at]``: which identity owns a record."""
+        return self._upsert(RECORD_LINKS, rows)
+
+    def upsert_golden_profiles(self, rows: Iterable[Row]) -> int:
+        """One survivorship-picked profile per identity; ``sources`` may be a list or JSON text."""
+        return self._upsert(GOLDEN_PROFILES, rows)
+
+    def upsert_identifiers(self, rows: Iterable[Row]) -> int:
+        """Rows of ``id_type, id_value, identity_id``; returns how many were new."""
+        return self._upsert(IDENTIFIERS, rows)
+
+    def record_merges(self, rows: Iterable[Row]) -> int:
+        """Rows of ``merged_id, survivor_id, reason[, merged_at]``; the first ``merged_at`` sticks."""
+        return self._upsert(MERGE_HISTORY, rows)
+
+    def _upsert(self, spec: TableSpec, rows: Iterable[Row]) -> int:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        convert = [(c.name, self._pipeline(c)) for c in spec.columns]
+        key_pos = [spec.names.index(k) for k in spec.key]
+        cmp_pos = [spec.names.index(c) for c in spec.compare]
+        sql = self._upsert_sql(spec)
+        changed = 0
+        with self._transaction():
+            for chunk in _chunks(rows, self.chunk_size):
+                # Later duplicates of a key win, as they would in a sequence of single upserts.
+                prepared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+                for raw in chunk:
+                    row = _as_mapping(raw)
+                    values = tuple([conv(row.get(name), now) for name, conv in convert])
+                    prepared[tuple(values[i] for i in key_pos)] = values
+                existing = self._existing(spec, list(prepared))
+                todo = [
+                    values
+                    for key, values in prepared.items()
+                    if existing.get(key, _ABSENT) != tuple(values[i] for i in cmp_pos)
+                ]
+                if todo:
+                    self._executemany(sql, todo)
+                    changed += len(todo)
+        return changed
+
+    def _pipeline(self, column: Column) -> Callable[[Any, datetime], Any]:
+        convert = converter(column)
+        adapt = self._db_adapter(column)
+        if adapt is None:
+            return convert
+
+        def convert_and_adapt(value: Any, now: datetime) -> Any:
+            result = convert(value, now)
+            return None if result is None else adapt(result)
+
+        return convert_and_adapt
+
+    def _existing(
+        self, spec: TableSpec, keys: list[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        """Key -> compare-column values of the rows already stored, by one index range per group."""
+        key_pos = {name: i for i, name in enumerate(spec.key)}
+        groups: dict[tuple[Any, ...], set[Any]] = defaultdict(set)
+        for key in keys:
+            groups[tuple(key[key_pos[c]] for c in spec.probe_eq)].add(key[key_pos[spec.probe_in]])
+        wanted = set(keys)
+        select = ", ".join(spec.key + spec.compare)
+        width = len(spec.key)
+        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for eq_values, in_values in groups.items():
+            conditions = [f"{c} = {self.placeholder}" for c in spec.probe_eq]
+            conditions.append(f"{spec.probe_in} IN ({', '.join([self.placeholder] * len(in_values))})")
+            sql = f"SELECT {select} FROM {spec.name} WHERE {' AND '.join(conditions)}"
+            for row in self._query(sql, [*eq_values, *in_values]):
+                key = tuple(row[:width])
+                if key in wanted:
+                    found[key] = tuple(row[width:])
+        return found
+
+    # ----------------------------------------------------------------- reads
+
+    def lookup(self, id_type: str, id_value: str) -> list[str]:
+        """Identity ids carrying this identifier, by the (id_type, id_value) index; usually one."""
+        ph = self.placeholder
+        sql = (
+            f"SELECT identity_id FROM {IDENTIFIERS.name} "
+            f"WHERE id_type = {ph} AND id_value = {ph} ORDER BY identity_id"
+        )
+        return [row[0] for row in self._query(sql, (id_type, id_value))]
+
+    def get_identity(self, identity_id: str) -> dict[str, Any] | None:
+        """Everything known about one identity, or None when there is no identities row.
+
+        Keys: the identities columns, ``profile`` (golden profile without its key, or None),
+        ``record_ids``, ``records`` (record_id/source/linked_at), ``identifiers``
+        (id_type/id_value) and ``merges`` (every merge_history row naming this identity as
+        survivor or as merged, oldest first). A merged identity is returned as stored; follow
+        ``merged_into`` to reach its survivor.
+        """
+        identity = self._select(IDENTITIES, "identity_id", identity_id)
+        if not identity:
+            return None
+        result = identity[0]
+        profiles = self._select(GOLDEN_PROFILES, "identity_id", identity_id)
+        result["profile"] = {k: v for k, v in profiles[0].items() if k != "identity_id"} if profiles else None
+        records = self._select(RECORD_LINKS, "identity_id", identity_id, order_by="record_id")
+        result["records"] = [{k: v for k, v in r.items() if k != "identity_id"} for r in records]
+        result["record_ids"] = [r["record_id"] for r in records]
+        identifiers = self._select(IDENTIFIERS, "identity_id", identity_id, order_by="id_type, id_value")
+        result["identifiers"] = [{"id_type": r["id_type"], "id_value": r["id_value"]} for r in identifiers]
+        merges = self._select(MERGE_HISTORY, "survivor_id", identity_id) + [
+            r
+            for r in self._select(MERGE_HISTORY, "merged_id", identity_id)
+            if r["survivor_id"] != identity_id
+        ]
+        result["merges"] = sorted(merges, key=lambda r: (r["merged_at"], r["merged_id"], r["survivor_id"]))
+        return result
+
+    def _select(
+        self, spec: TableSpec, column: str, value: Any, order_by: str | None = None
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE {column} = {self.placeholder}"
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        return [
+            {c.name: self._from_db(c, v) for c, v in zip(spec.columns, row, strict=True)}
+            for row in self._query(sql, (value,))
+        ]
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count per table, for run summaries and the 'a second run changes nothing' check."""
+        return {name: int(self._query(f"SELECT COUNT(*) FROM {name}")[0][0]) for name in TABLES}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

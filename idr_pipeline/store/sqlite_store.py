@@ -1,0 +1,123 @@
+"""The embedded default store: one SQLite file, so a fresh clone serves identities with no server."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.tables import TABLES, Column, TableSpec
+
+_AFFINITY = {"str": "TEXT", "int": "INTEGER", "date": "TEXT", "datetime": "TEXT", "json": "TEXT"}
+
+
+def _iso_timestamp(value: datetime) -> str:
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def sqlite_path_from_url(url: str) -> str:
+    """``sqlite:///`` followed by the path, as SQLAlchemy spells it (four slashes = absolute)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ValueError(f"not a sqlite URL (expected {prefix}<path>): {url!r}")
+    path = url[len(prefix) :]
+    return path or ":memory:"
+
+
+def sqlite_ddl(spec: TableSpec) -> list[str]:
+    """CREATE TABLE plus CREATE INDEX statements; IF NOT EXISTS everywhere makes them rerunnable."""
+    lines = [f"{c.name} {_AFFINITY[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in spec.columns]
+    lines.append(f"PRIMARY KEY ({', '.join(spec.key)})")
+    # WITHOUT ROWID clusters the table on its key, so the identifiers look-up is one B-tree
+    # descent that already holds the answer.
+    suffix = " WITHOUT ROWID" if spec.without_rowid else ""
+    body = ",\n  ".join(lines)
+    statements = [f"CREATE TABLE IF NOT EXISTS {spec.name} (\n  {body}\n){suffix}"]
+    for columns in spec.indexes:
+        name = f"ix_{spec.name}_{'_'.join(columns)}"
+        statements.append(f"CREATE INDEX IF NOT EXISTS {name} ON {spec.name} ({', '.join(columns)})")
+    return statements
+
+
+class SqliteIdentityStore(IdentityStore):
+    """SQLite in WAL mode: readers (the API) keep reading while a load commits.
+
+    The connection is opened with ``check_same_thread=False`` because Dagster and web servers
+    hand objects between threads; it is still one connection, so give each concurrent writer
+    its own store.
+    """
+
+    placeholder = "?"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE in _transaction).
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        if path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose
+        # the last commits, which a rerun of the idempotent load repairs.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteIdentityStore:
+        return cls(sqlite_path_from_url(url))
+
+    @property
+    def backend_name(self) -> str:
+        return "sqlite"
+
+    def ensure_schema(self) -> None:
+        with self._transaction():
+            for spec in TABLES.values():
+                for statement in sqlite_ddl(spec):
+                    self._conn.execute(statement)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so two loaders queue instead of deadlocking
+        # on a read-to-write upgrade.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def _upsert_sql(self, spec: TableSpec) -> str:
+        marks = ", ".join(["?"] * len(spec.columns))
+        head = f"INSERT INTO {spec.name} ({', '.join(spec.names)}) VALUES ({marks})"
+        target = f"ON CONFLICT ({', '.join(spec.key)})"
+        if not spec.updatable:
+            return f"{head} {target} DO NOTHING"
+        sets = ", ".join(f"{c} = excluded.{c}" for c in spec.updatable)
+        return f"{head} {target} DO UPDATE SET {sets}"
+
+    def _db_adapter(self, column: Column) -> Callable[[Any], Any] | None:
+        # ISO text sorts chronologically and reads back unambiguously.
+        if column.kind == "datetime":
+            return _iso_timestamp
+        if column.kind == "date":
+            return date.isoformat
+        return None
+
+    def _from_db(self, column: Column, value: Any) -> Any:
+        if column.kind == "datetime" and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        return super()._from_db(column, value)

@@ -1,0 +1,168 @@
+"""The five tables of the serving store, described once for every backend.
+
+Backends render their DDL and DML from these specs so that a column added here reaches SQLite,
+MariaDB/MySQL and SingleStore together instead of drifting apart in three hand-written copies.
+
+Column roles decide what an upsert means:
+
+* ``key`` columns identify the row.
+* ``compare`` columns are the content; a row counts as *changed* only when one of them differs.
+* ``touch`` columns (``updated_at``, ``linked_at``) are rewritten only when the row changed, so a
+  rerun that stamps a new run time onto identical content still changes nothing.
+* ``insert_only`` columns (``created_at``, ``merged_at``) keep the value of the first write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["str", "int", "date", "datetime", "json"]
+Role = Literal["key", "compare", "touch", "insert_only"]
+
+ID_TYPE = "VARCHAR(128)"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str  # MySQL spelling; SQLite derives its affinity from ``kind``.
+    kind: Kind = "str"
+    role: Role = "compare"
+    nullable: bool = True
+    # Filled in when a row omits the column; "now" means the upsert's UTC timestamp.
+    default: Any = None
+    allowed: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[Column, ...]
+    # Secondary indexes every backend creates (the primary key is implied by the key columns).
+    indexes: tuple[tuple[str, ...], ...] = ()
+    # How existing rows are fetched before an upsert: equality on ``probe_eq`` and ``IN (...)`` on
+    # ``probe_in`` must be an indexed prefix, so the pre-read costs one index range per chunk.
+    probe_eq: tuple[str, ...] = ()
+    probe_in: str = ""
+    without_rowid: bool = False
+    _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({c.name: c for c in self.columns})
+
+    def column(self, name: str) -> Column:
+        return self._by_name[name]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def _with_role(self, *roles: Role) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.role in roles)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self._with_role("key")
+
+    @property
+    def compare(self) -> tuple[str, ...]:
+        return self._with_role("compare")
+
+    @property
+    def updatable(self) -> tuple[str, ...]:
+        """Columns an upsert overwrites on an existing row."""
+        return self._with_role("compare", "touch")
+
+
+def _key(name: str, sql_type: str = ID_TYPE) -> Column:
+    return Column(name, sql_type, role="key", nullable=False)
+
+
+def _now(name: str, role: Role) -> Column:
+    return Column(name, "DATETIME(6)", kind="datetime", role=role, nullable=False, default="now")
+
+
+IDENTITIES = TableSpec(
+    name="identities",
+    columns=(
+        _key("identity_id"),
+        Column(
+            "status",
+            "VARCHAR(16)",
+            nullable=False,
+            default="active",
+            allowed=frozenset({"active", "merged"}),
+        ),
+        Column("merged_into", ID_TYPE),
+        _now("created_at", "insert_only"),
+        _now("updated_at", "touch"),
+        Column("record_count", "INT", kind="int", nullable=False, default=0),
+    ),
+    probe_in="identity_id",
+)
+
+RECORD_LINKS = TableSpec(
+    name="record_links",
+    columns=(
+        _key("record_id"),
+        Column("identity_id", ID_TYPE, nullable=False),
+        Column("source", "VARCHAR(64)"),
+        _now("linked_at", "touch"),
+    ),
+    indexes=(("identity_id",),),
+    probe_in="record_id",
+)
+
+GOLDEN_PROFILES = TableSpec(
+    name="golden_profiles",
+    columns=(
+        _key("identity_id"),
+        Column("first_name", "VARCHAR(255)"),
+        Column("last_name", "VARCHAR(255)"),
+        Column("email", "VARCHAR(320)"),
+        Column("phone", "VARCHAR(64)"),
+        Column("street", "VARCHAR(512)"),
+        Column("city", "VARCHAR(255)"),
+        Column("state", "VARCHAR(128)"),
+        Column("postcode", "VARCHAR(32)"),
+        Column("country", "VARCHAR(64)"),
+        Column("dob", "DATE", kind="date"),
+        Column("national_id", "VARCHAR(128)"),
+        Column("sources", "TEXT", kind="json"),
+        Column("record_count", "INT", kind="int", nullable=False, default=0),
+        _now("updated_at", "touch"),
+    ),
+    probe_in="identity_id",
+)
+
+# Every column is key: an identifier either points at an identity or it does not. The primary
+# key's leftmost prefix (id_type, id_value) is the look-up index on B-tree backends.
+IDENTIFIERS = TableSpec(
+    name="identifiers",
+    columns=(
+        _key("id_type", "VARCHAR(32)"),
+        _key("id_value", "VARCHAR(255)"),
+        _key("identity_id"),
+    ),
+    indexes=(("identity_id",),),
+    probe_eq=("id_type",),
+    probe_in="id_value",
+    without_rowid=True,
+)
+
+MERGE_HISTORY = TableSpec(
+    name="merge_history",
+    columns=(
+        _key("merged_id"),
+        _key("survivor_id"),
+        _now("merged_at", "insert_only"),
+        Column("reason", "VARCHAR(255)"),
+    ),
+    indexes=(("survivor_id",),),
+    probe_in="merged_id",
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.name: t for t in (IDENTITIES, RECORD_LINKS, GOLDEN_PROFILES, IDENTIFIERS, MERGE_HISTORY)
+}
