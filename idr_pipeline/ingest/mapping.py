@@ -28,6 +28,8 @@ class SourceMapping:
     trust: int
     # canonical column -> source column
     columns: dict[str, str] = field(default_factory=dict)
+    # Canonical files carry their own `source` column; a mapped source is named by its mapping.
+    source_from_column: bool = False
 
     def source_column_for(self, canonical: str) -> str | None:
         return self.columns.get(canonical)
@@ -89,5 +91,10 @@ def load_mappings(path: str | Path) -> dict[str, SourceMapping]:
 def identity_mapping(name: str, file: str, fmt: str, trust: int = 100) -> SourceMapping:
     """For files already in the canonical schema (``idr resolve`` without --mapping)."""
     return SourceMapping(
-        name=name, file=file, format=fmt, trust=trust, columns={c: c for c in CANONICAL_COLUMNS if c != "source"}
+        name=name,
+        file=file,
+        format=fmt,
+        trust=trust,
+        columns={c: c for c in CANONICAL_COLUMNS if c != "source"},
+        source_from_column=True,
     )

@@ -1,0 +1,127 @@
+"""``idr resolve``: the batch pipeline over a handful of files, outside Dagster.
+
+It calls the same pipeline functions the assets call, against a private lake in a work folder,
+so a data engineer can resolve an export on a laptop and get exactly what the scheduled job
+would have produced for the same input.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from idr_pipeline.identity.blocklist import load_blocklist
+from idr_pipeline.ingest.landing import land_source
+from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
+from idr_pipeline.lake import Lake
+from idr_pipeline.pipeline import (
+    QUARANTINE,
+    CleaningStats,
+    GraphStats,
+    read_links,
+    run_cleaning,
+    run_edges,
+    run_graph,
+)
+from idr_pipeline.settings import IdrSettings, get_settings
+from idr_pipeline.spark import get_spark
+
+FORMAT_BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass
+class ResolveOutcome:
+    output: Path
+    cleaning: CleaningStats
+    graph: GraphStats
+    quarantine_output: Path | None
+
+
+def mappings_for_inputs(inputs: Sequence[Path], mapping_path: Path | None) -> dict[str, tuple[SourceMapping, Path]]:
+    """Pair every input file with the source mapping that describes it.
+
+    With a mapping file the pairing is by file name, so one YAML can describe a whole drop
+    folder; without one each file must already be in the canonical schema and is named after
+    its stem. An input nobody describes is an error, never a guess.
+    """
+    paired: dict[str, tuple[SourceMapping, Path]] = {}
+    if mapping_path is not None:
+        mappings = load_mappings(mapping_path)
+        by_file = {Path(m.file).name: m for m in mappings.values()}
+        for path in inputs:
+            mapping = by_file.get(path.name)
+            if mapping is None:
+                raise MappingError(
+                    f"{path}: no source in {mapping_path} has file '{path.name}'; "
+                    f"known files are {sorted(by_file)}"
+                )
+            if mapping.name in paired:
+                raise MappingError(f"{path}: source '{mapping.name}' was given twice")
+            paired[mapping.name] = (mapping, path)
+        return paired
+    for path in inputs:
+        fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
+        if fmt is None:
+            raise MappingError(f"{path}: cannot tell the format from '{path.suffix}'; use one of {sorted(FORMAT_BY_SUFFIX)}")
+        name = path.stem
+        if name in paired:
+            raise MappingError(f"{path}: two inputs share the source name '{name}'")
+        paired[name] = (identity_mapping(name, path.name, fmt), path)
+    return paired
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)
+
+
+def resolve_files(
+    inputs: Sequence[Path],
+    output: Path,
+    mapping_path: Path | None = None,
+    work_dir: Path | None = None,
+    settings: IdrSettings | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> ResolveOutcome:
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ValueError(f"--output must end in one of {OUTPUT_SUFFIXES}, got '{output.name}'")
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"input file(s) not found: {missing}")
+    settings = settings or get_settings()
+    step = on_step or (lambda _msg: None)
+    paired = mappings_for_inputs(inputs, mapping_path)
+    own_work_dir = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="idr-resolve-")) if own_work_dir else Path(work_dir)
+    try:
+        spark = get_spark(settings)
+        lake = Lake((work / "lake").resolve().as_uri(), spark)
+        for name, (mapping, path) in paired.items():
+            step(f"landing {name} from {path.name}")
+            land_source(spark, lake, mapping, path.parent, file=str(path))
+        step("standardising")
+        mappings = {name: mapping for name, (mapping, _path) in paired.items()}
+        cleaning = run_cleaning(spark, lake, mappings, settings.default_phone_region)
+        step("linking shared identifiers")
+        run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
+        step("building the identity graph")
+        graph = run_graph(spark, lake)
+        links = read_links(lake).sort_values("record_id", kind="stable")
+        write_table(links, output)
+        quarantine_output = None
+        if cleaning.quarantined_rows:
+            quarantine_output = output.with_name(f"{output.stem}.quarantine{output.suffix}")
+            write_table(lake.read_latest(*QUARANTINE).toPandas(), quarantine_output)
+        return ResolveOutcome(output, cleaning, graph, quarantine_output)
+    finally:
+        if own_work_dir:
+            shutil.rmtree(work, ignore_errors=True)
