@@ -1,6 +1,6 @@
 """Countries as ISO 3166-1 alpha-2 codes, from whatever name or code a source used.
 
-``pycountry`` supplies the ISO names and codes; the alias table adds the everyday names ISO does
+The ISO names and codes come from the vendored :mod:`iso3166` table; the alias table adds the everyday names ISO does
 not use ('UK', 'Russia', 'Holland'). A value we cannot place is rejected rather than guessed,
 because the country drives how phone numbers and postcodes of the same row are read.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
-import pycountry
 
 from idr_pipeline.standardize.base import (
     EMPTY,
@@ -21,6 +19,7 @@ from idr_pipeline.standardize.base import (
     fold,
     is_placeholder,
 )
+from idr_pipeline.standardize.iso3166 import COUNTRIES
 
 COUNTRY_ALIASES: dict[str, str] = {
     "UK": "GB",
@@ -71,14 +70,12 @@ def _key(text: str) -> str:
 
 def _build_index() -> dict[str, str]:
     index: dict[str, str] = {}
-    for country in pycountry.countries:
-        for attribute in ("name", "official_name", "common_name"):
-            name = getattr(country, attribute, None)
-            if name:
-                index[_key(name)] = country.alpha_2
-    for country in pycountry.countries:  # codes win over names when they collide
-        index[country.alpha_3] = country.alpha_2
-        index[country.alpha_2] = country.alpha_2
+    for alpha_2, _, names in COUNTRIES:
+        for name in names:
+            index[_key(name)] = alpha_2
+    for alpha_2, alpha_3, _ in COUNTRIES:  # codes win over names when they collide
+        index[alpha_3] = alpha_2
+        index[alpha_2] = alpha_2
     index.update(COUNTRY_ALIASES)
     return index
 

@@ -35,16 +35,15 @@ TIMESTAMP_YEARS = range(1900, 2101)
 
 MONTHS: dict[str, int] = {}
 for _number, _name in enumerate(
-    ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"),
-    start=1,
+    "january february march april may june july august september october november december".split(), start=1
 ):
     MONTHS[_name] = _number
     MONTHS[_name[:3]] = _number
 MONTHS["sept"] = 9
+# Weekdays, ordinal endings and filler words carry no date information.
 _IGNORED_WORDS = frozenset(
-    {"mon", "monday", "tue", "tues", "tuesday", "wed", "wednesday", "thu", "thur", "thurs", "thursday",
-     "fri", "friday", "sat", "saturday", "sun", "sunday", "st", "nd", "rd", "th", "of", "the"}
+    "mon monday tue tues tuesday wed wednesday thu thur thurs thursday fri friday sat saturday sun sunday "
+    "st nd rd th of the".split()
 )
 
 _TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})?)?"

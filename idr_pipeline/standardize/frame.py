@@ -1,0 +1,218 @@
+"""Apply the field normalisers to a whole pandas batch (one Arrow batch of ``mapInPandas``).
+
+Speed comes from repetition: a batch holds far fewer distinct values than rows (shared
+cities, states, countries, household phones and addresses), so every column is factorised and
+each distinct value is normalised once, then broadcast back with a numpy take. The per-value
+functions are also ``lru_cache``d, which carries the benefit across batches in one worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
+from idr_pipeline.standardize.country import normalize_country
+from idr_pipeline.standardize.dates import normalize_dob, parse_timestamp
+from idr_pipeline.standardize.email import email_match_key, normalize_email
+from idr_pipeline.standardize.identifiers import normalize_identifier, normalize_national_id
+from idr_pipeline.standardize.ip import normalize_ip
+from idr_pipeline.standardize.locality import normalize_city, normalize_state
+from idr_pipeline.standardize.names import normalize_name
+from idr_pipeline.standardize.phone import normalize_phone
+from idr_pipeline.standardize.postcode import normalize_postcode
+from idr_pipeline.standardize.street import normalize_street
+
+EMAIL_KEY = "email_key"
+REASONS = "_reasons"
+QUARANTINE_REASON = "_quarantine_reason"
+ADDED_COLUMNS = [EMAIL_KEY, REASONS, QUARANTINE_REASON]
+
+MISSING_RECORD_ID = "missing_record_id"
+MISSING_SOURCE = "missing_source"
+NO_USABLE_FIELDS = "no_usable_fields"
+
+# Normalisers that need nothing but the value itself.
+PLAIN_FIELDS: dict[str, Callable[[str | None], Normalized]] = {
+    "source_customer_id": normalize_identifier,
+    "first_name": normalize_name,
+    "last_name": normalize_name,
+    "email": normalize_email,
+    "street": normalize_street,
+    "city": normalize_city,
+    "state": normalize_state,
+    "national_id": normalize_national_id,
+    "ip_address": normalize_ip,
+    "device_id": normalize_identifier,
+    "anonymous_id": normalize_identifier,
+}
+# Normalisers that read the value according to the row's country (or the default region).
+REGIONAL_FIELDS: dict[str, Callable[[str | None, str], Normalized]] = {
+    "phone": normalize_phone,
+    "postcode": normalize_postcode,
+    # People write their birthday the way their country does, whatever system records it.
+    "dob": normalize_dob,
+}
+# Any one of these identifies a person well enough to link on.
+STRONG_FIELDS = [EMAIL_KEY, "phone", "national_id", "device_id", "anonymous_id", "source_customer_id"]
+NAME_FIELDS = ["first_name", "last_name"]
+# A name is only evidence together with something that tells namesakes apart.
+NAME_CONTEXT_FIELDS = ["dob", "street", "postcode"]
+
+_Column = np.ndarray  # object array of str | None, one entry per row
+
+
+def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataFrame:
+    """Normalised copy of ``pdf``: same rows, order and index; non-canonical columns untouched.
+
+    Canonical columns are replaced by their normalised values (a rejected value becomes null),
+    and three columns are added: ``email_key`` (the Gmail-folded match key), ``_reasons``
+    ('field:reason;...' for every populated value that was rejected, else null) and
+    ``_quarantine_reason`` (null when the row is usable; see :func:`quarantine_reasons`).
+    Values that are not strings (numbers from JSON, say) are read as text rather than refused.
+    """
+    region = (default_region or "US").strip().upper()
+    n = len(pdf)
+    values: dict[str, _Column] = {}
+    reasons: dict[str, _Column] = {}
+    texts: dict[str, tuple[_Column, _Column]] = {
+        c: _as_text(pdf[c]) if c in pdf.columns else (_nulls(n), _nulls(n)) for c in CANONICAL_COLUMNS
+    }
+
+    for key in ("record_id", "source"):
+        values[key], _ = _map_unique(texts[key][0], _key_text)
+    values["country"], reasons["country"] = _map_unique(texts["country"][0], normalize_country)
+    regions = np.where(pd.isna(values["country"]), region, values["country"])
+    for field, normalize in PLAIN_FIELDS.items():
+        values[field], reasons[field] = _map_unique(texts[field][0], normalize)
+    for field, normalize in REGIONAL_FIELDS.items():
+        values[field], reasons[field] = _map_by_region(texts[field][0], regions, normalize)
+    values["updated_at"], reasons["updated_at"] = _map_unique(
+        texts["updated_at"][0], lambda v: parse_timestamp(v, region)
+    )
+    email_key, _ = _map_unique(values["email"], lambda v: Normalized(email_match_key(v)))
+
+    for field, (_, wrong_type) in texts.items():
+        if field in reasons:
+            reasons[field] = np.where(pd.isna(wrong_type), reasons[field], wrong_type)
+    reason_text = _join_reasons({f: reasons[f] for f in CANONICAL_COLUMNS if f in reasons}, n)
+
+    out = pdf.copy()
+    for field in CANONICAL_COLUMNS:
+        out[field] = values[field]
+    out[EMAIL_KEY] = email_key
+    out[REASONS] = reason_text
+    out[QUARANTINE_REASON] = quarantine_reasons(out, reason_text)
+    return out
+
+
+def quarantine_reasons(out: pd.DataFrame, reason_text: _Column) -> _Column:
+    """Why a normalised row cannot join the clean profiles (null when it can).
+
+    A row without ``record_id`` or ``source`` cannot be traced back or deduplicated. Beyond
+    that, a row is usable when it could ever be linked to, or told apart from, someone else:
+    one strong identifier (email key, phone, national id, device id, anonymous id, source
+    customer id) suffices; a first or last name needs a date of birth, street or postcode
+    beside it, since a bare name is shared by thousands. City, state, country and IP address
+    never suffice on their own: they are shared by whole towns and carrier networks, so a row
+    holding only those would become a singleton identity that no one can ever resolve.
+    """
+    present = {c: out[c].notna().to_numpy() for c in [*STRONG_FIELDS, *NAME_FIELDS, *NAME_CONTEXT_FIELDS]}
+    strong = np.logical_or.reduce([present[c] for c in STRONG_FIELDS])
+    named = np.logical_or.reduce([present[c] for c in NAME_FIELDS])
+    placed = np.logical_or.reduce([present[c] for c in NAME_CONTEXT_FIELDS])
+    usable = strong | (named & placed)
+
+    result = _nulls(len(out))
+    for i in np.flatnonzero(~usable):
+        detail = reason_text[i]
+        result[i] = f"{NO_USABLE_FIELDS}: {detail}" if detail else NO_USABLE_FIELDS
+    result[out["source"].isna().to_numpy()] = MISSING_SOURCE
+    result[out["record_id"].isna().to_numpy()] = MISSING_RECORD_ID
+    return result
+
+
+def _nulls(n: int) -> _Column:
+    return np.full(n, None, dtype=object)
+
+
+def _key_text(value: str) -> Normalized:
+    """record_id and source are keys from other systems: trimmed, otherwise left alone."""
+    return Normalized(collapse_whitespace(value) or None)
+
+
+def _map_unique(column: _Column, normalize: Callable[[str], Normalized]) -> tuple[_Column, _Column]:
+    """Normalise each distinct non-null value once and broadcast (value, reason) to the rows."""
+    codes, uniques = pd.factorize(column)
+    results = [normalize(u) for u in uniques]
+    # The extra trailing slot is what code -1 (a null input) picks up.
+    value_table = _nulls(len(results) + 1)
+    reason_table = _nulls(len(results) + 1)
+    value_table[:-1] = [r.value for r in results]
+    reason_table[:-1] = [r.reason for r in results]
+    return value_table[codes], reason_table[codes]
+
+
+def _map_by_region(
+    column: _Column, regions: _Column, normalize: Callable[[str, str], Normalized]
+) -> tuple[_Column, _Column]:
+    """Like :func:`_map_unique`, once per region (a batch has only a handful of countries)."""
+    values, reasons = _nulls(len(column)), _nulls(len(column))
+    for region in pd.unique(regions):
+        rows = regions == region
+        values[rows], reasons[rows] = _map_unique(column[rows], lambda v, r=region: normalize(v, r))
+    return values, reasons
+
+
+def _join_reasons(reasons: dict[str, _Column], n: int) -> _Column:
+    """'email:invalid_syntax;phone:invalid_number' per row; reasons are sparse, so loop on hits."""
+    parts: dict[int, list[str]] = {}
+    for field, column in reasons.items():
+        for i in np.flatnonzero(pd.notna(column)):
+            parts.setdefault(int(i), []).append(f"{field}:{column[i]}")
+    out = _nulls(n)
+    for i, labels in parts.items():
+        out[i] = ";".join(labels)
+    return out
+
+
+def _as_text(series: pd.Series) -> tuple[_Column, _Column]:
+    """(text, reason) per row: strings as they are; other scalars as text; containers refused."""
+    column = series.to_numpy(dtype=object, na_value=None)
+    reasons = _nulls(len(column))
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        return column, reasons
+    column = column.copy()
+    for i, value in enumerate(column):
+        if value is not None and not isinstance(value, str):
+            column[i], reasons[i] = _scalar_text(value)
+    return column, reasons
+
+
+def _scalar_text(value: object) -> tuple[str | None, str | None]:
+    """Text a source meant by a non-string value (JSON numbers, Parquet dates, bytes)."""
+    if isinstance(value, bool | np.bool_ | dict | list | tuple | set):
+        return None, WRONG_TYPE
+    if isinstance(value, int | np.integer):
+        return str(int(value)), None
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None, None
+        if np.isinf(value):
+            return None, WRONG_TYPE
+        # 4155552671.0 is a phone number and 2134.0 a ZIP that lost its zero; '.0' is noise.
+        return (str(int(value)) if float(value).is_integer() else repr(float(value))), None
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None, WRONG_TYPE
+        return (str(int(value)) if value == value.to_integral_value() else str(value)), None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat(), None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace"), None
+    return str(value), None
