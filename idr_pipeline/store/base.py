@@ -20,6 +20,7 @@ from itertools import islice
 from typing import Any, Self
 
 from idr_pipeline.store.tables import (
+    ACTIVE,
     GOLDEN_PROFILES,
     IDENTIFIERS,
     IDENTITIES,
@@ -89,6 +90,10 @@ class IdentityStore(ABC):
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None: ...
 
     @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one DML statement and return the driver's affected-row count."""
+
+    @abstractmethod
     def _upsert_sql(self, spec: TableSpec) -> str:
         """INSERT of all columns that overwrites ``spec.updatable`` when the key exists."""
 
@@ -156,6 +161,26 @@ class IdentityStore(ABC):
                     self._executemany(sql, todo)
                     changed += len(todo)
         return changed
+
+    def prune_inactive(self) -> dict[str, int]:
+        """Delete look-up and golden-profile rows of identities whose status is not 'active'.
+
+        Upserts never delete, so after a merge the merged-away identity would keep answering
+        ``lookup`` with its old identifiers (the survivor's rows are added alongside). Pruning
+        by the identities table's status makes the survivor the only answer. Rows of
+        identities that have no identities row at all are kept: that is a load still in
+        progress, not a merge. ``record_links`` needs no pruning: it is keyed by record_id, so
+        the upsert that moves a record to its survivor overwrites the old link. A second call
+        deletes nothing. Returns the number of rows deleted per table.
+        """
+        ph = self.placeholder
+        inactive = f"SELECT identity_id FROM {IDENTITIES.name} WHERE status <> {ph}"
+        deleted: dict[str, int] = {}
+        with self._transaction():
+            for spec in (IDENTIFIERS, GOLDEN_PROFILES):
+                sql = f"DELETE FROM {spec.name} WHERE identity_id IN ({inactive})"
+                deleted[spec.name] = self._execute(sql, (ACTIVE,))
+        return deleted
 
     def _pipeline(self, column: Column) -> Callable[[Any, datetime], Any]:
         convert = converter(column)

@@ -86,6 +86,15 @@ class SingleStoreIdentityStore(IdentityStore):
         finally:
             cursor.close()
 
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        # DELETE/UPDATE counts are exact on MySQL; only upserts report 2-per-update (see base).
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute(sql, tuple(params) if params else None)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         # The client folds executemany of an INSERT into multi-row INSERT statements.
         cursor = self._conn.cursor()

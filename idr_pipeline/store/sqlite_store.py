@@ -22,7 +22,8 @@ def _iso_timestamp(value: datetime) -> str:
 def sqlite_path_from_url(url: str) -> str:
     """``sqlite:///`` followed by the path, as SQLAlchemy spells it (four slashes = absolute)."""
     prefix = "sqlite:///"
-    if not url.startswith(prefix):
+    # The scheme is case-insensitive (as open_store treats it); the path is not.
+    if url[: len(prefix)].lower() != prefix:
         raise ValueError(f"not a sqlite URL (expected {prefix}<path>): {url!r}")
     path = url[len(prefix) :]
     return path or ":memory:"
@@ -99,6 +100,9 @@ class SqliteIdentityStore(IdentityStore):
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._conn.executemany(sql, rows)
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._conn.execute(sql, tuple(params)).rowcount
 
     def _upsert_sql(self, spec: TableSpec) -> str:
         marks = ", ".join(["?"] * len(spec.columns))

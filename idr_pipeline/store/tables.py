@@ -22,6 +22,10 @@ Role = Literal["key", "compare", "touch", "insert_only"]
 
 ID_TYPE = "VARCHAR(128)"
 
+#: The only status whose identifiers and golden profile are served.
+ACTIVE = "active"
+IDENTITY_STATUSES = frozenset({ACTIVE, "merged", "retired"})
+
 
 @dataclass(frozen=True)
 class Column:
@@ -87,12 +91,15 @@ IDENTITIES = TableSpec(
     name="identities",
     columns=(
         _key("identity_id"),
+        # active: serves look-ups; merged: folded into ``merged_into``; retired: its records
+        # left (split off or deleted upstream) and nothing took its place. Ids are never reused,
+        # so inactive rows stay as history while prune_inactive() drops their look-up rows.
         Column(
             "status",
             "VARCHAR(16)",
             nullable=False,
             default="active",
-            allowed=frozenset({"active", "merged"}),
+            allowed=IDENTITY_STATUSES,
         ),
         Column("merged_into", ID_TYPE),
         _now("created_at", "insert_only"),
