@@ -10,7 +10,9 @@ import os
 import sys
 from typing import Any
 
-from idr_pipeline.settings import IdrSettings, get_settings
+from idr_pipeline.settings import PACKAGE_CONFIG_DIR, IdrSettings, get_settings
+
+LOG4J_CONFIG = PACKAGE_CONFIG_DIR / "log4j2.properties"
 
 
 def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
@@ -18,6 +20,9 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
     # Workers must run the same interpreter as the driver, or pandas UDFs import the wrong packages.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # A laptop's hostname often resolves to loopback; say so up front instead of warning each run.
+    if s.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return {
         "spark.master": s.spark_master,
         "spark.app.name": "idr_pipeline",
@@ -32,6 +37,7 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
         # Parquet written by pandas/pyarrow carries nanosecond timestamps; read them as timestamps.
         "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
         "spark.local.dir": os.path.join(s.run_dir, "spark-tmp"),
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
     }
 
 

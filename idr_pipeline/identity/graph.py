@@ -113,5 +113,5 @@ def _next_registry(
     rest.loc[newly_retired, "status"] = "retired"
     rest.loc[newly_merged | newly_retired, "updated_at"] = now
     out = pd.concat([active[REGISTRY_COLUMNS], rest[REGISTRY_COLUMNS]], ignore_index=True)
-    out["record_count"] = out["record_count"].fillna(0).astype("int64")
+    out["record_count"] = pd.to_numeric(out["record_count"], errors="coerce").fillna(0).astype("int64")
     return out
