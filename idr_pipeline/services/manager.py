@@ -78,9 +78,10 @@ def _running(name: str, entry: dict[str, Any] | None) -> bool:
 
 
 def _healthy(name: str, entry: dict[str, Any]) -> bool:
+    # .get: a state file written by an older version may lack a field; that reads as unhealthy.
     if name == "kafka":
-        return kafka.broker_healthy(entry["bootstrap"])
-    return mariadb.mariadb_healthy(entry["url"])
+        return bool(entry.get("bootstrap")) and kafka.broker_healthy(entry["bootstrap"])
+    return bool(entry.get("url")) and mariadb.mariadb_healthy(entry["url"])
 
 
 def _service_status(name: str, entry: dict[str, Any] | None) -> dict[str, Any]:

@@ -77,7 +77,13 @@ def ensure_mariadb_installed() -> str:
         [*prefix, "apt-get", "update"],
         [*prefix, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "mariadb-server"],
     ):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        for attempt in range(3):
+            result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+            # Another apt run (unattended-upgrades, a parallel job) holding the dpkg lock is
+            # the one failure worth waiting out; anything else fails at once.
+            if result.returncode == 0 or "lock" not in result.stderr.lower() or attempt == 2:
+                break
+            time.sleep(15)
         if result.returncode != 0:
             raise RuntimeError(
                 f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"

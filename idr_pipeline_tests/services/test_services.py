@@ -131,3 +131,28 @@ def test_long_run_dirs_get_a_short_socket_path(tmp_path: Path) -> None:
     path = socket_path(deep)
     assert len(str(path)) <= 100
     assert socket_path(deep) == path  # stable, so a restart finds the same socket
+
+
+def test_missing_mariadb_is_installed_with_apt_and_sudo_when_not_root(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The install branch (this machine already has MariaDB, a fresh CI box may not)."""
+    import subprocess
+
+    from idr_pipeline.services import mariadb
+
+    calls: list[list[str]] = []
+    installed = iter([None, "/usr/sbin/mariadbd"])
+    monkeypatch.setattr(mariadb, "find_mariadbd", lambda: next(installed))
+    monkeypatch.setattr(mariadb.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(mariadb.shutil, "which", lambda name: f"/usr/bin/{name}")
+
+    def fake_run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(mariadb.subprocess, "run", fake_run)
+    assert mariadb.ensure_mariadb_installed() == "/usr/sbin/mariadbd"
+    assert calls[0] == ["sudo", "-n", "apt-get", "update"]
+    assert calls[1][:2] == ["sudo", "-n"] and calls[1][-3:] == ["install", "-y", "mariadb-server"]
+    assert "DEBIAN_FRONTEND=noninteractive" in calls[1]
