@@ -100,12 +100,14 @@ def _tokens(text: str) -> tuple[list[str], list[str]]:
     names: list[str] = []
     suffixes: list[str] = []
     for raw in _SEPARATORS.sub(" ", text).split():
-        suffix = SUFFIXES.get(raw.lower())
+        word = _REPEATED_PUNCT.sub(r"\1", _NOT_NAME_CHAR.sub("", raw)).strip("-'")
+        # Looked up before and after cleaning: '3rd' needs its digit, while 'ii6' only becomes
+        # a suffix once the stray digit is gone (and would turn into one on a second pass).
+        suffix = SUFFIXES.get(raw.lower()) or SUFFIXES.get(word.lower())
         if suffix is not None:
             if suffix not in suffixes:
                 suffixes.append(suffix)
             continue
-        word = _REPEATED_PUNCT.sub(r"\1", _NOT_NAME_CHAR.sub("", raw)).strip("-'")
         if any(c.isalpha() for c in word):
             names.append(word)
     return names, suffixes

@@ -1,0 +1,81 @@
+"""Phone numbers: every common way of writing one line gives the same E.164 string."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from idr_pipeline.standardize import normalize_phone
+from idr_pipeline.standardize.base import INVALID_NUMBER, PLACEHOLDER, Normalized
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "(415) 555-2671",
+        "415.555.2671",
+        "+1 415 555 2671",
+        "001-415-555-2671",
+        "1-415-555-2671",
+        "4155552671",
+        "415-555-2671 ext. 12",
+        " +1 (415) 555-2671 ",
+    ],
+)
+def test_us_formats(raw: str) -> None:
+    assert normalize_phone(raw, "US") == Normalized("+14155552671", None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("020 7946 0018", "GB", "+442079460018"),
+        ("+44 20 7946 0018", "US", "+442079460018"),
+        ("00 44 20 7946 0018", "GB", "+442079460018"),
+        ("07911 123456", "GB", "+447911123456"),
+        ("+44 (0)7911 123456", "GB", "+447911123456"),
+    ],
+)
+def test_uk_numbers(raw: str, region: str, expected: str) -> None:
+    assert normalize_phone(raw, region) == Normalized(expected, None)
+
+
+@pytest.mark.parametrize("raw", ["0000000000", "12", "555-0000", "(999) 999-9999", "call me", "07911 123456"])
+def test_invalid_numbers_for_us(raw: str) -> None:
+    assert normalize_phone(raw, "US") == Normalized(None, INVALID_NUMBER)
+
+
+def test_placeholder_and_empty() -> None:
+    assert normalize_phone("N/A") == Normalized(None, PLACEHOLDER)
+    assert normalize_phone("  ") == Normalized(None, None)
+    assert normalize_phone(None) == Normalized(None, None)
+
+
+def test_unknown_region_still_reads_international_numbers() -> None:
+    assert normalize_phone("+1 415 555 2671", "XX").value == "+14155552671"
+    assert normalize_phone("4155552671", "XX") == Normalized(None, INVALID_NUMBER)
+
+
+_FORMATS = [
+    "{a}{b}{c}",
+    "({a}) {b}-{c}",
+    "{a}.{b}.{c}",
+    "{a}-{b}-{c}",
+    "+1 {a} {b} {c}",
+    "1 ({a}) {b} {c}",
+    "+1-{a}-{b}-{c}",
+    "001 {a} {b} {c}",
+    "  {a}   {b}{c} ",
+]
+
+
+@given(
+    area=st.sampled_from(["212", "312", "415", "617", "713", "206"]),
+    exchange=st.integers(200, 999).filter(lambda e: e % 100 != 11 and e != 555),
+    line=st.integers(0, 9999),
+)
+def test_all_formats_of_one_number_agree(area: str, exchange: int, line: int) -> None:
+    parts = {"a": area, "b": f"{exchange:03d}", "c": f"{line:04d}"}
+    results = {normalize_phone(f.format(**parts), "US") for f in _FORMATS}
+    assert results == {Normalized(f"+1{area}{exchange:03d}{line:04d}", None)}
