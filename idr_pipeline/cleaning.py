@@ -49,7 +49,7 @@ def map_source_to_canonical(raw: DataFrame, mapping: SourceMapping) -> DataFrame
     select = []
     for canonical in CANONICAL_COLUMNS:
         if canonical == "source":
-            own = F.col("`source`").cast("string") if mapping.source_from_column and "source" in cols else None
+            own = F.col("`source`").cast("string") if mapping.canonical and "source" in cols else None
             name = F.lit(mapping.name)
             select.append((F.coalesce(F.nullif(F.trim(own), F.lit("")), name) if own is not None else name).alias("source"))
             continue

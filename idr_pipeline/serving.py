@@ -49,5 +49,6 @@ def load_store(lake: Lake, store) -> ServeStats:
             _rows(lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"))
         ),
     }
-    changed["pruned"] = store.prune_inactive() if hasattr(store, "prune_inactive") else 0
+    # A merged or retired identity must stop answering look-ups in the same load.
+    changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
     return ServeStats(changed=changed, table_counts=store.table_counts())

@@ -28,14 +28,16 @@ class SourceMapping:
     trust: int
     # canonical column -> source column
     columns: dict[str, str] = field(default_factory=dict)
-    # Canonical files carry their own `source` column; a mapped source is named by its mapping.
-    source_from_column: bool = False
+    # A file already in the canonical schema: its own `source` column (when present) names the
+    # source, and absent optional columns are simply empty. Only record_id is required.
+    canonical: bool = False
 
     def source_column_for(self, canonical: str) -> str | None:
         return self.columns.get(canonical)
 
     def check_columns(self, available: list[str]) -> None:
-        missing = sorted({src for src in self.columns.values() if src not in available})
+        required = ["record_id"] if self.canonical else self.columns.values()
+        missing = sorted({src for src in required if src not in available})
         if missing:
             raise MappingError(
                 f"source '{self.name}': mapped column(s) {missing} not found in {self.file}; "
@@ -96,5 +98,5 @@ def identity_mapping(name: str, file: str, fmt: str, trust: int = 100) -> Source
         format=fmt,
         trust=trust,
         columns={c: c for c in CANONICAL_COLUMNS if c != "source"},
-        source_from_column=True,
+        canonical=True,
     )
