@@ -137,13 +137,14 @@ def build_pools(seed: int, n_cities: int = 3000, n_street_bases: int = 4000) -> 
 
     # Street name bases: mostly surnames and given names (as Faker's street_name does), plus the
     # handful of names every town has, which the Zipf weights then make the most common.
+    # Faker's en_US lists hold only ~1,700 distinct names, so drawing until n_street_bases are
+    # unique could never finish; take a seeded shuffle of the distinct names instead (capped
+    # at what exists). A separate generator keeps the draws below independent of this one.
     bases: list[str] = list(_COMMON_STREET_BASES)
     seen = set(bases)
-    while len(bases) < n_street_bases:
-        name = fake.last_name() if len(bases) % 3 else fake.first_name()
-        if name not in seen:
-            seen.add(name)
-            bases.append(name)
+    candidates = [c for c in dict.fromkeys([*last, *PersonProvider.first_names]) if c not in seen]
+    order = np.random.default_rng([seed, 2]).permutation(len(candidates))
+    bases += [candidates[i] for i in order[: max(0, n_street_bases - len(bases))]]
 
     cities: list[str] = []
     seen = set()
