@@ -77,7 +77,9 @@ PHONE_FORMATS: tuple[str, ...] = (
 
 # Date-of-birth formats; the standardiser reads all of them (US month-first for the numeric one).
 DOB_FORMATS: tuple[str, ...] = ("iso", "us", "dd_mon_yyyy", "yyyymmdd", "us_short")
-UNPARSEABLE_DOBS = np.array(["unknown", "00/00/0000", "31/31/1985", "19xx", "n/a?", "2/30/1990"], dtype=object)
+UNPARSEABLE_DOBS = np.array(
+    ["unknown", "00/00/0000", "31/31/1985", "19xx", "n/a?", "2/30/1990"], dtype=object
+)
 
 
 def pick(rng: np.random.Generator, rate: float, n: int, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -170,9 +172,9 @@ def first_names(
     _apply(out, nick_mask, lambda v, c: NICKNAMES[v][int(c * len(NICKNAMES[v]))], choice)
     out = _typos_accents(out, rng, typo_rate=0.04, accent_rate=0.025)
     title_mask = pick(rng, 0.03, n, nonempty(out))
-    titles = np.where(
-        female, rng.choice(_TITLES_FEMALE, size=n), rng.choice(_TITLES_MALE, size=n)
-    ).astype(object)
+    titles = np.where(female, rng.choice(_TITLES_FEMALE, size=n), rng.choice(_TITLES_MALE, size=n)).astype(
+        object
+    )
     _apply(out, title_mask, lambda v, t: f"{t} {v}", titles)
     return whitespace_noise(case_noise(out, rng, 0.08), rng, 0.03)
 
@@ -193,7 +195,9 @@ def last_names(last: np.ndarray, suffix: np.ndarray, rng: np.random.Generator) -
     return whitespace_noise(case_noise(out, rng, 0.08), rng, 0.03)
 
 
-def _typos_accents(values: np.ndarray, rng: np.random.Generator, typo_rate: float, accent_rate: float) -> np.ndarray:
+def _typos_accents(
+    values: np.ndarray, rng: np.random.Generator, typo_rate: float, accent_rate: float
+) -> np.ndarray:
     n = len(values)
     present = nonempty(values)
     kind = rng.integers(0, 4, size=n)
@@ -295,15 +299,13 @@ def format_dobs(dob: np.ndarray, rng: np.random.Generator, weights: tuple[float,
 def timestamps(seconds_ago: np.ndarray, epoch: np.datetime64, style: str) -> np.ndarray:
     """`updated_at` strings, measured back from the fixed EPOCH (never the wall clock)."""
     moments = (epoch - seconds_ago.astype("timedelta64[s]")).astype("datetime64[s]")
-    iso = np.datetime_as_string(moments, unit="s")
+    iso = np.datetime_as_string(moments, unit="s").tolist()
     if style == "space":
-        return np.char.replace(iso.astype(str), "T", " ").astype(object)
-    if style == "zulu":
-        return np.char.add(iso.astype(str), "Z").astype(object)
-    if style == "millis":
-        return np.char.add(iso.astype(str), ".000Z").astype(object)
-    if style == "offset":
-        return np.char.add(iso.astype(str), "+00:00").astype(object)
+        return np.array([t.replace("T", " ") for t in iso], dtype=object)
+    endings = {"zulu": "Z", "millis": ".000Z", "offset": "+00:00"}
+    if style in endings:
+        end = endings[style]
+        return np.array([t + end for t in iso], dtype=object)
     raise ValueError(f"unknown timestamp style {style!r}")
 
 
@@ -353,7 +355,9 @@ def zips(zip5: np.ndarray, zip4: np.ndarray, rng: np.random.Generator) -> np.nda
 
 def countries(n: int, rng: np.random.Generator, present_rate: float) -> np.ndarray:
     """The US, written the many ways a free-text country box collects."""
-    spellings = np.array(["US", "USA", "United States", "us", "U.S.A.", "United States of America"], dtype=object)
+    spellings = np.array(
+        ["US", "USA", "United States", "us", "U.S.A.", "United States of America"], dtype=object
+    )
     out = rng.choice(spellings, size=n, p=[0.4, 0.25, 0.2, 0.05, 0.05, 0.05])
     out[rng.random(n) >= present_rate] = ""
     return out
@@ -362,7 +366,9 @@ def countries(n: int, rng: np.random.Generator, present_rate: float) -> np.ndarr
 # ----------------------------------------------------------------------------------- missing
 
 
-def blank_out(values: np.ndarray, rng: np.random.Generator, present_rate: float, markers: bool = True) -> np.ndarray:
+def blank_out(
+    values: np.ndarray, rng: np.random.Generator, present_rate: float, markers: bool = True
+) -> np.ndarray:
     """Drop a field on a fraction of rows; CSV-ish sources sometimes write N/A or null instead."""
     n = len(values)
     out = values.copy()

@@ -160,7 +160,9 @@ def _addresses(pools: Pools, rng: np.random.Generator, n: int) -> tuple[np.ndarr
     return street, pools.city[city_idx], pools.city_state[city_idx], zips
 
 
-def _email_locals(first: np.ndarray, last: np.ndarray, dob: np.ndarray, rng: np.random.Generator) -> list[str]:
+def _email_locals(
+    first: np.ndarray, last: np.ndarray, dob: np.ndarray, rng: np.random.Generator
+) -> list[str]:
     n = len(first)
     pattern = rng.choice(11, size=n, p=[0.2, 0.14, 0.12, 0.05, 0.1, 0.08, 0.06, 0.05, 0.05, 0.05, 0.1])
     nums = rng.integers(1, 1000, size=n)
@@ -243,7 +245,12 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
 
     seen: set[str] = set()
     email = np.array(
-        [f"{loc}@{dom}" for loc, dom in zip(_email_locals(first, last, dob, rng), _draw_domains(pools, rng, n), strict=True)],
+        [
+            f"{loc}@{dom}"
+            for loc, dom in zip(
+                _email_locals(first, last, dob, rng), _draw_domains(pools, rng, n), strict=True
+            )
+        ],
         dtype=object,
     )
     _unique(email, seen, rng, _bump_email)
@@ -264,7 +271,11 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
     fam_style = rng.integers(0, 3, size=k)
     family = np.array(
         [
-            ("" if not h else (f"{la.lower()}family@{d}", f"the{la.lower()}s@{d}", f"{la.lower()}house@{d}")[s])
+            (
+                ""
+                if not h
+                else (f"{la.lower()}family@{d}", f"the{la.lower()}s@{d}", f"{la.lower()}house@{d}")[s]
+            )
             for la, d, h, s in zip(fam_last, fam_domain, fam_has, fam_style, strict=True)
         ],
         dtype=object,

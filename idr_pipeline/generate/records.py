@@ -168,7 +168,9 @@ def plan_records(people: People, rng: np.random.Generator, id_slots: dict[str, i
     caller can hand further ids to garbage rows without colliding.
     """
     n = len(people)
-    member = np.column_stack([rng.random(n) < SOURCE_RATE[s] for s in SOURCES]) if n else np.zeros((0, 4), bool)
+    member = (
+        np.column_stack([rng.random(n) < SOURCE_RATE[s] for s in SOURCES]) if n else np.zeros((0, 4), bool)
+    )
     nobody = ~member.any(axis=1)
     member[np.flatnonzero(nobody), rng.integers(0, len(SOURCES), size=int(nobody.sum()))] = True
 
@@ -285,7 +287,9 @@ def render_source(
         carrier = rng.choice(pools.carrier_ips, size=k)
         random_ip = random_public_ips(rng, k)
         cols["ip_address"] = np.where(
-            u < prof.home_ip_rate, people.home_ip[p], np.where(u < prof.home_ip_rate + prof.carrier_ip_rate, carrier, random_ip)
+            u < prof.home_ip_rate,
+            people.home_ip[p],
+            np.where(u < prof.home_ip_rate + prof.carrier_ip_rate, carrier, random_ip),
         ).astype(object)
     if "device_id" in prof.present:
         cols["device_id"] = _choose(people.device[p], people.device2[p], second | (rng.random(k) < 0.3))
