@@ -9,5 +9,8 @@ resolve_job = dg.define_asset_job(
 )
 
 daily_resolve_schedule = dg.ScheduleDefinition(
-    job=resolve_job, cron_schedule="0 2 * * *", default_status=dg.DefaultScheduleStatus.STOPPED
+    name="daily_resolve_schedule",
+    job=resolve_job,
+    cron_schedule="0 2 * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
 )
