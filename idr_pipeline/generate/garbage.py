@@ -46,6 +46,11 @@ _TEST_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _kinds(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n garbage kinds in shuffled round-robin: every kind shows up once n >= k."""
+    return rng.permutation(np.arange(n) % k)
+
+
 def value_garbage(template: SourceRows, record_ids: np.ndarray, rng: np.random.Generator) -> SourceRows:
     """Placeholder rows shaped like `template` (same columns), one per given record id.
 
@@ -74,7 +79,7 @@ def csv_garbage_lines(
     "join with the next line" repair cannot turn it into a well-formed row.
     """
     out: list[str] = []
-    kinds = rng.integers(0, 4, size=n)
+    kinds = _kinds(4, n, rng)
     picks = rng.integers(0, max(1, len(good_lines)), size=n)
     cuts = rng.random(n)
     for kind, pick, cut in zip(kinds, picks, cuts, strict=True):
@@ -95,7 +100,7 @@ def csv_garbage_lines(
 def jsonl_garbage_lines(good_lines: list[str], n: int, rng: np.random.Generator) -> list[str]:
     """Broken JSON lines: blank, truncated objects, Python reprs, bare values and arrays."""
     out: list[str] = []
-    kinds = rng.integers(0, 5, size=n)
+    kinds = _kinds(5, n, rng)
     picks = rng.integers(0, max(1, len(good_lines)), size=n)
     cuts = rng.random(n)
     for kind, pick, cut in zip(kinds, picks, cuts, strict=True):

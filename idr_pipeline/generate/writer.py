@@ -82,7 +82,18 @@ class GenerationResult:
 
     @property
     def total_rows(self) -> int:
+        """Data rows in the four files, readable or not (what the raw zone will hold)."""
         return sum(self.record_counts.values())
+
+    @property
+    def records_by_source(self) -> dict[str, int]:
+        """Rows per source that parse as records (garbage placeholders and duplicates included)."""
+        return {s: n - self.broken_lines.get(s, 0) for s, n in self.record_counts.items()}
+
+    @property
+    def unreadable_rows(self) -> int:
+        """Lines the tolerant readers report as parse errors; with records_by_source, every row."""
+        return sum(self.broken_lines.values())
 
     @property
     def records_per_person(self) -> float:
@@ -103,8 +114,9 @@ def generate_dataset(
 ) -> GenerationResult:
     """Generate `people` ground-truth people and write their source records to `out_dir`.
 
-    `on_progress(step, count)` is called after each of GENERATION_STEPS with the number of
-    rows that step produced.
+    `on_progress(step, total)` is called as each of GENERATION_STEPS starts, with the number
+    of items (people or rows) the step will produce, so a caller can open one bar per step
+    and close the previous one; the call after the last step is the caller's cue to finish.
     """
     if people < 0:
         raise ValueError("people must be >= 0")
@@ -114,22 +126,24 @@ def generate_dataset(
     mapping_path = packaged_sources_yaml()
     mappings = load_mappings(mapping_path)
 
+    report("people", people)
     pools = build_pools(seed)
     folks = make_people(people, pools, np.random.default_rng([seed, 10]))
-    report("people", len(folks))
 
     slots: dict[str, int] = {}
     plans = plan_records(folks, np.random.default_rng([seed, 20]), slots)
     suffix = generational_suffixes(folks, np.random.default_rng([seed, 21]))
-    # Record ids get one width for the whole run so that they sort the way they were issued.
-    # At least one placeholder row per non-empty source, so even small samples carry some.
+    # Placeholder rows take the record ids after the real ones (ceil: at least one per
+    # non-empty source, so even small samples carry some).
     extra_ids = {s: int(np.ceil(slots[s] * garbage.VALUE_GARBAGE_RATE)) for s in SOURCES}
+    # Record ids get one width for the whole run so that they sort the way they were issued.
     width = max(6, len(str(max([slots[s] + extra_ids[s] for s in SOURCES], default=0))))
 
     rendered: dict[str, SourceRows] = {}
     duplicates: dict[str, int] = {}
     value_junk: dict[str, int] = {}
     for j, source in enumerate(SOURCES):
+        report(f"render:{source}", len(plans[source].person))
         rng = np.random.default_rng([seed, 30, j])
         rows = render_source(plans[source], folks, pools, suffix, rng, width)
         junk_ids = record_id(source, np.arange(slots[source], slots[source] + extra_ids[source]), width)
@@ -140,7 +154,6 @@ def generate_dataset(
         rendered[source] = combined.take(rng.permutation(len(combined)))
         duplicates[source] = int(dup_idx.size)
         value_junk[source] = len(junk) if junk is not None else 0
-        report(f"render:{source}", len(combined))
 
     paths: dict[str, Path] = {}
     counts: dict[str, int] = {}
@@ -149,16 +162,16 @@ def generate_dataset(
     for j, source in enumerate(SOURCES):
         mapping = mappings[source]
         path = out_dir / mapping.file
+        report(f"write:{source}", len(rendered[source]))
         rng = np.random.default_rng([seed, 40, j])
         written, broken = _write_source(rendered[source], mapping, path, rng)
         paths[source], counts[source] = path, written
         garbage_by_source[source] = value_junk[source] + broken
         broken_lines[source] = broken
-        report(f"write:{source}", written)
 
     truth_path = out_dir / TRUTH_FILE
+    report("truth", sum(int((r.person_id != "").sum()) for r in rendered.values()))
     truth_records, person_rows = _write_truth(rendered, duplicates, truth_path)
-    report("truth", truth_records)
     sources_path = out_dir / SOURCES_FILE
     shutil.copyfile(mapping_path, sources_path)
 
