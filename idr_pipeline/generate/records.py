@@ -214,7 +214,7 @@ def record_id(source: str, number: np.ndarray, width: int) -> np.ndarray:
     return np.array([f"{prefix}-{k:0{width}d}" for k in number], dtype=object)
 
 
-def account_ids(source: str, person: np.ndarray, account: np.ndarray, n_people: int) -> np.ndarray:
+def account_ids(source: str, person: np.ndarray, account: np.ndarray) -> np.ndarray:
     """The source's own customer number, unique per (person, account)."""
     a, b, m = _ACCOUNT_ID_SPACE[source]
     i = person.astype(np.int64) * 2 + account.astype(np.int64)
@@ -261,7 +261,7 @@ def render_source(
     email = _choose(email, people.family_email[p], rng.random(k) < prof.family_email_rate)
     phone = _choose(people.mobile[p], people.landline[p], rng.random(k) < prof.landline_rate)
 
-    cols["source_customer_id"] = account_ids(source, p, plan.account, len(people))
+    cols["source_customer_id"] = account_ids(source, p, plan.account)
     cols["first_name"] = damage.first_names(people.first[p], people.female[p], rng)
     cols["last_name"] = damage.last_names(people.last[p], suffix[p], rng)
     cols["email"] = damage.emails(email, rng)
