@@ -23,7 +23,13 @@ class GraphRun:
     check_results: dict[str, bool]
 
 
-def materialize_everything(instance: dg.DagsterInstance | None = None) -> GraphRun:
+def _run_config(log_level: str) -> dict:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
+def materialize_everything(instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> GraphRun:
+    """Land every source that has a file, then run resolve_job; step-by-step events stay in the
+    instance (and the UI) rather than flooding the terminal at DEBUG."""
     settings = get_settings()
     defs = load_idr_definitions()
     ingest = defs.resolve_job_def("ingest_job")
@@ -31,9 +37,13 @@ def materialize_everything(instance: dg.DagsterInstance | None = None) -> GraphR
     for name, mapping in sorted(load_mappings(settings.source_mapping_path).items()):
         if not (Path(settings.landing_dir) / mapping.file).exists():
             continue
-        result = ingest.execute_in_process(partition_key=name, instance=instance, raise_on_error=True)
+        result = ingest.execute_in_process(
+            partition_key=name, instance=instance, raise_on_error=True, run_config=_run_config(log_level)
+        )
         landed[name] = result.success
-    resolve = defs.resolve_job_def("resolve_job").execute_in_process(instance=instance, raise_on_error=False)
+    resolve = defs.resolve_job_def("resolve_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_run_config(log_level)
+    )
     checks = {
         f"{ev.asset_check_evaluation_data.asset_key.to_user_string()}:{ev.asset_check_evaluation_data.check_name}": (
             ev.asset_check_evaluation_data.passed

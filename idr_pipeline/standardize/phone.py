@@ -19,13 +19,38 @@ from idr_pipeline.standardize.base import EMPTY, INVALID_NUMBER, PLACEHOLDER, No
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
 _LEADING_00 = re.compile(r"^[\s(]*00\D*")
 _UNKNOWN_REGION = "ZZ"
+_PUNCTUATED_DIGITS = re.compile(r"^\s*\+?[\s().\-]*[0-9][0-9\s().\-]*$")
+_NUMBER_PUNCTUATION = re.compile(r"[\s().\-]")
+_NANP_NATIONAL = re.compile(r"^1?([2-9][0-9]{9})$")
+_NANP_REGIONS: frozenset[str] = frozenset(
+    r for r in phonenumbers.SUPPORTED_REGIONS if phonenumbers.country_code_for_region(r) == 1
+)
 
 
 def normalize_phone(value: str | None, default_region: str = "US") -> Normalized:
     """E.164 form of ``value``; numbers without a country code are read as ``default_region``."""
     if value is None:
         return EMPTY
-    return _normalize_phone(value, _region(default_region))
+    region = _region(default_region)
+    return _normalize_phone(_cache_key(value, region), region)
+
+
+def _cache_key(text: str, region: str) -> str:
+    """One spelling per number before the (slow) parse, so each number is parsed once per worker.
+
+    '(415) 555-2671', '1-415-555-2671' and '+1 415 555 2671' all become '+14155552671'. Only
+    spaces, dots, dashes and brackets are dropped (libphonenumber ignores them anyway), whereas
+    letters (extensions, vanity numbers) and '/' (a second number) change the reading. A bare
+    ten-digit number in a North American region is exactly what libphonenumber reads as +1.
+    """
+    if not _PUNCTUATED_DIGITS.match(text):
+        return text
+    digits = _NUMBER_PUNCTUATION.sub("", text)
+    if digits.startswith("00") and not _LEADING_00.match(text):
+        return text  # squeezing '0.0...' would wrongly trigger the '00' international reading
+    if region in _NANP_REGIONS and (national := _NANP_NATIONAL.match(digits)):
+        return "+1" + national[1]
+    return digits
 
 
 def _region(region: str | None) -> str:

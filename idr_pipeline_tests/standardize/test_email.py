@@ -82,3 +82,22 @@ def test_gmail_key_ignores_case_space_dots_and_tags(
 def test_key_of_other_domains_ignores_case_and_space_only(local: str, domain: str, pad: str) -> None:
     address = f"{local}@{domain}"
     assert email_match_key(pad + address.upper() + pad) == address
+
+
+_atext = st.text("abcxyz019.+_-!#$%&'*/=?^`{|}~", min_size=1, max_size=20)
+
+
+@given(
+    local=_atext,
+    domain=st.sampled_from(["gmail.com", "x.test", "localhost", "a-.com", "bücher.de", "ex.co.uk"]),
+)
+def test_fast_path_agrees_with_email_validator(local: str, domain: str) -> None:
+    """The per-domain shortcut must accept and reject exactly what the full library does."""
+    from email_validator import EmailNotValidError, validate_email
+
+    address = f"{local}@{domain}"
+    try:
+        expected = Normalized(validate_email(address, check_deliverability=False).normalized.lower(), None)
+    except EmailNotValidError:
+        expected = Normalized(None, INVALID_SYNTAX)
+    assert normalize_email(address) == expected

@@ -79,3 +79,14 @@ def test_all_formats_of_one_number_agree(area: str, exchange: int, line: int) ->
     parts = {"a": area, "b": f"{exchange:03d}", "c": f"{line:04d}"}
     results = {normalize_phone(f.format(**parts), "US") for f in _FORMATS}
     assert results == {Normalized(f"+1{area}{exchange:03d}{line:04d}", None)}
+
+
+@given(
+    text=st.from_regex(r"\A[+]?[0-9 ().-]{0,18}\Z", fullmatch=True),
+    region=st.sampled_from(["US", "CA", "GB", "ZZ"]),
+)
+def test_cache_key_does_not_change_the_reading(text: str, region: str) -> None:
+    """Punctuation squeezing and the +1 shortcut must give what libphonenumber makes of the raw text."""
+    from idr_pipeline.standardize.phone import _normalize_phone
+
+    assert normalize_phone(text, region) == _normalize_phone.__wrapped__(text, region)
