@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from idr_pipeline.standardize import normalize_phone
@@ -82,9 +82,11 @@ def test_all_formats_of_one_number_agree(area: str, exchange: int, line: int) ->
 
 
 @given(
-    text=st.from_regex(r"\A[+]?[0-9 ().-]{0,18}\Z", fullmatch=True),
-    region=st.sampled_from(["US", "CA", "GB", "ZZ"]),
+    text=st.from_regex(r"\A\s?(?:00|\+|1|0)?[0-9 ().-]{0,16}\Z", fullmatch=True),
+    region=st.sampled_from(["US", "CA", "GB", "ZZ", "PR"]),
 )
+@example(text="00(43051.733", region="PR")
+@example(text="0.062-4)020326809", region="PR")
 def test_cache_key_does_not_change_the_reading(text: str, region: str) -> None:
     """Punctuation squeezing and the +1 shortcut must give what libphonenumber makes of the raw text."""
     from idr_pipeline.standardize.phone import _normalize_phone
