@@ -30,7 +30,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from idr_pipeline.lake import Lake
 
 META_COLUMNS = ["_batch_id", "_ingested_at", META_LINE, "_trust"]
-CLEAN_COLUMNS = [*CANONICAL_COLUMNS, "email_key", EXTRAS_COLUMN, "_reasons", "_duplicate_count", *META_COLUMNS]
+CLEAN_COLUMNS = [
+    *CANONICAL_COLUMNS,
+    "email_key",
+    EXTRAS_COLUMN,
+    "_reasons",
+    "_duplicate_count",
+    *META_COLUMNS,
+]
 QUARANTINE_COLUMNS = [
     "record_id", "source", "_batch_id", META_LINE, "_ingested_at", "_reason", "_raw", META_RAW, "_duplicate_count",
 ]  # fmt: skip
@@ -51,7 +58,11 @@ def map_source_to_canonical(raw: DataFrame, mapping: SourceMapping) -> DataFrame
         if canonical == "source":
             own = F.col("`source`").cast("string") if mapping.canonical and "source" in cols else None
             name = F.lit(mapping.name)
-            select.append((F.coalesce(F.nullif(F.trim(own), F.lit("")), name) if own is not None else name).alias("source"))
+            select.append(
+                (F.coalesce(F.nullif(F.trim(own), F.lit("")), name) if own is not None else name).alias(
+                    "source"
+                )
+            )
             continue
         src = mapping.source_column_for(canonical)
         expr = F.col(f"`{src}`").cast("string") if src and src in cols else F.lit(None).cast("string")
@@ -74,7 +85,9 @@ def map_source_to_canonical(raw: DataFrame, mapping: SourceMapping) -> DataFrame
     )
 
 
-def read_mapped_raw(spark: SparkSession, lake: Lake, mappings: dict[str, SourceMapping]) -> tuple[DataFrame, list[str]]:
+def read_mapped_raw(
+    spark: SparkSession, lake: Lake, mappings: dict[str, SourceMapping]
+) -> tuple[DataFrame, list[str]]:
     frames, missing = [], []
     for mapping in mappings.values():
         path = raw_source_path(lake, mapping.name)

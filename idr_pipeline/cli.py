@@ -20,7 +20,9 @@ from rich.table import Table
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
 
 app = typer.Typer(help="idr_pipeline: identity resolution and audience segmentation.", no_args_is_help=True)
-services_app = typer.Typer(help="Dev and test services: the Tansu Kafka broker and MariaDB.", no_args_is_help=True)
+services_app = typer.Typer(
+    help="Dev and test services: the Tansu Kafka broker and MariaDB.", no_args_is_help=True
+)
 app.add_typer(services_app, name="services")
 console = Console()
 
@@ -45,9 +47,9 @@ def _fail(message: str) -> None:
 @app.command()
 def generate(
     people: Annotated[int, typer.Option(min=1, help="How many distinct people to invent.")] = 10_000,
-    out: Annotated[Path, typer.Option(help="Folder for the source files, truth.csv and sources.yaml.")] = Path(
-        "data/landing"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for the source files, truth.csv and sources.yaml.")
+    ] = Path("data/landing"),
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
 ) -> None:
     """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth."""
@@ -76,9 +78,12 @@ def resolve(
     input: Annotated[list[Path], typer.Option("--input", "-i", help="A source file; repeat for several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="record_id,identity_id as .csv or .parquet")],
     mapping: Annotated[
-        Path | None, typer.Option(help="Source mapping YAML; omit when the inputs are in the canonical schema.")
+        Path | None,
+        typer.Option(help="Source mapping YAML; omit when the inputs are in the canonical schema."),
     ] = None,
-    work_dir: Annotated[Path | None, typer.Option(help="Keep the intermediate lake here (default: a temp dir).")] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Keep the intermediate lake here (default: a temp dir).")
+    ] = None,
 ) -> None:
     """Resolve files outside Dagster with the same pipeline functions the assets run."""
     from idr_pipeline.ingest.mapping import MappingError

@@ -37,7 +37,9 @@ def score_clusters(predicted: pd.DataFrame, truth: pd.DataFrame) -> PairwiseScor
     """
     t = truth.dropna(subset=["person_id"])
     t = t[t.person_id.astype(str) != ""][["record_id", "person_id"]].drop_duplicates("record_id")
-    df = t.merge(predicted[["record_id", "identity_id"]].drop_duplicates("record_id"), on="record_id", how="left")
+    df = t.merge(
+        predicted[["record_id", "identity_id"]].drop_duplicates("record_id"), on="record_id", how="left"
+    )
     df["identity_id"] = df["identity_id"].fillna("__singleton__" + df["record_id"].astype(str))
     true_pairs = _pairs(df.groupby("person_id").size().to_numpy())
     pred_pairs = _pairs(df.groupby("identity_id").size().to_numpy())

@@ -21,13 +21,23 @@ ATTRIBUTE_GROUPS: dict[str, list[str]] = {
     "national_id": ["national_id"],
 }
 GOLDEN_COLUMNS = [c for cols in ATTRIBUTE_GROUPS.values() for c in cols]
-IDENTIFIER_TYPES = ["email", "email_key", "phone", "device_id", "national_id", "anonymous_id", "source_customer_key"]
+IDENTIFIER_TYPES = [
+    "email",
+    "email_key",
+    "phone",
+    "device_id",
+    "national_id",
+    "anonymous_id",
+    "source_customer_key",
+]
 
 
 def identifier_expression(id_type: str) -> Column:
     """Column expressions need an active Spark session, so they are built on call."""
     if id_type == "source_customer_key":
-        return F.when(F.col("source_customer_id").isNotNull(), F.concat_ws(":", "source", "source_customer_id"))
+        return F.when(
+            F.col("source_customer_id").isNotNull(), F.concat_ws(":", "source", "source_customer_id")
+        )
     return F.col(id_type)
 
 

@@ -63,11 +63,7 @@ def run_cleaning(
     quarantined = lake.read_latest(*QUARANTINE)
     reason_head = F.regexp_extract(F.col("_reason"), r"^([^:]+)", 1)
     top = (
-        quarantined.groupBy(reason_head.alias("reason"))
-        .count()
-        .orderBy(F.desc("count"))
-        .limit(10)
-        .toPandas()
+        quarantined.groupBy(reason_head.alias("reason")).count().orderBy(F.desc("count")).limit(10).toPandas()
     )
     return CleaningStats(
         raw_rows=result.raw_rows,
@@ -125,7 +121,9 @@ def load_previous_graph(lake: Lake) -> PreviousGraph | None:
     merges = lake.read_latest(*MERGES).toPandas() if lake.has_dataset(*MERGES) else None
     from idr_pipeline.identity.graph import empty_merges
 
-    return PreviousGraph(links=links, registry=registry, merges=merges if merges is not None else empty_merges())
+    return PreviousGraph(
+        links=links, registry=registry, merges=merges if merges is not None else empty_merges()
+    )
 
 
 @dataclass
@@ -156,7 +154,10 @@ def run_graph(spark: SparkSession, lake: Lake, now: str | None = None) -> GraphS
     preview = pd.DataFrame()
     if largest_id:
         preview = (
-            clean.join(links.where(F.col("identity_id") == largest_id[0]["identity_id"]).select("record_id"), "record_id")
+            clean.join(
+                links.where(F.col("identity_id") == largest_id[0]["identity_id"]).select("record_id"),
+                "record_id",
+            )
             .select("record_id", "source", "first_name", "last_name", "email", "phone", "dob")
             .limit(10)
             .toPandas()
@@ -192,7 +193,9 @@ def _registry_frame(spark: SparkSession, registry: pd.DataFrame) -> DataFrame:
 def _merges_frame(spark: SparkSession, merges: pd.DataFrame) -> DataFrame:
     from pyspark.sql import types as T
 
-    schema = T.StructType([T.StructField(c, T.StringType()) for c in ("merged_id", "survivor_id", "reason", "merged_at")])
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in ("merged_id", "survivor_id", "reason", "merged_at")]
+    )
     pdf = merges.astype(object).where(merges.notna(), None)
     return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
 

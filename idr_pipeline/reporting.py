@@ -23,7 +23,9 @@ def png_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def bar_chart_png(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str, ylabel: str) -> bytes:
+def bar_chart_png(
+    labels: Sequence[str], values: Sequence[float], title: str, xlabel: str, ylabel: str
+) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")

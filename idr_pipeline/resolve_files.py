@@ -31,7 +31,13 @@ from idr_pipeline.pipeline import (
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.spark import get_spark
 
-FORMAT_BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+FORMAT_BY_SUFFIX = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+}
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -43,7 +49,9 @@ class ResolveOutcome:
     quarantine_output: Path | None
 
 
-def mappings_for_inputs(inputs: Sequence[Path], mapping_path: Path | None) -> dict[str, tuple[SourceMapping, Path]]:
+def mappings_for_inputs(
+    inputs: Sequence[Path], mapping_path: Path | None
+) -> dict[str, tuple[SourceMapping, Path]]:
     """Pair every input file with the source mapping that describes it.
 
     With a mapping file the pairing is by file name, so one YAML can describe a whole drop
@@ -68,7 +76,9 @@ def mappings_for_inputs(inputs: Sequence[Path], mapping_path: Path | None) -> di
     for path in inputs:
         fmt = FORMAT_BY_SUFFIX.get(path.suffix.lower())
         if fmt is None:
-            raise MappingError(f"{path}: cannot tell the format from '{path.suffix}'; use one of {sorted(FORMAT_BY_SUFFIX)}")
+            raise MappingError(
+                f"{path}: cannot tell the format from '{path.suffix}'; use one of {sorted(FORMAT_BY_SUFFIX)}"
+            )
         name = path.stem
         if name in paired:
             raise MappingError(f"{path}: two inputs share the source name '{name}'")

@@ -40,8 +40,12 @@ def load_store(lake: Lake, store) -> ServeStats:
         "identities": store.upsert_identities(
             _rows(registry.select("identity_id", "status", "merged_into", "created_at", "record_count"))
         ),
-        "record_links": store.upsert_record_links(_rows(lake.read_latest(*LINKS).select("record_id", "identity_id", "source"))),
-        "golden_profiles": store.upsert_golden_profiles(_golden_rows(lake.read_latest(*GOLDEN).drop("updated_at"))),
+        "record_links": store.upsert_record_links(
+            _rows(lake.read_latest(*LINKS).select("record_id", "identity_id", "source"))
+        ),
+        "golden_profiles": store.upsert_golden_profiles(
+            _golden_rows(lake.read_latest(*GOLDEN).drop("updated_at"))
+        ),
         "identifiers": store.upsert_identifiers(
             _rows(lake.read_latest(*IDENTIFIERS).select("id_type", "id_value", "identity_id"))
         ),

@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from idr_pipeline.accounting import row_account
-from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.definitions import load_idr_definitions
+from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.evaluate import score_clusters
 from idr_pipeline.generate import generate_dataset
 from idr_pipeline.lake import Lake

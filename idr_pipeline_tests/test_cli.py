@@ -33,8 +33,12 @@ c6,crm,Bob,Stone,,+1 415 555 2671,,,,
 
 def _jsonl_lines() -> list[str]:
     return [
-        json.dumps({"record_id": "j1", "first_name": "MARY", "last_name": "JONES", "email": "MARY@EXAMPLE.COM"}),
-        json.dumps({"record_id": "j2", "first_name": 42, "last_name": ["x"], "email": {"a": 1}, "dob": 19800203}),
+        json.dumps(
+            {"record_id": "j1", "first_name": "MARY", "last_name": "JONES", "email": "MARY@EXAMPLE.COM"}
+        ),
+        json.dumps(
+            {"record_id": "j2", "first_name": 42, "last_name": ["x"], "email": {"a": 1}, "dob": 19800203}
+        ),
         "this is not json",
         json.dumps(["an", "array"]),
         json.dumps({"record_id": "j3", "phone": 4155550100, "first_name": "Ann", "updated_at": True}),
@@ -78,7 +82,9 @@ def test_resolve_canonical_files_links_people_and_accounts_for_every_row(tmp_pat
 
 def test_resolve_with_mapping_writes_parquet(tmp_path, spark):
     src = tmp_path / "shop.csv"
-    src.write_text("id,mail,tel,given,family\ns1,a.b@gmail.com,+44 20 7946 0958,Al,Bee\ns2,AB@gmail.com,,Al,Bee\n")
+    src.write_text(
+        "id,mail,tel,given,family\ns1,a.b@gmail.com,+44 20 7946 0958,Al,Bee\ns2,AB@gmail.com,,Al,Bee\n"
+    )
     mapping = tmp_path / "sources.yaml"
     mapping.write_text(
         "sources:\n  shop:\n    file: shop.csv\n    format: csv\n    trust: 1\n    columns:\n"
@@ -95,7 +101,10 @@ def test_resolve_with_mapping_writes_parquet(tmp_path, spark):
     ("columns", "message"),
     [
         ("      record_id: id\n      e_mail: mail\n", "unknown canonical column(s) ['e_mail']"),
-        ("      record_id: id\n      email: no_such_column\n", "mapped column(s) ['no_such_column'] not found"),
+        (
+            "      record_id: id\n      email: no_such_column\n",
+            "mapped column(s) ['no_such_column'] not found",
+        ),
     ],
 )
 def test_bad_mapping_is_a_clear_error_not_a_traceback(tmp_path, spark, columns, message):
@@ -103,7 +112,9 @@ def test_bad_mapping_is_a_clear_error_not_a_traceback(tmp_path, spark, columns, 
     src.write_text("id,mail\ns1,a@b.com\n")
     mapping = tmp_path / "sources.yaml"
     mapping.write_text(f"sources:\n  shop:\n    file: shop.csv\n    format: csv\n    columns:\n{columns}")
-    result = runner.invoke(app, ["resolve", "-i", str(src), "--mapping", str(mapping), "-o", str(tmp_path / "o.csv")])
+    result = runner.invoke(
+        app, ["resolve", "-i", str(src), "--mapping", str(mapping), "-o", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
@@ -113,8 +124,12 @@ def test_input_not_in_mapping_is_a_clear_error(tmp_path):
     src = tmp_path / "other.csv"
     src.write_text("id\n1\n")
     mapping = tmp_path / "sources.yaml"
-    mapping.write_text("sources:\n  shop:\n    file: shop.csv\n    format: csv\n    columns: {record_id: id}\n")
-    result = runner.invoke(app, ["resolve", "-i", str(src), "--mapping", str(mapping), "-o", str(tmp_path / "o.csv")])
+    mapping.write_text(
+        "sources:\n  shop:\n    file: shop.csv\n    format: csv\n    columns: {record_id: id}\n"
+    )
+    result = runner.invoke(
+        app, ["resolve", "-i", str(src), "--mapping", str(mapping), "-o", str(tmp_path / "o.csv")]
+    )
     assert result.exit_code == 2
     text = " ".join(result.output.split())
     assert "no source in" in text and "other.csv" in text
@@ -124,7 +139,13 @@ def test_generate_command_writes_every_source_and_truth(tmp_path):
     out = tmp_path / "gen"
     result = runner.invoke(app, ["generate", "--people", "50", "--out", str(out), "--seed", "3"])
     assert result.exit_code == 0, result.output
-    for name in ("crm_customers.csv", "pos_customers.csv", "web_signups.jsonl", "app_users.parquet", "truth.csv"):
+    for name in (
+        "crm_customers.csv",
+        "pos_customers.csv",
+        "web_signups.jsonl",
+        "app_users.parquet",
+        "truth.csv",
+    ):
         assert (out / name).stat().st_size > 0
     truth = pd.read_csv(out / "truth.csv", dtype=str)
     assert truth.person_id.nunique() <= 50

@@ -28,7 +28,10 @@ def test_code_location_has_the_foundation_graph():
         "every_record_has_identity",
     }
     # Lineage: each step reads the one before it.
-    parents = {k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys} for k in graph.get_all_asset_keys()}
+    parents = {
+        k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
+        for k in graph.get_all_asset_keys()
+    }
     assert parents["clean_profiles"] == {"raw_profiles"}
     assert "identity_edges" in parents["identity_graph"]
     assert "identity_graph" in parents["resolved_profiles"]

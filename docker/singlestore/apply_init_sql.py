@@ -36,7 +36,9 @@ def connect_when_ready(host: str, port: int, password: str, wait_seconds: float)
             return s2.connect(host=host, port=port, user="root", password=password)
         except Exception as exc:  # not up yet, still initialising, or password not set yet
             if time.monotonic() >= deadline:
-                raise SystemExit(f"SingleStore at {host}:{port} not ready after {wait_seconds:.0f}s: {exc}")
+                raise SystemExit(
+                    f"SingleStore at {host}:{port} not ready after {wait_seconds:.0f}s: {exc}"
+                ) from exc
             print(f"waiting for SingleStore at {host}:{port} (attempt {attempt}): {exc}", flush=True)
             time.sleep(5)
 

@@ -60,7 +60,10 @@ def connected_components(nodes: DataFrame, edges: DataFrame) -> tuple[DataFrame,
             .localCheckpoint()
         )
         changed = (
-            jumped.alias("n").join(labels.alias("o"), "node").where(F.col("n.label") != F.col("o.label")).count()
+            jumped.alias("n")
+            .join(labels.alias("o"), "node")
+            .where(F.col("n.label") != F.col("o.label"))
+            .count()
         )
         labels = jumped
         if changed == 0:

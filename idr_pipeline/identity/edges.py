@@ -39,16 +39,22 @@ def identifier_occurrences(clean: DataFrame) -> DataFrame:
     return occ
 
 
-def classify_identifiers(occurrences: DataFrame, max_people: int, blocklist: dict[str, set[str]]) -> DataFrame:
+def classify_identifiers(
+    occurrences: DataFrame, max_people: int, blocklist: dict[str, set[str]]
+) -> DataFrame:
     """Per identifier value: how many records and distinct people carry it, and whether it links."""
     # The blocklist rule runs once per distinct value (not per occurrence) through the same
     # pure function the API uses, so there is one definition of "placeholder".
     blocked_udf = F.udf(lambda t, v: int(is_blocked(t, v, blocklist)), T.IntegerType())
-    stats = occurrences.groupBy("id_type", "id_value").agg(
-        F.count(F.lit(1)).alias("records"),
-        F.countDistinct("person_name").alias("distinct_names"),
-        F.countDistinct("person_dob").alias("distinct_dobs"),
-    ).withColumn("blocked", blocked_udf("id_type", "id_value"))
+    stats = (
+        occurrences.groupBy("id_type", "id_value")
+        .agg(
+            F.count(F.lit(1)).alias("records"),
+            F.countDistinct("person_name").alias("distinct_names"),
+            F.countDistinct("person_dob").alias("distinct_dobs"),
+        )
+        .withColumn("blocked", blocked_udf("id_type", "id_value"))
+    )
     people = F.greatest("distinct_names", "distinct_dobs")
     reason = (
         F.when(F.col("blocked") == 1, F.lit("blocklisted"))

@@ -70,7 +70,9 @@ def build_identity_graph(
     schema = T.StructType(
         [T.StructField(c, T.StringType()) for c in ("component", "identity_id", "created_at")]
     )
-    comp_ids = spark.createDataFrame(assignment.components[["component", "identity_id", "created_at"]], schema)
+    comp_ids = spark.createDataFrame(
+        assignment.components[["component", "identity_id", "created_at"]], schema
+    )
     links = (
         comps.join(F.broadcast(comp_ids) if len(comp_table) < 200_000 else comp_ids, "component")
         .select(F.col("node").alias("record_id"), "identity_id")

@@ -78,6 +78,8 @@ def assign_identity_ids(
         nid = new_identity_id(comp, taken)
         taken.add(nid)
         new_ids.append(nid)
-    fresh_rows = pd.DataFrame({"component": fresh.component.to_numpy(), "identity_id": new_ids, "created_at": now})
+    fresh_rows = pd.DataFrame(
+        {"component": fresh.component.to_numpy(), "identity_id": new_ids, "created_at": now}
+    )
     out = pd.concat([survivors, fresh_rows], ignore_index=True)
     return Assignment(components=out.reset_index(drop=True), merges=merges.reset_index(drop=True))

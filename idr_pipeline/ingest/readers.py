@@ -107,7 +107,11 @@ def read_jsonl_tolerant(path: str | Path) -> pd.DataFrame:
                 continue
             if not isinstance(obj, dict):
                 rows.append(
-                    {META_LINE: line_no, META_ERROR: f"not_an_object: {type(obj).__name__}", META_RAW: stripped}
+                    {
+                        META_LINE: line_no,
+                        META_ERROR: f"not_an_object: {type(obj).__name__}",
+                        META_RAW: stripped,
+                    }
                 )
                 continue
             row = {str(k): _to_text(v) for k, v in obj.items()}

@@ -32,7 +32,9 @@ def _spark_components(spark, nodes, edges) -> tuple[dict[str, str], int]:
 @settings(max_examples=60, deadline=None)
 def test_union_find_labels_are_component_minimums(nodes, data):
     node_list = sorted(nodes)
-    edges = data.draw(st.lists(st.tuples(st.sampled_from(node_list), st.sampled_from(node_list)), max_size=40))
+    edges = data.draw(
+        st.lists(st.tuples(st.sampled_from(node_list), st.sampled_from(node_list)), max_size=40)
+    )
     labels = connected_components_local(node_list, edges)
     assert set(labels) == set(node_list)
     for a, b in edges:

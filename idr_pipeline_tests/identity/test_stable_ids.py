@@ -40,7 +40,9 @@ def test_joined_identities_keep_the_oldest_and_record_the_merge():
 
 def test_split_identity_lives_on_in_its_larger_part():
     overlaps = _overlaps([("r1", "idr_a", "t0", 1), ("r2", "idr_a", "t0", 3)])
-    out = assign_identity_ids(_components("r1", "r2"), overlaps, {"idr_a"}, "t1").components.set_index("component")
+    out = assign_identity_ids(_components("r1", "r2"), overlaps, {"idr_a"}, "t1").components.set_index(
+        "component"
+    )
     assert out.identity_id["r2"] == "idr_a"
     assert out.identity_id["r1"] not in {"idr_a"}
 

@@ -16,10 +16,15 @@ from idr_pipeline.reporting import markdown_table
     description="Source files landed as Parquet in the raw zone; one partition per source, immutable batches.",
 )
 def raw_profiles(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    lake: LakeResource,
+    pipeline_config: PipelineConfig,
 ) -> dg.MaterializeResult:
     mapping = pipeline_config.mappings()[context.partition_key]
-    result = land_source(pyspark.spark_session, lake.lake(pyspark.spark_session), mapping, pipeline_config.landing_dir)
+    result = land_source(
+        pyspark.spark_session, lake.lake(pyspark.spark_session), mapping, pipeline_config.landing_dir
+    )
     if result.already_landed:
         context.log.info(f"batch {result.batch_id} of {mapping.name} already landed; raw zone left unchanged")
     return dg.MaterializeResult(

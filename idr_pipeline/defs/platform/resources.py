@@ -1,7 +1,7 @@
 """Resources: Spark, the lake, the store, Kafka and pipeline settings, configured from IDR_* env."""
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 from dagster_pyspark import PySparkResource

@@ -14,7 +14,9 @@ from idr_pipeline.reporting import bar_chart_png, markdown_table, png_markdown, 
     kinds={"spark", "parquet"},
     description="Links between records sharing a normalised strong identifier, minus blocklisted and shared values.",
 )
-def identity_edges(pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig) -> dg.MaterializeResult:
+def identity_edges(
+    pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+) -> dg.MaterializeResult:
     spark = pyspark.spark_session
     stats = run_edges(
         spark, lake.lake(spark), pipeline_config.blocklist(), pipeline_config.max_people_per_identifier
@@ -41,7 +43,11 @@ def identity_graph(pyspark: PySparkResource, lake: LakeResource) -> dg.Materiali
     stats = run_graph(spark, lake.lake(spark))
     hist = size_histogram(stats.cluster_sizes)
     chart = bar_chart_png(
-        hist["size"].tolist(), hist["identities"].tolist(), "Cluster sizes", "records per identity", "identities"
+        hist["size"].tolist(),
+        hist["identities"].tolist(),
+        "Cluster sizes",
+        "records per identity",
+        "identities",
     )
     return dg.MaterializeResult(
         metadata={

@@ -13,7 +13,9 @@ from idr_pipeline.serving import load_store
     kinds={"sqlite", "singlestore"},
     description="Identities, record links, golden profiles, identifier look-ups and merge history in the store.",
 )
-def served_identities(pyspark: PySparkResource, lake: LakeResource, store: StoreResource) -> dg.MaterializeResult:
+def served_identities(
+    pyspark: PySparkResource, lake: LakeResource, store: StoreResource
+) -> dg.MaterializeResult:
     spark = pyspark.spark_session
     with store.open() as st:
         stats = load_store(lake.lake(spark), st)

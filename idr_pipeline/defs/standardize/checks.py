@@ -12,11 +12,18 @@ def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetChec
     acc = row_account(lake.lake(pyspark.spark_session))
     return dg.AssetCheckResult(
         passed=acc.balanced,
-        metadata={"raw": acc.raw, "clean": acc.clean, "quarantined": acc.quarantined, "collapsed": acc.collapsed},
+        metadata={
+            "raw": acc.raw,
+            "clean": acc.clean,
+            "quarantined": acc.quarantined,
+            "collapsed": acc.collapsed,
+        },
     )
 
 
-@dg.asset_check(asset="quarantined_profiles", description="share of raw rows quarantined stays under the threshold")
+@dg.asset_check(
+    asset="quarantined_profiles", description="share of raw rows quarantined stays under the threshold"
+)
 def quarantine_rate_under_threshold(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
 ) -> dg.AssetCheckResult:
