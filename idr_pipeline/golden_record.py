@@ -46,6 +46,7 @@ def _group_key(cols: list[str]) -> Column:
 
 
 def build_golden_records(clean: DataFrame, links: DataFrame) -> DataFrame:
+    """One row per identity: surviving attributes plus every identifier it holds, by type."""
     df = clean.join(links.select("record_id", "identity_id"), "record_id").withColumn(
         "_ts", F.coalesce(F.col("updated_at"), F.lit(""))
     )
@@ -67,9 +68,17 @@ def build_golden_records(clean: DataFrame, links: DataFrame) -> DataFrame:
         F.count(F.lit(1)).alias("record_count"),
         F.max("updated_at").alias("updated_at"),
     )
-    return golden.select(
+    held = (
+        build_identifiers(clean, links)
+        .groupBy("identity_id", "id_type")
+        .agg(F.sort_array(F.collect_list("id_value")).alias("values"))
+        .groupBy("identity_id")
+        .agg(F.map_from_entries(F.collect_list(F.struct("id_type", "values"))).alias("identifiers"))
+    )
+    return golden.join(held, "identity_id", "left").select(
         "identity_id",
         *[F.col(f"_best_{g}.{c}").alias(c) for g, cols in ATTRIBUTE_GROUPS.items() for c in cols],
+        "identifiers",
         "sources",
         "record_count",
         "updated_at",

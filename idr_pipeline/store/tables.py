@@ -136,6 +136,8 @@ GOLDEN_PROFILES = TableSpec(
         Column("country", "VARCHAR(64)"),
         Column("dob", "DATE", kind="date"),
         Column("national_id", "VARCHAR(128)"),
+        # Every identifier the identity holds, {id_type: [values]}; look-ups use the identifiers table.
+        Column("identifiers", "TEXT", kind="json"),
         Column("sources", "TEXT", kind="json"),
         Column("record_count", "INT", kind="int", nullable=False, default=0),
         _now("updated_at", "touch"),

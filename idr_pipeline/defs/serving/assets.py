@@ -1,9 +1,11 @@
 """served_identities: the resolved identities, loaded into the serving store."""
 
 import dagster as dg
+import pandas as pd
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
+from idr_pipeline.reporting import markdown_table
 from idr_pipeline.serving import load_store
 
 
@@ -26,5 +28,16 @@ def served_identities(
             "backend": backend,
             **{f"changed_{k}": v for k, v in stats.changed.items()},
             **{f"rows_{k}": v for k, v in stats.table_counts.items()},
+            "preview": dg.MetadataValue.md(
+                markdown_table(
+                    pd.DataFrame(
+                        {
+                            "table": list(stats.table_counts),
+                            "rows": list(stats.table_counts.values()),
+                            "changed this load": [stats.changed.get(t, 0) for t in stats.table_counts],
+                        }
+                    )
+                )
+            ),
         }
     )
