@@ -1,0 +1,189 @@
+"""Clustering scored pairs into identities without over-merging.
+
+Connected components over every pair above the threshold chain households and namesakes
+together: one good-looking link between a father's and a son's records merges two people, and
+a run of such links merges a street. Here pairs are taken strongest first and each merge of two
+clusters must pass three tests:
+
+* **no conflicting strong identifiers**: the merged cluster may not hold two different national
+  ids, nor the same full name with clearly different dates of birth (Jr and Sr);
+* **no weak bridges**: when both sides already hold several records, the average probability
+  over all record pairs between them (missing pairs count as 0) must clear ``min_avg_linkage``,
+  so one strong-looking link cannot glue two dense groups together;
+* **a size cap**: a merge that would exceed ``max_cluster_size`` is refused and counted.
+
+Every refusal is reported with its reason, and every link that did merge is returned, so the
+store can answer "why are these records one identity" with the path and its weights.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+REFUSED_NATIONAL_ID = "conflicting_national_id"
+REFUSED_DOB = "same_name_different_dob"
+REFUSED_WEAK_BRIDGE = "weak_bridge"
+REFUSED_SIZE = "cluster_size_cap"
+
+
+@dataclass(frozen=True)
+class ClusteringPolicy:
+    threshold: float = 0.9
+    min_avg_linkage: float = 0.5
+    max_cluster_size: int = 50
+
+
+@dataclass
+class _Cluster:
+    members: list[str]
+    national_ids: set[str] = field(default_factory=set)
+    # full-name key -> dates of birth seen under that name
+    dobs_by_name: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass
+class ClusteringResult:
+    # record_id -> cluster label (smallest record id in the cluster)
+    labels: dict[str, str]
+    # the pairs that merged two clusters: record_id_l, record_id_r, probability
+    kept: pd.DataFrame
+    # pairs above the threshold that were refused, with the reason
+    refused: pd.DataFrame
+
+    def refused_counts(self) -> dict[str, int]:
+        return self.refused["reason"].value_counts().to_dict() if len(self.refused) else {}
+
+
+def clearly_different_dob(a: str, b: str) -> bool:
+    """Two ISO dates that no data-entry slip turns into each other.
+
+    Equal dates, day/month transposed, or a year off by one with the same day and month are
+    typos of one birthday; anything else under the same name is two people.
+    """
+    if a == b:
+        return False
+    ya, ma, da = a[:4], a[5:7], a[8:10]
+    yb, mb, db = b[:4], b[5:7], b[8:10]
+    if ya == yb and ma == db and da == mb:
+        return False
+    if ma == mb and da == db and ya.isdigit() and yb.isdigit() and abs(int(ya) - int(yb)) == 1:
+        return False
+    return True
+
+
+def _conflict(a: _Cluster, b: _Cluster) -> str | None:
+    if a.national_ids and b.national_ids and a.national_ids.isdisjoint(b.national_ids):
+        return REFUSED_NATIONAL_ID
+    small, large = (a, b) if len(a.dobs_by_name) <= len(b.dobs_by_name) else (b, a)
+    for name, dobs in small.dobs_by_name.items():
+        other = large.dobs_by_name.get(name)
+        if other and all(clearly_different_dob(x, y) for x in dobs for y in other):
+            return REFUSED_DOB
+    return None
+
+
+def _name_key(first: object, last: object) -> str | None:
+    if not isinstance(first, str) or not isinstance(last, str) or not first or not last:
+        return None
+    return f"{first.lower()}|{last.lower()}"
+
+
+def cluster_pairs(
+    record_ids: Iterable[str],
+    pairs: pd.DataFrame,
+    profiles: pd.DataFrame,
+    policy: ClusteringPolicy = ClusteringPolicy(),
+) -> ClusteringResult:
+    """pairs: record_id_l, record_id_r, probability; profiles: record_id, national_id, first_name, last_name, dob."""
+    clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in record_ids}
+    owner: dict[str, str] = {rid: rid for rid in clusters}
+    columns = ["record_id", "national_id", "first_name", "last_name", "dob"]
+    for rid, nid, first, last, dob in profiles[columns].itertuples(index=False):
+        cluster = clusters.get(rid)
+        if cluster is None:
+            continue
+        if isinstance(nid, str) and nid:
+            cluster.national_ids.add(nid)
+        key = _name_key(first, last)
+        if key and isinstance(dob, str) and dob:
+            cluster.dobs_by_name[key] = {dob}
+
+    strong = pairs[pairs["probability"] >= policy.threshold].sort_values(
+        ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
+    )
+    # Probabilities of every scored pair, for average linkage between clusters.
+    neighbours: dict[str, dict[str, float]] = defaultdict(dict)
+    for left, right, prob in pairs[["record_id_l", "record_id_r", "probability"]].itertuples(index=False):
+        neighbours[left][right] = prob
+        neighbours[right][left] = prob
+
+    kept: list[tuple[str, str, float]] = []
+    refused: list[tuple[str, str, float, str]] = []
+    for left, right, prob in strong[["record_id_l", "record_id_r", "probability"]].itertuples(index=False):
+        la, lb = owner[left], owner[right]
+        if la == lb:
+            continue
+        a, b = clusters[la], clusters[lb]
+        reason = _conflict(a, b)
+        if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
+            reason = REFUSED_SIZE
+        if reason is None and len(a.members) > 1 and len(b.members) > 1:
+            in_b = set(b.members)
+            total = sum(p for m in a.members for n, p in neighbours[m].items() if n in in_b)
+            if total / (len(a.members) * len(b.members)) < policy.min_avg_linkage:
+                reason = REFUSED_WEAK_BRIDGE
+        if reason is not None:
+            refused.append((left, right, prob, reason))
+            continue
+        keep, drop = (la, lb) if len(a.members) >= len(b.members) else (lb, la)
+        winner, loser = clusters[keep], clusters.pop(drop)
+        winner.members.extend(loser.members)
+        winner.national_ids |= loser.national_ids
+        for name, dobs in loser.dobs_by_name.items():
+            winner.dobs_by_name.setdefault(name, set()).update(dobs)
+        for member in loser.members:
+            owner[member] = keep
+        kept.append((left, right, prob))
+
+    labels: dict[str, str] = {}
+    for cluster in clusters.values():
+        label = min(cluster.members)
+        for member in cluster.members:
+            labels[member] = label
+    return ClusteringResult(
+        labels=labels,
+        kept=pd.DataFrame(kept, columns=["record_id_l", "record_id_r", "probability"]),
+        refused=pd.DataFrame(refused, columns=["record_id_l", "record_id_r", "probability", "reason"]),
+    )
+
+
+def link_path(kept: pd.DataFrame, a: str, b: str) -> list[tuple[str, str]] | None:
+    """The chain of kept links joining two records (breadth-first), or None if not joined."""
+    adjacency: dict[str, list[str]] = defaultdict(list)
+    for left, right in kept[["record_id_l", "record_id_r"]].itertuples(index=False):
+        adjacency[left].append(right)
+        adjacency[right].append(left)
+    previous: dict[str, str | None] = {a: None}
+    frontier = [a]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for other in adjacency[node]:
+                if other not in previous:
+                    previous[other] = node
+                    nxt.append(other)
+        frontier = nxt
+        if b in previous:
+            break
+    if b not in previous:
+        return None
+    path, node = [], b
+    while previous[node] is not None:
+        parent = previous[node]
+        path.append((parent, node))
+        node = parent
+    return list(reversed(path))

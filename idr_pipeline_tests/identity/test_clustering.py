@@ -1,0 +1,99 @@
+"""Constrained clustering: strong links merge, conflicts and weak bridges do not."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from idr_pipeline.identity.clustering import (
+    REFUSED_DOB,
+    REFUSED_NATIONAL_ID,
+    REFUSED_SIZE,
+    REFUSED_WEAK_BRIDGE,
+    ClusteringPolicy,
+    clearly_different_dob,
+    cluster_pairs,
+    link_path,
+)
+
+
+def _profiles(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["record_id", "national_id", "first_name", "last_name", "dob"])
+
+
+def _pairs(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["record_id_l", "record_id_r", "probability"])
+
+
+def test_dob_typos_are_not_conflicts():
+    assert not clearly_different_dob("1980-02-03", "1980-02-03")
+    assert not clearly_different_dob("1980-02-03", "1980-03-02")
+    assert not clearly_different_dob("1980-02-03", "1981-02-03")
+    assert clearly_different_dob("1980-02-03", "2008-02-03")
+
+
+def test_strong_pairs_merge_and_weak_pairs_do_not():
+    profiles = _profiles(
+        [("a", None, "Ann", "Lee", None), ("b", None, "Ann", "Lee", None), ("c", None, "Bo", "Ng", None)]
+    )
+    result = cluster_pairs(["a", "b", "c"], _pairs([("a", "b", 0.99), ("b", "c", 0.4)]), profiles)
+    assert result.labels == {"a": "a", "b": "a", "c": "c"}
+    assert result.kept.shape[0] == 1 and result.refused.empty
+
+
+def test_junior_and_senior_stay_apart_even_through_a_shared_record():
+    profiles = _profiles(
+        [
+            ("sr", None, "John", "Smith", "1950-04-01"),
+            ("jr", None, "John", "Smith", "1978-09-12"),
+            ("x", None, "John", "Smith", None),  # a record with no dob, linked to both
+        ]
+    )
+    pairs = _pairs([("sr", "x", 0.99), ("jr", "x", 0.98), ("jr", "sr", 0.95)])
+    result = cluster_pairs(["sr", "jr", "x"], pairs, profiles)
+    assert result.labels["sr"] != result.labels["jr"]
+    assert set(result.refused.reason) == {REFUSED_DOB}
+
+
+def test_two_national_ids_never_share_an_identity():
+    profiles = _profiles([("a", "111", "A", "B", None), ("b", "222", "A", "B", None)])
+    result = cluster_pairs(["a", "b"], _pairs([("a", "b", 0.999)]), profiles)
+    assert result.labels["a"] != result.labels["b"]
+    assert result.refused_counts() == {REFUSED_NATIONAL_ID: 1}
+
+
+def test_one_link_cannot_bridge_two_dense_groups():
+    ids = ["a1", "a2", "a3", "b1", "b2", "b3"]
+    profiles = _profiles([(i, None, None, None, None) for i in ids])
+    dense = [
+        ("a1", "a2", 0.99),
+        ("a1", "a3", 0.99),
+        ("a2", "a3", 0.99),
+        ("b1", "b2", 0.99),
+        ("b1", "b3", 0.99),
+        ("b2", "b3", 0.99),
+    ]
+    result = cluster_pairs(ids, _pairs([*dense, ("a3", "b1", 0.97)]), profiles)
+    assert len(set(result.labels.values())) == 2
+    assert result.refused_counts() == {REFUSED_WEAK_BRIDGE: 1}
+    # With most cross pairs strong too, the groups are one person after all.
+    cross = [(a, b, 0.95) for a in ids[:3] for b in ids[3:]]
+    result = cluster_pairs(ids, _pairs([*dense, *cross]), profiles)
+    assert len(set(result.labels.values())) == 1
+
+
+def test_size_cap_is_enforced_and_reported():
+    ids = [f"r{i}" for i in range(5)]
+    profiles = _profiles([(i, None, None, None, None) for i in ids])
+    chain = [(ids[i], ids[i + 1], 0.99) for i in range(4)]
+    result = cluster_pairs(
+        ids, _pairs(chain), profiles, ClusteringPolicy(max_cluster_size=3, min_avg_linkage=0.0)
+    )
+    assert max(pd.Series(result.labels).value_counts()) == 3
+    assert result.refused_counts().get(REFUSED_SIZE, 0) >= 1
+
+
+def test_link_path_explains_the_chain():
+    profiles = _profiles([(i, None, None, None, None) for i in "abc"])
+    result = cluster_pairs(list("abc"), _pairs([("a", "b", 0.99), ("b", "c", 0.98)]), profiles)
+    assert link_path(result.kept, "a", "c") == [("a", "b"), ("b", "c")]
+    assert link_path(result.kept, "a", "zzz") is None
