@@ -1,0 +1,544 @@
+"""Comparison vectors for record pairs: one small integer agreement level per comparison.
+
+Fellegi-Sunter needs each pair reduced to discrete agreement levels whose evidence is (close to)
+conditionally independent given match status. The levels here are ordered from 0 ("else",
+disagreement) upward to the strongest agreement; -1 means a value is missing on either side and
+contributes no evidence at all, which is different from disagreement.
+
+Speed: a pair frame repeats the same records many times, so every column is factorised once
+over both sides and derived features (e-mail local part, last seven phone digits, date parts,
+nickname groups) are computed on the distinct values only; equality becomes integer comparison
+of codes, and string similarity (rapidfuzz `cpdist`) runs only on pairs that are present and not
+already equal. There is no Python loop over pairs.
+
+Independence notes (why no evidence is counted twice):
+
+* first/last name swap is a level of `first_name` only. When it fires, `last_name` is set to -1
+  (missing), so the crosswise agreement of both fields is counted once, by the swap level's own
+  m/u, instead of as a first-name bonus plus a last-name disagreement penalty.
+* generational suffixes (Jr, Sr, III) are stripped before the last names are compared and
+  compared on their own in `name_suffix`; otherwise 'Smith Jr' vs 'Smith' would be a fuzzy
+  surname (wrong evidence) and the father/son conflict would be invisible.
+* street, postcode and city are one comparison because they are strongly dependent (the same
+  street almost implies the same postcode and city); as separate comparisons they would count
+  one address three times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+from idr_pipeline.matching.nicknames import GROUP_IDS, nickname_groups
+
+MISSING = -1
+
+
+@dataclass(frozen=True, eq=True)
+class Comparison:
+    """One comparison: its level labels (index = level, 0 = else) and term-frequency levels.
+
+    `tf_levels` maps a level to the value column whose frequency replaces u for that level: an
+    exact match on 'Smith' is weaker evidence than one on 'Zbikowski'.
+    """
+
+    name: str
+    levels: tuple[str, ...]
+    tf_levels: Mapping[int, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "levels": list(self.levels),
+            "tf_levels": {str(k): v for k, v in self.tf_levels.items()},
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Comparison:
+        return cls(
+            name=data["name"],
+            levels=tuple(data["levels"]),
+            tf_levels={int(k): v for k, v in data.get("tf_levels", {}).items()},
+            description=data.get("description", ""),
+        )
+
+
+FIRST_NAME = Comparison(
+    "first_name",
+    (
+        "else",
+        "initial matches",
+        "jaro-winkler >= 0.85",
+        "jaro-winkler >= 0.92",
+        "nickname or same first token",
+        "exact",
+        "first and last swapped",
+    ),
+    {5: "first_name"},
+    "Given names; the swap level consumes the last-name evidence (last_name is then -1).",
+)
+LAST_NAME = Comparison(
+    "last_name",
+    ("else", "jaro-winkler >= 0.85", "jaro-winkler >= 0.92", "exact"),
+    {3: "last_name"},
+    "Surnames without generational suffix.",
+)
+NAME_SUFFIX = Comparison(
+    "name_suffix",
+    ("conflicting suffix", "suffix on one side only", "same suffix"),
+    {},
+    "Jr/Sr/II/III/IV; -1 when neither side has one.",
+)
+EMAIL = Comparison(
+    "email",
+    ("else", "same domain only", "similar local part", "same local part", "exact email key"),
+    {},
+    "On email_key (gmail dots/+tags folded).",
+)
+PHONE = Comparison("phone", ("else", "same last 7 digits", "exact"), {}, "E.164 numbers.")
+DOB = Comparison(
+    "dob",
+    (
+        "else",
+        "same year and month",
+        "one character typo",
+        "year off by one",
+        "day and month transposed",
+        "exact",
+    ),
+    {5: "dob"},
+    "ISO dates.",
+)
+ADDRESS = Comparison(
+    "address",
+    (
+        "else",
+        "same city only",
+        "same postcode only",
+        "same street, postcode differs or missing",
+        "similar street and same postcode",
+        "same street and postcode",
+    ),
+    {2: "postcode", 1: "city"},
+    "Street, postcode and city as one comparison (they are not independent).",
+)
+NATIONAL_ID = Comparison("national_id", ("else", "one edit", "exact"), {}, "Typo = one OSA edit.")
+DEVICE_ID = Comparison("device_id", ("else", "exact"), {})
+IP_ADDRESS = Comparison("ip_address", ("else", "exact"), {}, "Weak: shared by households.")
+EMBEDDING = Comparison(
+    "embedding",
+    ("else", "cosine >= 0.80", "cosine >= 0.88", "cosine >= 0.95"),
+    {},
+    "Optional; -1 when no cosine is given.",
+)
+
+COMPARISONS: list[Comparison] = [
+    FIRST_NAME,
+    LAST_NAME,
+    NAME_SUFFIX,
+    EMAIL,
+    PHONE,
+    DOB,
+    ADDRESS,
+    NATIONAL_ID,
+    DEVICE_ID,
+    IP_ADDRESS,
+    EMBEDDING,
+]
+COMPARISONS_BY_NAME: dict[str, Comparison] = {c.name: c for c in COMPARISONS}
+
+_SUFFIX = re.compile(r"\s+(jr|sr|ii|iii|iv|2nd|3rd|4th)\.?$", re.IGNORECASE)
+_SUFFIX_CANON = {
+    "jr": "Jr",
+    "sr": "Sr",
+    "ii": "II",
+    "2nd": "II",
+    "iii": "III",
+    "3rd": "III",
+    "iv": "IV",
+    "4th": "IV",
+}
+_STREET_NUMBER = re.compile(r"^\s*(\d+[a-zA-Z]?)\b")
+_NON_DIGIT = re.compile(r"\D")
+_MAX_GROUPS = 3  # a diminutive rarely belongs to more than three name groups
+
+
+def _clean(value: object) -> str | None:
+    """Strip; empty strings and non-strings (NaN, None) are missing."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def split_suffix(name: str | None) -> tuple[str | None, str | None]:
+    """('Smith Jr') -> ('Smith', 'Jr'): the surname without, and the canonical suffix."""
+    name = _clean(name)
+    if name is None:
+        return None, None
+    match = _SUFFIX.search(name)
+    if not match:
+        return name, None
+    base = name[: match.start()].strip() or None
+    return base, _SUFFIX_CANON[match.group(1).lower()]
+
+
+def _dob_parts(value: str) -> tuple[int, int, int]:
+    try:
+        return int(value[0:4]), int(value[5:7]), int(value[8:10])
+    except (ValueError, TypeError):
+        return -1, -1, -1
+
+
+def _tf_key(column: str, value: object) -> str | None:
+    """The value term frequencies are counted on, identical in `term_frequencies` and `tf_values`."""
+    value = _clean(value)
+    if value is None:
+        return None
+    if column == "last_name":
+        return split_suffix(value)[0]
+    return value
+
+
+class _Codes:
+    """Several columns factorised into one shared code space (missing = -1)."""
+
+    def __init__(self, *columns: pd.Series | np.ndarray, clean: Callable[[object], object] = _clean) -> None:
+        if not columns:
+            raise ValueError("at least one column")
+        lengths = [len(c) for c in columns]
+        both = np.concatenate([np.asarray(c, dtype=object) for c in columns])
+        raw_codes, raw_uniques = pd.factorize(both, use_na_sentinel=True)
+        self._set(raw_codes, [clean(v) for v in raw_uniques], lengths)
+
+    def _set(self, raw_codes: np.ndarray, cleaned: list[object], lengths: list[int]) -> None:
+        codes2, uniques = pd.factorize(pd.Series(cleaned, dtype=object), use_na_sentinel=True)
+        codes2 = np.append(codes2, MISSING).astype(np.int64)  # raw -1 indexes the sentinel
+        self.uniques: np.ndarray = np.asarray(uniques, dtype=object)
+        self.codes: list[np.ndarray] = np.split(codes2[raw_codes], np.cumsum(lengths)[:-1])
+
+    def values(self, codes: np.ndarray) -> np.ndarray:
+        """Strings for codes ('' where missing), for rapidfuzz."""
+        return np.append(self.uniques, "")[codes]
+
+    def derive(self, fn: Callable[[str], object]) -> _Codes:
+        """The same columns mapped through fn (computed once per distinct value) and re-factorised."""
+        derived = object.__new__(_Codes)
+        derived._set(np.concatenate(self.codes), [fn(v) for v in self.uniques], [len(c) for c in self.codes])
+        return derived
+
+    def lookup(self, table: np.ndarray, codes: np.ndarray, fill: object = -1) -> np.ndarray:
+        """Per-distinct-value feature (1-d or rows of 2-d) indexed by codes, `fill` where missing."""
+        pad = np.full((1, *table.shape[1:]), fill, dtype=table.dtype)
+        return np.concatenate([table, pad])[codes]
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _similarity(
+    codes: _Codes, left: np.ndarray, right: np.ndarray, mask: np.ndarray, scorer=JaroWinkler
+) -> np.ndarray:
+    """Normalised similarity where mask, 0 elsewhere; rapidfuzz only sees the masked pairs."""
+    out = np.zeros(len(left), dtype=np.float32)
+    if mask.any():
+        out[mask] = cpdist(
+            codes.values(left[mask]),
+            codes.values(right[mask]),
+            scorer=scorer.normalized_similarity,
+            workers=1,
+            dtype=np.float32,
+        )
+    return out
+
+
+def _distance(
+    codes: _Codes, left: np.ndarray, right: np.ndarray, mask: np.ndarray, scorer, cutoff: int
+) -> np.ndarray:
+    """Edit distance where mask (capped at cutoff + 1), a large value elsewhere."""
+    out = np.full(len(left), 127, dtype=np.int16)
+    if mask.any():
+        out[mask] = cpdist(
+            codes.values(left[mask]),
+            codes.values(right[mask]),
+            scorer=scorer.distance,
+            score_cutoff=cutoff,
+            workers=1,
+            dtype=np.int16,
+        )
+    return out
+
+
+def _levels(present: np.ndarray, conditions: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """First true condition in order wins; -1 where not present, 0 where nothing holds."""
+    out = np.zeros(len(present), dtype=np.int8)
+    decided = np.zeros(len(present), dtype=bool)
+    for level, condition in conditions:
+        take = condition & ~decided
+        out[take] = level
+        decided |= take
+    out[~present] = MISSING
+    return out
+
+
+def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """first_name, last_name and name_suffix levels, computed together for the swap rule."""
+    last_l = [split_suffix(v) for v in _column(left, "last_name")]
+    last_r = [split_suffix(v) for v in _column(right, "last_name")]
+    codes = _Codes(
+        _column(left, "first_name"),
+        _column(right, "first_name"),
+        np.array([b for b, _ in last_l], dtype=object),
+        np.array([b for b, _ in last_r], dtype=object),
+    )
+    fl, fr, ll, lr = codes.codes
+
+    # first name
+    present = (fl >= 0) & (fr >= 0)
+    exact = present & (fl == fr)
+    swapped = present & ~exact & (ll >= 0) & (lr >= 0) & (fl == lr) & (ll == fr) & (ll != lr)
+    groups = np.full((len(codes.uniques), _MAX_GROUPS), -1, dtype=np.int32)
+    for i, value in enumerate(codes.uniques):
+        for j, key in enumerate(nickname_groups(value)[:_MAX_GROUPS]):
+            groups[i, j] = GROUP_IDS[key]
+    gl, gr = codes.lookup(groups, fl), codes.lookup(groups, fr)
+    nick = np.zeros(len(fl), dtype=bool)
+    for i in range(_MAX_GROUPS):
+        for j in range(_MAX_GROUPS):
+            nick |= (gl[:, i] >= 0) & (gl[:, i] == gr[:, j])
+    # 'Mary Ann' vs 'Mary': same first token is as good as a nickname.
+    token = codes.derive(lambda v: (v.lower().replace("-", " ").replace(".", " ").split() or [None])[0])
+    tl, tr = token.codes[0], token.codes[1]
+    nick |= present & (tl >= 0) & (tl == tr)
+    # 'J' vs 'John': one side is an initial and the letters agree.
+    is_initial = np.array([len(t) == 1 for t in token.uniques] + [False])
+    letter = token.derive(lambda v: v[0])
+    initial_match = present & (is_initial[tl] | is_initial[tr]) & (letter.codes[0] == letter.codes[1])
+    jw_first = _similarity(codes, fl, fr, present & ~exact & ~swapped & ~nick)
+    first = _levels(
+        present,
+        [
+            (6, swapped),
+            (5, exact),
+            (4, nick),
+            (3, jw_first >= 0.92),
+            (2, jw_first >= 0.85),
+            (1, initial_match),
+        ],
+    )
+
+    # last name (missing when the swap level already used it)
+    present_last = (ll >= 0) & (lr >= 0) & ~swapped
+    exact_last = present_last & (ll == lr)
+    jw_last = _similarity(codes, ll, lr, present_last & ~exact_last)
+    last = _levels(present_last, [(3, exact_last), (2, jw_last >= 0.92), (1, jw_last >= 0.85)])
+
+    # suffix
+    sl = pd.Series([s for _, s in last_l], dtype=object)
+    sr = pd.Series([s for _, s in last_r], dtype=object)
+    has_l, has_r = sl.notna().to_numpy(), sr.notna().to_numpy()
+    same = has_l & has_r & (sl.to_numpy() == sr.to_numpy())
+    suffix = _levels(has_l | has_r, [(2, same), (1, has_l ^ has_r)])
+    return first, last, suffix
+
+
+def _email(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    key_l = _column(left, "email_key").fillna(_column(left, "email"))
+    key_r = _column(right, "email_key").fillna(_column(right, "email"))
+    codes = _Codes(key_l.str.lower(), key_r.str.lower())
+    el, er = codes.codes
+    present = (el >= 0) & (er >= 0)
+    exact = present & (el == er)
+    local = codes.derive(lambda v: v.rsplit("@", 1)[0] or None)
+    domain = codes.derive(lambda v: (v.rsplit("@", 1)[1] or None) if "@" in v else None)
+    ll, lr = local.codes[0], local.codes[1]
+    same_local = present & (ll >= 0) & (ll == lr)
+    fuzzy_mask = present & ~exact & ~same_local & (ll >= 0) & (lr >= 0)
+    jw = _similarity(local, ll, lr, fuzzy_mask)
+    lengths = np.array([len(v) for v in local.uniques] + [0])
+    # one edit in a short local part ('bob' vs 'rob') is a different mailbox, not a typo
+    lev = _distance(local, ll, lr, fuzzy_mask & (np.minimum(lengths[ll], lengths[lr]) >= 5), Levenshtein, 1)
+    fuzzy = fuzzy_mask & ((jw >= 0.9) | (lev <= 1))
+    dl, dr = domain.codes[0], domain.codes[1]
+    same_domain = present & (dl >= 0) & (dl == dr)
+    return _levels(present, [(4, exact), (3, same_local), (2, fuzzy), (1, same_domain)])
+
+
+def _phone(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    codes = _Codes(_column(left, "phone"), _column(right, "phone"))
+    pl, pr = codes.codes
+    present = (pl >= 0) & (pr >= 0)
+    tail = codes.derive(lambda v: (lambda d: d[-7:] if len(d) >= 7 else None)(_NON_DIGIT.sub("", v)))
+    tl, tr = tail.codes[0], tail.codes[1]
+    return _levels(present, [(2, present & (pl == pr)), (1, (tl >= 0) & (tl == tr))])
+
+
+def _dob(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    codes = _Codes(_column(left, "dob"), _column(right, "dob"))
+    dl, dr = codes.codes
+    present = (dl >= 0) & (dr >= 0)
+    exact = present & (dl == dr)
+    parts = np.array([_dob_parts(v) for v in codes.uniques], dtype=np.int32).reshape(-1, 3)
+    (yl, ml, xl), (yr, mr, xr) = codes.lookup(parts, dl).T, codes.lookup(parts, dr).T
+    valid = present & (yl > 0) & (yr > 0)
+    transposed = valid & (yl == yr) & (ml == xr) & (xl == mr) & (ml != xl)
+    year_off = valid & (np.abs(yl - yr) == 1) & (ml == mr) & (xl == xr)
+    typo = _distance(codes, dl, dr, present & ~exact, Levenshtein, 1) <= 1
+    same_ym = valid & (yl == yr) & (ml == mr)
+    return _levels(present, [(5, exact), (4, transposed), (3, year_off), (2, typo), (1, same_ym)])
+
+
+def _address(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    street = _Codes(_column(left, "street").str.lower(), _column(right, "street").str.lower())
+    sl, sr = street.codes
+    post = _Codes(_column(left, "postcode").str.upper(), _column(right, "postcode").str.upper())
+    pl, pr = post.codes
+    city = _Codes(_column(left, "city").str.lower(), _column(right, "city").str.lower())
+    cl, cr = city.codes
+    has_street = (sl >= 0) & (sr >= 0)
+    has_post = (pl >= 0) & (pr >= 0)
+    has_city = (cl >= 0) & (cr >= 0)
+    same_street = has_street & (sl == sr)
+    same_post = has_post & (pl == pr)
+    same_city = has_city & (cl == cr)
+    number = street.derive(lambda v: (m := _STREET_NUMBER.match(v)) and m.group(1))
+    number_l, number_r = number.codes[0], number.codes[1]
+    same_number = (number_l >= 0) & (number_l == number_r)
+    jw = _similarity(street, sl, sr, has_street & ~same_street & same_number)
+    similar_street = same_number & (jw >= 0.9)
+    return _levels(
+        has_street | has_post | has_city,
+        [
+            (5, same_street & same_post),
+            (4, similar_street & same_post),
+            (3, (same_street | similar_street) & ~same_post),
+            (2, same_post),
+            (1, same_city),
+        ],
+    )
+
+
+def _exact(left: pd.DataFrame, right: pd.DataFrame, column: str) -> np.ndarray:
+    codes = _Codes(_column(left, column), _column(right, column))
+    a, b = codes.codes
+    present = (a >= 0) & (b >= 0)
+    return _levels(present, [(1, present & (a == b))])
+
+
+def _national_id(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
+    codes = _Codes(
+        _column(left, "national_id").str.replace(r"[\s-]", "", regex=True),
+        _column(right, "national_id").str.replace(r"[\s-]", "", regex=True),
+    )
+    a, b = codes.codes
+    present = (a >= 0) & (b >= 0)
+    exact = present & (a == b)
+    lengths = np.array([len(v) for v in codes.uniques] + [0])
+    edit = _distance(codes, a, b, present & ~exact & (np.minimum(lengths[a], lengths[b]) >= 5), OSA, 1) <= 1
+    return _levels(present, [(2, exact), (1, edit)])
+
+
+def _embedding(n: int, cosine: np.ndarray | None) -> np.ndarray:
+    if cosine is None:
+        return np.full(n, MISSING, dtype=np.int8)
+    cos = np.asarray(cosine, dtype=np.float64)
+    if len(cos) != n:
+        raise ValueError(f"cosine has {len(cos)} values for {n} pairs")
+    present = ~np.isnan(cos)
+    with np.errstate(invalid="ignore"):
+        return _levels(present, [(3, cos >= 0.95), (2, cos >= 0.88), (1, cos >= 0.80)])
+
+
+def compare(left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None = None) -> pd.DataFrame:
+    """Agreement levels (int8, one column per comparison in `COMPARISONS` order) for aligned pairs.
+
+    Row i of `left` is compared with row i of `right`; missing profile columns count as missing
+    values, so partial frames (e.g. FEBRL without e-mail) work unchanged.
+    """
+    if len(left) != len(right):
+        raise ValueError(f"left has {len(left)} rows, right {len(right)}")
+    left = left.reset_index(drop=True)
+    right = right.reset_index(drop=True)
+    first, last, suffix = _names(left, right)
+    columns = {
+        "first_name": first,
+        "last_name": last,
+        "name_suffix": suffix,
+        "email": _email(left, right),
+        "phone": _phone(left, right),
+        "dob": _dob(left, right),
+        "address": _address(left, right),
+        "national_id": _national_id(left, right),
+        "device_id": _exact(left, right, "device_id"),
+        "ip_address": _exact(left, right, "ip_address"),
+        "embedding": _embedding(len(left), cosine),
+    }
+    return pd.DataFrame({c.name: columns[c.name].astype(np.int8) for c in COMPARISONS})
+
+
+def tf_values(
+    left: pd.DataFrame,
+    right: pd.DataFrame,
+    gamma: pd.DataFrame | None = None,
+    comparisons: list[Comparison] = COMPARISONS,
+) -> pd.DataFrame:
+    """The agreed value per TF-adjusted comparison (None unless the pair sits on a TF level).
+
+    Only the left value is needed: on an exact level both sides agree. Pass `gamma` when it is
+    already computed to avoid comparing twice.
+    """
+    left = left.reset_index(drop=True)
+    if gamma is None:
+        gamma = compare(left, right)
+    out = {}
+    for comparison in comparisons:
+        if not comparison.tf_levels:
+            continue
+        levels = gamma[comparison.name].to_numpy()
+        column = np.full(len(left), None, dtype=object)
+        for level, value_column in comparison.tf_levels.items():
+            hit = levels == level
+            if hit.any():
+                keys = _column(left, value_column)[hit]
+                column[hit] = [_tf_key(value_column, v) for v in keys]
+        out[comparison.name] = column
+    return pd.DataFrame(out)
+
+
+def compare_with_tf(
+    left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Levels and TF values in one pass: what scoring needs."""
+    gamma = compare(left, right, cosine)
+    return gamma, tf_values(left, right, gamma)
+
+
+TF_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "postcode", "city", "dob")
+
+
+def term_frequencies(profiles: pd.DataFrame, columns: tuple[str, ...] = TF_COLUMNS) -> dict[str, pd.Series]:
+    """Relative frequency of each value among profiles that have one (value -> share).
+
+    Keys are value columns (as named in `Comparison.tf_levels`), counted on the same cleaned
+    value `tf_values` reports, so lookups agree.
+    """
+    out: dict[str, pd.Series] = {}
+    for column in columns:
+        keys = pd.Series([_tf_key(column, v) for v in _column(profiles, column)], dtype=object).dropna()
+        out[column] = keys.value_counts(normalize=True)
+    return out
