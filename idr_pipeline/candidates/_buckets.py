@@ -1,0 +1,101 @@
+"""Pairs from buckets, shared by every blocking generator.
+
+Generators differ in how they put records into buckets (an exact key, a MinHash band); they
+agree on what a bucket means: every two records in it are a candidate pair, and a bucket too
+big to enumerate is skipped and counted rather than silently truncated, because a truncated
+bucket would drop pairs in an order-dependent way that no report could explain.
+
+Records are handled as integer ranks in record-id string order, so a pair is two int64s and
+``l < r`` in rank order is ``record_id_l < record_id_r`` in string order, as the pairs contract
+requires, and deduplication is one ``np.unique`` over ``l * n + r`` instead of tuples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+PAIR_COLUMNS = ["record_id_l", "record_id_r"]
+
+
+@dataclass(frozen=True)
+class BucketStats:
+    """What one bucketing produced, for per-rule / per-band reporting."""
+
+    buckets: int  # buckets with at least two records
+    pairs: int  # pairs enumerated (before deduplication across rules or bands)
+    skipped_buckets: int  # buckets above max_bucket
+    skipped_records: int  # record memberships in skipped buckets
+    largest_bucket: int  # largest bucket seen, skipped or not
+
+
+def record_ranks(record_ids: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rank per input row, ids in rank order): ranks follow string order of the ids."""
+    ids = np.asarray(pd.Series(record_ids).astype(str), dtype=object)
+    order = np.argsort(ids, kind="stable")
+    ranks = np.empty(len(ids), dtype=np.int64)
+    ranks[order] = np.arange(len(ids), dtype=np.int64)
+    return ranks, ids[order]
+
+
+def bucket_pairs(
+    keys: np.ndarray, ranks: np.ndarray, max_bucket: int
+) -> tuple[np.ndarray, np.ndarray, BucketStats]:
+    """All rank pairs (lo, hi) sharing a key, skipping buckets larger than max_bucket.
+
+    ``keys`` is one integer key per row (rows without a key must be filtered out before).
+    Pairs are enumerated fully vectorised: each member at offset o of a bucket of size s pairs
+    with the s - 1 - o members after it.
+    """
+    empty = np.empty(0, dtype=np.int64)
+    if len(keys) < 2:
+        return empty, empty, BucketStats(0, 0, 0, 0, int(len(keys)))
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    sr = ranks[order]
+    starts = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+    sizes = np.diff(np.r_[starts, len(sk)])
+    largest = int(sizes.max())
+    too_big = sizes > max_bucket
+    keep = (sizes >= 2) & ~too_big
+    stats_skipped = int(too_big.sum()), int(sizes[too_big].sum())
+    starts, sizes = starts[keep], sizes[keep]
+    if len(sizes) == 0:
+        return empty, empty, BucketStats(0, 0, *stats_skipped, largest)
+    # Position of every member inside kept buckets, and how many partners follow it.
+    member_pos = np.repeat(starts, sizes) + _ragged_arange(sizes)
+    partners = np.repeat(sizes, sizes) - 1 - _ragged_arange(sizes)
+    left = np.repeat(member_pos, partners)
+    right = left + 1 + _ragged_arange(partners)
+    a, b = sr[left], sr[right]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    distinct = lo != hi  # a record listed twice under one key is not a pair with itself
+    lo, hi = lo[distinct], hi[distinct]
+    return lo, hi, BucketStats(int(len(sizes)), int(len(lo)), *stats_skipped, largest)
+
+
+def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
+    """concat(arange(k) for k in lengths) without a Python loop."""
+    lengths = lengths.astype(np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - offsets
+
+
+def unique_pairs(lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicate rank pairs, sorted by (lo, hi)."""
+    if len(lo) == 0:
+        return lo, hi
+    code = np.unique(lo.astype(np.int64) * np.int64(n) + hi.astype(np.int64))
+    return code // n, code % n
+
+
+def pairs_frame(lo: np.ndarray, hi: np.ndarray, ids_by_rank: np.ndarray) -> pd.DataFrame:
+    """Rank pairs back to the contract's record id columns."""
+    return pd.DataFrame(
+        {"record_id_l": ids_by_rank[lo].astype(object), "record_id_r": ids_by_rank[hi].astype(object)}
+    )
