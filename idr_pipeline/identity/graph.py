@@ -42,10 +42,20 @@ def empty_merges() -> pd.DataFrame:
 
 
 def build_identity_graph(
-    spark: SparkSession, clean: DataFrame, edges: DataFrame, previous: PreviousGraph | None, now: str
+    spark: SparkSession,
+    clean: DataFrame,
+    edges: DataFrame | None,
+    previous: PreviousGraph | None,
+    now: str,
+    components: DataFrame | None = None,
 ) -> GraphResult:
-    nodes = clean.select(F.col("record_id").alias("node"))
-    comps, rounds = connected_components(nodes, edges.select("src", "dst"))
+    """Components from deterministic edges, or given (node, component) from the matcher's clustering;
+    either way ids are carried over from the previous run by the same rules."""
+    if components is None:
+        nodes = clean.select(F.col("record_id").alias("node"))
+        comps, rounds = connected_components(nodes, edges.select("src", "dst"))
+    else:
+        comps, rounds = components.select("node", "component"), 0
     comps = comps.localCheckpoint()
     comp_table = comps.select("component").distinct().toPandas()
 
