@@ -167,38 +167,57 @@ def _log_table(p: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.log(p)])
 
 
-def train(
-    gamma_candidates: pd.DataFrame,
-    gamma_random: pd.DataFrame,
-    max_iter: int = 50,
-    tol: float = 1e-6,
-    fix_u: bool = True,
-    *,
-    comparisons: Sequence[Comparison] | None = None,
-    tf: Mapping[str, pd.Series] | None = None,
-    tf_min: float = 1e-4,
-    prior_init: float = 0.1,
-    m_init: Mapping[str, np.ndarray] | None = None,
-    u_alpha: float = 1.0,
-) -> MatchModel:
-    """EM for m and λ on candidate-pair levels, with u from random pairs; no labels.
+@dataclass(frozen=True)
+class TrainingSession:
+    """The candidate pairs produced by one blocking rule, described as levels of one comparison.
 
-    Missing levels (-1) contribute nothing to either likelihood. With `fix_u=False` u is
-    re-estimated from the non-match posterior too (the textbook EM), which is less stable when
-    candidates are dominated by near-duplicates such as household members.
+    Blocked pairs are not random: every pair from 'same postcode' agrees on postcode, so with u
+    fixed from random pairs the non-match class cannot explain them and EM collapses to λ = 1.
+    Within the pairs of one rule, the rule's own comparison is left out (its m comes from the
+    other sessions) and the remaining comparisons behave as in the population. The session
+    must select *every* pair meeting the condition, i.e. the condition must be one of the
+    blocking rules (or imply one: exact surname implies same surname soundex).
     """
-    comparisons = _comparisons_for(gamma_candidates, comparisons)
-    names = [c.name for c in comparisons]
-    u = estimate_u(gamma_random, comparisons, alpha=u_alpha)
-    m = {
-        c.name: np.asarray(m_init[c.name], dtype=np.float64)
-        if m_init and c.name in m_init
-        else _default_m(c.n_levels)
-        for c in comparisons
-    }
 
-    # distinct patterns with counts: EM cost scales with patterns, not pairs
-    matrix = gamma_candidates[names].to_numpy(dtype=np.int64)
+    comparison: str
+    levels: tuple[int, ...]
+
+
+# Conditions implied by typical blocking rules (exact dob, postcode, surname, identifiers).
+DEFAULT_SESSIONS: tuple[TrainingSession, ...] = (
+    TrainingSession("dob", (5,)),
+    TrainingSession("last_name", (3,)),
+    TrainingSession("address", (2, 4, 5)),
+    TrainingSession("email", (4,)),
+    TrainingSession("phone", (2,)),
+    TrainingSession("national_id", (2,)),
+)
+
+
+@dataclass
+class _EmResult:
+    m: dict[str, np.ndarray]
+    prior: float
+    expected_matches: dict[str, float]
+    iterations: int
+    converged: bool
+    u: dict[str, np.ndarray]
+
+
+def _em(
+    matrix: np.ndarray,
+    comparisons: list[Comparison],
+    m: dict[str, np.ndarray],
+    u: dict[str, np.ndarray],
+    prior: float,
+    max_iter: int,
+    tol: float,
+    fix_u: bool,
+) -> _EmResult:
+    """EM on a gamma matrix (columns in `comparisons` order) over distinct patterns with counts."""
+    names = [c.name for c in comparisons]
+    m = {k: v.copy() for k, v in m.items()}
+    u = {k: v.copy() for k, v in u.items()}
     radix = np.array([c.n_levels + 1 for c in comparisons], dtype=np.int64)
     if np.prod(radix.astype(float)) < 2**62:
         keys = (matrix + 1) @ np.cumprod(np.concatenate([[1], radix[:-1]]))
@@ -208,10 +227,9 @@ def train(
         patterns, counts = np.unique(matrix, axis=0, return_counts=True)
     counts = counts.astype(np.float64)
     total = counts.sum()
-
-    prior = float(prior_init)
     converged = False
     iteration = 0
+    expected: dict[str, float] = {}
     for iteration in range(1, max_iter + 1):  # noqa: B007 - the count is reported
         log_m = np.zeros(len(patterns))
         log_u = np.zeros(len(patterns))
@@ -226,6 +244,7 @@ def train(
         for k, comparison in enumerate(comparisons):
             name = comparison.name
             weighted = _level_counts(patterns[:, k], comparison.n_levels, counts * posterior)
+            expected[name] = float(weighted.sum())
             if weighted.sum() > 0:
                 new_m = np.maximum(weighted / weighted.sum(), _M_FLOOR)
                 new_m /= new_m.sum()
@@ -240,16 +259,106 @@ def train(
         if change < tol:
             converged = True
             break
+    return _EmResult(m, prior, expected, iteration, converged, u)
 
+
+def train(
+    gamma_candidates: pd.DataFrame,
+    gamma_random: pd.DataFrame,
+    max_iter: int = 50,
+    tol: float = 1e-6,
+    fix_u: bool = True,
+    *,
+    sessions: Sequence[TrainingSession] | None = DEFAULT_SESSIONS,
+    comparisons: Sequence[Comparison] | None = None,
+    tf: Mapping[str, pd.Series] | None = None,
+    tf_min: float = 1e-4,
+    prior_init: float = 0.1,
+    m_init: Mapping[str, np.ndarray] | None = None,
+    u_alpha: float = 1.0,
+    min_session_pairs: int = 50,
+) -> MatchModel:
+    """EM for m and λ with u fixed from random pairs; no labels.
+
+    With sessions (the default), EM runs once per blocking condition on the candidate pairs
+    meeting it, with that condition's comparison left out; m per comparison is the average over
+    the sessions that saw it, weighted by their expected matches, and λ is the probability that
+    two *random* records match, λ_s · u(condition) / m(condition), median over sessions. Scoring
+    candidate pairs with that λ and all comparisons is the population posterior, which is what
+    a blocked pair's match probability is, since blocking only looks at the compared values.
+
+    `sessions=None` runs one EM over all given pairs with every comparison and λ = their match
+    share: right when the gammas are an unbiased sample (all pairs, or synthetic data).
+    Missing levels (-1) contribute nothing. `fix_u=False` also re-estimates u from the
+    non-match posterior (textbook EM), less stable when candidates are near-duplicates.
+    """
+    comparisons = _comparisons_for(gamma_candidates, comparisons)
+    names = [c.name for c in comparisons]
+    u = estimate_u(gamma_random, comparisons, alpha=u_alpha)
+    m0 = {
+        c.name: np.asarray(m_init[c.name], dtype=np.float64)
+        if m_init and c.name in m_init
+        else _default_m(c.n_levels)
+        for c in comparisons
+    }
+    matrix = gamma_candidates[names].to_numpy(dtype=np.int64)
+
+    usable = []
+    for session in sessions or ():
+        if session.comparison not in names:
+            continue
+        column = names.index(session.comparison)
+        mask = np.isin(matrix[:, column], session.levels)
+        if mask.sum() >= min_session_pairs:
+            usable.append((session, column, mask))
+
+    if not usable:
+        result = _em(matrix, comparisons, m0, u, prior_init, max_iter, tol, fix_u)
+        return MatchModel(
+            comparisons=comparisons,
+            m=result.m,
+            u=result.u,
+            prior=result.prior,
+            tf=dict(tf or {}),
+            tf_min=tf_min,
+            iterations=result.iterations,
+            converged=result.converged,
+        )
+
+    results = []
+    for _session, column, mask in usable:
+        sub = matrix[mask].copy()
+        sub[:, column] = -1  # the blocking comparison says nothing inside its own block
+        results.append(_em(sub, comparisons, m0, u, prior_init, max_iter, tol, fix_u=True))
+
+    m: dict[str, np.ndarray] = {}
+    for comparison in comparisons:
+        name = comparison.name
+        pieces = [
+            (r.m[name], r.expected_matches.get(name, 0.0))
+            for (session, _, _), r in zip(usable, results, strict=True)
+            if session.comparison != name and r.expected_matches.get(name, 0.0) > 0
+        ]
+        total_weight = sum(w for _, w in pieces)
+        m[name] = sum(p * w for p, w in pieces) / total_weight if total_weight > 0 else m0[name]
+
+    priors = []
+    for (session, _, _), result in zip(usable, results, strict=True):
+        levels = list(session.levels)
+        m_cond = float(m[session.comparison][levels].sum())
+        u_cond = float(u[session.comparison][levels].sum())
+        if m_cond > 1e-3:
+            priors.append(np.log(result.prior) + np.log(u_cond) - np.log(m_cond))
+    prior = float(np.exp(np.median(priors))) if priors else float(np.mean([r.prior for r in results]))
     return MatchModel(
         comparisons=comparisons,
         m=m,
         u=u,
-        prior=prior,
+        prior=min(prior, 0.5),
         tf=dict(tf or {}),
         tf_min=tf_min,
-        iterations=iteration,
-        converged=converged,
+        iterations=max(r.iterations for r in results),
+        converged=all(r.converged for r in results),
     )
 
 
