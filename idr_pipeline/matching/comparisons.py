@@ -183,6 +183,17 @@ def _clean(value: object) -> str | None:
     return value or None
 
 
+def _lower(value: object) -> str | None:
+    value = _clean(value)
+    return value.lower() if value else None
+
+
+def _upper_compact(value: object) -> str | None:
+    """Postcodes and ids: case, spaces and dashes are formatting, not identity."""
+    value = _clean(value)
+    return (value.upper().replace(" ", "").replace("-", "") or None) if value else None
+
+
 def split_suffix(name: str | None) -> tuple[str | None, str | None]:
     """('Smith Jr') -> ('Smith', 'Jr'): the surname without, and the canonical suffix."""
     name = _clean(name)
@@ -245,10 +256,11 @@ class _Codes:
         return np.concatenate([table, pad])[codes]
 
 
-def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Values of a column as an object array (all None when the frame lacks it), index ignored."""
     if name in frame.columns:
-        return frame[name]
-    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        return frame[name].to_numpy(dtype=object)
+    return np.full(len(frame), None, dtype=object)
 
 
 def _similarity(
@@ -298,14 +310,15 @@ def _levels(present: np.ndarray, conditions: list[tuple[int, np.ndarray]]) -> np
 
 def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """first_name, last_name and name_suffix levels, computed together for the swap rule."""
-    last_l = [split_suffix(v) for v in _column(left, "last_name")]
-    last_r = [split_suffix(v) for v in _column(right, "last_name")]
-    codes = _Codes(
+    raw = _Codes(
         _column(left, "first_name"),
         _column(right, "first_name"),
-        np.array([b for b, _ in last_l], dtype=object),
-        np.array([b for b, _ in last_r], dtype=object),
+        _column(left, "last_name"),
+        _column(right, "last_name"),
     )
+    # one code space for first and last names (needed by the swap rule), suffixes split off
+    codes = raw.derive(lambda v: split_suffix(v)[0])
+    suffixes = raw.derive(lambda v: split_suffix(v)[1])
     fl, fr, ll, lr = codes.codes
 
     # first name
@@ -348,19 +361,17 @@ def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     jw_last = _similarity(codes, ll, lr, present_last & ~exact_last)
     last = _levels(present_last, [(3, exact_last), (2, jw_last >= 0.92), (1, jw_last >= 0.85)])
 
-    # suffix
-    sl = pd.Series([s for _, s in last_l], dtype=object)
-    sr = pd.Series([s for _, s in last_r], dtype=object)
-    has_l, has_r = sl.notna().to_numpy(), sr.notna().to_numpy()
-    same = has_l & has_r & (sl.to_numpy() == sr.to_numpy())
-    suffix = _levels(has_l | has_r, [(2, same), (1, has_l ^ has_r)])
+    # suffix (of the surname; a first name rarely carries one)
+    sl, sr = suffixes.codes[2], suffixes.codes[3]
+    has_l, has_r = sl >= 0, sr >= 0
+    suffix = _levels(has_l | has_r, [(2, has_l & has_r & (sl == sr)), (1, has_l ^ has_r)])
     return first, last, suffix
 
 
 def _email(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    key_l = _column(left, "email_key").fillna(_column(left, "email"))
-    key_r = _column(right, "email_key").fillna(_column(right, "email"))
-    codes = _Codes(key_l.str.lower(), key_r.str.lower())
+    key_l = pd.Series(_column(left, "email_key")).fillna(pd.Series(_column(left, "email"))).to_numpy()
+    key_r = pd.Series(_column(right, "email_key")).fillna(pd.Series(_column(right, "email"))).to_numpy()
+    codes = _Codes(key_l, key_r, clean=_lower)
     el, er = codes.codes
     present = (el >= 0) & (er >= 0)
     exact = present & (el == er)
@@ -404,11 +415,11 @@ def _dob(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
 
 
 def _address(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    street = _Codes(_column(left, "street").str.lower(), _column(right, "street").str.lower())
+    street = _Codes(_column(left, "street"), _column(right, "street"), clean=_lower)
     sl, sr = street.codes
-    post = _Codes(_column(left, "postcode").str.upper(), _column(right, "postcode").str.upper())
+    post = _Codes(_column(left, "postcode"), _column(right, "postcode"), clean=_upper_compact)
     pl, pr = post.codes
-    city = _Codes(_column(left, "city").str.lower(), _column(right, "city").str.lower())
+    city = _Codes(_column(left, "city"), _column(right, "city"), clean=_lower)
     cl, cr = city.codes
     has_street = (sl >= 0) & (sr >= 0)
     has_post = (pl >= 0) & (pr >= 0)
@@ -441,10 +452,7 @@ def _exact(left: pd.DataFrame, right: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _national_id(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    codes = _Codes(
-        _column(left, "national_id").str.replace(r"[\s-]", "", regex=True),
-        _column(right, "national_id").str.replace(r"[\s-]", "", regex=True),
-    )
+    codes = _Codes(_column(left, "national_id"), _column(right, "national_id"), clean=_upper_compact)
     a, b = codes.codes
     present = (a >= 0) & (b >= 0)
     exact = present & (a == b)
@@ -472,8 +480,6 @@ def compare(left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None =
     """
     if len(left) != len(right):
         raise ValueError(f"left has {len(left)} rows, right {len(right)}")
-    left = left.reset_index(drop=True)
-    right = right.reset_index(drop=True)
     first, last, suffix = _names(left, right)
     columns = {
         "first_name": first,
@@ -502,7 +508,6 @@ def tf_values(
     Only the left value is needed: on an exact level both sides agree. Pass `gamma` when it is
     already computed to avoid comparing twice.
     """
-    left = left.reset_index(drop=True)
     if gamma is None:
         gamma = compare(left, right)
     out = {}
@@ -514,8 +519,9 @@ def tf_values(
         for level, value_column in comparison.tf_levels.items():
             hit = levels == level
             if hit.any():
-                keys = _column(left, value_column)[hit]
-                column[hit] = [_tf_key(value_column, v) for v in keys]
+                codes, uniques = pd.factorize(_column(left, value_column)[hit], use_na_sentinel=True)
+                table = np.array([_tf_key(value_column, v) for v in uniques] + [None], dtype=object)
+                column[hit] = table[codes]
         out[comparison.name] = column
     return pd.DataFrame(out)
 
