@@ -84,7 +84,7 @@ FIRST_NAME = Comparison(
         "jaro-winkler >= 0.92",
         "nickname or same first token",
         "exact",
-        "first and last swapped",
+        "first and last swapped (JW >= 0.92 crosswise)",
     ),
     {5: "first_name"},
     "Given names; the swap level consumes the last-name evidence (last_name is then -1).",
@@ -324,7 +324,8 @@ def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     # first name
     present = (fl >= 0) & (fr >= 0)
     exact = present & (fl == fr)
-    swapped = present & ~exact & (ll >= 0) & (lr >= 0) & (fl == lr) & (ll == fr) & (ll != lr)
+    both_last = (ll >= 0) & (lr >= 0)
+    swapped = present & ~exact & both_last & (fl == lr) & (ll == fr) & (ll != lr)
     groups = np.full((len(codes.uniques), _MAX_GROUPS), -1, dtype=np.int32)
     for i, value in enumerate(codes.uniques):
         for j, key in enumerate(nickname_groups(value)[:_MAX_GROUPS]):
@@ -343,6 +344,12 @@ def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     letter = token.derive(lambda v: v[0])
     initial_match = present & (is_initial[tl] | is_initial[tr]) & (letter.codes[0] == letter.codes[1])
     jw_first = _similarity(codes, fl, fr, present & ~exact & ~swapped & ~nick)
+    # swapped with typos ('Isabella Ctercteko' / 'Ctercteko Isabela'): both crosswise JW >= 0.92
+    # while the straight first names do not agree
+    maybe_swap = present & both_last & ~exact & ~swapped & ~nick & (jw_first < 0.92) & (ll != lr)
+    cross = _similarity(codes, fl, lr, maybe_swap)
+    cross_ok = maybe_swap & (cross >= 0.92)
+    swapped |= cross_ok & (_similarity(codes, ll, fr, cross_ok) >= 0.92)
     first = _levels(
         present,
         [
