@@ -13,9 +13,10 @@ already equal. There is no Python loop over pairs.
 
 Independence notes (why no evidence is counted twice):
 
-* first/last name swap is a level of `first_name` only. When it fires, `last_name` is set to -1
-  (missing), so the crosswise agreement of both fields is counted once, by the swap level's own
-  m/u, instead of as a first-name bonus plus a last-name disagreement penalty.
+* first/last name swap (and "one name matches crosswise", a name moved to the other field) are
+  levels of `first_name` only. When one fires, `last_name` is set to -1 (missing), so the joint
+  outcome of both name fields is counted once, by that level's own m/u, instead of as a
+  first-name bonus plus a last-name disagreement penalty.
 * generational suffixes (Jr, Sr, III) are stripped before the last names are compared and
   compared on their own in `name_suffix`; otherwise 'Smith Jr' vs 'Smith' would be a fuzzy
   surname (wrong evidence) and the father/son conflict would be invisible.
@@ -79,6 +80,7 @@ FIRST_NAME = Comparison(
     "first_name",
     (
         "else",
+        "one name matches crosswise",
         "initial matches",
         "jaro-winkler >= 0.85",
         "jaro-winkler >= 0.92",
@@ -86,8 +88,8 @@ FIRST_NAME = Comparison(
         "exact",
         "first and last swapped (JW >= 0.92 crosswise)",
     ),
-    {5: "first_name"},
-    "Given names; the swap level consumes the last-name evidence (last_name is then -1).",
+    {6: "first_name"},
+    "Given names; the swap and crosswise levels consume the last-name evidence (last_name is then -1).",
 )
 LAST_NAME = Comparison(
     "last_name",
@@ -350,22 +352,36 @@ def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     cross = _similarity(codes, fl, lr, maybe_swap)
     cross_ok = maybe_swap & (cross >= 0.92)
     swapped |= cross_ok & (_similarity(codes, ll, fr, cross_ok) >= 0.92)
+    # last name, straight (the swap level, when it fires, has already used it)
+    present_last = both_last & ~swapped
+    exact_last = present_last & (ll == lr)
+    jw_last = _similarity(codes, ll, lr, present_last & ~exact_last)
+    # one name moved to the other field ('Flynn Weller' / 'Weller Ebony'): the straight
+    # comparisons both disagree, so this joint outcome also takes the last name's place
+    crosswise = (
+        present
+        & present_last
+        & ~exact
+        & ~nick
+        & ~initial_match
+        & (jw_first < 0.85)
+        & ~exact_last
+        & (jw_last < 0.85)
+        & ((fl == lr) | (ll == fr))
+    )
     first = _levels(
         present,
         [
-            (6, swapped),
-            (5, exact),
-            (4, nick),
-            (3, jw_first >= 0.92),
-            (2, jw_first >= 0.85),
-            (1, initial_match),
+            (7, swapped),
+            (6, exact),
+            (5, nick),
+            (4, jw_first >= 0.92),
+            (3, jw_first >= 0.85),
+            (2, initial_match),
+            (1, crosswise),
         ],
     )
-
-    # last name (missing when the swap level already used it)
-    present_last = (ll >= 0) & (lr >= 0) & ~swapped
-    exact_last = present_last & (ll == lr)
-    jw_last = _similarity(codes, ll, lr, present_last & ~exact_last)
+    present_last &= ~crosswise
     last = _levels(present_last, [(3, exact_last), (2, jw_last >= 0.92), (1, jw_last >= 0.85)])
 
     # suffix (of the surname; a first name rarely carries one)

@@ -262,6 +262,18 @@ def _em(
     return _EmResult(m, prior, expected, iteration, converged, u)
 
 
+def _neutralise_unobserved(
+    m: dict[str, np.ndarray], u: dict[str, np.ndarray], names: list[str], matrix: np.ndarray
+) -> None:
+    """A comparison never observed on candidates (no e-mails in FEBRL) keeps m = u: weight 0.
+
+    Otherwise its m would stay at the initial guess and show up in charts as invented evidence.
+    """
+    for k, name in enumerate(names):
+        if not (matrix[:, k] >= 0).any():
+            m[name] = u[name].copy()
+
+
 def train(
     gamma_candidates: pd.DataFrame,
     gamma_random: pd.DataFrame,
@@ -314,6 +326,7 @@ def train(
 
     if not usable:
         result = _em(matrix, comparisons, m0, u, prior_init, max_iter, tol, fix_u)
+        _neutralise_unobserved(result.m, result.u, names, matrix)
         return MatchModel(
             comparisons=comparisons,
             m=result.m,
@@ -350,6 +363,7 @@ def train(
         if m_cond > 1e-3:
             priors.append(np.log(result.prior) + np.log(u_cond) - np.log(m_cond))
     prior = float(np.exp(np.median(priors))) if priors else float(np.mean([r.prior for r in results]))
+    _neutralise_unobserved(m, u, names, matrix)
     return MatchModel(
         comparisons=comparisons,
         m=m,

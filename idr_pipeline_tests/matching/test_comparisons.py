@@ -47,8 +47,10 @@ def test_first_name_levels() -> None:
             pair("Robert", "Alice"),
             pair(None, "Alice"),
             pair("Smith", "John", "John", "Smith"),
+            pair("Smiht", "Jon", "John", "Smith"),
+            pair("Flynn", "Weller", "Weller", "Ebony"),
         ],
-    ) == [5, 4, 4, 3, 2, 1, 0, -1, 6]
+    ) == [6, 5, 5, 4, 3, 2, 0, -1, 7, 7, 1]
 
 
 def test_swap_consumes_last_name_evidence() -> None:
@@ -56,8 +58,14 @@ def test_swap_consumes_last_name_evidence() -> None:
         pd.DataFrame([{"first_name": "Smith", "last_name": "John"}]),
         pd.DataFrame([{"first_name": "John", "last_name": "Smith"}]),
     )
-    assert gamma.loc[0, "first_name"] == 6
+    assert gamma.loc[0, "first_name"] == 7
     assert gamma.loc[0, "last_name"] == -1
+    crosswise = compare(
+        pd.DataFrame([{"first_name": "Flynn", "last_name": "Weller"}]),
+        pd.DataFrame([{"first_name": "Weller", "last_name": "Ebony"}]),
+    )
+    assert crosswise.loc[0, "first_name"] == 1
+    assert crosswise.loc[0, "last_name"] == -1
 
 
 def test_last_name_and_suffix_levels() -> None:
@@ -179,7 +187,7 @@ def test_embedding_levels() -> None:
 def test_index_of_inputs_is_ignored() -> None:
     left = pd.DataFrame([{"first_name": "Ann"}, {"first_name": "Bob"}], index=[7, 3])
     right = pd.DataFrame([{"first_name": "Ann"}, {"first_name": "Rob"}], index=[0, 1])
-    assert compare(left, right)["first_name"].tolist() == [5, 4]
+    assert compare(left, right)["first_name"].tolist() == [6, 5]
 
 
 def test_tf_values_report_agreed_value_on_tf_levels_only() -> None:
