@@ -180,3 +180,12 @@ def test_summary_frame() -> None:
     assert list(summary.columns[:6]) == ["comparison", "level", "level_label", "m", "u", "weight"]
     assert len(summary) == sum(c.n_levels for c in TRUE_COMPARISONS)
     assert summary.groupby("comparison")["m"].sum().to_numpy() == pytest.approx(1.0)
+
+
+def test_comparison_never_observed_has_zero_weight() -> None:
+    rng = np.random.default_rng(2)
+    candidates, _ = draw(5_000, 0.3, rng)
+    candidates["dob"] = -1
+    random, _ = draw(20_000, 0.0, rng)
+    model = train(candidates, random, sessions=None, comparisons=TRUE_COMPARISONS)
+    np.testing.assert_array_equal(model.weight_table("dob"), np.zeros(3))
