@@ -189,3 +189,29 @@ def test_comparison_never_observed_has_zero_weight() -> None:
     random, _ = draw(20_000, 0.0, rng)
     model = train(candidates, random, sessions=None, comparisons=TRUE_COMPARISONS)
     np.testing.assert_array_equal(model.weight_table("dob"), np.zeros(3))
+
+
+def test_end_to_end_common_surname_scores_below_rare_surname() -> None:
+    """compare_with_tf + term_frequencies + score on real profile columns."""
+    from idr_pipeline.matching.comparisons import COMPARISONS, compare_with_tf, term_frequencies
+
+    profiles = pd.DataFrame({"last_name": ["Smith"] * 50 + [f"Rare{i}" for i in range(50)]})
+    left = pd.DataFrame(
+        [{"first_name": "Ann", "last_name": "Smith"}, {"first_name": "Ann", "last_name": "Rare7"}]
+    )
+    right = pd.DataFrame(
+        [{"first_name": "Ann", "last_name": "Smith"}, {"first_name": "Ann", "last_name": "Rare7"}]
+    )
+    gamma, tf = compare_with_tf(left, right)
+    model = MatchModel(
+        comparisons=COMPARISONS,
+        m={c.name: np.linspace(1, 3, c.n_levels) / np.linspace(1, 3, c.n_levels).sum() for c in COMPARISONS},
+        u={c.name: np.full(c.n_levels, 1 / c.n_levels) for c in COMPARISONS},
+        prior=0.01,
+        tf=term_frequencies(profiles),
+        tf_min=1e-3,
+    )
+    probability, weights = score(model, gamma, tf)
+    assert weights.loc[0, "last_name"] < weights.loc[1, "last_name"]
+    assert weights.loc[0, "first_name"] == weights.loc[1, "first_name"]
+    assert probability[0] < probability[1]
