@@ -178,7 +178,9 @@ _MAX_GROUPS = 3  # a diminutive rarely belongs to more than three name groups
 
 
 def _clean(value: object) -> str | None:
-    """Strip; empty strings and non-strings (NaN, None) are missing."""
+    """Strip; empty strings, None and NaN are missing; integers (a numeric postcode) become text."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        return str(value)
     if not isinstance(value, str):
         return None
     value = value.strip()
