@@ -181,6 +181,8 @@ def _clean(value: object) -> str | None:
     """Strip; empty strings, None and NaN are missing; integers (a numeric postcode) become text."""
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))  # an integer column with gaps arrives as float
     if not isinstance(value, str):
         return None
     value = value.strip()
