@@ -137,12 +137,18 @@ class GraphStats:
     largest_preview: pd.DataFrame
 
 
-def run_graph(spark: SparkSession, lake: Lake, now: str | None = None) -> GraphStats:
+def run_graph(
+    spark: SparkSession, lake: Lake, now: str | None = None, components: pd.DataFrame | None = None
+) -> GraphStats:
+    """Identities from the matcher's clusters (node, component), or from deterministic edges alone."""
     now = now or utc_now()
     clean = lake.read_latest(*CLEAN)
-    edges = lake.read_latest(*EDGES)
     previous = load_previous_graph(lake)
-    result = build_identity_graph(spark, clean, edges, previous, now)
+    if components is None:
+        result = build_identity_graph(spark, clean, lake.read_latest(*EDGES), previous, now)
+    else:
+        comps = spark.createDataFrame(components[["node", "component"]], "node string, component string")
+        result = build_identity_graph(spark, clean, None, previous, now, components=comps)
     lake.write_version(result.links, *LINKS)
     lake.write_version(_registry_frame(spark, result.registry), *REGISTRY)
     lake.write_version(_merges_frame(spark, result.merges), *MERGES)

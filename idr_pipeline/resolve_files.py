@@ -19,6 +19,14 @@ from idr_pipeline.identity.blocklist import load_blocklist
 from idr_pipeline.ingest.landing import land_source
 from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
 from idr_pipeline.lake import Lake
+from idr_pipeline.matching_pipeline import (
+    run_candidates,
+    run_clustering,
+    run_embeddings,
+    run_faiss_index,
+    run_match_model,
+    run_scoring,
+)
 from idr_pipeline.pipeline import (
     QUARANTINE,
     CleaningStats,
@@ -28,6 +36,7 @@ from idr_pipeline.pipeline import (
     run_edges,
     run_graph,
 )
+from idr_pipeline.probabilistic import MatchConfig
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.spark import get_spark
 
@@ -86,6 +95,15 @@ def mappings_for_inputs(
     return paired
 
 
+def match_config_from(settings: IdrSettings) -> MatchConfig:
+    return MatchConfig(
+        threshold=settings.match_threshold,
+        min_avg_linkage=settings.min_avg_linkage,
+        max_cluster_size=settings.max_cluster_size,
+        max_people_per_identifier=settings.max_people_per_identifier,
+    )
+
+
 def write_table(df: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".parquet":
@@ -123,8 +141,23 @@ def resolve_files(
         cleaning = run_cleaning(spark, lake, mappings, settings.default_phone_region)
         step("linking shared identifiers")
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
-        step("building the identity graph")
-        graph = run_graph(spark, lake)
+        config = match_config_from(settings)
+        step("embedding unlinked profiles")
+        run_embeddings(
+            spark, lake, settings.embed_policy, settings.embed_max_records,
+            settings.embedding_model_path, settings.embed_quantize,
+        )  # fmt: skip
+        index_dir = str(work / "faiss")
+        run_faiss_index(lake, index_dir)
+        step("generating candidate pairs")
+        run_candidates(spark, lake, index_dir, config)
+        step("training the match model")
+        run_match_model(spark, lake, config)
+        step("scoring candidate pairs")
+        run_scoring(spark, lake, config)
+        step("clustering into identities")
+        clusters = run_clustering(spark, lake, config)
+        graph = run_graph(spark, lake, components=clusters.components)
         links = read_links(lake).sort_values("record_id", kind="stable")
         write_table(links, output)
         quarantine_output = None

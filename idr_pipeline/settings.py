@@ -52,6 +52,17 @@ class IdrSettings(BaseSettings):
     # Asset-check thresholds.
     max_quarantine_rate: float = 0.10
     max_cluster_size: int = 50
+    # Probabilistic matching: pairs at or above this match probability may merge.
+    match_threshold: float = 0.9
+    # Two multi-record clusters merge only if their average pairwise probability clears this.
+    min_avg_linkage: float = 0.3
+    # Which records get MiniLM embeddings: "unlinked" (no shared strong identifier, where the
+    # cheaper generators leave them without a confident match), "all", or "none".
+    embed_policy: str = "unlinked"
+    embed_max_records: int = 50_000
+    embed_quantize: bool = True
+    # The persisted Faiss index (a local folder: Faiss reads and writes plain files).
+    index_dir: str = Field(default=str(PROJECT_ROOT / "data" / "faiss"))
     # Where `idr services` keeps pids, data dirs and the endpoints file.
     run_dir: str = Field(default=str(PROJECT_ROOT / "run"))
 

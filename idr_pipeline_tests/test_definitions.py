@@ -19,6 +19,11 @@ def test_code_location_has_the_foundation_graph():
         "identity_graph",
         "resolved_profiles",
         "served_identities",
+        "profile_embeddings",
+        "faiss_index",
+        "candidate_pairs",
+        "match_model",
+        "scored_pairs",
     }
     checks = {k.name for k in graph.asset_check_keys}
     assert checks >= {
@@ -33,7 +38,11 @@ def test_code_location_has_the_foundation_graph():
         for k in graph.get_all_asset_keys()
     }
     assert parents["clean_profiles"] == {"raw_profiles"}
-    assert "identity_edges" in parents["identity_graph"]
+    assert "identity_edges" in parents["candidate_pairs"] and "faiss_index" in parents["candidate_pairs"]
+    assert parents["faiss_index"] == {"profile_embeddings"}
+    assert "candidate_pairs" in parents["match_model"]
+    assert "match_model" in parents["scored_pairs"]
+    assert "scored_pairs" in parents["identity_graph"]
     assert "identity_graph" in parents["resolved_profiles"]
     assert "resolved_profiles" in parents["served_identities"]
     assert d.resolve_job_def("ingest_job") and d.resolve_job_def("resolve_job")

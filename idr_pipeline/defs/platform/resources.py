@@ -66,6 +66,23 @@ class PipelineConfig(dg.ConfigurableResource):
     max_people_per_identifier: int
     max_quarantine_rate: float
     max_cluster_size: int
+    match_threshold: float
+    min_avg_linkage: float
+    embed_policy: str
+    embed_max_records: int
+    embed_quantize: bool
+    embedding_model_path: str
+    index_dir: str
+
+    def match_config(self):
+        from idr_pipeline.probabilistic import MatchConfig
+
+        return MatchConfig(
+            threshold=self.match_threshold,
+            min_avg_linkage=self.min_avg_linkage,
+            max_cluster_size=self.max_cluster_size,
+            max_people_per_identifier=self.max_people_per_identifier,
+        )
 
     def mappings(self) -> dict[str, SourceMapping]:
         return load_mappings(self.source_mapping_path)
@@ -89,6 +106,13 @@ def build_resources() -> dict[str, object]:
             max_people_per_identifier=s.max_people_per_identifier,
             max_quarantine_rate=s.max_quarantine_rate,
             max_cluster_size=s.max_cluster_size,
+            match_threshold=s.match_threshold,
+            min_avg_linkage=s.min_avg_linkage,
+            embed_policy=s.embed_policy,
+            embed_max_records=s.embed_max_records,
+            embed_quantize=s.embed_quantize,
+            embedding_model_path=s.embedding_model_path,
+            index_dir=s.index_dir,
         ),
     }
 

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.matching_pipeline import run_clustering
 from idr_pipeline.pipeline import run_edges, run_golden, run_graph
 from idr_pipeline.reporting import bar_chart_png, markdown_table, png_markdown, size_histogram
 
@@ -33,14 +34,19 @@ def identity_edges(
 
 
 @dg.asset(
-    deps=["identity_edges", "clean_profiles"],
+    deps=["scored_pairs", "clean_profiles"],
     group_name="resolution",
     kinds={"spark", "parquet"},
-    description="record_id -> identity_id; ids are stable across runs and merges keep the oldest id.",
+    description="record_id -> identity_id from constrained clustering of scored pairs; ids are stable "
+    "across runs and merges keep the oldest id.",
 )
-def identity_graph(pyspark: PySparkResource, lake: LakeResource) -> dg.MaterializeResult:
+def identity_graph(
+    pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+) -> dg.MaterializeResult:
     spark = pyspark.spark_session
-    stats = run_graph(spark, lake.lake(spark))
+    lk = lake.lake(spark)
+    clusters = run_clustering(spark, lk, pipeline_config.match_config())
+    stats = run_graph(spark, lk, components=clusters.components)
     hist = size_histogram(stats.cluster_sizes)
     chart = bar_chart_png(
         hist["size"].tolist(),
@@ -56,6 +62,8 @@ def identity_graph(pyspark: PySparkResource, lake: LakeResource) -> dg.Materiali
             "largest_cluster": stats.largest_cluster,
             "propagation_rounds": stats.rounds,
             "merges_this_run": stats.new_merges,
+            "links_kept": len(clusters.kept),
+            "merges_refused": dg.MetadataValue.json(clusters.refused_counts),
             "cluster_size_histogram": dg.MetadataValue.md(
                 png_markdown(chart, "cluster size histogram") + "\n\n" + markdown_table(hist, max_rows=20)
             ),

@@ -1,0 +1,1 @@
+"""Probabilistic matching: embeddings, Faiss index, candidate pairs, the match model, scored pairs."""

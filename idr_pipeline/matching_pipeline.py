@@ -1,0 +1,262 @@
+"""The probabilistic stages over the lake: embeddings, index, candidates, model, scores, clusters.
+
+Each function reads its inputs from the lake, calls the pure functions in ``probabilistic`` /
+``candidates`` / ``matching``, writes a new version of its output and returns the figures its
+Dagster asset reports. Profiles are brought to the driver as pandas: the comparison and
+clustering code is vectorised numpy, and a million profiles fit comfortably in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from idr_pipeline.candidates.minhash import BandChoice
+from idr_pipeline.lake import Lake
+from idr_pipeline.matching.fellegi_sunter import MatchModel
+from idr_pipeline.pipeline import CLEAN, EDGES
+from idr_pipeline.probabilistic import (
+    PAIR_KEYS,
+    MatchConfig,
+    cluster,
+    generate_candidates,
+    mask_shared_identifiers,
+    score_pairs,
+    train_model,
+    union_pairs,
+)
+
+EMBEDDINGS = ("matching", "profile_embeddings")
+CANDIDATES = ("matching", "candidate_pairs")
+MODEL = ("matching", "match_model")
+SCORED = ("matching", "scored_pairs")
+KEPT_LINKS = ("resolution", "match_links")
+REFUSED_LINKS = ("resolution", "refused_links")
+
+PROFILE_COLUMNS = [
+    "record_id", "source", "source_customer_id", "first_name", "last_name", "email", "email_key", "phone",
+    "street", "city", "state", "postcode", "country", "dob", "national_id", "ip_address", "device_id",
+    "anonymous_id", "updated_at",
+]  # fmt: skip
+EMBEDDING_NEIGHBOURS = 10
+EMBEDDING_MIN_COSINE = 0.80
+
+
+def read_profiles(lake: Lake) -> pd.DataFrame:
+    return lake.read_latest(*CLEAN).select(*PROFILE_COLUMNS).toPandas().drop_duplicates("record_id")
+
+
+def records_to_embed(profiles: pd.DataFrame, linked: set[str], policy: str, limit: int) -> pd.DataFrame:
+    """Which profiles get an embedding.
+
+    MiniLM costs milliseconds per record on a laptop CPU, so by default only records that no
+    shared strong identifier links ("unlinked") are embedded: they are where a fuzzy, typo- and
+    nickname-tolerant neighbour search can still find a match the cheap generators missed.
+    """
+    if policy == "none":
+        return profiles.iloc[0:0]
+    chosen = profiles if policy == "all" else profiles[~profiles["record_id"].isin(linked)]
+    return chosen.sort_values("record_id").head(limit)
+
+
+@dataclass
+class EmbeddingStats:
+    embedded: int
+    eligible: int
+    seconds: float
+    policy: str
+
+
+def run_embeddings(
+    spark: SparkSession, lake: Lake, policy: str, limit: int, model_path: str, quantize: bool
+) -> EmbeddingStats:
+    import time
+
+    from idr_pipeline.candidates.embedding import encode, profile_text
+
+    profiles = read_profiles(lake)
+    linked = set()
+    if lake.has_dataset(*EDGES):
+        edges = lake.read_latest(*EDGES).select(F.explode(F.array("src", "dst")).alias("r")).distinct()
+        linked = {r.r for r in edges.collect()}
+    chosen = records_to_embed(profiles, linked, policy, limit)
+    started = time.perf_counter()
+    vectors = encode(profile_text(chosen), model_path, quantize=quantize)
+    seconds = time.perf_counter() - started
+    pdf = pd.DataFrame(
+        {"record_id": chosen["record_id"].to_numpy(), "vector": list(vectors.astype(np.float32))}
+    )
+    schema = T.StructType(
+        [T.StructField("record_id", T.StringType()), T.StructField("vector", T.ArrayType(T.FloatType()))]
+    )
+    lake.write_version(spark.createDataFrame(pdf, schema), *EMBEDDINGS)
+    eligible = len(profiles) if policy == "all" else int((~profiles["record_id"].isin(linked)).sum())
+    return EmbeddingStats(embedded=len(chosen), eligible=eligible, seconds=seconds, policy=policy)
+
+
+def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
+    if not lake.has_dataset(*EMBEDDINGS):
+        return [], np.zeros((0, 384), dtype=np.float32)
+    pdf = lake.read_latest(*EMBEDDINGS).toPandas()
+    if pdf.empty:
+        return [], np.zeros((0, 384), dtype=np.float32)
+    return pdf["record_id"].tolist(), np.vstack(pdf["vector"].to_numpy()).astype(np.float32)
+
+
+def run_faiss_index(lake: Lake, index_dir: str) -> dict[str, object]:
+    from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+
+    record_ids, vectors = read_embeddings(lake)
+    index = FaissCandidateIndex(dim=vectors.shape[1] if len(vectors) else 384)
+    if record_ids:
+        index.add(record_ids, vectors)
+    path = index.save(index_dir)
+    return {"vectors": len(index), "index_type": index.kind, "path": str(path)}
+
+
+@dataclass
+class CandidateStats:
+    counts: pd.DataFrame  # generator, pairs
+    band_choice: BandChoice
+    stats: dict[str, int]
+    report: pd.DataFrame | None
+
+
+def run_candidates(
+    spark: SparkSession, lake: Lake, index_dir: str, config: MatchConfig, truth_path: Path | None = None
+) -> CandidateStats:
+    from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+
+    profiles = read_profiles(lake)
+    cands = generate_candidates(profiles, config)
+    by_generator = dict(cands.by_generator)
+    record_ids, vectors = read_embeddings(lake)
+    if record_ids and Path(index_dir).exists():
+        index = FaissCandidateIndex.load(index_dir)
+        by_generator["embedding"] = index.neighbours_as_pairs(
+            record_ids, vectors, k=EMBEDDING_NEIGHBOURS, min_cosine=EMBEDDING_MIN_COSINE
+        )
+    pairs = union_pairs(by_generator)
+    pairs["cosine"] = pair_cosines(pairs, record_ids, vectors)
+    schema = T.StructType(
+        [
+            T.StructField("record_id_l", T.StringType()),
+            T.StructField("record_id_r", T.StringType()),
+            T.StructField("generators", T.StringType()),
+            T.StructField("cosine", T.DoubleType()),
+        ]
+    )
+    lake.write_version(spark.createDataFrame(pairs[[f.name for f in schema.fields]], schema), *CANDIDATES)
+    counts = pd.DataFrame(
+        [{"generator": name, "pairs": len(p)} for name, p in by_generator.items()]
+        + [{"generator": "union", "pairs": len(pairs)}]
+    )
+    report = None
+    if truth_path is not None and truth_path.exists():
+        from idr_pipeline.candidates.report import blocking_report
+
+        truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
+        truth = truth[truth["record_id"].isin(profiles["record_id"])]
+        report = blocking_report(by_generator, truth, n_records=len(profiles))
+    return CandidateStats(counts=counts, band_choice=cands.band_choice, stats=cands.stats, report=report)
+
+
+def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray) -> np.ndarray:
+    """Cosine for every pair whose two records are both embedded; NaN otherwise."""
+    out = np.full(len(pairs), np.nan)
+    if not record_ids or pairs.empty:
+        return out
+    position = pd.Series(np.arange(len(record_ids)), index=record_ids)
+    left = pairs["record_id_l"].map(position)
+    right = pairs["record_id_r"].map(position)
+    both = (left.notna() & right.notna()).to_numpy()
+    li = left[both].astype(int).to_numpy()
+    ri = right[both].astype(int).to_numpy()
+    out[both] = np.einsum("ij,ij->i", vectors[li], vectors[ri])
+    return out
+
+
+def read_candidates(lake: Lake) -> pd.DataFrame:
+    return lake.read_latest(*CANDIDATES).toPandas()
+
+
+def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:
+    profiles = read_profiles(lake)
+    masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
+    model = train_model(masked, read_candidates(lake)[PAIR_KEYS], config)
+    lake.write_version(spark.createDataFrame([(model.to_json(),)], "model_json string"), *MODEL)
+    return model
+
+
+def read_model(lake: Lake) -> MatchModel:
+    return MatchModel.from_json(lake.read_latest(*MODEL).first()["model_json"])
+
+
+@dataclass
+class ScoreStats:
+    pairs: int
+    above_threshold: int
+    histogram: pd.DataFrame  # bucket, pairs
+
+
+def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreStats:
+    profiles = read_profiles(lake)
+    masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
+    candidates = read_candidates(lake)
+    scored = score_pairs(masked, candidates, read_model(lake), cosine=candidates["cosine"].to_numpy())
+    scored["generators"] = candidates["generators"].to_numpy()
+    schema = T.StructType(
+        [
+            T.StructField("record_id_l", T.StringType()),
+            T.StructField("record_id_r", T.StringType()),
+            T.StructField("probability", T.DoubleType()),
+            T.StructField("weights", T.StringType()),
+            T.StructField("generators", T.StringType()),
+        ]
+    )
+    lake.write_version(spark.createDataFrame(scored[[f.name for f in schema.fields]], schema), *SCORED)
+    buckets = pd.cut(scored["probability"], [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)
+    histogram = buckets.value_counts(sort=False).rename_axis("probability").reset_index(name="pairs")
+    histogram["probability"] = histogram["probability"].astype(str)
+    return ScoreStats(
+        pairs=len(scored),
+        above_threshold=int((scored["probability"] >= config.threshold).sum()),
+        histogram=histogram,
+    )
+
+
+@dataclass
+class ClusterOutput:
+    components: pd.DataFrame  # node, component
+    kept: pd.DataFrame  # record_id_l, record_id_r, probability, weights
+    refused_counts: dict[str, int]
+
+
+def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
+    profiles = read_profiles(lake)
+    scored = lake.read_latest(*SCORED).select(*PAIR_KEYS, "probability", "weights").toPandas()
+    result = cluster(profiles, scored, config)
+    kept = result.kept.merge(scored[[*PAIR_KEYS, "weights"]], on=PAIR_KEYS, how="left")
+    lake.write_version(_pairs_frame(spark, kept, with_reason=False), *KEPT_LINKS)
+    lake.write_version(_pairs_frame(spark, result.refused, with_reason=True), *REFUSED_LINKS)
+    components = pd.DataFrame({"node": list(result.labels), "component": list(result.labels.values())})
+    return ClusterOutput(components=components, kept=kept, refused_counts=result.refused_counts())
+
+
+def _pairs_frame(spark: SparkSession, pdf: pd.DataFrame, with_reason: bool):
+    fields = [
+        T.StructField("record_id_l", T.StringType()),
+        T.StructField("record_id_r", T.StringType()),
+        T.StructField("probability", T.DoubleType()),
+        T.StructField("reason" if with_reason else "weights", T.StringType()),
+    ]
+    schema = T.StructType(fields)
+    return spark.createDataFrame(
+        pdf[[f.name for f in fields]].astype(object).where(pdf.notna(), None), schema
+    )
