@@ -88,9 +88,10 @@ def blocking_keys(profiles: pd.DataFrame) -> pd.DataFrame:
             "last_name+dob": lower("last_name") + "|" + profiles["dob"],
             "postcode+initial": profiles["postcode"] + "|" + lower("first_name").str[:1],
         },
-        index=profiles["record_id"],
     )
-    return keys.where(keys.notna(), None)
+    # Built on the frame's own index (so the columns align), then keyed by record id.
+    keys.index = profiles["record_id"].astype(str).to_numpy()
+    return keys.astype(object).where(keys.notna(), None)
 
 
 def shares_key(keys: pd.DataFrame, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
