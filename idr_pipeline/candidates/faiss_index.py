@@ -105,12 +105,14 @@ class FaissCandidateIndex:
         nlist = min(ivf_nlist(n), n)
         quantizer = faiss.IndexFlatIP(self.dim)
         ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        # k-means gains nothing beyond ~256 points per centroid (Faiss subsamples there anyway);
-        # sampling here keeps training memory flat as the lake grows.
+        # 64 points per centroid (above Faiss's 39-point floor) and 10 k-means iterations keep
+        # training at the flat/IVF switch (200k vectors -> ~1.8k lists -> ~115k points) far
+        # below the time it took to encode those vectors; more of either moves recall little.
         rng = np.random.default_rng(self.seed)
-        sample_size = min(n, 256 * nlist)
+        sample_size = min(n, 64 * nlist)
         sample = vectors if sample_size == n else vectors[rng.choice(n, sample_size, replace=False)]
         ivf.cp.seed = self.seed
+        ivf.cp.niter = 10
         ivf.train(np.ascontiguousarray(sample))
         ivf.nprobe = self.nprobe
         ivf.add_with_ids(vectors, ids)
