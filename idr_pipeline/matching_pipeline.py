@@ -8,6 +8,7 @@ clustering code is vectorised numpy, and a million profiles fit comfortably in m
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,9 +239,34 @@ class ClusterOutput:
     refused_counts: dict[str, int]
 
 
+def with_deterministic_links(scored: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+    """Shared strong identifiers (identity_edges: not blocklisted, not shared by several people)
+    are links in their own right, whatever the model's score on the other attributes; the
+    clustering constraints still apply to them."""
+    if edges.empty:
+        return scored
+    lo = edges[["src", "dst"]].min(axis=1)
+    hi = edges[["src", "dst"]].max(axis=1)
+    det = (
+        pd.DataFrame({"record_id_l": lo, "record_id_r": hi, "id_type": edges["id_type"]})
+        .groupby(PAIR_KEYS, as_index=False)["id_type"]
+        .agg(lambda t: ",".join(sorted(set(t))))
+    )
+    merged = scored.merge(det, on=PAIR_KEYS, how="outer")
+    is_det = merged["id_type"].notna()
+    merged.loc[is_det, "probability"] = 1.0
+    no_weights = is_det & merged["weights"].isna()
+    merged.loc[no_weights, "weights"] = merged.loc[no_weights, "id_type"].map(
+        lambda t: json.dumps({"shared_identifier": t})
+    )
+    return merged.drop(columns="id_type")
+
+
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
     profiles = read_profiles(lake)
     scored = lake.read_latest(*SCORED).select(*PAIR_KEYS, "probability", "weights").toPandas()
+    edges = lake.read_latest(*EDGES).select("src", "dst", "id_type").toPandas()
+    scored = with_deterministic_links(scored, edges)
     result = cluster(profiles, scored, config)
     kept = result.kept.merge(scored[[*PAIR_KEYS, "weights"]], on=PAIR_KEYS, how="left")
     lake.write_version(_pairs_frame(spark, kept, with_reason=False), *KEPT_LINKS)
