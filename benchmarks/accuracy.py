@@ -58,6 +58,7 @@ class Result:
     wall_s: float
     peak_gb: float
     error: str | None = None
+    label: str = ""
 
 
 def run_measured(cmd: list[str], log: Path) -> Measured:
@@ -112,19 +113,22 @@ def run_system(prepared: Prepared, system: str, splink_threshold: float | None) 
     output = results / f"{system}.csv"
     output.unlink(missing_ok=True)
     if system == "ours":
+        # The tree is edited while benchmarks run; the commit says which pipeline was measured.
+        label = f"ours @ {_git_head()}"
         cmd = ours_command(prepared, output)
     else:
+        label = f"splink {version('splink')}"
         cmd = splink_command(prepared, output, splink_threshold)
     measured = run_measured(cmd, results / f"{system}.log")
     peak_gb = measured.peak_bytes / GB
     if measured.returncode != 0 or not output.exists():
         error = f"exit {measured.returncode}, see {results / f'{system}.log'}"
-        return Result(prepared.name, system, None, measured.wall_s, peak_gb, error)
+        return Result(prepared.name, system, None, measured.wall_s, peak_gb, error, label)
     predicted = pd.read_csv(output, dtype=str)
     if "cluster_id" in predicted.columns:
         predicted = predicted.rename(columns={"cluster_id": "identity_id"})
     scores = score_clusters(predicted, prepared.truth)
-    return Result(prepared.name, system, scores, measured.wall_s, peak_gb)
+    return Result(prepared.name, system, scores, measured.wall_s, peak_gb, label=label)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -141,11 +145,11 @@ def dataset_table(results: list[Result]) -> list[str]:
     ]
     for r in results:
         if r.scores is None:
-            lines.append(f"| {r.system} | failed: {r.error} | | | | {r.wall_s:.1f} | {r.peak_gb:.2f} |")
+            lines.append(f"| {r.label} | failed: {r.error} | | | | {r.wall_s:.1f} | {r.peak_gb:.2f} |")
             continue
         s = r.scores
         lines.append(
-            f"| {r.system} | {_fmt(s.precision)} | {_fmt(s.recall)} | {_fmt(s.f1)} | "
+            f"| {r.label} | {_fmt(s.precision)} | {_fmt(s.recall)} | {_fmt(s.f1)} | "
             f"{_fmt(s.bcubed_f1)} | {r.wall_s:.1f} | {r.peak_gb:.2f} |"
         )
     return lines
@@ -185,7 +189,9 @@ def header(argv: list[str]) -> list[str]:
 
 
 def _git_head() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], cwd=REPO, capture_output=True, text=True
+    )
     return done.stdout.strip() or "unknown"
 
 
