@@ -175,7 +175,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--timing-rows", type=int, default=1000, help="texts per throughput run")
     parser.add_argument("--part", choices=["all", "timing", "recall"], default="all")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads for the bulk encodes")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads for the bulk encodes (1 wins on a busy box)"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
 
