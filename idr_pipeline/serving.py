@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from idr_pipeline.lake import Lake
+from idr_pipeline.matching_pipeline import KEPT_LINKS
 from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS, LINKS, MERGES, REGISTRY
 
 
@@ -53,6 +55,13 @@ def load_store(lake: Lake, store) -> ServeStats:
             _rows(lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"))
         ),
     }
+    if lake.has_dataset(*KEPT_LINKS):
+        links = lake.read_latest(*LINKS).select(F.col("record_id").alias("record_id_l"), "identity_id")
+        kept = lake.read_latest(*KEPT_LINKS).join(links, "record_id_l")
+        changed["match_links"] = store.upsert_match_links(
+            _rows(kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"))
+        )
+        changed["pruned_match_links"] = store.prune_match_links()
     # A merged or retired identity must stop answering look-ups in the same load.
     changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
     return ServeStats(changed=changed, table_counts=store.table_counts())

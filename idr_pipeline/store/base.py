@@ -24,6 +24,7 @@ from idr_pipeline.store.tables import (
     GOLDEN_PROFILES,
     IDENTIFIERS,
     IDENTITIES,
+    MATCH_LINKS,
     MERGE_HISTORY,
     RECORD_LINKS,
     TABLES,
@@ -161,6 +162,76 @@ class IdentityStore(ABC):
                     self._executemany(sql, todo)
                     changed += len(todo)
         return changed
+
+    def upsert_match_links(self, rows: Iterable[Row]) -> int:
+        """Rows of ``record_id_l, record_id_r, identity_id, probability, weights``: kept links."""
+        return self._upsert(MATCH_LINKS, rows)
+
+    def prune_match_links(self) -> int:
+        """Delete kept links whose records no longer both belong to the link's identity.
+
+        A re-run can split or re-route an identity; a link row left pointing at the old
+        grouping would make "why merged" explain a merge that no longer holds.
+        """
+        owner = f"SELECT identity_id FROM {RECORD_LINKS.name} r WHERE r.record_id = {{side}}"
+        sql = (
+            f"DELETE FROM {MATCH_LINKS.name} WHERE identity_id <> COALESCE(({owner.format(side='record_id_l')}), '') "
+            f"OR identity_id <> COALESCE(({owner.format(side='record_id_r')}), '')"
+        )
+        with self._transaction():
+            return self._execute(sql, ())
+
+    def why_merged(self, record_a: str, record_b: str) -> dict[str, Any]:
+        """Why two records share an identity: the chain of kept links between them and the
+        per-comparison weights of each link; ``same_identity`` False when they do not."""
+        links = {
+            r["record_id"]: r["identity_id"]
+            for r in self._select_in(RECORD_LINKS, "record_id", [record_a, record_b])
+        }
+        a_id, b_id = links.get(record_a), links.get(record_b)
+        answer: dict[str, Any] = {
+            "record_a": record_a,
+            "record_b": record_b,
+            "identity_a": a_id,
+            "identity_b": b_id,
+            "same_identity": a_id is not None and a_id == b_id,
+            "path": [],
+        }
+        if not answer["same_identity"] or record_a == record_b:
+            return answer
+        rows = self._select(MATCH_LINKS, "identity_id", a_id)
+        adjacency: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in rows:
+            adjacency[row["record_id_l"]].append(row)
+            adjacency[row["record_id_r"]].append(row)
+        previous: dict[str, tuple[str, dict[str, Any]] | None] = {record_a: None}
+        frontier = [record_a]
+        while frontier and record_b not in previous:
+            following = []
+            for node in frontier:
+                for row in adjacency[node]:
+                    other = row["record_id_r"] if row["record_id_l"] == node else row["record_id_l"]
+                    if other not in previous:
+                        previous[other] = (node, row)
+                        following.append(other)
+            frontier = following
+        node, path = record_b, []
+        while previous.get(node) is not None:
+            parent, row = previous[node]
+            path.append(
+                {"from": parent, "to": node, "probability": row["probability"], "weights": row["weights"]}
+            )
+            node = parent
+        answer["path"] = list(reversed(path))
+        return answer
+
+    def _select_in(self, spec: TableSpec, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        marks = ", ".join([self.placeholder] * len(values))
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name} WHERE {column} IN ({marks})"
+        return [
+            {c.name: self._from_db(c, v) for c, v in zip(spec.columns, row, strict=True)}
+            for row in self._query(sql, tuple(values))
+        ]
 
     def prune_inactive(self) -> dict[str, int]:
         """Delete look-up and golden-profile rows of identities whose status is not 'active'.

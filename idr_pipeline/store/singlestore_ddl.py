@@ -56,6 +56,7 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
         (("id_type", "id_value"), ("identity_id",)),
     ),
     "merge_history": SingleStoreLayout(("merged_id",), ("merged_id",), (("survivor_id",),)),
+    "match_links": SingleStoreLayout(("record_id_l",), ("identity_id",), (("identity_id",),)),
 }
 
 

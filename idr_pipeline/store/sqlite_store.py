@@ -12,7 +12,14 @@ from typing import Any
 from idr_pipeline.store.base import IdentityStore
 from idr_pipeline.store.tables import TABLES, Column, TableSpec
 
-_AFFINITY = {"str": "TEXT", "int": "INTEGER", "date": "TEXT", "datetime": "TEXT", "json": "TEXT"}
+_AFFINITY = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "date": "TEXT",
+    "datetime": "TEXT",
+    "json": "TEXT",
+}
 
 
 def _iso_timestamp(value: datetime) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["str", "int", "date", "datetime", "json"]
+Kind = Literal["str", "int", "float", "date", "datetime", "json"]
 Role = Literal["key", "compare", "touch", "insert_only"]
 
 ID_TYPE = "VARCHAR(128)"
@@ -172,6 +172,21 @@ MERGE_HISTORY = TableSpec(
     probe_in="merged_id",
 )
 
+# The links the matcher kept, with the per-comparison weights behind each: the store answers
+# "why are records A and B in one identity" from these rows alone (a path and its weights).
+MATCH_LINKS = TableSpec(
+    name="match_links",
+    columns=(
+        _key("record_id_l"),
+        _key("record_id_r"),
+        Column("identity_id", ID_TYPE, nullable=False),
+        Column("probability", "DOUBLE", kind="float", nullable=False, default=0.0),
+        Column("weights", "TEXT", kind="json"),
+    ),
+    indexes=(("identity_id",),),
+    probe_in="record_id_l",
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (IDENTITIES, RECORD_LINKS, GOLDEN_PROFILES, IDENTIFIERS, MERGE_HISTORY)
+    t.name: t for t in (IDENTITIES, RECORD_LINKS, GOLDEN_PROFILES, IDENTIFIERS, MERGE_HISTORY, MATCH_LINKS)
 }

@@ -108,6 +108,8 @@ def converter(column: Column) -> Callable[[Any, datetime], Any]:
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "str": lambda v: v if isinstance(v, str) else str(v),
     "int": int,
+    # Rounded so a value read back from either backend compares equal to the one written.
+    "float": lambda v: round(float(v), 9),
     "date": _to_date,
     "datetime": _to_datetime,
     "json": _to_json_text,

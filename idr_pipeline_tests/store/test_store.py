@@ -390,6 +390,7 @@ def test_prune_inactive_stops_merged_and_retired_identities_answering(store: Ide
         "golden_profiles": 1,
         "identifiers": 5,
         "merge_history": 1,
+        "match_links": 0,
     }
 
 
@@ -424,7 +425,7 @@ def test_singlestore_ddl_has_shard_sort_and_hash_keys() -> None:
 def test_all_ddl_switches_on_the_server_kind() -> None:
     assert all_ddl(singlestore=False) == [mysql_ddl(s) for s in TABLES.values()]
     assert all_ddl(singlestore=True) == [singlestore_ddl(s) for s in TABLES.values()]
-    assert len(all_ddl(singlestore=True)) == len(TABLES) == 5
+    assert len(all_ddl(singlestore=True)) == len(TABLES) == 6
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -486,3 +487,33 @@ def test_open_store_server_url(mariadb_url: str) -> None:
     with open_store(mysql_url) as server:
         assert server.backend_name in {"mysql", "singlestore"}
         assert server._query("SELECT 1") == [(1,)]
+
+
+def test_why_merged_returns_the_path_and_its_weights(store: IdentityStore) -> None:
+    store.upsert_record_links(
+        [
+            {"record_id": "a", "identity_id": "ID-1", "source": "crm"},
+            {"record_id": "b", "identity_id": "ID-1", "source": "web"},
+            {"record_id": "c", "identity_id": "ID-1", "source": "app"},
+            {"record_id": "z", "identity_id": "ID-2", "source": "app"},
+        ]
+    )
+    links = [
+        {"record_id_l": "a", "record_id_r": "b", "identity_id": "ID-1", "probability": 0.998,
+         "weights": {"email": 12.3, "first_name": 6.2}},
+        {"record_id_l": "b", "record_id_r": "c", "identity_id": "ID-1", "probability": 0.97,
+         "weights": '{"phone": 12.1}'},
+    ]  # fmt: skip
+    assert store.upsert_match_links(links) == 2
+    assert store.upsert_match_links(links) == 0  # idempotent, floats included
+    answer = store.why_merged("a", "c")
+    assert answer["same_identity"] is True
+    assert [(step["from"], step["to"]) for step in answer["path"]] == [("a", "b"), ("b", "c")]
+    assert answer["path"][0]["weights"] == {"email": 12.3, "first_name": 6.2}
+    assert answer["path"][1]["probability"] == pytest.approx(0.97)
+    apart = store.why_merged("a", "z")
+    assert apart["same_identity"] is False and apart["path"] == []
+    # c moves to another identity: its link no longer explains anything and is pruned.
+    store.upsert_record_links([{"record_id": "c", "identity_id": "ID-2", "source": "app"}])
+    assert store.prune_match_links() == 1
+    assert store.why_merged("a", "b")["path"][0]["to"] == "b"
