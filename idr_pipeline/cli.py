@@ -109,6 +109,31 @@ def resolve(
     console.print(f"done in {time.perf_counter() - started:.1f} s")
 
 
+@app.command()
+def why(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+) -> None:
+    """Why two records are in one identity: the chain of kept links and each link's weights."""
+    from idr_pipeline.store import open_store
+
+    with open_store(get_settings().store_url) as store:
+        answer = store.why_merged(record_a, record_b)
+    if not answer["same_identity"]:
+        console.print(
+            f"{record_a} -> {answer['identity_a'] or 'unknown'}, {record_b} -> {answer['identity_b'] or 'unknown'}: "
+            "not the same identity"
+        )
+        raise typer.Exit(code=1)
+    console.print(f"{record_a} and {record_b} are both {answer['identity_a']}:")
+    for step in answer["path"]:
+        weights = step["weights"] if isinstance(step["weights"], dict) else {}
+        detail = ", ".join(
+            f"{k} {v:+.1f}" if isinstance(v, int | float) else f"{k} {v}" for k, v in weights.items()
+        )
+        console.print(f"  {step['from']} -- {step['to']}  p={step['probability']:.4f}  {detail}")
+
+
 def _prepare_dagster_home() -> Path:
     """Point DAGSTER_HOME at the project's instance so demo runs show up in ``dagster dev``."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(PROJECT_ROOT / ".dagster_home")))

@@ -17,6 +17,7 @@ from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.evaluate import score_clusters
 from idr_pipeline.generate import generate_dataset
 from idr_pipeline.lake import Lake
+from idr_pipeline.matching_pipeline import KEPT_LINKS
 from idr_pipeline.pipeline import LINKS, read_links
 from idr_pipeline.settings import get_settings
 from idr_pipeline.store import open_store
@@ -76,6 +77,12 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
         assert counts["record_links"] == account.clean
         some = links.iloc[0]
         assert store.get_identity(some.identity_id) is not None
+
+        # The store explains a kept link: the path between its two records and the weights.
+        kept = lake.read_latest(*KEPT_LINKS).orderBy("record_id_l").first()
+        answer = store.why_merged(kept.record_id_l, kept.record_id_r)
+        assert answer["same_identity"] and len(answer["path"]) >= 1
+        assert isinstance(answer["path"][0]["weights"], dict) and answer["path"][0]["weights"]
 
     # A second run over the same data renames nothing and leaves the store untouched.
     before = links.set_index("record_id").identity_id
