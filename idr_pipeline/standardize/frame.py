@@ -118,7 +118,8 @@ def quarantine_reasons(out: pd.DataFrame, reason_text: _Column) -> _Column:
     that, a row is usable when it could ever be linked to, or told apart from, someone else:
     one strong identifier (email key, phone, national id, device id, anonymous id, source
     customer id) suffices; a first or last name needs a date of birth, street or postcode
-    beside it, since a bare name is shared by thousands. City, state, country and IP address
+    beside it, since a bare name is shared by thousands; without a name, a date of birth with a
+    street or postcode does. City, state, country and IP address
     never suffice on their own: they are shared by whole towns and carrier networks, so a row
     holding only those would become a singleton identity that no one can ever resolve.
     """
@@ -126,7 +127,9 @@ def quarantine_reasons(out: pd.DataFrame, reason_text: _Column) -> _Column:
     strong = np.logical_or.reduce([present[c] for c in STRONG_FIELDS])
     named = np.logical_or.reduce([present[c] for c in NAME_FIELDS])
     placed = np.logical_or.reduce([present[c] for c in NAME_CONTEXT_FIELDS])
-    usable = strong | (named & placed)
+    # Without a name, a date of birth together with an address still singles out one person.
+    addressed = present["street"] | present["postcode"]
+    usable = strong | (named & placed) | (present["dob"] & addressed)
 
     result = _nulls(len(out))
     for i in np.flatnonzero(~usable):

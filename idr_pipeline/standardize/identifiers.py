@@ -31,6 +31,9 @@ _SSN_SEPARATORS = re.compile(r"[\s.\-/]")
 _SSN = re.compile(r"^[0-9]{9}$")
 _DIGITS_OR_MASK = re.compile(r"^[0-9X]+$")
 _FOREIGN_NATIONAL_ID = re.compile(r"^(?=.*\d)(?=.*[A-Z])[A-Z0-9]{6,20}$")
+# Digit-only ids of another length are other countries' schemes (Australia's 7-8 digit ids,
+# Sweden's 10-12 digit personnummer ...): kept as keys, without SSN rules.
+_OTHER_DIGIT_ID = re.compile(r"^[0-9]{5,8}$|^[0-9]{10,20}$")
 _UUID = re.compile(
     r"^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$",
     re.IGNORECASE,
@@ -39,7 +42,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_national_id(value: str | None) -> Normalized:
-    """US SSN as nine bare digits ('123-45-6789' style input); other national ids upper-cased.
+    """US SSN as nine bare digits ('123-45-6789' style input); other national ids upper-cased,
+    digit-only ids of other lengths kept as digits.
 
     Digits-only rather than the dashed display form because sources disagree on punctuation
     and the key must be identical across them (and it matches the blocklist's spelling).
@@ -57,6 +61,10 @@ def _normalize_national_id(value: str) -> Normalized:
     if is_placeholder(text):
         return Normalized(None, PLACEHOLDER)
     compact = _SSN_SEPARATORS.sub("", text).upper()
+    if _OTHER_DIGIT_ID.match(compact):
+        if len(set(compact)) == 1:
+            return Normalized(None, PLACEHOLDER)
+        return Normalized(compact, None)
     if _DIGITS_OR_MASK.match(compact):
         return _ssn(compact)
     if _FOREIGN_NATIONAL_ID.match(compact):

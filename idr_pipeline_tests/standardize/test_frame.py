@@ -199,3 +199,15 @@ def test_standardising_twice_changes_nothing(column: str) -> None:
     once = standardize_frame(_frame([GOOD, {**GOOD, "country": "GB", "phone": "07911 123456"}]))
     twice = standardize_frame(once)
     pd.testing.assert_series_equal(twice[column], once[column])
+
+
+def test_a_nameless_row_with_dob_and_address_is_usable() -> None:
+    out = standardize_frame(
+        _frame(
+            [
+                {"record_id": "r1", "source": "crm", "dob": "1980-02-03", "postcode": "2615"},
+                {"record_id": "r2", "source": "crm", "dob": "1980-02-03", "city": "Canberra"},
+            ]
+        )
+    )
+    assert out["_quarantine_reason"].isna().tolist() == [True, False]

@@ -21,9 +21,8 @@ def test_ssn_digits_only(raw: str | int) -> None:
         ("912-34-5678", INVALID_NATIONAL_ID),
         ("123-00-4567", INVALID_NATIONAL_ID),
         ("123-45-0000", INVALID_NATIONAL_ID),
-        ("12345678", INVALID_NATIONAL_ID),
         ("XXX-XX-1234", INVALID_NATIONAL_ID),
-        ("1234567890", INVALID_NATIONAL_ID),
+        ("1111111", PLACEHOLDER),
         ("hello", INVALID_NATIONAL_ID),
         ("111-11-1111", PLACEHOLDER),
         ("999999999", PLACEHOLDER),
@@ -34,6 +33,14 @@ def test_ssn_digits_only(raw: str | int) -> None:
 )
 def test_ssn_rejections(raw: str, reason: str) -> None:
     assert normalize_national_id(raw) == Normalized(None, reason)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("4190723", "4190723"), ("1234-5678", "12345678"), ("1234567890", "1234567890")]
+)
+def test_digit_ids_of_other_lengths_are_other_countries_schemes(raw: str, expected: str) -> None:
+    """FEBRL's 7-digit Australian ids, Swedish personnummer: kept as keys, without SSN rules."""
+    assert normalize_national_id(raw) == Normalized(expected, None)
 
 
 def test_foreign_national_id_kept_upper_case() -> None:
