@@ -99,3 +99,39 @@ def pairs_frame(lo: np.ndarray, hi: np.ndarray, ids_by_rank: np.ndarray) -> pd.D
     return pd.DataFrame(
         {"record_id_l": ids_by_rank[lo].astype(object), "record_id_r": ids_by_rank[hi].astype(object)}
     )
+
+
+def cross_bucket_pairs(
+    keys_a: np.ndarray,
+    ranks_a: np.ndarray,
+    keys_b: np.ndarray,
+    ranks_b: np.ndarray,
+    max_bucket: int,
+) -> tuple[np.ndarray, np.ndarray, BucketStats]:
+    """Rank pairs (lo, hi) of an A member and a B member sharing a key; no A-A or B-B pairs.
+
+    For keys whose two sides mean different things (an e-mail handle 'jsmith' on one side, the
+    initial and surname of a name on the other), the same-side pairs are what makes the key
+    expensive (every J. Smith with every other) and are already proposed by other rules, so
+    only the cross pairs are enumerated. A bucket is skipped when its B side exceeds
+    max_bucket: that side is the common name, the A side is one handle.
+    """
+    empty = np.empty(0, dtype=np.int64)
+    if len(keys_a) == 0 or len(keys_b) == 0:
+        return empty, empty, BucketStats(0, 0, 0, 0, 0)
+    order = np.argsort(keys_b, kind="stable")
+    sk, sr = keys_b[order], ranks_b[order]
+    start = np.searchsorted(sk, keys_a, "left")
+    count = np.searchsorted(sk, keys_a, "right") - start
+    largest = int(count.max())
+    too_big = count > max_bucket
+    skipped_keys = np.unique(keys_a[too_big])
+    skipped_records = int(np.isin(keys_b, skipped_keys).sum() + too_big.sum())
+    count = np.where(too_big, 0, count)
+    left = np.repeat(ranks_a, count)
+    right = sr[np.repeat(start, count) + _ragged_arange(count)]
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    distinct = lo != hi
+    lo, hi = lo[distinct], hi[distinct]
+    buckets = len(np.unique(keys_a[count > 0]))
+    return lo, hi, BucketStats(buckets, int(len(lo)), len(skipped_keys), skipped_records, largest)

@@ -3,9 +3,19 @@
 Two families of keys. Shared identifiers are the same evidence ``identity/edges.py`` links on,
 but here they only propose pairs: the probabilistic model scores them, so a household phone
 becomes a pair to judge rather than a merge. Classic blocking rules then catch the duplicates
-that share no identifier at all (new e-mail, new phone) from name and birth-date fragments
-that survive the usual changes of a life: marriage changes a surname, a move changes a
+that share no identifier at all (new e-mail, new phone) from name, address and birth-date
+values that survive the usual changes of a life: marriage changes a surname, a move changes a
 postcode, a typo changes one digit, rarely all at once.
+
+Why these rules (measured with ``benchmarks/blocking_report.py`` on generated data, 10k and
+100k people): sources fill different fields, so the pairs blocking misses are mostly records
+that share *only* a name, or a name on one side and an e-mail address built from it on the
+other ('sara.oneill@' vs Sara O'Neill). The full-name rule reads given and surname out of the
+e-mail local part for exactly that, and compares given names through the nickname table; the
+e-mail-initial rule pairs 'jsmith@' with J. Smith without pairing every J. Smith with every
+other. Rules that proposed many pairs but no true pair another rule missed (surname + birth
+year, first initial + postcode, birth date + first initial) were dropped; the exact birth date
+and street rules stay partly because ``fellegi_sunter.DEFAULT_SESSIONS`` trains on them.
 
 Every rule has a bucket cap. A key shared by more records than that is a placeholder, a
 system default or a very common name in a big block; enumerating it would cost s^2/2 pairs
@@ -16,32 +26,52 @@ runs the same idea on Spark.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates._buckets import bucket_pairs, pairs_frame, record_ranks
+from idr_pipeline.candidates._buckets import bucket_pairs, cross_bucket_pairs, pairs_frame, record_ranks
+from idr_pipeline.matching.nicknames import NICKNAME_GROUPS, canonical_given_name
 
 KeyFunction = Callable[[pd.DataFrame], pd.Series]
 
 IDENTIFIER_MAX_BUCKET = 100
 BLOCK_MAX_BUCKET = 100
+_SEP = "\u241f"
 
 
 @dataclass(frozen=True)
 class BlockingRule:
+    """One blocking condition: records with equal keys become candidate pairs.
+
+    ``multi_key`` rules may give a record several keys (a name read from its name fields and
+    another read from its e-mail): their key function returns a Series indexed by row
+    *position*, repeats allowed, instead of one value per row. With ``partner_key`` the rule is
+    two-sided: only a record keyed by ``key`` and one keyed by ``partner_key`` pair up.
+    """
+
     name: str
     purpose: str
     key: KeyFunction  # profiles -> one key string per row, <NA> where the rule doesn't apply
     max_bucket: int
+    multi_key: bool = False
+    partner_key: KeyFunction | None = None
 
 
 def _text(profiles: pd.DataFrame, col: str) -> pd.Series:
     if col not in profiles.columns:
         return pd.Series(pd.NA, index=profiles.index, dtype="string")
     s = profiles[col].astype("string").str.strip().str.lower()
+    return s.mask(s == "")
+
+
+def _compact(profiles: pd.DataFrame, col: str) -> pd.Series:
+    """Postcodes and ids without spaces and dashes, as the comparisons read them."""
+    s = _text(profiles, col).str.replace(r"[\s-]", "", regex=True)
     return s.mask(s == "")
 
 
@@ -59,12 +89,140 @@ def _join(*parts: pd.Series) -> pd.Series:
     """Key of several parts; missing when any part is, so a rule never blocks on half a key."""
     out = parts[0]
     for p in parts[1:]:
-        out = out + "\u241f" + p  # NA propagates through +
+        out = out + _SEP + p  # NA propagates through +
     return out
 
 
 def _column(col: str) -> KeyFunction:
     return lambda df: _text(df, col)
+
+
+def _street(profiles: pd.DataFrame) -> pd.Series:
+    """Street with runs of spaces folded: the comparison's 'same street' without its fuzz."""
+    s = _text(profiles, "street").str.replace(r"\s+", " ", regex=True)
+    return s.mask(s == "")
+
+
+_SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
+
+
+def _surname(profiles: pd.DataFrame) -> pd.Series:
+    """Surname letters without a generational suffix, so 'Smith Jr' keys with 'Smith'."""
+    s = (
+        _text(profiles, "last_name")
+        .str.replace(_SUFFIX, "", regex=True)
+        .str.replace(r"[^a-z]", "", regex=True)
+    )
+    return s.mask(s == "")
+
+
+def _canonical(values: pd.Series) -> pd.Series:
+    """Nickname-canonical given name ('bob' -> 'robert'), letters only, computed per distinct value."""
+    distinct = values.dropna().unique()
+    table = {v: re.sub(r"[^a-z]", "", canonical_given_name(v)) or None for v in distinct}
+    return values.map(table).astype("string")
+
+
+def _given(profiles: pd.DataFrame) -> pd.Series:
+    return _canonical(_text(profiles, "first_name"))
+
+
+def _email_local(profiles: pd.DataFrame) -> pd.Series:
+    """Local part of the match key (gmail dots and +tags already folded), else of the raw e-mail."""
+    email = _text(profiles, "email_key").fillna(_text(profiles, "email"))
+    local = email.str.split("@", n=1).str[0].str.split("+", n=1).str[0]
+    return local.mask(local == "")
+
+
+_WORDS = re.compile(r"[^a-z]+")
+_MIN_PART = 2
+
+
+def _email_names(local: str, given: frozenset[str], surnames: frozenset[str]) -> set[tuple[str, str]]:
+    """(given, surname) readings of an e-mail handle; empty when it reads as no name.
+
+    Separated handles ('sara.oneill', 'oneill_sara77') give both orders, since a handle does not
+    say which word is the surname and a wrong reading only meets records of that wrong name.
+    A run-together handle ('saraoneill') is split wherever both halves are names seen in the
+    data being blocked (or the nickname table): guessing splits of unknown words would key
+    random handles ('beachriver') as names.
+    """
+    words = [w for w in _WORDS.split(local) if w]
+    if len(words) >= 2:
+        a, b = words[0], words[1]
+        if len(a) >= _MIN_PART and len(b) >= _MIN_PART:
+            return {(a, b), (b, a)}
+        return set()
+    if len(words) != 1:
+        return set()
+    w = words[0]
+    out = set()
+    for i in range(_MIN_PART, len(w) - _MIN_PART + 1):
+        head, tail = w[:i], w[i:]
+        if head in given and tail in surnames:
+            out.add((head, tail))
+        if head in surnames and tail in given:
+            out.add((tail, head))
+    return out
+
+
+def _positional(pos: Iterable[int], keys: Iterable[str]) -> pd.Series:
+    return pd.Series(list(keys), index=np.fromiter(pos, dtype=np.int64), dtype="string")
+
+
+def _name_vocabulary(profiles: pd.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
+    first = _text(profiles, "first_name").str.replace(r"[^a-z]", "", regex=True).dropna()
+    given = frozenset(first[first.str.len() >= _MIN_PART]) | frozenset(NICKNAME_GROUPS)
+    last = _surname(profiles).dropna()
+    return given, frozenset(last[last.str.len() >= _MIN_PART])
+
+
+def full_name_keys(profiles: pd.DataFrame) -> pd.Series:
+    """Canonical given name + surname from the name fields, and every name reading of the e-mail.
+
+    Positional multi-key: a record with a name and a 'first.last@' address has up to three keys,
+    and meets a record of another source that has only one of them.
+    """
+    from_fields = _join(_given(profiles), _surname(profiles)).reset_index(drop=True)
+    from_fields = from_fields.dropna()
+    given, surnames = _name_vocabulary(profiles)
+    local = _email_local(profiles).reset_index(drop=True).dropna()
+    readings = {v: _email_names(v, given, surnames) for v in local.unique()}
+    pos, keys = [], []
+    canon: dict[str, str] = {}
+    for i, v in zip(local.index, local.to_numpy(), strict=True):
+        for g, s in readings[v]:
+            if g not in canon:
+                canon[g] = re.sub(r"[^a-z]", "", canonical_given_name(g)) or g
+            pos.append(i)
+            keys.append(canon[g] + _SEP + s)
+    return pd.concat(
+        [
+            pd.Series(from_fields.to_numpy(), index=from_fields.index.to_numpy(), dtype="string"),
+            _positional(pos, keys),
+        ]
+    )
+
+
+def email_initial_keys(profiles: pd.DataFrame) -> pd.Series:
+    """Initial + surname read from handles like 'jsmith' or 'j.smith' (surname seen in the data)."""
+    _, surnames = _name_vocabulary(profiles)
+    local = _email_local(profiles).reset_index(drop=True).dropna()
+    pos, keys = [], []
+    for i, v in zip(local.index, local.to_numpy(), strict=True):
+        words = [w for w in _WORDS.split(v) if w]
+        if len(words) >= 2 and len(words[0]) == 1 and len(words[1]) >= _MIN_PART:
+            pos.append(i)
+            keys.append(words[0] + _SEP + words[1])
+        elif len(words) == 1 and len(words[0]) > _MIN_PART + 1 and words[0][1:] in surnames:
+            pos.append(i)
+            keys.append(words[0][0] + _SEP + words[0][1:])
+    return _positional(pos, keys)
+
+
+def initial_surname_keys(profiles: pd.DataFrame) -> pd.Series:
+    """First initial + surname from the name fields, positional (partner of email_initial_keys)."""
+    return _join(_first_initial(profiles), _surname(profiles)).reset_index(drop=True)
 
 
 DEFAULT_RULES: tuple[BlockingRule, ...] = (
@@ -83,7 +241,7 @@ DEFAULT_RULES: tuple[BlockingRule, ...] = (
     BlockingRule(
         "national_id",
         "same government id: near certain, unless mistyped into someone else's",
-        _column("national_id"),
+        lambda df: _compact(df, "national_id"),
         IDENTIFIER_MAX_BUCKET,
     ),
     BlockingRule(
@@ -93,30 +251,61 @@ DEFAULT_RULES: tuple[BlockingRule, ...] = (
         IDENTIFIER_MAX_BUCKET,
     ),
     BlockingRule(
+        "anonymous_id",
+        "same analytics/browser id: the app and web sources carry it for one person, often "
+        "when neither has a name",
+        _column("anonymous_id"),
+        IDENTIFIER_MAX_BUCKET,
+    ),
+    BlockingRule(
         "source_customer",
         "same customer id in one source under two record ids: the source says one customer",
         lambda df: _join(_text(df, "source"), _text(df, "source_customer_id")),
         IDENTIFIER_MAX_BUCKET,
     ),
     BlockingRule(
-        "last_name_dob_year",
-        "no shared identifier (new e-mail and phone) but surname and birth year agree; "
-        "tolerates nicknames and day/month typos",
-        lambda df: _join(_text(df, "last_name"), _dob(df).str[:4]),
+        "dob",
+        "same full birth date: few people per date, catches name changes and moves at once; "
+        "also makes 'exact dob' a valid EM training session",
+        _dob,
         BLOCK_MAX_BUCKET,
     ),
     BlockingRule(
-        "first_initial_postcode",
-        "same first initial at the same postcode: catches surname changes and surname typos "
-        "of people who haven't moved",
-        lambda df: _join(_first_initial(df), _text(df, "postcode").str.replace(" ", "", regex=False)),
+        "street",
+        "same street line: a new e-mail and phone at an old address; also makes 'same street "
+        "and postcode' a valid EM training session",
+        _street,
         BLOCK_MAX_BUCKET,
     ),
     BlockingRule(
-        "dob_first_initial",
-        "same birth date and first initial: catches people who moved and changed surname",
-        lambda df: _join(_dob(df), _first_initial(df)),
+        "surname_postcode",
+        "same surname at the same postcode: a nickname or typo in the given name, no shared identifier",
+        lambda df: _join(_surname(df), _compact(df, "postcode")),
         BLOCK_MAX_BUCKET,
+    ),
+    BlockingRule(
+        "given_name_postcode",
+        "same (nickname-canonical) given name at the same postcode: catches surname changes "
+        "and surname typos of people who haven't moved",
+        lambda df: _join(_given(df), _compact(df, "postcode")),
+        BLOCK_MAX_BUCKET,
+    ),
+    BlockingRule(
+        "full_name",
+        "same canonical given name and surname, from the name fields or read from an e-mail "
+        "handle: the only link between sources that share no other field",
+        full_name_keys,
+        BLOCK_MAX_BUCKET,
+        multi_key=True,
+    ),
+    BlockingRule(
+        "email_initial_surname",
+        "handle 'jsmith' against a J. Smith of another source; two-sided so J. Smiths are not "
+        "all paired with each other",
+        email_initial_keys,
+        BLOCK_MAX_BUCKET,
+        multi_key=True,
+        partner_key=initial_surname_keys,
     ),
 )
 
@@ -127,6 +316,17 @@ class DeterministicResult:
     counts: pd.DataFrame  # one row per rule, see deterministic_pairs
 
 
+def _row_keys(fn: KeyFunction, profiles: pd.DataFrame, multi: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(row positions, key strings) of the rows a key function applies to."""
+    key = fn(profiles)
+    if multi:
+        pos = np.asarray(key.index, dtype=np.int64)
+    else:
+        pos = np.arange(len(key), dtype=np.int64)
+    has = key.notna().to_numpy()
+    return pos[has], key.to_numpy(dtype=object)[has]
+
+
 def deterministic_pairs(
     profiles: pd.DataFrame, rules: tuple[BlockingRule, ...] = DEFAULT_RULES
 ) -> DeterministicResult:
@@ -135,24 +335,33 @@ def deterministic_pairs(
     counts columns: rule, keyed_records (rows the rule applies to), buckets (keys with two or
     more records), pairs (distinct pairs of this rule alone), new_pairs (not proposed by an
     earlier rule, so the order of ``rules`` reads as "what each rule adds"), skipped_buckets,
-    skipped_records, largest_bucket, max_bucket.
+    skipped_records, largest_bucket, max_bucket, seconds.
     """
     ranks, ids_by_rank = record_ranks(profiles["record_id"])
     n = len(ranks)
     union = np.zeros(0, dtype=np.int64)
     rows = []
     for rule in rules:
-        key = rule.key(profiles)
-        codes, _ = pd.factorize(key, use_na_sentinel=True)
-        has_key = codes >= 0
-        lo, hi, st = bucket_pairs(codes[has_key].astype(np.int64), ranks[has_key], rule.max_bucket)
+        t0 = time.perf_counter()
+        pos, keys = _row_keys(rule.key, profiles, rule.multi_key)
+        if rule.partner_key is None:
+            codes, _ = pd.factorize(keys)
+            lo, hi, st = bucket_pairs(codes.astype(np.int64), ranks[pos], rule.max_bucket)
+        else:
+            pos_b, keys_b = _row_keys(rule.partner_key, profiles, rule.multi_key)
+            codes, _ = pd.factorize(np.concatenate([keys, keys_b]))
+            codes = codes.astype(np.int64)
+            lo, hi, st = cross_bucket_pairs(
+                codes[: len(keys)], ranks[pos], codes[len(keys) :], ranks[pos_b], rule.max_bucket
+            )
+        keyed = len(np.unique(pos))
         code = np.unique(lo * n + hi)
         before = len(union)
         union = np.union1d(union, code)
         rows.append(
             {
                 "rule": rule.name,
-                "keyed_records": int(has_key.sum()),
+                "keyed_records": keyed,
                 "buckets": st.buckets,
                 "pairs": len(code),
                 "new_pairs": len(union) - before,
@@ -160,6 +369,7 @@ def deterministic_pairs(
                 "skipped_records": st.skipped_records,
                 "largest_bucket": st.largest_bucket,
                 "max_bucket": rule.max_bucket,
+                "seconds": round(time.perf_counter() - t0, 3),
             }
         )
     pairs = pairs_frame(union // max(n, 1), union % max(n, 1), ids_by_rank)

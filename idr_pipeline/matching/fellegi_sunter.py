@@ -183,14 +183,17 @@ class TrainingSession:
     levels: tuple[int, ...]
 
 
-# Conditions implied by typical blocking rules (exact dob, postcode, surname, identifiers).
+# Each condition implies one of candidates.deterministic.DEFAULT_RULES, so every pair meeting
+# it is a candidate: exact dob -> "dob", same street and postcode -> "street", exact e-mail
+# key / phone / national id / device id -> the identifier rules. Surname alone and postcode
+# alone are not blocking keys (far too many pairs), so they are not sessions.
 DEFAULT_SESSIONS: tuple[TrainingSession, ...] = (
     TrainingSession("dob", (5,)),
-    TrainingSession("last_name", (3,)),
-    TrainingSession("address", (2, 4, 5)),
+    TrainingSession("address", (5,)),
     TrainingSession("email", (4,)),
     TrainingSession("phone", (2,)),
     TrainingSession("national_id", (2,)),
+    TrainingSession("device_id", (1,)),
 )
 
 

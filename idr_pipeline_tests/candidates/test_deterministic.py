@@ -8,7 +8,7 @@ from idr_pipeline.candidates.deterministic import DEFAULT_RULES, BlockingRule, d
 
 COLUMNS = [
     "record_id", "source", "source_customer_id", "first_name", "last_name", "email_key", "phone",
-    "national_id", "device_id", "postcode", "dob",
+    "national_id", "device_id", "anonymous_id", "street", "postcode", "dob",
 ]  # fmt: skip
 
 
@@ -34,17 +34,24 @@ def test_each_rule_finds_its_pair():
             {"source": "crm", "source_customer_id": "77"},
             {"source": "crm", "source_customer_id": "77"},
         ),
-        "last_name_dob_year": (
-            {"last_name": "Perry", "dob": "1985-03-12"},
-            {"last_name": "perry", "dob": "1985-12-03"},
+        "anonymous_id": ({"anonymous_id": "anon-1"}, {"anonymous_id": "anon-1"}),
+        "dob": ({"dob": "1985-03-12"}, {"dob": "1985-03-12"}),
+        "street": ({"street": "12  Oak St"}, {"street": "12 oak st"}),
+        "surname_postcode": (
+            {"first_name": "Cathy", "last_name": "Ryan", "postcode": "06510"},
+            {"first_name": "Kate", "last_name": "ryan", "postcode": "065 10"},
         ),
-        "first_initial_postcode": (
-            {"first_name": "Jon", "postcode": "06510"},
-            {"first_name": "Jonathan", "postcode": "06510"},
+        "given_name_postcode": (
+            {"first_name": "Bob", "last_name": "Perry", "postcode": "06510"},
+            {"first_name": "Robert", "last_name": "Smith", "postcode": "06510"},
         ),
-        "dob_first_initial": (
-            {"first_name": "Jon", "dob": "1985-03-12"},
-            {"first_name": "jonny", "dob": "1985-03-12"},
+        "full_name": (
+            {"first_name": "Sara", "last_name": "O'Neill"},
+            {"email_key": "saraoneill77@gmail.com"},
+        ),
+        "email_initial_surname": (
+            {"first_name": "Jon", "last_name": "Perry"},
+            {"email_key": "jperry@x.com"},
         ),
     }
     for name, (left, right) in cases.items():
@@ -58,14 +65,14 @@ def test_each_rule_finds_its_pair():
 def test_rules_do_not_fire_on_partial_or_different_keys():
     df = _frame(
         [
-            {"record_id": "a", "source": "crm", "last_name": "Perry", "dob": "1985", "first_name": "J"},
-            {"record_id": "b", "source": "crm", "last_name": "Perry", "dob": "1985", "first_name": "K"},
+            {"record_id": "a", "source": "crm", "dob": "1985"},
+            {"record_id": "b", "source": "crm", "dob": "1985"},
             {"record_id": "c", "source": "pos", "source_customer_id": "1", "postcode": "06510"},
             {"record_id": "d", "source": "crm", "source_customer_id": "1", "postcode": "06510"},
         ]
     )
-    # Partial dates don't make a birth year; a missing first name doesn't make an initial;
-    # the same customer id in two sources is two customers.
+    # Partial dates don't make a birth date; the same customer id in two sources is two
+    # customers; a postcode alone is not a key.
     assert _pairs(deterministic_pairs(df)) == set()
 
 
@@ -98,3 +105,63 @@ def test_bucket_cap_skips_and_counts():
 def test_every_rule_documents_its_purpose():
     assert all(len(r.purpose) > 20 and r.max_bucket > 1 for r in DEFAULT_RULES)
     assert len({r.name for r in DEFAULT_RULES}) == len(DEFAULT_RULES)
+
+
+def test_full_name_reads_handles_and_nicknames():
+    df = _frame(
+        [
+            {"record_id": "a", "first_name": "Robert", "last_name": "Smith Jr"},
+            {"record_id": "b", "first_name": "Bob", "last_name": "Smith"},
+            {"record_id": "c", "email_key": "smith.robert@x.com"},
+            {"record_id": "d", "email_key": "bobsmith@y.com"},
+            # Unknown words are not split into names, and a short handle is no name.
+            {"record_id": "e", "email_key": "beachriver290@gmail.com"},
+            {"record_id": "f", "first_name": "Beach", "last_name": "Rivera"},
+            {"record_id": "g", "email_key": "b.s@z.com"},
+        ]
+    )
+    pairs = _pairs(deterministic_pairs(df, _rule("full_name")))
+    people = {"a", "b", "c", "d"}
+    assert pairs == {(x, y) for x in people for y in people if x < y}
+
+
+def test_email_initial_pairs_only_across_sides():
+    df = _frame(
+        [
+            {"record_id": "a", "first_name": "Jon", "last_name": "Perry"},
+            {"record_id": "b", "first_name": "Jane", "last_name": "Perry"},
+            {"record_id": "c", "email_key": "jperry@x.com"},
+            {"record_id": "d", "email_key": "j.perry12@y.com"},
+        ]
+    )
+    result = deterministic_pairs(df, _rule("email_initial_surname"))
+    # Handle to name only: J. Perry with J. Perry and jperry with j.perry are not this rule's.
+    assert _pairs(result) == {("a", "c"), ("a", "d"), ("b", "c"), ("b", "d")}
+    assert result.counts.loc[0, "keyed_records"] == 2
+
+
+def test_cross_bucket_cap_skips_the_common_side():
+    rows = [{"record_id": f"n{i:02d}", "first_name": "Jo", "last_name": "Lee"} for i in range(6)]
+    rows += [{"record_id": "h1", "email_key": "jlee@x.com"}]
+    rule = BlockingRule(
+        "initial",
+        "test",
+        _rule("email_initial_surname")[0].key,
+        5,
+        True,
+        _rule("email_initial_surname")[0].partner_key,
+    )
+    result = deterministic_pairs(_frame(rows), (rule,))
+    assert _pairs(result) == set()
+    assert result.counts.loc[0, "skipped_buckets"] == 1
+
+
+def test_training_sessions_are_blocking_conditions():
+    """Every EM session condition must put its pairs in the candidates (see TrainingSession)."""
+    from idr_pipeline.matching.fellegi_sunter import DEFAULT_SESSIONS
+
+    implied = {"dob": "dob", "address": "street", "email": "email_key", "phone": "phone",
+               "national_id": "national_id", "device_id": "device_id"}  # fmt: skip
+    names = {r.name for r in DEFAULT_RULES}
+    for session in DEFAULT_SESSIONS:
+        assert implied[session.comparison] in names, session
