@@ -45,6 +45,9 @@ PROFILE_COLUMNS = [
     "street", "city", "state", "postcode", "country", "dob", "national_id", "ip_address", "device_id",
     "anonymous_id", "updated_at",
 ]  # fmt: skip
+# Identifiers one person owns. A phone is left to the model: landlines are shared by households
+# in ways the per-identifier limit cannot see when a record carries no first name.
+PERSONAL_IDENTIFIERS = ("email_key", "national_id", "device_id", "source_customer_key")
 EMBEDDING_NEIGHBOURS = 10
 EMBEDDING_MIN_COSINE = 0.80
 
@@ -243,6 +246,7 @@ def with_deterministic_links(scored: pd.DataFrame, edges: pd.DataFrame) -> pd.Da
     """Shared strong identifiers (identity_edges: not blocklisted, not shared by several people)
     are links in their own right, whatever the model's score on the other attributes; the
     clustering constraints still apply to them."""
+    edges = edges[edges["id_type"].isin(PERSONAL_IDENTIFIERS)]
     if edges.empty:
         return scored
     lo = edges[["src", "dst"]].min(axis=1)

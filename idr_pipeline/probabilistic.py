@@ -16,9 +16,13 @@ from idr_pipeline.candidates.deterministic import deterministic_pairs
 from idr_pipeline.candidates.minhash import BandChoice, choose_bands, lsh_candidates, profile_signatures
 from idr_pipeline.identity.clustering import ClusteringPolicy, ClusteringResult, cluster_pairs
 from idr_pipeline.matching.comparisons import compare, compare_with_tf, term_frequencies
-from idr_pipeline.matching.fellegi_sunter import MatchModel, score, train
+from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score, train
 
 PAIR_KEYS = ["record_id_l", "record_id_r"]
+# Evidence a whole household shares: agreeing on all three is barely more likely for one person
+# than agreeing on one, so together they count as much as the strongest of them.
+HOUSEHOLD_COMPARISONS = ("address", "phone", "ip_address")
+HOUSEHOLD_COLUMN = "household_dependency"
 # Identifier columns whose values households share; see mask_shared_identifiers.
 SHARED_IDENTIFIER_COLUMNS = {
     "email_key": ("email", "email_key"),
@@ -171,7 +175,10 @@ def score_pairs(
         left, right = _aligned(profiles, part)
         part_cosine = None if cosine is None else np.asarray(cosine[start : start + chunk], dtype=float)
         gamma, tf = compare_with_tf(left, right, part_cosine)
-        probability, weights = score(model, gamma, tf)
+        _, weights = score(model, gamma, tf)
+        weights[HOUSEHOLD_COLUMN] = household_dependency(weights)
+        total = prior_weight(model) + weights.sum(axis=1).to_numpy()
+        probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
         out = part[PAIR_KEYS].copy()
         out["probability"] = probability
         out["weights"] = (
@@ -181,6 +188,20 @@ def score_pairs(
     if not parts:
         return pd.DataFrame(columns=[*PAIR_KEYS, "probability", "weights"])
     return pd.concat(parts, ignore_index=True)
+
+
+def household_dependency(weights: pd.DataFrame) -> pd.Series:
+    """The correction that makes agreeing household evidence count once (a non-positive weight).
+
+    Fellegi-Sunter assumes comparisons independent given match status; address, landline and
+    home IP are not, among non-matches, because family members share all three. Without this,
+    two relatives with nothing personal in common score as a near-certain match.
+    """
+    columns = [c for c in HOUSEHOLD_COMPARISONS if c in weights.columns]
+    if not columns:
+        return pd.Series(0.0, index=weights.index)
+    positive = weights[columns].clip(lower=0)
+    return -(positive.sum(axis=1) - positive.max(axis=1))
 
 
 def cluster(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from idr_pipeline.generate.pools import Pools, random_public_ips
+from idr_pipeline.standardize.email import email_match_key
 
 # The moment every generated timestamp is measured back from; a fixed constant, never the
 # wall clock, so that the same seed always gives the same files.
@@ -88,18 +89,20 @@ def uuids(rng: np.random.Generator, n: int, upper: np.ndarray | None = None) -> 
     return out
 
 
-def _unique(values: np.ndarray, seen: set[str], rng: np.random.Generator, bump) -> None:
-    """Make values unique (in place) against each other and `seen`.
+def _unique(values: np.ndarray, seen: set[str], rng: np.random.Generator, bump, key=None) -> None:
+    """Make values unique (in place) against each other and `seen`, compared by `key`.
 
     A personal email, mobile or SSN that two people share would make the truth wrong, so
-    collisions from the random draws are re-drawn rather than tolerated.
+    collisions from the random draws are re-drawn rather than tolerated. E-mails compare by
+    their mailbox key: j.smith@gmail.com and jsmith@gmail.com are one inbox, so two people
+    cannot own them.
     """
     for i, value in enumerate(values):
         if not value:
             continue
-        while value in seen:
+        while (key(value) if key else value) in seen:
             value = bump(value, rng)
-        seen.add(value)
+        seen.add(key(value) if key else value)
         values[i] = value
 
 
@@ -253,7 +256,7 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
         ],
         dtype=object,
     )
-    _unique(email, seen, rng, _bump_email)
+    _unique(email, seen, rng, _bump_email, key=email_match_key)
     has_alt = rng.random(n) < 0.3
     alt_domain = _draw_domains(pools, rng, n)
     alt_local = _email_locals(first, last, dob, rng)
@@ -261,7 +264,7 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
         [f"{loc}@{dom}" if h else "" for loc, dom, h in zip(alt_local, alt_domain, has_alt, strict=True)],
         dtype=object,
     )
-    _unique(alt_email, seen, rng, _bump_email)
+    _unique(alt_email, seen, rng, _bump_email, key=email_match_key)
 
     # Household-level attributes: drawn once per household, then broadcast to members.
     multi = sizes >= 2
@@ -280,7 +283,7 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
         ],
         dtype=object,
     )
-    _unique(family, seen, rng, _bump_email)
+    _unique(family, seen, rng, _bump_email, key=email_match_key)
 
     phones_seen: set[str] = set()
     mobile = _phone_numbers(pools, rng, n)
