@@ -34,7 +34,7 @@ SHARED_IDENTIFIER_COLUMNS = {
 @dataclass(frozen=True)
 class MatchConfig:
     threshold: float = 0.9
-    min_avg_linkage: float = 0.3
+    min_avg_linkage: float = 0.8
     max_cluster_size: int = 50
     lsh_threshold: float = 0.6
     lsh_max_hashes: int = 128

@@ -55,10 +55,11 @@ class IdrSettings(BaseSettings):
     # Probabilistic matching: pairs at or above this match probability may merge.
     match_threshold: float = 0.9
     # Two multi-record clusters merge only if their average pairwise probability clears this.
-    min_avg_linkage: float = 0.3
-    # Which records get MiniLM embeddings: "unlinked" (no shared strong identifier, where the
-    # cheaper generators leave them without a confident match), "all", or "none".
-    embed_policy: str = "unlinked"
+    min_avg_linkage: float = 0.8
+    # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
+    # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
+    # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).
+    embed_policy: str = "none"
     embed_max_records: int = 50_000
     embed_quantize: bool = True
     # The persisted Faiss index (a local folder: Faiss reads and writes plain files).

@@ -17,7 +17,7 @@ from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.evaluate import score_clusters
 from idr_pipeline.generate import generate_dataset
 from idr_pipeline.lake import Lake
-from idr_pipeline.matching_pipeline import KEPT_LINKS
+from idr_pipeline.matching_pipeline import CANDIDATES, EMBEDDINGS, KEPT_LINKS
 from idr_pipeline.pipeline import LINKS, read_links
 from idr_pipeline.settings import get_settings
 from idr_pipeline.store import open_store
@@ -47,7 +47,10 @@ def _materialize_all(instance: dg.DagsterInstance) -> dict[str, bool]:
     }
 
 
-def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env, spark):
+def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env, spark, monkeypatch):
+    # Exercise the embedding path too (the real MiniLM model and Faiss), which is off by default.
+    monkeypatch.setenv("IDR_EMBED_POLICY", "all")
+    get_settings.cache_clear()
     settings = get_settings()
     generated = generate_dataset(people=PEOPLE, out_dir=idr_env / "landing", seed=7)
     instance = dg.DagsterInstance.ephemeral()
@@ -95,3 +98,8 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
     }
     assert changed and all(v == 0 for v in changed.values()), changed
     assert lake.has_dataset(*LINKS)
+    embedded = lake.read_latest(*EMBEDDINGS).count()
+    assert embedded == account.clean
+    assert "embedding" in ",".join(
+        r.generators for r in lake.read_latest(*CANDIDATES).select("generators").distinct().collect()
+    )
