@@ -244,3 +244,16 @@ def test_lsh_pairs_on_profiles():
     sig = profile_signatures(PROFILES, 128, seed=1)
     pairs = lsh_pairs(PROFILES.record_id, sig, 4, 16)
     assert list(zip(pairs.record_id_l, pairs.record_id_r, strict=True)) == [("a1", "a2")]
+
+
+@pytest.mark.parametrize(("threshold", "budget"), [(0.5, 128), (0.7, 64), (0.3, 100)])
+def test_fp_area_equals_the_closed_form(threshold: float, budget: int):
+    """∫_0^t 1-(1-s^r)^b ds = Σ_k C(b,k) (-1)^(k+1) t^(rk+1) / (rk+1), by the binomial theorem."""
+    from math import comb
+
+    c = choose_bands(threshold, budget)
+    closed = sum(
+        comb(c.b, k) * (-1) ** (k + 1) * threshold ** (c.r * k + 1) / (c.r * k + 1) for k in range(1, c.b + 1)
+    )
+    assert c.fp_area == pytest.approx(closed, abs=1e-6)
+    assert c.effective_threshold == pytest.approx((1 / c.b) ** (1 / c.r))

@@ -1,0 +1,69 @@
+"""Household guards: shared identifiers are masked, household evidence counts once, and a family
+e-mail cannot chain two people's identities together."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from idr_pipeline.identity.clustering import REFUSED_WEAK_BRIDGE
+from idr_pipeline.probabilistic import (
+    HOUSEHOLD_COLUMN,
+    MatchConfig,
+    cluster,
+    household_dependency,
+    mask_shared_identifiers,
+    union_pairs,
+)
+
+HOUSEHOLD = pd.DataFrame(
+    [
+        # Ann's two records and Bob's two records; they share landline, address and a family e-mail.
+        ("a1", "Ann", "Lee", "1980-02-03", "+14155550100", "lees@example.com", "lees@example.com"),
+        ("a2", "Ann", "Lee", "1980-02-03", "+14155550100", "ann.lee@example.com", "annlee@example.com"),
+        ("b1", "Bob", "Lee", "1975-07-09", "+14155550100", "lees@example.com", "lees@example.com"),
+        ("b2", "Bob", "Lee", "1975-07-09", None, "bob@example.com", "bob@example.com"),
+    ],
+    columns=["record_id", "first_name", "last_name", "dob", "phone", "email", "email_key"],
+).assign(national_id=None, ip_address=None)
+
+
+def test_identifiers_shared_by_several_people_are_masked():
+    masked, report = mask_shared_identifiers(HOUSEHOLD, max_people=1)
+    assert masked.phone.isna().all()  # Ann and Bob both carry the landline
+    assert masked.set_index("record_id").loc[["a1", "b1"], "email_key"].isna().all()
+    assert masked.set_index("record_id").loc["b2", "email_key"] == "bob@example.com"
+    assert set(report.identifier) == {"email_key", "phone"}
+
+
+def test_household_evidence_counts_once():
+    weights = pd.DataFrame(
+        {"address": [12.0, 12.0], "phone": [13.0, -2.0], "ip_address": [11.0, 0.0], "first_name": [-4.0, 6.0]}
+    )
+    correction = household_dependency(weights)
+    assert correction.tolist() == [pytest.approx(-23.0), pytest.approx(0.0)]
+    assert HOUSEHOLD_COLUMN == "household_dependency"
+
+
+def test_a_family_email_link_does_not_chain_two_people():
+    scored = pd.DataFrame(
+        [("a1", "a2", 0.999), ("b1", "b2", 0.999), ("a1", "b1", 0.97)],
+        columns=["record_id_l", "record_id_r", "probability"],
+    )
+    result = cluster(HOUSEHOLD, scored, MatchConfig())
+    assert result.labels["a1"] == result.labels["a2"] != result.labels["b1"] == result.labels["b2"]
+    # The two groups are joined by one pair out of four: average linkage 0.24, under 0.8.
+    assert result.refused_counts() == {REFUSED_WEAK_BRIDGE: 1}
+
+
+def test_union_pairs_tags_every_generator():
+    out = union_pairs(
+        {
+            "deterministic": pd.DataFrame({"record_id_l": ["a", "a"], "record_id_r": ["b", "c"]}),
+            "minhash": pd.DataFrame({"record_id_l": ["a"], "record_id_r": ["b"]}),
+        }
+    )
+    assert out.to_dict("records") == [
+        {"record_id_l": "a", "record_id_r": "b", "generators": "deterministic,minhash"},
+        {"record_id_l": "a", "record_id_r": "c", "generators": "deterministic"},
+    ]
