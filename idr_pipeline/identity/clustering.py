@@ -5,8 +5,8 @@ together: one good-looking link between a father's and a son's records merges tw
 a run of such links merges a street. Here pairs are taken strongest first and each merge of two
 clusters must pass three tests:
 
-* **no conflicting strong identifiers**: the merged cluster may not hold two different national
-  ids, nor the same full name with clearly different dates of birth (Jr and Sr);
+* **no conflicting strong identifiers**: the merged cluster may not hold two national ids more
+  than one typo apart, nor the same full name with clearly different dates of birth (Jr and Sr);
 * **no weak bridges**: when both sides already hold several records, the average probability
   over all record pairs between them (missing pairs count as 0) must clear ``min_avg_linkage``,
   so one strong-looking link cannot glue two dense groups together;
@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
+from rapidfuzz.distance import OSA
 
 REFUSED_NATIONAL_ID = "conflicting_national_id"
 REFUSED_DOB = "same_name_different_dob"
@@ -40,9 +41,6 @@ class ClusteringPolicy:
 @dataclass
 class _Cluster:
     members: list[str]
-    national_ids: set[str] = field(default_factory=set)
-    # full-name key -> dates of birth seen under that name
-    dobs_by_name: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,11 +59,13 @@ class ClusteringResult:
 def clearly_different_dob(a: str, b: str) -> bool:
     """Two ISO dates that no data-entry slip turns into each other.
 
-    Equal dates, day/month transposed, or a year off by one with the same day and month are
-    typos of one birthday; anything else under the same name is two people.
+    Equal dates, one mistyped digit, day/month transposed, or a year off by one with the same
+    day and month are typos of one birthday; anything else under the same name is two people.
     """
     if a == b:
         return False
+    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+        return False  # one mistyped digit
     ya, ma, da = a[:4], a[5:7], a[8:10]
     yb, mb, db = b[:4], b[5:7], b[8:10]
     if ya == yb and ma == db and da == mb:
@@ -75,14 +75,42 @@ def clearly_different_dob(a: str, b: str) -> bool:
     return True
 
 
-def _conflict(a: _Cluster, b: _Cluster) -> str | None:
-    if a.national_ids and b.national_ids and a.national_ids.isdisjoint(b.national_ids):
-        return REFUSED_NATIONAL_ID
-    small, large = (a, b) if len(a.dobs_by_name) <= len(b.dobs_by_name) else (b, a)
-    for name, dobs in small.dobs_by_name.items():
-        other = large.dobs_by_name.get(name)
-        if other and all(clearly_different_dob(x, y) for x in dobs for y in other):
-            return REFUSED_DOB
+def different_national_ids(a: set[str], b: set[str]) -> bool:
+    """Two sets of national ids with no pair within one edit: a typo is not a second person."""
+    if not a or not b or not a.isdisjoint(b):
+        return False
+    return all(OSA.distance(x, y) > 1 for x in a for y in b)
+
+
+def _conflict(
+    a: _Cluster,
+    b: _Cluster,
+    direct: tuple[str, str],
+    nid_of: dict[str, str],
+    person_of: dict[str, tuple[str, str]],
+) -> str | None:
+    """A conflict that other members reveal, beyond the linking pair itself.
+
+    The linking pair's own disagreements were already weighed by the match model, which scored
+    it above the threshold anyway (FEBRL-style corrupted copies, a mistyped id). The guard is
+    against transitivity: a record without a date of birth linked to both a father and his son.
+    """
+    linking = set(direct)
+    cross_ids = [(x, y) for x in a.members if x in nid_of for y in b.members if y in nid_of]
+    if any({x, y} != linking for x, y in cross_ids):
+        ids_a = {nid_of[x] for x in a.members if x in nid_of}
+        ids_b = {nid_of[y] for y in b.members if y in nid_of}
+        if different_national_ids(ids_a, ids_b):
+            return REFUSED_NATIONAL_ID
+    namesakes = [
+        (person_of[x][1], person_of[y][1])
+        for x in a.members
+        if x in person_of
+        for y in b.members
+        if y in person_of and person_of[x][0] == person_of[y][0] and {x, y} != linking
+    ]
+    if namesakes and all(clearly_different_dob(x, y) for x, y in namesakes):
+        return REFUSED_DOB
     return None
 
 
@@ -101,16 +129,17 @@ def cluster_pairs(
     """pairs: record_id_l, record_id_r, probability; profiles: record_id, national_id, first_name, last_name, dob."""
     clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in record_ids}
     owner: dict[str, str] = {rid: rid for rid in clusters}
+    nid_of: dict[str, str] = {}
+    person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
     columns = ["record_id", "national_id", "first_name", "last_name", "dob"]
     for rid, nid, first, last, dob in profiles[columns].itertuples(index=False):
-        cluster = clusters.get(rid)
-        if cluster is None:
+        if rid not in clusters:
             continue
         if isinstance(nid, str) and nid:
-            cluster.national_ids.add(nid)
+            nid_of[rid] = nid
         key = _name_key(first, last)
         if key and isinstance(dob, str) and dob:
-            cluster.dobs_by_name[key] = {dob}
+            person_of[rid] = (key, dob)
 
     strong = pairs[pairs["probability"] >= policy.threshold].sort_values(
         ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
@@ -128,7 +157,7 @@ def cluster_pairs(
         if la == lb:
             continue
         a, b = clusters[la], clusters[lb]
-        reason = _conflict(a, b)
+        reason = _conflict(a, b, (left, right), nid_of, person_of)
         if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
             reason = REFUSED_SIZE
         if reason is None and len(a.members) > 1 and len(b.members) > 1:
@@ -142,9 +171,6 @@ def cluster_pairs(
         keep, drop = (la, lb) if len(a.members) >= len(b.members) else (lb, la)
         winner, loser = clusters[keep], clusters.pop(drop)
         winner.members.extend(loser.members)
-        winner.national_ids |= loser.national_ids
-        for name, dobs in loser.dobs_by_name.items():
-            winner.dobs_by_name.setdefault(name, set()).update(dobs)
         for member in loser.members:
             owner[member] = keep
         kept.append((left, right, prob))

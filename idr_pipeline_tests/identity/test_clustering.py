@@ -48,17 +48,27 @@ def test_junior_and_senior_stay_apart_even_through_a_shared_record():
             ("x", None, "John", "Smith", None),  # a record with no dob, linked to both
         ]
     )
-    pairs = _pairs([("sr", "x", 0.99), ("jr", "x", 0.98), ("jr", "sr", 0.95)])
+    # The model itself scores Jr against Sr low (their birthdays disagree); x is the bridge.
+    pairs = _pairs([("sr", "x", 0.99), ("jr", "x", 0.98), ("jr", "sr", 0.2)])
     result = cluster_pairs(["sr", "jr", "x"], pairs, profiles)
     assert result.labels["sr"] != result.labels["jr"]
     assert set(result.refused.reason) == {REFUSED_DOB}
 
 
-def test_two_national_ids_never_share_an_identity():
-    profiles = _profiles([("a", "111", "A", "B", None), ("b", "222", "A", "B", None)])
-    result = cluster_pairs(["a", "b"], _pairs([("a", "b", 0.999)]), profiles)
+def test_two_national_ids_never_share_an_identity_through_a_third_record():
+    profiles = _profiles(
+        [("a", "111", "A", "B", None), ("b", "222", "A", "B", None), ("x", None, "A", "B", None)]
+    )
+    result = cluster_pairs(["a", "b", "x"], _pairs([("a", "x", 0.999), ("b", "x", 0.99)]), profiles)
     assert result.labels["a"] != result.labels["b"]
     assert result.refused_counts() == {REFUSED_NATIONAL_ID: 1}
+
+
+def test_the_model_judges_a_direct_pair_itself():
+    """A pair scored above the threshold despite its own id mismatch (a corrupted copy) merges."""
+    profiles = _profiles([("a", "111", "A", "B", "1980-01-01"), ("b", "222", "A", "B", "1990-05-05")])
+    result = cluster_pairs(["a", "b"], _pairs([("a", "b", 0.999)]), profiles)
+    assert result.labels["a"] == result.labels["b"]
 
 
 def test_one_link_cannot_bridge_two_dense_groups():
@@ -97,3 +107,12 @@ def test_link_path_explains_the_chain():
     result = cluster_pairs(list("abc"), _pairs([("a", "b", 0.99), ("b", "c", 0.98)]), profiles)
     assert link_path(result.kept, "a", "c") == [("a", "b"), ("b", "c")]
     assert link_path(result.kept, "a", "zzz") is None
+
+
+def test_typos_in_national_id_or_dob_are_not_conflicts():
+    assert not clearly_different_dob("1980-02-03", "1980-02-08")
+    profiles = _profiles(
+        [("a", "4190723", "Al", "Ng", "1980-02-03"), ("b", "4190732", "Al", "Ng", "1980-02-08")]
+    )
+    result = cluster_pairs(["a", "b"], _pairs([("a", "b", 0.99)]), profiles)
+    assert result.labels["a"] == result.labels["b"]
