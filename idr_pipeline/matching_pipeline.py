@@ -242,11 +242,20 @@ class ClusterOutput:
     refused_counts: dict[str, int]
 
 
-def with_deterministic_links(scored: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
+def with_deterministic_links(
+    scored: pd.DataFrame, edges: pd.DataFrame, profiles: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Shared strong identifiers (identity_edges: not blocklisted, not shared by several people)
     are links in their own right, whatever the model's score on the other attributes; the
-    clustering constraints still apply to them."""
-    edges = edges[edges["id_type"].isin(PERSONAL_IDENTIFIERS)]
+    clustering constraints still apply to them. A shared phone counts only between two records
+    that both name the same first name: a landline is a household's, and a record without a
+    first name cannot show whose it is."""
+    personal = edges["id_type"].isin(PERSONAL_IDENTIFIERS)
+    if profiles is not None and "phone" in set(edges["id_type"]):
+        first = profiles.set_index("record_id")["first_name"].fillna("").str.lower().str[:2]
+        src, dst = edges["src"].map(first), edges["dst"].map(first)
+        personal |= (edges["id_type"] == "phone") & (src.fillna("") != "") & (src == dst)
+    edges = edges[personal]
     if edges.empty:
         return scored
     lo = edges[["src", "dst"]].min(axis=1)
@@ -270,7 +279,7 @@ def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> Clus
     profiles = read_profiles(lake)
     scored = lake.read_latest(*SCORED).select(*PAIR_KEYS, "probability", "weights").toPandas()
     edges = lake.read_latest(*EDGES).select("src", "dst", "id_type").toPandas()
-    scored = with_deterministic_links(scored, edges)
+    scored = with_deterministic_links(scored, edges, profiles)
     result = cluster(profiles, scored, config)
     kept = result.kept.merge(scored[[*PAIR_KEYS, "weights"]], on=PAIR_KEYS, how="left")
     lake.write_version(_pairs_frame(spark, kept, with_reason=False), *KEPT_LINKS)
