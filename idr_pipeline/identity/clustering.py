@@ -114,6 +114,12 @@ def _conflict(
     return None
 
 
+def _every_cross_pair_matches(
+    a: _Cluster, b: _Cluster, neighbours: dict[str, dict[str, float]], threshold: float
+) -> bool:
+    return all(neighbours[x].get(y, 0.0) >= threshold for x in a.members for y in b.members)
+
+
 def _name_key(first: object, last: object) -> str | None:
     if not isinstance(first, str) or not isinstance(last, str) or not first or not last:
         return None
@@ -158,6 +164,11 @@ def cluster_pairs(
             continue
         a, b = clusters[la], clusters[lb]
         reason = _conflict(a, b, (left, right), nid_of, person_of)
+        if reason is not None and _every_cross_pair_matches(a, b, neighbours, policy.threshold):
+            # Each record of one side was itself scored a match with each of the other: the
+            # model has weighed every disagreement directly, so the conflict is a corrupted
+            # copy, not a second person.
+            reason = None
         if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
             reason = REFUSED_SIZE
         if reason is None and len(a.members) > 1 and len(b.members) > 1:
