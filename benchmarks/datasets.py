@@ -36,29 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from idr_pipeline.ingest.readers import META_ERROR, read_source_file  # noqa: E402
+from idr_pipeline.schema import CANONICAL_COLUMNS  # noqa: E402
 
 IDR = REPO / ".venv" / "bin" / "idr"
 
-CANONICAL_COLUMNS = [
-    "record_id",
-    "source",
-    "source_customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "postcode",
-    "country",
-    "dob",
-    "national_id",
-    "ip_address",
-    "device_id",
-    "anonymous_id",
-    "updated_at",
-]
 # FEBRL columns the Splink FEBRL tutorials compare or block on that have no canonical home;
 # ours receives them too and keeps them as extras.
 FEBRL_EXTRAS = ["street_number", "address_1", "address_2"]
