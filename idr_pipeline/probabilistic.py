@@ -55,14 +55,6 @@ class Candidates:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class Resolution:
-    candidates: Candidates
-    model: MatchModel
-    scored: pd.DataFrame  # record_id_l, record_id_r, probability, weights (JSON)
-    clustering: ClusteringResult
-
-
 def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Blank identifier values that several people carry, for comparison purposes only.
 
@@ -213,14 +205,3 @@ def cluster(
         max_cluster_size=config.max_cluster_size,
     )
     return cluster_pairs(profiles["record_id"].tolist(), scored, profiles, policy)
-
-
-def resolve_profiles(profiles: pd.DataFrame, config: MatchConfig = MatchConfig()) -> Resolution:
-    """The whole probabilistic path on one frame of clean profiles."""
-    profiles = profiles.drop_duplicates("record_id").reset_index(drop=True)
-    masked, _report = mask_shared_identifiers(profiles, config.max_people_per_identifier)
-    candidates = generate_candidates(profiles, config)
-    model = train_model(masked, candidates.pairs, config)
-    scored = score_pairs(masked, candidates.pairs, model)
-    clustering = cluster(profiles, scored, config)
-    return Resolution(candidates=candidates, model=model, scored=scored, clustering=clustering)
