@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pandas as pd
 from rapidfuzz.distance import OSA
 
+from idr_pipeline.identity.paths import path_between
+
 REFUSED_NATIONAL_ID = "conflicting_national_id"
 REFUSED_DOB = "same_name_different_dob"
 REFUSED_WEAK_BRIDGE = "weak_bridge"
@@ -199,28 +201,5 @@ def cluster_pairs(
 
 
 def link_path(kept: pd.DataFrame, a: str, b: str) -> list[tuple[str, str]] | None:
-    """The chain of kept links joining two records (breadth-first), or None if not joined."""
-    adjacency: dict[str, list[str]] = defaultdict(list)
-    for left, right in kept[["record_id_l", "record_id_r"]].itertuples(index=False):
-        adjacency[left].append(right)
-        adjacency[right].append(left)
-    previous: dict[str, str | None] = {a: None}
-    frontier = [a]
-    while frontier:
-        nxt = []
-        for node in frontier:
-            for other in adjacency[node]:
-                if other not in previous:
-                    previous[other] = node
-                    nxt.append(other)
-        frontier = nxt
-        if b in previous:
-            break
-    if b not in previous:
-        return None
-    path, node = [], b
-    while previous[node] is not None:
-        parent = previous[node]
-        path.append((parent, node))
-        node = parent
-    return list(reversed(path))
+    """The chain of kept links joining two records, or None if not joined."""
+    return path_between(kept[["record_id_l", "record_id_r"]].itertuples(index=False), a, b)

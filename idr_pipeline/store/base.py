@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from itertools import islice
 from typing import Any, Self
 
+from idr_pipeline.identity.paths import path_between
 from idr_pipeline.store.tables import (
     ACTIVE,
     GOLDEN_PROFILES,
@@ -199,30 +200,15 @@ class IdentityStore(ABC):
         }
         if not answer["same_identity"] or record_a == record_b:
             return answer
-        rows = self._select(MATCH_LINKS, "identity_id", a_id)
-        adjacency: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in rows:
-            adjacency[row["record_id_l"]].append(row)
-            adjacency[row["record_id_r"]].append(row)
-        previous: dict[str, tuple[str, dict[str, Any]] | None] = {record_a: None}
-        frontier = [record_a]
-        while frontier and record_b not in previous:
-            following = []
-            for node in frontier:
-                for row in adjacency[node]:
-                    other = row["record_id_r"] if row["record_id_l"] == node else row["record_id_l"]
-                    if other not in previous:
-                        previous[other] = (node, row)
-                        following.append(other)
-            frontier = following
-        node, path = record_b, []
-        while previous.get(node) is not None:
-            parent, row = previous[node]
-            path.append(
-                {"from": parent, "to": node, "probability": row["probability"], "weights": row["weights"]}
-            )
-            node = parent
-        answer["path"] = list(reversed(path))
+        rows = {
+            (r["record_id_l"], r["record_id_r"]): r for r in self._select(MATCH_LINKS, "identity_id", a_id)
+        }
+        steps = path_between(rows, record_a, record_b) or []
+        answer["path"] = [
+            {"from": x, "to": y, "probability": link["probability"], "weights": link["weights"]}
+            for x, y in steps
+            for link in [rows.get((x, y)) or rows[(y, x)]]
+        ]
         return answer
 
     def _select_in(self, spec: TableSpec, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
