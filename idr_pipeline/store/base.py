@@ -323,6 +323,79 @@ class IdentityStore(ABC):
             for row in self._query(sql, (value,))
         ]
 
+    # ----------------------------------------------------------------- generic access
+    # For the audience, API-key, activation and tombstone tables: callers name a table from
+    # TABLES and pass values; column names are checked against its spec before they reach SQL
+    # text, and every value is a bound parameter.
+
+    def upsert(self, table: str, rows: Iterable[Row]) -> int:
+        """Idempotent upsert into any table in TABLES; returns rows actually changed."""
+        return self._upsert(TABLES[table], rows)
+
+    def _where(self, spec: TableSpec, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, value in where.items():
+            spec.column(name)  # KeyError for a column the table does not have
+            if isinstance(value, list | tuple | set | frozenset):
+                values = list(value)
+                if not values:
+                    clauses.append("1 = 0")
+                    continue
+                clauses.append(f"{name} IN ({', '.join([self.placeholder] * len(values))})")
+                params.extend(values)
+            elif value is None:
+                clauses.append(f"{name} IS NULL")
+            else:
+                clauses.append(f"{name} = {self.placeholder}")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def select_rows(
+        self,
+        table: str,
+        where: Mapping[str, Any] | None = None,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+        after: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows by equality/IN filters; ``after`` gives keyset pagination on one column
+        (``{"identity_id": last_seen}`` returns rows with a greater value, ordered by it)."""
+        spec = TABLES[table]
+        clause, params = self._where(spec, where or {})
+        order = list(order_by)
+        if after:
+            ((col, value),) = after.items()
+            spec.column(col)
+            clause += (" AND " if clause else " WHERE ") + f"{col} > {self.placeholder}"
+            params.append(value)
+            order = [col, *[c for c in order if c != col]]
+        for col in order:
+            spec.column(col)
+        sql = f"SELECT {', '.join(spec.names)} FROM {spec.name}{clause}"
+        if order:
+            sql += f" ORDER BY {', '.join(order)}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            {c.name: self._from_db(c, v) for c, v in zip(spec.columns, row, strict=True)}
+            for row in self._query(sql, params)
+        ]
+
+    def count_rows(self, table: str, where: Mapping[str, Any] | None = None) -> int:
+        spec = TABLES[table]
+        clause, params = self._where(spec, where or {})
+        return int(self._query(f"SELECT COUNT(*) FROM {spec.name}{clause}", params)[0][0])
+
+    def delete_rows(self, table: str, where: Mapping[str, Any]) -> int:
+        """Delete by filters; an empty filter is refused so a bug cannot empty a table."""
+        if not where:
+            raise ValueError("delete_rows needs at least one filter")
+        spec = TABLES[table]
+        clause, params = self._where(spec, where)
+        with self._transaction():
+            return self._execute(f"DELETE FROM {spec.name}{clause}", params)
+
     def table_counts(self) -> dict[str, int]:
         """Row count per table, for run summaries and the 'a second run changes nothing' check."""
         return {name: int(self._query(f"SELECT COUNT(*) FROM {name}")[0][0]) for name in TABLES}

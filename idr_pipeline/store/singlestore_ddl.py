@@ -57,6 +57,15 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     ),
     "merge_history": SingleStoreLayout(("merged_id",), ("merged_id",), (("survivor_id",),)),
     "match_links": SingleStoreLayout(("record_id_l",), ("identity_id",), (("identity_id",),)),
+    # Members are sharded by segment so a segment's listing and count stay partition-local.
+    "segments": SingleStoreLayout(("segment_id",), ("segment_id",)),
+    "segment_members": SingleStoreLayout(("segment_id",), ("segment_id", "identity_id"), (("identity_id",),)),
+    "segment_membership_history": SingleStoreLayout(
+        ("segment_id",), ("segment_id", "changed_at"), (("identity_id",),)
+    ),
+    "tombstones": SingleStoreLayout(("id_type", "value_sha256"), ("id_type", "value_sha256")),
+    "api_keys": SingleStoreLayout(("key_id",), ("key_id",), (("key_sha256",),)),
+    "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),
 }
 
 

@@ -1,4 +1,4 @@
-"""The five tables of the serving store, described once for every backend.
+"""The tables of the serving store, described once for every backend.
 
 Backends render their DDL and DML from these specs so that a column added here reaches SQLite,
 MariaDB/MySQL and SingleStore together instead of drifting apart in three hand-written copies.
@@ -187,6 +187,126 @@ MATCH_LINKS = TableSpec(
     probe_in="record_id_l",
 )
 
+# ------------------------------------------------------------------ audiences
+
+#: Segment kinds: ``rule`` (the typed DSL in idr_pipeline.segments.dsl) or ``prototype``
+#: (behaviour-embedding similarity to a described prototype).
+SEGMENT_KINDS = frozenset({"rule", "prototype"})
+
+SEGMENTS = TableSpec(
+    name="segments",
+    columns=(
+        _key("segment_id", "VARCHAR(128)"),
+        Column("name", "VARCHAR(255)", nullable=False, default=""),
+        Column("kind", "VARCHAR(16)", nullable=False, default="rule", allowed=SEGMENT_KINDS),
+        Column("description", "TEXT"),
+        # The validated definition as JSON: the rule expression or the prototype's settings.
+        Column("definition", "TEXT", kind="json"),
+        Column("threshold", "DOUBLE", kind="float"),
+        Column("member_count", "INT", kind="int", nullable=False, default=0),
+        _now("updated_at", "touch"),
+    ),
+    probe_in="segment_id",
+)
+
+# Current members. ``assigned_at`` keeps the time the identity (last) joined; ``score`` is the
+# prototype similarity (1.0 for rule segments).
+SEGMENT_MEMBERS = TableSpec(
+    name="segment_members",
+    columns=(
+        _key("segment_id", "VARCHAR(128)"),
+        _key("identity_id"),
+        Column("score", "DOUBLE", kind="float", nullable=False, default=1.0),
+        _now("assigned_at", "insert_only"),
+    ),
+    indexes=(("identity_id",),),
+    probe_eq=("segment_id",),
+    probe_in="identity_id",
+)
+
+MEMBERSHIP_CHANGES = frozenset({"joined", "left"})
+
+# Append-only membership history: one row per join or leave.
+SEGMENT_MEMBERSHIP_HISTORY = TableSpec(
+    name="segment_membership_history",
+    columns=(
+        _key("segment_id", "VARCHAR(128)"),
+        _key("identity_id"),
+        Column("changed_at", "DATETIME(6)", kind="datetime", role="key", nullable=False, default="now"),
+        Column("change_type", "VARCHAR(8)", nullable=False, default="joined", allowed=MEMBERSHIP_CHANGES),
+        Column("score", "DOUBLE", kind="float"),
+    ),
+    indexes=(("identity_id",),),
+    probe_eq=("segment_id",),
+    probe_in="identity_id",
+)
+
+# ------------------------------------------------------------------ API
+
+# Erasure tombstones: the SHA-256 of a normalised identifier value, never the value itself, so
+# the tombstone does not re-store what was erased. Pipeline runs drop raw records carrying one.
+TOMBSTONES = TableSpec(
+    name="tombstones",
+    columns=(
+        _key("id_type", "VARCHAR(32)"),
+        _key("value_sha256", "CHAR(64)"),
+        Column("request_id", "VARCHAR(64)"),
+        _now("erased_at", "insert_only"),
+    ),
+    probe_eq=("id_type",),
+    probe_in="value_sha256",
+)
+
+API_KEY_SCOPES = frozenset({"read", "activate", "admin"})
+
+# API keys are stored as SHA-256 hashes; ``scopes`` is a JSON list drawn from API_KEY_SCOPES.
+API_KEYS = TableSpec(
+    name="api_keys",
+    columns=(
+        _key("key_id", "VARCHAR(64)"),
+        Column("key_sha256", "CHAR(64)", nullable=False, default=""),
+        Column("name", "VARCHAR(255)"),
+        Column("scopes", "TEXT", kind="json"),
+        _now("created_at", "insert_only"),
+        Column("revoked_at", "DATETIME(6)", kind="datetime"),
+    ),
+    indexes=(("key_sha256",),),
+    probe_in="key_id",
+)
+
+ACTIVATION_STATUSES = frozenset({"pending", "running", "succeeded", "failed"})
+
+ACTIVATIONS = TableSpec(
+    name="activations",
+    columns=(
+        _key("activation_id", "VARCHAR(64)"),
+        Column("segment_id", "VARCHAR(128)", nullable=False, default=""),
+        Column("destination", "VARCHAR(32)", nullable=False, default=""),
+        Column("target", "TEXT"),
+        Column("status", "VARCHAR(16)", nullable=False, default="pending", allowed=ACTIVATION_STATUSES),
+        Column("counts", "TEXT", kind="json"),
+        Column("error", "TEXT"),
+        _now("created_at", "insert_only"),
+        _now("updated_at", "touch"),
+    ),
+    indexes=(("segment_id",),),
+    probe_in="activation_id",
+)
+
 TABLES: dict[str, TableSpec] = {
-    t.name: t for t in (IDENTITIES, RECORD_LINKS, GOLDEN_PROFILES, IDENTIFIERS, MERGE_HISTORY, MATCH_LINKS)
+    t.name: t
+    for t in (
+        IDENTITIES,
+        RECORD_LINKS,
+        GOLDEN_PROFILES,
+        IDENTIFIERS,
+        MERGE_HISTORY,
+        MATCH_LINKS,
+        SEGMENTS,
+        SEGMENT_MEMBERS,
+        SEGMENT_MEMBERSHIP_HISTORY,
+        TOMBSTONES,
+        API_KEYS,
+        ACTIVATIONS,
+    )
 }

@@ -385,12 +385,12 @@ def test_prune_inactive_stops_merged_and_retired_identities_answering(store: Ide
     assert survivor["record_ids"] == ["crm-1", "crm-2", "web-7"]
     assert survivor["profile"] is not None
     assert store.table_counts() == {
+        **dict.fromkeys(TABLES, 0),
         "identities": 3,
         "record_links": 3,
         "golden_profiles": 1,
         "identifiers": 5,
         "merge_history": 1,
-        "match_links": 0,
     }
 
 
@@ -425,7 +425,7 @@ def test_singlestore_ddl_has_shard_sort_and_hash_keys() -> None:
 def test_all_ddl_switches_on_the_server_kind() -> None:
     assert all_ddl(singlestore=False) == [mysql_ddl(s) for s in TABLES.values()]
     assert all_ddl(singlestore=True) == [singlestore_ddl(s) for s in TABLES.values()]
-    assert len(all_ddl(singlestore=True)) == len(TABLES) == 6
+    assert len(all_ddl(singlestore=True)) == len(TABLES) == 12
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -517,3 +517,24 @@ def test_why_merged_returns_the_path_and_its_weights(store: IdentityStore) -> No
     store.upsert_record_links([{"record_id": "c", "identity_id": "ID-2", "source": "app"}])
     assert store.prune_match_links() == 1
     assert store.why_merged("a", "b")["path"][0]["to"] == "b"
+
+
+def test_generic_access_filters_paginates_and_refuses_unfiltered_delete(store: IdentityStore) -> None:
+    rows = [{"segment_id": "lux", "identity_id": f"id{i:02d}", "score": i / 10} for i in range(5)]
+    assert store.upsert("segment_members", rows) == 5
+    assert store.upsert("segment_members", rows) == 0  # idempotent
+    assert store.count_rows("segment_members", {"segment_id": "lux"}) == 5
+    page = store.select_rows("segment_members", {"segment_id": "lux"}, limit=2, after={"identity_id": "id01"})
+    assert [r["identity_id"] for r in page] == ["id02", "id03"]
+    picked = store.select_rows("segment_members", {"identity_id": ["id00", "id04"]}, order_by=["identity_id"])
+    assert [r["score"] for r in picked] == [0.0, 0.4]
+    assert store.select_rows("segment_members", {"identity_id": []}) == []
+    with pytest.raises(ValueError):
+        store.delete_rows("segment_members", {})
+    with pytest.raises(KeyError):
+        store.select_rows("segment_members", {"no_such_column": 1})
+    assert store.delete_rows("segment_members", {"identity_id": ["id00", "id01"]}) == 2
+    assert store.count_rows("segment_members") == 3
+    store.upsert("api_keys", [{"key_id": "k1", "key_sha256": "ab" * 32, "scopes": ["read", "admin"]}])
+    (key,) = store.select_rows("api_keys", {"key_sha256": "ab" * 32})
+    assert key["scopes"] == ["read", "admin"] and key["revoked_at"] is None
