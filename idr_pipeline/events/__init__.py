@@ -1,0 +1,1 @@
+"""Behavioural events and real-time profiles arriving on Kafka."""

@@ -1,0 +1,1 @@
+"""Audience segments: typed rule expressions, behaviour prototypes and their members."""

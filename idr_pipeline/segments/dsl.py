@@ -1,0 +1,284 @@
+"""The typed audience-expression language shared by segment YAML, Spark and the query API.
+
+Expressions are JSON/YAML objects with exactly one key naming the operator, for example
+``{"purchased": {"category": "luxury", "within_days": 30, "min_total": 500}}`` or
+``{"all": [{...}, {"not": {...}}]}``. They are parsed into pydantic models, never into SQL
+strings: the Spark evaluator and the store's query compiler each walk the same tree and bind
+every value as a parameter, so a client can only ever express what the models allow.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_WITHIN_DAYS = 366
+#: Limits past which an expression is refused (the API answers 422): each behavioural leaf
+#: costs a scan of the feature window, so width and depth are what make a query expensive.
+MAX_NODES = 64
+MAX_DEPTH = 8
+MAX_IN_VALUES = 500
+
+_Strict = ConfigDict(extra="forbid", frozen=True)
+
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Behaviour(BaseModel):
+    model_config = _Strict
+
+    within_days: int = Field(default=30, ge=1, le=MAX_WITHIN_DAYS)
+    category: Name | None = None
+    min_count: int = Field(default=1, ge=1)
+
+
+class PurchasedArgs(_Behaviour):
+    product_id: Name | None = None
+    #: Sum of purchase prices in the window (single currency: the generator's and most shops').
+    min_total: float | None = Field(default=None, ge=0)
+
+
+class ClickedArgs(_Behaviour):
+    campaign: Name | None = None
+
+
+class ViewedArgs(_Behaviour):
+    pass
+
+
+class Purchased(BaseModel):
+    model_config = _Strict
+    purchased: PurchasedArgs
+
+
+class Clicked(BaseModel):
+    model_config = _Strict
+    clicked: ClickedArgs
+
+
+class Viewed(BaseModel):
+    model_config = _Strict
+    viewed: ViewedArgs
+
+
+ProfileField = Literal["country", "state", "city", "postcode"]
+
+
+class AttributeArgs(BaseModel):
+    """A golden-profile attribute equal to one of ``in_``; matching is exact after upper-casing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    field: ProfileField
+    in_: list[Annotated[str, Field(max_length=128)]] = Field(
+        alias="in", min_length=1, max_length=MAX_IN_VALUES
+    )
+
+
+class Attribute(BaseModel):
+    model_config = _Strict
+    attribute: AttributeArgs
+
+
+class AgeArgs(BaseModel):
+    """Age band in whole years on the evaluation date, from the golden profile's dob."""
+
+    model_config = _Strict
+
+    min: int | None = Field(default=None, ge=0, le=130)
+    max: int | None = Field(default=None, ge=0, le=130)
+
+    @model_validator(mode="after")
+    def _band(self) -> "AgeArgs":
+        if self.min is None and self.max is None:
+            raise ValueError("age needs min and/or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("age min is above max")
+        return self
+
+
+class Age(BaseModel):
+    model_config = _Strict
+    age: AgeArgs
+
+
+class InSegment(BaseModel):
+    """Current membership of another segment (from the store)."""
+
+    model_config = _Strict
+    in_segment: Name
+
+
+class All(BaseModel):
+    model_config = _Strict
+    all: list["Expression"] = Field(min_length=1)
+
+
+class AnyOf(BaseModel):
+    model_config = _Strict
+    any: list["Expression"] = Field(min_length=1)
+
+
+class Not(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    not_: "Expression" = Field(alias="not")
+
+
+Expression = Union[Purchased, Clicked, Viewed, Attribute, Age, InSegment, All, AnyOf, Not]  # noqa: UP007
+Leaf = Purchased | Clicked | Viewed | Attribute | Age | InSegment
+BEHAVIOUR_LEAVES = (Purchased, Clicked, Viewed)
+
+for _model in (All, AnyOf, Not):
+    _model.model_rebuild()
+
+
+class ExpressionTooCostly(ValueError):
+    """Raised for expressions past MAX_NODES / MAX_DEPTH; the API maps it to 422."""
+
+
+def children(expr: Expression) -> list[Expression]:
+    if isinstance(expr, All):
+        return list(expr.all)
+    if isinstance(expr, AnyOf):
+        return list(expr.any)
+    if isinstance(expr, Not):
+        return [expr.not_]
+    return []
+
+
+def walk(expr: Expression) -> list[Expression]:
+    """Every node, parents before children."""
+    out = [expr]
+    for child in children(expr):
+        out.extend(walk(child))
+    return out
+
+
+def depth(expr: Expression) -> int:
+    return 1 + max((depth(c) for c in children(expr)), default=0)
+
+
+def check_cost(expr: Expression) -> None:
+    nodes = len(walk(expr))
+    if nodes > MAX_NODES:
+        raise ExpressionTooCostly(f"expression has {nodes} nodes; the limit is {MAX_NODES}")
+    d = depth(expr)
+    if d > MAX_DEPTH:
+        raise ExpressionTooCostly(f"expression is {d} levels deep; the limit is {MAX_DEPTH}")
+
+
+def referenced_segments(expr: Expression) -> set[str]:
+    return {n.in_segment for n in walk(expr) if isinstance(n, InSegment)}
+
+
+def max_window_days(expr: Expression) -> int:
+    """The longest look-back any behavioural leaf needs (0 when none)."""
+    return max(
+        (behaviour_args(n).within_days for n in walk(expr) if isinstance(n, BEHAVIOUR_LEAVES)), default=0
+    )
+
+
+def behaviour_args(leaf: Purchased | Clicked | Viewed) -> PurchasedArgs | ClickedArgs | ViewedArgs:
+    """The arguments of a behavioural leaf, with ``event_type`` telling which event it counts."""
+    if isinstance(leaf, Purchased):
+        return leaf.purchased
+    if isinstance(leaf, Clicked):
+        return leaf.clicked
+    return leaf.viewed
+
+
+#: The event type each behavioural leaf counts.
+LEAF_EVENT_TYPE: dict[type, str] = {Purchased: "purchase", Clicked: "ad_click", Viewed: "page_view"}
+
+
+class _ExpressionHolder(BaseModel):
+    model_config = _Strict
+    expr: Expression
+
+
+def parse_expression(obj: object) -> Expression:
+    """A validated expression from decoded JSON/YAML; pydantic.ValidationError when malformed."""
+    parsed = _ExpressionHolder.model_validate({"expr": obj}).expr
+    check_cost(parsed)
+    return parsed
+
+
+def to_json(expr: Expression) -> dict:
+    return expr.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# ------------------------------------------------------------------ segment catalogue
+
+
+class SizeBounds(BaseModel):
+    """Expected share of active identities in the segment, checked after every evaluation."""
+
+    model_config = _Strict
+
+    min_share: float = Field(default=0.0, ge=0, le=1)
+    max_share: float = Field(default=1.0, ge=0, le=1)
+
+
+class RuleSegment(BaseModel):
+    model_config = _Strict
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,64}$")]
+    kind: Literal["rule"] = "rule"
+    name: str
+    description: str = ""
+    rule: Expression
+    expected_size: SizeBounds = SizeBounds()
+
+
+class PrototypeSegment(BaseModel):
+    """Membership by cosine similarity of an identity's behaviour vector to the prototype's."""
+
+    model_config = _Strict
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,64}$")]
+    kind: Literal["prototype"] = "prototype"
+    name: str
+    description: str = ""
+    #: Example behaviours rendered like an identity's behaviour text ("purchased luxury ...").
+    examples: list[str] = Field(default_factory=list)
+    threshold: float = Field(ge=-1, le=1)
+    within_days: int = Field(default=90, ge=1, le=MAX_WITHIN_DAYS)
+    expected_size: SizeBounds = SizeBounds()
+
+    @model_validator(mode="after")
+    def _has_text(self) -> "PrototypeSegment":
+        if not (self.description.strip() or self.examples):
+            raise ValueError(f"prototype segment {self.id} needs a description or examples")
+        return self
+
+
+SegmentDefinition = Annotated[RuleSegment | PrototypeSegment, Field(discriminator="kind")]
+
+
+class SegmentCatalog(BaseModel):
+    model_config = _Strict
+
+    segments: list[SegmentDefinition]
+
+    @model_validator(mode="after")
+    def _unique_and_resolvable(self) -> "SegmentCatalog":
+        ids = [s.id for s in self.segments]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate segment ids: {dupes}")
+        for s in self.segments:
+            if isinstance(s, RuleSegment):
+                check_cost(s.rule)
+                missing = referenced_segments(s.rule) - set(ids)
+                if missing:
+                    raise ValueError(f"segment {s.id} refers to unknown segments {sorted(missing)}")
+        return self
+
+    def by_id(self) -> dict[str, RuleSegment | PrototypeSegment]:
+        return {s.id: s for s in self.segments}
+
+
+def load_segments(path: str | Path) -> SegmentCatalog:
+    with open(path, encoding="utf-8") as handle:
+        return SegmentCatalog.model_validate(yaml.safe_load(handle))
