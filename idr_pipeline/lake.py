@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
 LATEST_POINTER = "_LATEST"
@@ -93,6 +95,48 @@ class Lake:
         self.write_text(self.path(zone, name, LATEST_POINTER), version)
         self._prune(zone, name, keep=version)
         return version
+
+    # --- pandas in and out, without the JVM --------------------------------------------------
+    # The matcher works on pandas frames in the driver process. Handing a frame of millions of
+    # pairs to Spark (createDataFrame) or back (toPandas) copies it through the JVM heap, which
+    # is where a 1M-record run ran out of memory; Arrow reads and writes the same Parquet
+    # directly, through pyarrow's filesystem layer (local folders, and HDFS through libhdfs).
+
+    def _arrow_fs(self, path: str):
+        from pyarrow import fs as pafs
+
+        return pafs.FileSystem.from_uri(path)
+
+    def write_pandas_version(
+        self, pdf: pd.DataFrame | pa.Table, zone: str, name: str, schema: pa.Schema | None = None
+    ) -> str:
+        """``write_version`` for a pandas frame (or Arrow table): one Parquet file, then the pointer flip."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
+        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
+        filesystem.create_dir(root, recursive=True)
+        table = (
+            pdf
+            if isinstance(pdf, pa.Table)
+            else pa.Table.from_pandas(pdf, schema=schema, preserve_index=False)
+        )
+        pq.write_table(table, f"{root}/part-00000.parquet", filesystem=filesystem, row_group_size=1 << 20)
+        self.write_text(self.path(zone, name, LATEST_POINTER), version)
+        self._prune(zone, name, keep=version)
+        return version
+
+    def read_latest_pandas(self, zone: str, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The latest version as pandas, read by Arrow (files named ``_*``/``.*`` are skipped)."""
+        import pyarrow.dataset as ds
+
+        version = self.latest_version(zone, name)
+        if version is None:
+            raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
+        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
+        dataset = ds.dataset(root, format="parquet", filesystem=filesystem)
+        return dataset.to_table(columns=columns).to_pandas()
 
     def _prune(self, zone: str, name: str, keep: str) -> None:
         versions = [d[2:] for d in self.list_dirs(self.path(zone, name)) if d.startswith("v=")]

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from idr_pipeline.candidates.minhash import BandChoice
 from idr_pipeline.lake import Lake
@@ -53,7 +52,7 @@ EMBEDDING_MIN_COSINE = 0.80
 
 
 def read_profiles(lake: Lake) -> pd.DataFrame:
-    return lake.read_latest(*CLEAN).select(*PROFILE_COLUMNS).toPandas().drop_duplicates("record_id")
+    return lake.read_latest_pandas(*CLEAN, columns=PROFILE_COLUMNS).drop_duplicates("record_id")
 
 
 def records_to_embed(profiles: pd.DataFrame, linked: set[str], policy: str, limit: int) -> pd.DataFrame:
@@ -87,19 +86,21 @@ def run_embeddings(
     profiles = read_profiles(lake)
     linked = set()
     if lake.has_dataset(*EDGES):
-        edges = lake.read_latest(*EDGES).select(F.explode(F.array("src", "dst")).alias("r")).distinct()
-        linked = {r.r for r in edges.collect()}
+        edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst"])
+        linked = set(edges["src"]) | set(edges["dst"])
     chosen = records_to_embed(profiles, linked, policy, limit)
     started = time.perf_counter()
     vectors = encode(profile_text(chosen), model_path, quantize=quantize)
     seconds = time.perf_counter() - started
-    pdf = pd.DataFrame(
-        {"record_id": chosen["record_id"].to_numpy(), "vector": list(vectors.astype(np.float32))}
+    dim = vectors.shape[1] if vectors.ndim == 2 else 384
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    table = pa.table(
+        {
+            "record_id": pa.array(chosen["record_id"].to_numpy(), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(flat, dim).cast(pa.list_(pa.float32())),
+        }
     )
-    schema = T.StructType(
-        [T.StructField("record_id", T.StringType()), T.StructField("vector", T.ArrayType(T.FloatType()))]
-    )
-    lake.write_version(spark.createDataFrame(pdf, schema), *EMBEDDINGS)
+    lake.write_pandas_version(table, *EMBEDDINGS)
     eligible = len(profiles) if policy == "all" else int((~profiles["record_id"].isin(linked)).sum())
     return EmbeddingStats(embedded=len(chosen), eligible=eligible, seconds=seconds, policy=policy)
 
@@ -107,7 +108,7 @@ def run_embeddings(
 def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
     if not lake.has_dataset(*EMBEDDINGS):
         return [], np.zeros((0, 384), dtype=np.float32)
-    pdf = lake.read_latest(*EMBEDDINGS).toPandas()
+    pdf = lake.read_latest_pandas(*EMBEDDINGS)
     if pdf.empty:
         return [], np.zeros((0, 384), dtype=np.float32)
     return pdf["record_id"].tolist(), np.vstack(pdf["vector"].to_numpy()).astype(np.float32)
@@ -148,15 +149,15 @@ def run_candidates(
         )
     pairs = union_pairs(by_generator)
     pairs["cosine"] = pair_cosines(pairs, record_ids, vectors)
-    schema = T.StructType(
+    schema = pa.schema(
         [
-            T.StructField("record_id_l", T.StringType()),
-            T.StructField("record_id_r", T.StringType()),
-            T.StructField("generators", T.StringType()),
-            T.StructField("cosine", T.DoubleType()),
+            ("record_id_l", pa.string()),
+            ("record_id_r", pa.string()),
+            ("generators", pa.string()),
+            ("cosine", pa.float64()),
         ]
     )
-    lake.write_version(spark.createDataFrame(pairs[[f.name for f in schema.fields]], schema), *CANDIDATES)
+    lake.write_pandas_version(pairs[schema.names], *CANDIDATES, schema=schema)
     counts = pd.DataFrame(
         [{"generator": name, "pairs": len(p)} for name, p in by_generator.items()]
         + [{"generator": "union", "pairs": len(pairs)}]
@@ -187,7 +188,7 @@ def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray
 
 
 def read_candidates(lake: Lake) -> pd.DataFrame:
-    return lake.read_latest(*CANDIDATES).toPandas()
+    return lake.read_latest_pandas(*CANDIDATES)
 
 
 def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:
@@ -215,16 +216,16 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     candidates = read_candidates(lake)
     scored = score_pairs(masked, candidates, read_model(lake), cosine=candidates["cosine"].to_numpy())
     scored["generators"] = candidates["generators"].to_numpy()
-    schema = T.StructType(
+    schema = pa.schema(
         [
-            T.StructField("record_id_l", T.StringType()),
-            T.StructField("record_id_r", T.StringType()),
-            T.StructField("probability", T.DoubleType()),
-            T.StructField("weights", T.StringType()),
-            T.StructField("generators", T.StringType()),
+            ("record_id_l", pa.string()),
+            ("record_id_r", pa.string()),
+            ("probability", pa.float64()),
+            ("weights", pa.string()),
+            ("generators", pa.string()),
         ]
     )
-    lake.write_version(spark.createDataFrame(scored[[f.name for f in schema.fields]], schema), *SCORED)
+    lake.write_pandas_version(scored[schema.names], *SCORED, schema=schema)
     buckets = pd.cut(scored["probability"], [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)
     histogram = buckets.value_counts(sort=False).rename_axis("probability").reset_index(name="pairs")
     histogram["probability"] = histogram["probability"].astype(str)
@@ -277,25 +278,25 @@ def with_deterministic_links(
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
     profiles = read_profiles(lake)
-    scored = lake.read_latest(*SCORED).select(*PAIR_KEYS, "probability", "weights").toPandas()
-    edges = lake.read_latest(*EDGES).select("src", "dst", "id_type").toPandas()
+    scored = lake.read_latest_pandas(*SCORED, columns=[*PAIR_KEYS, "probability", "weights"])
+    edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst", "id_type"])
     scored = with_deterministic_links(scored, edges, profiles)
     result = cluster(profiles, scored, config)
     kept = result.kept.merge(scored[[*PAIR_KEYS, "weights"]], on=PAIR_KEYS, how="left")
-    lake.write_version(_pairs_frame(spark, kept, with_reason=False), *KEPT_LINKS)
-    lake.write_version(_pairs_frame(spark, result.refused, with_reason=True), *REFUSED_LINKS)
+    for frame, with_reason, dataset in ((kept, False, KEPT_LINKS), (result.refused, True, REFUSED_LINKS)):
+        pdf, schema = _pairs_frame(frame, with_reason)
+        lake.write_pandas_version(pdf, *dataset, schema=schema)
     components = pd.DataFrame({"node": list(result.labels), "component": list(result.labels.values())})
     return ClusterOutput(components=components, kept=kept, refused_counts=result.refused_counts())
 
 
-def _pairs_frame(spark: SparkSession, pdf: pd.DataFrame, with_reason: bool):
-    fields = [
-        T.StructField("record_id_l", T.StringType()),
-        T.StructField("record_id_r", T.StringType()),
-        T.StructField("probability", T.DoubleType()),
-        T.StructField("reason" if with_reason else "weights", T.StringType()),
-    ]
-    schema = T.StructType(fields)
-    return spark.createDataFrame(
-        pdf[[f.name for f in fields]].astype(object).where(pdf.notna(), None), schema
+def _pairs_frame(pdf: pd.DataFrame, with_reason: bool) -> tuple[pd.DataFrame, pa.Schema]:
+    schema = pa.schema(
+        [
+            ("record_id_l", pa.string()),
+            ("record_id_r", pa.string()),
+            ("probability", pa.float64()),
+            ("reason" if with_reason else "weights", pa.string()),
+        ]
     )
+    return pdf[schema.names], schema
