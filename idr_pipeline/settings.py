@@ -67,6 +67,20 @@ class IdrSettings(BaseSettings):
     # Where `idr services` keeps pids, data dirs and the endpoints file.
     run_dir: str = Field(default=str(PROJECT_ROOT / "run"))
 
+    # The query and activation API (`idr serve`).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Requests with a larger body get 413 before any parsing.
+    api_max_body_bytes: int = 64 * 1024
+    # Customer-match files are written here; clients name a file, never a path.
+    api_export_dir: str = Field(default=str(PROJECT_ROOT / "data" / "exports"))
+    # Members per webhook POST and per Kafka flush.
+    api_activation_batch_size: int = 500
+    # The in-memory blocking index for /resolve is rebuilt from the store this often.
+    api_candidate_refresh_seconds: float = 300.0
+    # A trained match model as a JSON file; empty means the latest one in the lake.
+    api_model_path: str = ""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> IdrSettings:

@@ -396,6 +396,60 @@ class IdentityStore(ABC):
         with self._transaction():
             return self._execute(f"DELETE FROM {spec.name}{clause}", params)
 
+    # ----------------------------------------------------------------- erasure
+
+    def erase_identities(self, identity_ids: Sequence[str]) -> dict[str, int]:
+        """Delete every row that names these identities, in one transaction; rows per table.
+
+        One transaction because a half-done erasure is the worst outcome: the API would report
+        the person gone while their golden profile still answers look-ups. Match links are
+        found by identity and by either record, so a link row of another identity that still
+        names an erased record goes too.
+        """
+        ids = list(dict.fromkeys(identity_ids))
+        if not ids:
+            return {}
+        marks = ", ".join([self.placeholder] * len(ids))
+        records = f"SELECT record_id FROM {RECORD_LINKS.name} WHERE identity_id IN ({marks})"
+        # (table, WHERE clause, how many copies of the id list it binds); match_links first,
+        # while record_links still says which records were the erased identities'.
+        plan = [
+            (
+                MATCH_LINKS.name,
+                f"identity_id IN ({marks}) OR record_id_l IN ({records}) OR record_id_r IN ({records})",
+                3,
+            ),
+            (RECORD_LINKS.name, f"identity_id IN ({marks})", 1),
+            (GOLDEN_PROFILES.name, f"identity_id IN ({marks})", 1),
+            (IDENTIFIERS.name, f"identity_id IN ({marks})", 1),
+            (MERGE_HISTORY.name, f"merged_id IN ({marks}) OR survivor_id IN ({marks})", 2),
+            ("segment_members", f"identity_id IN ({marks})", 1),
+            ("segment_membership_history", f"identity_id IN ({marks})", 1),
+            (IDENTITIES.name, f"identity_id IN ({marks})", 1),
+        ]
+        deleted: dict[str, int] = {}
+        with self._transaction():
+            for table, clause, copies in plan:
+                deleted[table] = self._execute(f"DELETE FROM {table} WHERE {clause}", ids * copies)
+        return deleted
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a compiled SELECT whose text names only TABLES columns and binds every value.
+
+        For query compilers such as ``idr_pipeline.api.audience_sql``; never pass text built
+        from client input.
+        """
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise ValueError("query() runs SELECT statements only")
+        return self._query(sql, params)
+
+    def tombstone_hashes(self) -> dict[str, set[str]]:
+        """id_type -> SHA-256 hex of every erased normalised value, for the cleaning step."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for id_type, digest in self._query("SELECT id_type, value_sha256 FROM tombstones"):
+            out[id_type].add(digest)
+        return dict(out)
+
     def table_counts(self) -> dict[str, int]:
         """Row count per table, for run summaries and the 'a second run changes nothing' check."""
         return {name: int(self._query(f"SELECT COUNT(*) FROM {name}")[0][0]) for name in TABLES}

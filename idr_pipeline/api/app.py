@@ -1,0 +1,195 @@
+"""The FastAPI application: ``create_app(settings)`` wires state, limits and routes.
+
+Startup loads everything a request must not wait for (match model, Faiss index, blocking
+index, and the embedding model when the index has vectors to search). A missing model or index
+does not stop the API: ``/health`` reports it and ``/resolve`` degrades to deterministic
+look-ups, because serving identities must not depend on the probabilistic stage having run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI
+
+from idr_pipeline.api.loading import load_index, load_model
+from idr_pipeline.api.publish import ProfilePublisher
+from idr_pipeline.api.resolve import Resolver
+from idr_pipeline.api.routes_audience import router as audience_router
+from idr_pipeline.api.routes_read import router as read_router
+from idr_pipeline.api.routes_write import router as write_router
+from idr_pipeline.api.state import AppState, StorePool
+from idr_pipeline.settings import IdrSettings, get_settings
+from idr_pipeline.store import IdentityStore
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodySizeLimit:
+    """413 for bodies over ``max_bytes``: by Content-Length up front, else while streaming in.
+
+    Pydantic limits field sizes only after the whole body is read into memory; this stops a
+    huge (or endless chunked) body before that.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _reject(self, send: Send) -> None:
+        body = b'{"detail":"request body too large"}'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                too_big = True
+            if too_big:
+                await self._reject(send)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _embedder(settings: IdrSettings) -> Callable[[list[dict[str, Any]]], np.ndarray]:
+    """Profile rows -> unit vectors, with the model and quantisation the index was built with."""
+    from idr_pipeline.candidates.embedding import encode, profile_text
+
+    def embed(rows: list[dict[str, Any]]) -> np.ndarray:
+        return encode(
+            profile_text(pd.DataFrame(rows)),
+            settings.embedding_model_path or None,
+            quantize=settings.embed_quantize,
+            num_threads=1,
+        )
+
+    embed([{"first_name": "warm", "last_name": "up"}])
+    return embed
+
+
+def _index_neighbours(state: AppState, k: int = 10) -> Callable[[IdentityStore, dict[str, Any]], list[str]]:
+    """Identity ids of the query's nearest embedded records: the batch's embedding generator."""
+
+    def neighbours(store: IdentityStore, query: dict[str, Any]) -> list[str]:
+        if state.index is None or state.embedder is None or len(state.index) == 0:
+            return []
+        vector = state.embedder([query])
+        with state.index_lock:
+            names, _ = state.index.search(vector, k)
+        records = [str(n) for n in names[0].tolist() if n is not None]
+        if not records:
+            return []
+        return [r["identity_id"] for r in store.select_rows("record_links", {"record_id": records})]
+
+    return neighbours
+
+
+def build_state(settings: IdrSettings) -> AppState:
+    pool = StorePool(settings.store_url)
+    pool.get().ensure_schema()
+    state = AppState(settings=settings, pool=pool)
+    try:
+        state.model = load_model(settings)
+    except Exception as exc:
+        state.model_error = f"{type(exc).__name__}: {exc}"
+        log.warning("no match model: /resolve is deterministic only (%s)", state.model_error)
+    try:
+        state.index = load_index(settings.index_dir)
+    except Exception as exc:
+        state.index_error = f"{type(exc).__name__}: {exc}"
+        log.warning("no Faiss index: /similar answers nothing (%s)", state.index_error)
+    if state.index is not None and len(state.index) and settings.embedding_model_path:
+        try:
+            state.embedder = _embedder(settings)
+        except Exception as exc:  # pragma: no cover - a broken model install
+            state.index_error = f"embedding model: {type(exc).__name__}: {exc}"
+    state.resolver = Resolver(
+        state.model,
+        settings.match_threshold,
+        settings.default_phone_region,
+        neighbours=_index_neighbours(state),
+    )
+    state.resolver.refresh(pool.get())
+    state.publisher = ProfilePublisher(settings.kafka_bootstrap_servers)
+    return state
+
+
+def create_app(settings: IdrSettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.idr = state
+        try:
+            yield
+        finally:
+            state.publisher.close()
+            state.pool.close()
+
+    app = FastAPI(
+        title="idr_pipeline API",
+        version="1.0",
+        description=(
+            "Identity look-up, real-time resolve, audience queries, segment activation and erasure. "
+            "Send an API key as `X-API-Key` (or `Authorization: Bearer`); scopes: read, activate, admin."
+        ),
+        lifespan=lifespan,
+    )
+    app.include_router(read_router)
+    app.include_router(audience_router)
+    app.include_router(write_router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,120 @@
+"""API keys: created once, stored only as SHA-256, checked per route against a scope.
+
+A key is ``idr_<key_id>_<secret>``; the store keeps ``key_id`` (to list and revoke keys without
+ever seeing them again) and the SHA-256 of the whole key. SHA-256 rather than a slow password
+hash is right here because the secret is 256 random bits, not a guessable password: there is
+nothing to brute-force, and every request can afford one hash.
+
+Scopes: ``read`` (look-ups, resolve, audiences, segments), ``activate`` (exports and
+``register=true``), ``admin`` (erasure; also satisfies every other scope).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from idr_pipeline.store import IdentityStore
+from idr_pipeline.store.tables import API_KEY_SCOPES
+
+KEY_PREFIX = "idr_"
+HEADER = "X-API-Key"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str | None
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(store: IdentityStore, name: str, scopes: Iterable[str]) -> tuple[str, str]:
+    """(key_id, key): the key is returned once and never stored in clear."""
+    chosen = sorted(set(scopes))
+    unknown = set(chosen) - API_KEY_SCOPES
+    if not chosen or unknown:
+        raise ValueError(f"scopes must be a non-empty subset of {sorted(API_KEY_SCOPES)}; got {chosen}")
+    key_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    store.upsert(
+        "api_keys", [{"key_id": key_id, "key_sha256": hash_key(key), "name": name, "scopes": chosen}]
+    )
+    return key_id, key
+
+
+def revoke_key(store: IdentityStore, key_id: str) -> bool:
+    """Mark a key revoked (the row stays for audit); False when there is no such active key."""
+    rows = store.select_rows("api_keys", {"key_id": key_id})
+    if not rows or rows[0]["revoked_at"] is not None:
+        return False
+    row = dict(rows[0])
+    row["revoked_at"] = datetime.now(UTC).replace(tzinfo=None)
+    store.upsert("api_keys", [row])
+    return True
+
+
+def list_keys(store: IdentityStore) -> list[dict[str, Any]]:
+    """Key ids, names, scopes and dates; never the hashes."""
+    return [
+        {k: v for k, v in row.items() if k != "key_sha256"}
+        for row in store.select_rows("api_keys", order_by=["created_at", "key_id"])
+    ]
+
+
+def authenticate(store: IdentityStore, presented: str | None) -> ApiKey | None:
+    """The active key matching ``presented``, or None."""
+    if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 256:
+        return None
+    digest = hash_key(presented)
+    for row in store.select_rows("api_keys", {"key_sha256": digest}):
+        # The index found the row by hash; compare again in constant time all the same.
+        if row["revoked_at"] is None and hmac.compare_digest(row["key_sha256"], digest):
+            return ApiKey(row["key_id"], row["name"], frozenset(row["scopes"] or []))
+    return None
+
+
+def presented_key(request: Request) -> str | None:
+    """``X-API-Key: <key>`` or ``Authorization: Bearer <key>``."""
+    key = request.headers.get(HEADER)
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token else None
+
+
+def require(scope: str) -> Callable[[Request], ApiKey]:
+    """A dependency: 401 without a valid key, 403 when the key lacks ``scope``."""
+    if scope not in API_KEY_SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def check(request: Request) -> ApiKey:
+        from idr_pipeline.api.state import get_state
+
+        key = authenticate(get_state(request).store(), presented_key(request))
+        if key is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or invalid API key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if not key.allows(scope):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this key lacks the '{scope}' scope")
+        request.state.api_key = key
+        return key
+
+    return check

@@ -1,0 +1,214 @@
+"""Request and response bodies of the API.
+
+Requests forbid unknown fields and bound every string and list: a typo in a field name is an
+error the client sees (not a silently ignored filter), and no single field can make a request
+expensive to parse or store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from idr_pipeline.segments.dsl import Expression
+
+_Request = ConfigDict(extra="forbid")
+
+Short = Annotated[str, Field(max_length=320)]
+IdValue = Annotated[str, Field(min_length=1, max_length=320)]
+
+#: Identifier types a client may name (erasure, resolve look-ups); ``email`` is normalised to
+#: its match key and ``source_customer_key`` is ``<source>:<source_customer_id>``.
+IdType = Literal[
+    "email", "email_key", "phone", "national_id", "device_id", "anonymous_id", "source_customer_key"
+]
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+# ------------------------------------------------------------------ health
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    store: dict[str, Any]
+    index: dict[str, Any]
+    model: dict[str, Any]
+
+
+# ------------------------------------------------------------------ identities
+
+
+class IdentityOut(BaseModel):
+    identity_id: str
+    status: str
+    merged_into: str | None = None
+    record_count: int
+    created_at: Any = None
+    updated_at: Any = None
+    profile: dict[str, Any] | None
+    identifiers: list[dict[str, str]]
+    records: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
+    merges: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ resolve
+
+
+class ResolveRequest(BaseModel):
+    """Any subset of a profile's fields, raw: the API normalises them as the pipeline does."""
+
+    model_config = _Request
+
+    first_name: Short | None = None
+    last_name: Short | None = None
+    email: Short | None = None
+    phone: Short | None = None
+    street: Short | None = None
+    city: Short | None = None
+    state: Short | None = None
+    postcode: Short | None = None
+    country: Short | None = None
+    dob: Short | None = None
+    national_id: Short | None = None
+    device_id: Short | None = None
+    anonymous_id: Short | None = None
+    ip_address: Short | None = None
+    source: Annotated[str, Field(max_length=64)] | None = None
+    source_customer_id: Short | None = None
+
+
+class Explanation(BaseModel):
+    comparison: str
+    level_label: str
+    weight: float | None = None
+
+
+class ResolveResponse(BaseModel):
+    identity_id: str | None
+    matched: bool
+    method: Literal["deterministic", "probabilistic", "none"]
+    probability: float | None
+    matched_on: str | None = None
+    explanation: list[Explanation]
+    candidates_scored: int = 0
+    registered_record_id: str | None = None
+
+
+# ------------------------------------------------------------------ similar
+
+
+class SimilarHit(BaseModel):
+    record_id: str
+    identity_id: str | None
+    score: float
+
+
+class SimilarResponse(BaseModel):
+    query_identity_id: str | None
+    neighbours: list[SimilarHit]
+
+
+# ------------------------------------------------------------------ audiences
+
+
+class AudienceQuery(BaseModel):
+    model_config = _Request
+
+    expression: Expression
+    limit: int = Field(default=100, ge=1, le=1000)
+    cursor: Annotated[str, Field(max_length=512)] | None = None
+
+
+class AudienceResult(Page):
+    count: int
+    identities: list[str]
+
+
+# ------------------------------------------------------------------ segments
+
+
+class SegmentOut(BaseModel):
+    segment_id: str
+    name: str
+    kind: str
+    description: str | None = None
+    definition: Any = None
+    threshold: float | None = None
+    member_count: int
+    updated_at: Any = None
+
+
+class SegmentList(Page):
+    segments: list[SegmentOut]
+
+
+class Member(BaseModel):
+    identity_id: str
+    score: float
+    assigned_at: Any = None
+
+
+class MemberList(Page):
+    segment_id: str
+    members: list[Member]
+
+
+# ------------------------------------------------------------------ activations
+
+
+class ActivationRequest(BaseModel):
+    """Where to send a segment.
+
+    * ``file``: a customer-match CSV written under the server's export folder; ``target`` is the
+      file name (letters, digits, ``._-``), ``format`` picks Google's or Meta's header and phone
+      spelling.
+    * ``kafka``: one JSON message per member on topic ``target``.
+    * ``webhook``: JSON batches POSTed to the http(s) URL ``target``.
+    """
+
+    model_config = _Request
+
+    destination: Literal["file", "kafka", "webhook"]
+    target: Annotated[str, Field(min_length=1, max_length=2048)]
+    format: Literal["google", "meta"] = "google"
+
+
+class ActivationCreated(BaseModel):
+    activation_id: str
+    status: str
+
+
+class ActivationOut(BaseModel):
+    activation_id: str
+    segment_id: str
+    destination: str
+    target: str | None
+    status: str
+    counts: dict[str, Any] | None
+    error: str | None
+    created_at: Any = None
+    updated_at: Any = None
+
+
+# ------------------------------------------------------------------ erasure
+
+
+class ErasureRequest(BaseModel):
+    model_config = _Request
+
+    id_type: IdType
+    value: IdValue
+
+
+class ErasureResult(BaseModel):
+    request_id: str
+    identities: list[str]
+    records: int
+    rows_deleted: dict[str, int]
+    index_vectors_removed: int
+    tombstones_written: int

@@ -1,0 +1,63 @@
+"""Publishing an unmatched /resolve input to ``idr.profiles`` for the pipeline to pick up.
+
+The message is the raw profile (strings, canonical columns) as the file sources land it:
+the stream consumer and standardisation then treat it like any other source row, so the API
+never writes a half-resolved identity into the store itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from idr_pipeline.events.schema import TOPIC_PROFILES
+from idr_pipeline.schema import CANONICAL_COLUMNS
+
+API_SOURCE = "api"
+
+
+def profile_message(fields: dict[str, Any]) -> dict[str, Any]:
+    message = {c: fields.get(c) for c in CANONICAL_COLUMNS}
+    message["record_id"] = f"api-{uuid.uuid4().hex}"
+    message["source"] = fields.get("source") or API_SOURCE
+    message["updated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return message
+
+
+class ProfilePublisher:
+    """One lazily created producer per process: connecting per request would cost ~100 ms."""
+
+    def __init__(self, bootstrap: str, topic: str = TOPIC_PROFILES) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self._producer: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                from kafka import KafkaProducer
+
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self.bootstrap,
+                    key_serializer=lambda k: k.encode("utf-8"),
+                    value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
+                    acks="all",
+                )
+            return self._producer
+
+    def publish(self, fields: dict[str, Any], timeout: float = 10.0) -> str:
+        """Send and wait for the broker's ack; returns the new record id."""
+        message = profile_message(fields)
+        key = f"{message['source']}:{message['record_id']}"
+        self._get().send(self.topic, key=key, value=message).get(timeout=timeout)
+        return message["record_id"]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None

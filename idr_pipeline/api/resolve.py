@@ -1,0 +1,332 @@
+"""Resolving one incoming profile against the store, the way the batch would.
+
+1. The input is standardised with the pipeline's own normalisers (``standardize_frame``), so
+   "Foo.Bar+x@GMail.com" and "+1 (415) 555-2671" look up the same keys the batch wrote.
+2. Deterministic: each normalised strong identifier is looked up in the store's identifier
+   index; one identity holding it is the answer. A phone counts only when the first names do
+   not disagree (a landline is a household's, as in the batch).
+3. Probabilistic: candidates come from the batch's blocking rules
+   (:data:`idr_pipeline.candidates.deterministic.DEFAULT_RULES`) applied to an in-memory index
+   of the golden profiles, from identifiers several identities share, and from the Faiss index
+   when it holds vectors; each candidate's golden profile is compared and scored with the
+   trained Fellegi-Sunter model, including the household correction the batch applies.
+
+Without a trained model only step 2 runs (``/health`` says so). The blocking index holds 64-bit
+hashes of the keys, sorted, so 100k identities cost ~10 MB rather than a dict of strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from idr_pipeline.candidates.deterministic import DEFAULT_RULES, BlockingRule
+from idr_pipeline.matching.comparisons import compare_with_tf
+from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score
+from idr_pipeline.probabilistic import HOUSEHOLD_COLUMN, household_dependency
+from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.standardize import standardize_frame
+from idr_pipeline.store import IdentityStore
+
+log = logging.getLogger(__name__)
+
+#: Strong identifiers in the order they are tried; the first that names one identity wins.
+STRONG_ORDER = ("email_key", "national_id", "device_id", "source_customer_key", "anonymous_id", "phone")
+#: Rules the online index uses: every single-sided batch rule (the two-sided e-mail-initial rule
+#: and the source-customer rule need the other side's source, which a query does not have).
+ONLINE_RULES: tuple[BlockingRule, ...] = tuple(
+    r for r in DEFAULT_RULES if r.partner_key is None and r.name != "source_customer"
+)
+MAX_CANDIDATES = 200
+PROFILE_FIELDS = [
+    "first_name", "last_name", "email", "email_key", "phone", "street", "city", "state", "postcode",
+    "country", "dob", "national_id", "device_id", "anonymous_id",
+]  # fmt: skip
+_FIRST_FROM_IDENTIFIERS = ("email_key", "device_id", "anonymous_id")
+
+
+def normalise_input(fields: dict[str, Any], default_region: str) -> dict[str, Any]:
+    """The request's fields after the pipeline's normalisers; rejected values become None."""
+    row = {c: fields.get(c) for c in CANONICAL_COLUMNS}
+    row["record_id"] = "api-query"
+    row["source"] = fields.get("source") or "api"
+    out = standardize_frame(pd.DataFrame([row], dtype=object), default_region=default_region).iloc[0]
+    clean = {k: (None if pd.isna(v) else v) for k, v in out.items()}
+    if clean.get("source_customer_id") and fields.get("source"):
+        clean["source_customer_key"] = f"{clean['source']}:{clean['source_customer_id']}"
+    else:
+        clean["source_customer_key"] = None
+    return clean
+
+
+def profile_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Golden-profile rows as the comparison functions read them (record_id = identity_id).
+
+    Golden profiles keep one e-mail, phone and national id; the match key, device and
+    anonymous ids come from the identity's identifier map.
+    """
+    records = []
+    for r in rows:
+        identifiers = r.get("identifiers") or {}
+        rec = {f: r.get(f) for f in PROFILE_FIELDS}
+        rec["record_id"] = r["identity_id"]
+        for id_type in _FIRST_FROM_IDENTIFIERS:
+            values = identifiers.get(id_type) if isinstance(identifiers, dict) else None
+            if values and not rec.get(id_type):
+                rec[id_type] = values[0]
+        records.append(rec)
+    return pd.DataFrame(records, columns=["record_id", *PROFILE_FIELDS], dtype=object)
+
+
+def _hash_keys(keys: np.ndarray, rule: str) -> np.ndarray:
+    """64-bit hashes of rule-qualified keys: two rules' equal keys must not meet."""
+    qualified = pd.Series(keys, dtype=object).map(lambda k: f"{rule}\x1f{k}")
+    return pd.util.hash_array(qualified.to_numpy(dtype=object), categorize=False).astype(np.int64)
+
+
+def _rule_keys(rule: BlockingRule, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    key = rule.key(frame)
+    pos = np.asarray(key.index, dtype=np.int64) if rule.multi_key else np.arange(len(key), dtype=np.int64)
+    has = key.notna().to_numpy()
+    return pos[has], key.to_numpy(dtype=object)[has]
+
+
+@dataclass
+class BlockingIndex:
+    """Sorted (key hash, identity position) arrays over every online rule."""
+
+    identity_ids: np.ndarray
+    hashes: np.ndarray
+    positions: np.ndarray
+    built_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def build(cls, frame: pd.DataFrame) -> BlockingIndex:
+        all_hashes, all_pos = [], []
+        for rule in ONLINE_RULES:
+            pos, keys = _rule_keys(rule, frame)
+            if not len(keys):
+                continue
+            hashes = _hash_keys(keys, rule.name)
+            # The batch skips buckets past the rule's cap (placeholders, very common names).
+            uniq, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+            keep = counts[inverse] <= rule.max_bucket
+            all_hashes.append(hashes[keep])
+            all_pos.append(pos[keep])
+        hashes = np.concatenate(all_hashes) if all_hashes else np.zeros(0, np.int64)
+        positions = np.concatenate(all_pos) if all_pos else np.zeros(0, np.int64)
+        order = np.argsort(hashes, kind="stable")
+        return cls(
+            identity_ids=frame["record_id"].to_numpy(dtype=object),
+            hashes=hashes[order],
+            positions=positions[order].astype(np.int32),
+        )
+
+    def __len__(self) -> int:
+        return len(self.identity_ids)
+
+    def candidates(self, query: pd.DataFrame) -> list[str]:
+        """Identity ids sharing any blocking key with the one-row ``query``."""
+        found: list[np.ndarray] = []
+        for rule in ONLINE_RULES:
+            _, keys = _rule_keys(rule, query)
+            if not len(keys):
+                continue
+            hashes = _hash_keys(keys, rule.name)
+            lo = np.searchsorted(self.hashes, hashes, side="left")
+            hi = np.searchsorted(self.hashes, hashes, side="right")
+            for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+                if b > a:
+                    found.append(self.positions[a:b])
+        if not found:
+            return []
+        positions = np.unique(np.concatenate(found))[: MAX_CANDIDATES * 2]
+        return self.identity_ids[positions].tolist()
+
+
+def load_blocking_index(store: IdentityStore, page: int = 20_000) -> BlockingIndex:
+    """Every golden profile, read in keyset pages so the store never builds one huge result."""
+    frames, after = [], None
+    while True:
+        rows = store.select_rows(
+            "golden_profiles",
+            order_by=["identity_id"],
+            limit=page,
+            after={"identity_id": after} if after is not None else None,
+        )
+        if not rows:
+            break
+        frames.append(profile_frame(rows))
+        after = rows[-1]["identity_id"]
+        if len(rows) < page:
+            break
+    frame = pd.concat(frames, ignore_index=True) if frames else profile_frame([])
+    return BlockingIndex.build(frame)
+
+
+@dataclass
+class Resolution:
+    identity_id: str | None
+    method: str
+    probability: float | None
+    matched_on: str | None
+    explanation: list[dict[str, Any]]
+    candidates_scored: int = 0
+    normalised: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def matched(self) -> bool:
+        return self.identity_id is not None
+
+
+def _first_letters(name: Any) -> str:
+    return "".join(ch for ch in str(name or "").lower() if ch.isalpha())[:2]
+
+
+class Resolver:
+    """Holds the model and the blocking index; ``resolve`` is safe to call from many threads."""
+
+    def __init__(
+        self,
+        model: MatchModel | None,
+        threshold: float,
+        default_region: str,
+        neighbours: Callable[[IdentityStore, dict[str, Any]], list[str]] | None = None,
+    ) -> None:
+        self.model = model
+        self.threshold = threshold
+        self.default_region = default_region
+        #: Optional embedding neighbours: (store, normalised fields) -> identity ids.
+        self.neighbours = neighbours
+        self.blocking: BlockingIndex | None = None
+        self._refreshing = threading.Lock()
+
+    # ---------------------------------------------------------------- blocking index
+
+    def refresh(self, store: IdentityStore) -> None:
+        if self.model is None:
+            return
+        started = time.perf_counter()
+        self.blocking = load_blocking_index(store)
+        log.info(
+            "blocking index: %d identities, %d keys in %.1f s",
+            len(self.blocking),
+            len(self.blocking.hashes),
+            time.perf_counter() - started,
+        )
+
+    def refresh_if_stale(self, open_store: Callable[[], IdentityStore], max_age: float) -> None:
+        """Rebuild in a background thread when older than ``max_age``; requests keep the old one."""
+        if self.model is None or self.blocking is None:
+            return
+        if time.monotonic() - self.blocking.built_at < max_age or not self._refreshing.acquire(
+            blocking=False
+        ):
+            return
+
+        def run() -> None:
+            store = open_store()
+            try:
+                self.refresh(store)
+            except Exception:  # pragma: no cover - logged, the old index keeps serving
+                log.exception("refreshing the blocking index failed")
+            finally:
+                store.close()
+                self._refreshing.release()
+
+        threading.Thread(target=run, name="blocking-refresh", daemon=True).start()
+
+    # ---------------------------------------------------------------- resolve
+
+    def resolve(self, store: IdentityStore, fields: dict[str, Any]) -> Resolution:
+        query = normalise_input(fields, self.default_region)
+        shared: list[str] = []
+        for id_type in STRONG_ORDER:
+            value = query.get(id_type)
+            if not value:
+                continue
+            ids = store.lookup(id_type, value)
+            if len(ids) == 1 and (id_type != "phone" or self._same_first_name(store, ids[0], query)):
+                return Resolution(
+                    identity_id=ids[0],
+                    method="deterministic",
+                    probability=1.0,
+                    matched_on=id_type,
+                    explanation=[{"comparison": id_type, "level_label": "exact identifier", "weight": None}],
+                    normalised=query,
+                )
+            shared.extend(ids)
+        if self.model is None:
+            return Resolution(None, "none", None, None, [], normalised=query)
+        return self._probabilistic(store, query, shared)
+
+    def _same_first_name(self, store: IdentityStore, identity_id: str, query: dict[str, Any]) -> bool:
+        mine = _first_letters(query.get("first_name"))
+        if not mine:
+            return True
+        rows = store.select_rows("golden_profiles", {"identity_id": identity_id})
+        theirs = _first_letters(rows[0]["first_name"]) if rows else ""
+        return not theirs or theirs == mine
+
+    def _probabilistic(self, store: IdentityStore, query: dict[str, Any], shared: list[str]) -> Resolution:
+        assert self.model is not None
+        query_frame = profile_frame([{**query, "identity_id": "api-query", "identifiers": {}}])
+        ids = list(dict.fromkeys(shared))
+        if self.blocking is not None:
+            ids.extend(self.blocking.candidates(query_frame))
+        if self.neighbours is not None:
+            ids.extend(self.neighbours(store, query))
+        ids = list(dict.fromkeys(ids))[:MAX_CANDIDATES]
+        if not ids:
+            return Resolution(None, "none", None, None, [], normalised=query)
+        candidates = profile_frame(store.select_rows("golden_profiles", {"identity_id": ids}))
+        if candidates.empty:
+            return Resolution(None, "none", None, None, [], normalised=query)
+        left = pd.concat([query_frame] * len(candidates), ignore_index=True)
+        gamma, tf = compare_with_tf(left, candidates)
+        _, weights = score(self.model, gamma, tf)
+        weights[HOUSEHOLD_COLUMN] = household_dependency(weights)
+        total = prior_weight(self.model) + weights.sum(axis=1).to_numpy()
+        probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+        best = int(np.argmax(probability))
+        p = float(probability[best])
+        explanation = [
+            {
+                "comparison": "prior",
+                "level_label": f"λ = {self.model.prior:.3g}",
+                "weight": prior_weight(self.model),
+            }
+        ]
+        for comparison in self.model.comparisons:
+            level = int(gamma.iloc[best][comparison.name])
+            explanation.append(
+                {
+                    "comparison": comparison.name,
+                    "level_label": "missing" if level < 0 else comparison.levels[level],
+                    "weight": round(float(weights.iloc[best][comparison.name]), 4),
+                }
+            )
+        explanation.append(
+            {
+                "comparison": HOUSEHOLD_COLUMN,
+                "level_label": "shared household evidence counted once",
+                "weight": round(float(weights.iloc[best][HOUSEHOLD_COLUMN]), 4),
+            }
+        )
+        matched = p >= self.threshold
+        return Resolution(
+            identity_id=str(candidates["record_id"].iloc[best]) if matched else None,
+            method="probabilistic" if matched else "none",
+            probability=p,
+            matched_on=None,
+            explanation=explanation,
+            candidates_scored=len(candidates),
+            normalised=query,
+        )

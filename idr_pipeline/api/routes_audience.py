@@ -1,0 +1,77 @@
+"""Audience queries and segment listings, all keyset-paginated."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+
+from idr_pipeline.api.audience_sql import BehaviourNotSupported, compile_audience
+from idr_pipeline.api.auth import ApiKey, require
+from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, SegmentList
+from idr_pipeline.api.pagination import decode_cursor, next_cursor
+from idr_pipeline.api.state import get_state
+from idr_pipeline.segments.dsl import ExpressionTooCostly
+
+router = APIRouter()
+
+SegmentId = Annotated[str, Path(min_length=1, max_length=128)]
+Cursor = Annotated[str | None, Query(max_length=512)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.post("/audiences/query", response_model=AudienceResult, tags=["audiences"])
+def query_audience(
+    body: AudienceQuery, request: Request, _: ApiKey = Depends(require("read"))
+) -> dict[str, Any]:
+    """Count and list the active identities matching a typed expression (never SQL)."""
+    store = get_state(request).store()
+    after = decode_cursor(body.cursor)
+    try:
+        compiled = compile_audience(body.expression, store.placeholder)
+    except (ExpressionTooCostly, BehaviourNotSupported) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+    count_sql, count_params = compiled.count_sql()
+    count = int(store.query(count_sql, count_params)[0][0])
+    page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)
+    ids = [row[0] for row in store.query(page_sql, page_params)]
+    return {"count": count, "identities": ids, "next_cursor": next_cursor(ids, body.limit)}
+
+
+@router.get("/segments", response_model=SegmentList, tags=["segments"])
+def list_segments(
+    request: Request, cursor: Cursor = None, limit: Limit = 100, _: ApiKey = Depends(require("read"))
+) -> dict[str, Any]:
+    store = get_state(request).store()
+    after = decode_cursor(cursor)
+    rows = store.select_rows(
+        "segments", order_by=["segment_id"], limit=limit, after={"segment_id": after} if after else None
+    )
+    return {"segments": rows, "next_cursor": next_cursor([r["segment_id"] for r in rows], limit)}
+
+
+@router.get("/segments/{segment_id}/members", response_model=MemberList, tags=["segments"])
+def segment_members(
+    segment_id: SegmentId,
+    request: Request,
+    cursor: Cursor = None,
+    limit: Limit = 100,
+    _: ApiKey = Depends(require("read")),
+) -> dict[str, Any]:
+    store = get_state(request).store()
+    if not store.select_rows("segments", {"segment_id": segment_id}):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such segment")
+    after = decode_cursor(cursor)
+    rows = store.select_rows(
+        "segment_members",
+        {"segment_id": segment_id},
+        order_by=["identity_id"],
+        limit=limit,
+        after={"identity_id": after} if after else None,
+    )
+    members = [{k: r[k] for k in ("identity_id", "score", "assigned_at")} for r in rows]
+    return {
+        "segment_id": segment_id,
+        "members": members,
+        "next_cursor": next_cursor([r["identity_id"] for r in rows], limit),
+    }

@@ -1,0 +1,159 @@
+"""Health, identity look-up, resolve and nearest neighbours."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+
+from idr_pipeline.api.auth import ApiKey, require
+from idr_pipeline.api.models import (
+    Health,
+    IdentityOut,
+    ResolveRequest,
+    ResolveResponse,
+    SimilarHit,
+    SimilarResponse,
+)
+from idr_pipeline.api.state import get_state
+from idr_pipeline.standardize import email_match_key, normalize_email
+
+router = APIRouter()
+
+IdentityId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.get("/health", response_model=Health, tags=["health"])
+def health(request: Request) -> dict[str, Any]:
+    """Unauthenticated, for load balancers: whether the store answers, and what is loaded."""
+    state = get_state(request)
+    store_info: dict[str, Any] = {}
+    try:
+        store = state.store()
+        store_info = {"ok": True, "backend": store.backend_name, "identities": store.count_rows("identities")}
+    except Exception as exc:
+        store_info = {"ok": False, "error": type(exc).__name__}
+    index = state.index
+    index_info = {
+        "loaded": index is not None,
+        "vectors": len(index) if index is not None else 0,
+        "kind": index.kind if index is not None else None,
+        "supports_removal": True,
+        "error": state.index_error,
+    }
+    resolver = state.resolver
+    model_info = {
+        "loaded": state.model is not None,
+        "version": state.model.version if state.model is not None else None,
+        "resolve_mode": "deterministic+probabilistic" if state.model is not None else "deterministic only",
+        "blocking_index_identities": len(resolver.blocking) if resolver and resolver.blocking else 0,
+        "error": state.model_error,
+    }
+    ok = store_info.get("ok") and state.model is not None
+    return {
+        "status": "ok" if ok else "degraded",
+        "store": store_info,
+        "index": index_info,
+        "model": model_info,
+    }
+
+
+@router.get("/identities/{identity_id}", response_model=IdentityOut, tags=["identities"])
+def get_identity(
+    identity_id: IdentityId, request: Request, _: ApiKey = Depends(require("read"))
+) -> dict[str, Any]:
+    """Golden profile, identifiers, source records, current segments and merge history."""
+    store = get_state(request).store()
+    identity = store.get_identity(identity_id)
+    if identity is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such identity")
+    identity["segments"] = [
+        {"segment_id": m["segment_id"], "score": m["score"], "assigned_at": m["assigned_at"]}
+        for m in store.select_rows("segment_members", {"identity_id": identity_id}, order_by=["segment_id"])
+    ]
+    return identity
+
+
+@router.post("/resolve", response_model=ResolveResponse, tags=["identities"])
+def resolve(
+    body: ResolveRequest,
+    request: Request,
+    key: ApiKey = Depends(require("read")),
+    register: Annotated[bool, Query(description="Publish an unmatched input to idr.profiles.")] = False,
+) -> dict[str, Any]:
+    """Deterministic look-up on strong identifiers, else the trained model over blocked candidates."""
+    state = get_state(request)
+    fields = body.model_dump(exclude_none=True)
+    if not fields:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "send at least one field")
+    if register and not key.allows("activate"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "register=true needs the 'activate' scope")
+    assert state.resolver is not None
+    state.resolver.refresh_if_stale(lambda: state.pool.get(), state.settings.api_candidate_refresh_seconds)
+    result = state.resolver.resolve(state.store(), fields)
+    registered = None
+    if register and not result.matched:
+        try:
+            registered = state.publisher.publish(fields)
+        except Exception as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"could not publish: {type(exc).__name__}"
+            ) from exc
+    return {
+        "identity_id": result.identity_id,
+        "matched": result.matched,
+        "method": result.method,
+        "probability": result.probability,
+        "matched_on": result.matched_on,
+        "explanation": result.explanation,
+        "candidates_scored": result.candidates_scored,
+        "registered_record_id": registered,
+    }
+
+
+@router.get("/similar", response_model=SimilarResponse, tags=["identities"])
+def similar(
+    request: Request,
+    email: Annotated[str, Query(min_length=3, max_length=320)],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    _: ApiKey = Depends(require("read")),
+) -> dict[str, Any]:
+    """Nearest profiles in the Faiss index to the profile holding ``email`` (or to the e-mail alone)."""
+    state = get_state(request)
+    normalised = normalize_email(email).value
+    if normalised is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "not a usable e-mail address")
+    store = state.store()
+    owners = store.lookup("email_key", email_match_key(normalised) or normalised)
+    owner = owners[0] if len(owners) == 1 else None
+    index = state.index
+    if index is None or len(index) == 0 or state.embedder is None:
+        return {"query_identity_id": owner, "neighbours": []}
+    profile: dict[str, Any] = {"email": normalised}
+    own_records: set[str] = set()
+    if owner is not None:
+        rows = store.select_rows("golden_profiles", {"identity_id": owner})
+        if rows:
+            profile = rows[0]
+        own_records = {r["record_id"] for r in store.select_rows("record_links", {"identity_id": owner})}
+    vector = state.embedder([profile])
+    with state.index_lock:
+        names, scores = index.search(vector, k + len(own_records))
+    hits = [
+        (str(n), float(s))
+        for n, s in zip(names[0].tolist(), scores[0].tolist(), strict=True)
+        if n is not None and not np.isnan(s) and n not in own_records
+    ][:k]
+    links = (
+        {
+            r["record_id"]: r["identity_id"]
+            for r in store.select_rows("record_links", {"record_id": [n for n, _ in hits]})
+        }
+        if hits
+        else {}
+    )
+    return {
+        "query_identity_id": owner,
+        "neighbours": [SimilarHit(record_id=n, identity_id=links.get(n), score=round(s, 6)) for n, s in hits],
+    }
