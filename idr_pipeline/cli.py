@@ -230,5 +230,10 @@ def _print_services(state: dict) -> None:
     console.print(table)
 
 
+# `idr serve` and `idr keys ...` (the API) live in their own module.
+from idr_pipeline.cli_api import register as _register_api  # noqa: E402
+
+_register_api(app)
+
 if __name__ == "__main__":  # pragma: no cover
     app()
