@@ -81,6 +81,14 @@ class IdrSettings(BaseSettings):
     # A trained match model as a JSON file; empty means the latest one in the lake.
     api_model_path: str = ""
 
+    # Audience segments: the catalogue of rule and prototype segments (idr_pipeline.segments.dsl).
+    segments_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "segments.yaml"))
+    # First daily partition of user_features / behavior_embeddings / audience_segments.
+    segments_start_date: str = "2025-01-01"
+    # How identities are vectorised for prototype segments: "tokens" (TF-IDF over category and
+    # campaign tokens) or "minilm"; benchmarks/behavior_vectors.py is the measurement behind it.
+    behavior_vectorizer: str = "tokens"
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> IdrSettings:
