@@ -10,8 +10,9 @@ quarantined, or collapsed (an exact duplicate folded into its first copy).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -19,6 +20,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from idr_pipeline.golden_record import identifier_expression
 from idr_pipeline.ingest.landing import raw_source_path
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
@@ -49,6 +51,39 @@ class CleanResult:
     quarantined: DataFrame
     raw_rows: int
     collapsed_duplicates: int
+    # Raw rows dropped because they carry an erased subject's identifier (every copy counts).
+    erased_rows: int = 0
+
+
+#: Identifier types an erasure tombstone may name, checked on the normalised values.
+TOMBSTONE_TYPES = (
+    "email",
+    "email_key",
+    "phone",
+    "national_id",
+    "device_id",
+    "anonymous_id",
+    "source_customer_key",
+)
+
+
+def drop_tombstoned(
+    standardized: DataFrame, tombstones: Mapping[str, set[str]]
+) -> tuple[DataFrame, DataFrame]:
+    """(kept, erased): rows whose normalised identifier's SHA-256 is tombstoned are erased.
+
+    Tombstones hold hashes, so the values are hashed here rather than the tombstones
+    un-hashed; the hash list is small (one per erased identifier) and travels with the plan.
+    """
+    conditions = [
+        F.sha2(identifier_expression(id_type), 256).isin(sorted(hashes))
+        for id_type, hashes in sorted(tombstones.items())
+        if id_type in TOMBSTONE_TYPES and hashes
+    ]
+    if not conditions:
+        return standardized, standardized.limit(0)
+    hit = F.coalesce(reduce(lambda a, b: a | b, conditions), F.lit(False))
+    return standardized.where(~hit), standardized.where(hit)
 
 
 def map_source_to_canonical(raw: DataFrame, mapping: SourceMapping) -> DataFrame:
@@ -135,7 +170,9 @@ def standardize_batches(default_region: str):
     return run
 
 
-def clean_profiles(raw: DataFrame, default_region: str) -> CleanResult:
+def clean_profiles(
+    raw: DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None = None
+) -> CleanResult:
     raw = raw.cache()
     raw_rows = raw.count()
     parse_bad = raw.where(F.col(META_ERROR).isNotNull())
@@ -157,6 +194,13 @@ def clean_profiles(raw: DataFrame, default_region: str) -> CleanResult:
         )
     )
     standardized = deduped.mapInPandas(standardize_batches(default_region), _standardized_schema()).cache()
+    deduped_rows = standardized.count()
+    erased_rows = erased_distinct = 0
+    if tombstones:
+        # Erased subjects leave before anything else sees them, quarantine included.
+        standardized, erased = drop_tombstoned(standardized, tombstones)
+        erased_distinct, erased_copies = erased.agg(F.count(F.lit(1)), F.sum("_duplicate_count")).first()
+        erased_rows = int(erased_copies or 0)
 
     usable = standardized.where(F.col("_quarantine_reason").isNull())
     rejected = standardized.where(F.col("_quarantine_reason").isNotNull())
@@ -195,10 +239,11 @@ def clean_profiles(raw: DataFrame, default_region: str) -> CleanResult:
         .unionByName(as_quarantine(superseded, F.col("_quarantine_reason"), F.col("_raw"), no_line))
     )
     parsed_rows = raw_rows - parse_bad.count()
-    deduped_rows = standardized.count()
     return CleanResult(
         clean=clean,
         quarantined=quarantined,
         raw_rows=raw_rows,
-        collapsed_duplicates=parsed_rows - deduped_rows,
+        # An erased row's duplicates are erased with it, not collapsed.
+        collapsed_duplicates=(parsed_rows - erased_rows) - (deduped_rows - int(erased_distinct)),
+        erased_rows=erased_rows,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -30,6 +31,8 @@ REGISTRY = ("resolution", "identity_registry")
 MERGES = ("resolution", "identity_merges")
 GOLDEN = ("serving", "golden_profiles")
 IDENTIFIERS = ("serving", "identifiers")
+# Rows the last cleaning run dropped for erasure tombstones: a count only, for the accounting.
+ERASED = ("clean", "erased_counts")
 
 
 def utc_now() -> str:
@@ -46,19 +49,54 @@ class CleaningStats:
     clean_preview: pd.DataFrame
     quarantine_preview: pd.DataFrame
     sources_missing: list[str] = field(default_factory=list)
+    erased_rows: int = 0
 
     @property
     def balanced(self) -> bool:
-        return self.raw_rows == self.clean_rows + self.quarantined_rows + self.collapsed_duplicates
+        return self.raw_rows == (
+            self.clean_rows + self.quarantined_rows + self.collapsed_duplicates + self.erased_rows
+        )
+
+
+def load_tombstones(store_url: str) -> dict[str, set[str]]:
+    """The store's erasure tombstones; none when the embedded store file does not exist yet.
+
+    Any other failure propagates: cleaning without the tombstones would bring erased people back.
+    """
+    from idr_pipeline.store import open_store, parse_store_url
+
+    parsed = parse_store_url(store_url)
+    if parsed.backend == "sqlite" and (parsed.path == ":memory:" or not Path(parsed.path).exists()):
+        return {}
+    with open_store(store_url) as store:
+        store.ensure_schema()
+        return store.tombstone_hashes()
+
+
+def read_erased_rows(lake: Lake) -> int:
+    """Rows the latest cleaning run erased (0 before the first run that recorded it)."""
+    if not lake.has_dataset(*ERASED):
+        return 0
+    return int(lake.read_latest(*ERASED).agg(F.sum("erased_rows")).first()[0] or 0)
 
 
 def run_cleaning(
-    spark: SparkSession, lake: Lake, mappings: dict[str, SourceMapping], default_region: str
+    spark: SparkSession,
+    lake: Lake,
+    mappings: dict[str, SourceMapping],
+    default_region: str,
+    tombstones: dict[str, set[str]] | None = None,
 ) -> CleaningStats:
+    """``tombstones`` (id_type -> SHA-256 set) defaults to those in the settings' store."""
+    if tombstones is None:
+        from idr_pipeline.settings import get_settings
+
+        tombstones = load_tombstones(get_settings().store_url)
     raw, missing = read_mapped_raw(spark, lake, mappings)
-    result = clean_profiles(raw, default_region)
+    result = clean_profiles(raw, default_region, tombstones)
     lake.write_version(result.clean, *CLEAN)
     lake.write_version(result.quarantined, *QUARANTINE)
+    lake.write_version(spark.createDataFrame([(result.erased_rows,)], "erased_rows long"), *ERASED)
     clean = lake.read_latest(*CLEAN)
     quarantined = lake.read_latest(*QUARANTINE)
     reason_head = F.regexp_extract(F.col("_reason"), r"^([^:]+)", 1)
@@ -74,6 +112,7 @@ def run_cleaning(
         clean_preview=clean.drop("extras").limit(5).toPandas(),
         quarantine_preview=quarantined.limit(5).toPandas(),
         sources_missing=missing,
+        erased_rows=result.erased_rows,
     )
 
 

@@ -115,6 +115,10 @@ def new_activation(store: IdentityStore, segment_id: str, request: ActivationReq
 Sink = Callable[[list[dict[str, Any]]], None]
 
 
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
 class _FileSink:
     """Writes beside the final name and renames at the end: a reader never sees half a file."""
 
@@ -145,15 +149,13 @@ class _KafkaSink:
         self.topic = topic
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
-            key_serializer=lambda k: k.encode("utf-8"),
-            value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
             acks="all",
             linger_ms=5,
         )
 
     def __call__(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            self.producer.send(self.topic, key=r["identity_id"], value=r)
+            self.producer.send(self.topic, key=r["identity_id"].encode("utf-8"), value=_json_bytes(r))
         self.producer.flush(timeout=30)
 
     def close(self, ok: bool) -> None:

@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException
 
 MAX_CURSOR_ID = 256
 
@@ -30,7 +30,7 @@ def decode_cursor(cursor: str | None) -> str | None:
             raise ValueError
         return after
     except (ValueError, KeyError, TypeError, UnicodeError, binascii.Error):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid cursor") from None
+        raise HTTPException(422, "invalid cursor") from None
 
 
 def next_cursor(ids: list[str], limit: int) -> str | None:

@@ -27,6 +27,10 @@ def profile_message(fields: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")
+
+
 class ProfilePublisher:
     """One lazily created producer per process: connecting per request would cost ~100 ms."""
 
@@ -43,8 +47,6 @@ class ProfilePublisher:
 
                 self._producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap,
-                    key_serializer=lambda k: k.encode("utf-8"),
-                    value_serializer=lambda v: json.dumps(v, separators=(",", ":")).encode("utf-8"),
                     acks="all",
                 )
             return self._producer
@@ -53,7 +55,7 @@ class ProfilePublisher:
         """Send and wait for the broker's ack; returns the new record id."""
         message = profile_message(fields)
         key = f"{message['source']}:{message['record_id']}"
-        self._get().send(self.topic, key=key, value=message).get(timeout=timeout)
+        self._get().send(self.topic, key=key.encode("utf-8"), value=_json_bytes(message)).get(timeout=timeout)
         return message["record_id"]
 
     def close(self) -> None:

@@ -30,7 +30,7 @@ def query_audience(
     try:
         compiled = compile_audience(body.expression, store.placeholder)
     except (ExpressionTooCostly, BehaviourNotSupported) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     count_sql, count_params = compiled.count_sql()
     count = int(store.query(count_sql, count_params)[0][0])
     page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)

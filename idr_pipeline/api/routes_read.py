@@ -86,7 +86,7 @@ def resolve(
     state = get_state(request)
     fields = body.model_dump(exclude_none=True)
     if not fields:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "send at least one field")
+        raise HTTPException(422, "send at least one field")
     if register and not key.allows("activate"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "register=true needs the 'activate' scope")
     assert state.resolver is not None
@@ -123,7 +123,7 @@ def similar(
     state = get_state(request)
     normalised = normalize_email(email).value
     if normalised is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "not a usable e-mail address")
+        raise HTTPException(422, "not a usable e-mail address")
     store = state.store()
     owners = store.lookup("email_key", email_match_key(normalised) or normalised)
     owner = owners[0] if len(owners) == 1 else None

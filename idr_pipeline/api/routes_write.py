@@ -44,7 +44,7 @@ def activate_segment(
     try:
         validate_target(body)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     row = new_activation(store, segment_id, body)
     # Runs on the worker pool after the response; it opens that thread's own connection.
     background.add_task(lambda: run_activation(state.store(), state.settings, row, body.format))
@@ -73,5 +73,5 @@ def erase(body: ErasureRequest, request: Request, _: ApiKey = Depends(require("a
     except SharedIdentifier as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(422, str(exc)) from exc
     return result.as_dict()

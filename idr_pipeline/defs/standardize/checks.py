@@ -5,18 +5,24 @@ from dagster_pyspark import PySparkResource
 
 from idr_pipeline.accounting import row_account
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.pipeline import read_erased_rows
 
 
-@dg.asset_check(asset="clean_profiles", description="raw rows = clean + quarantined + collapsed duplicates")
+@dg.asset_check(
+    asset="clean_profiles", description="raw rows = clean + quarantined + collapsed duplicates + erased"
+)
 def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
-    acc = row_account(lake.lake(pyspark.spark_session))
+    the_lake = lake.lake(pyspark.spark_session)
+    acc = row_account(the_lake)
+    erased = read_erased_rows(the_lake)
     return dg.AssetCheckResult(
-        passed=acc.balanced,
+        passed=acc.raw == acc.clean + acc.quarantined + acc.collapsed + erased,
         metadata={
             "raw": acc.raw,
             "clean": acc.clean,
             "quarantined": acc.quarantined,
             "collapsed": acc.collapsed,
+            "erased": erased,
         },
     )
 
