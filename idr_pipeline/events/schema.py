@@ -114,3 +114,87 @@ def raw_zone_path(lake_uri: str, dataset: str, partition_key: str) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class ProfileMessage(BaseModel):
+    """One ``idr.profiles`` message: a new or updated customer record in canonical columns.
+
+    Values are strings as in the raw zone of the file sources, so the stream lands in the same
+    shape and standardisation treats both alike; a number where a string belongs is refused
+    rather than guessed at (a phone sent as an int has already lost its leading zero).
+    """
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    record_id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=64)
+    source_customer_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    dob: str | None = None
+    national_id: str | None = None
+    ip_address: str | None = None
+    device_id: str | None = None
+    anonymous_id: str | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("updated_at", mode="before")
+    @classmethod
+    def _parse_ts(cls, value: object) -> object:
+        # strict mode refuses ISO strings for datetimes; JSON has no other way to send one.
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return value
+
+    @field_validator("updated_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def check_not_future(self, now: datetime) -> None:
+        if self.updated_at is not None and self.updated_at > now + MAX_CLOCK_SKEW:
+            raise ValueError(f"updated_at {self.updated_at.isoformat()} is in the future")
+
+    def key(self) -> str:
+        return f"{self.source}:{self.record_id}"
+
+
+#: Columns of a landed ``profile_stream`` Parquet file: the canonical profile columns (all
+#: strings, ``updated_at`` as ISO-8601 UTC) followed by the Kafka coordinates.
+PROFILE_STREAM_COLUMNS: list[str] = [
+    "record_id",
+    "source",
+    "source_customer_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "dob",
+    "national_id",
+    "ip_address",
+    "device_id",
+    "anonymous_id",
+    "updated_at",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+]
+
+
+def dead_letter_dataset(raw_dataset: str) -> str:
+    """Dead letters of each stream in their own folder: both streams' range keys start at p0-0."""
+    return f"{RAW_DEAD_LETTERS}/{raw_dataset}"
