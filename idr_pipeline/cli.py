@@ -232,8 +232,11 @@ def _print_services(state: dict) -> None:
 
 # `idr serve` and `idr keys ...` (the API) live in their own module.
 from idr_pipeline.cli_api import register as _register_api  # noqa: E402
+from idr_pipeline.cli_events import generate_events  # noqa: E402
 
 _register_api(app)
+app.command("generate-events")(generate_events)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
