@@ -150,6 +150,9 @@ class _KafkaSink:
         self.producer = KafkaProducer(
             bootstrap_servers=bootstrap,
             acks="all",
+            # A broker outage fails the call in seconds instead of blocking a worker for a minute.
+            bootstrap_timeout_ms=5000,
+            max_block_ms=5000,
             linger_ms=5,
         )
 

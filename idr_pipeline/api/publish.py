@@ -48,6 +48,9 @@ class ProfilePublisher:
                 self._producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap,
                     acks="all",
+                    # A broker outage fails the call in seconds instead of blocking a worker for a minute.
+                    bootstrap_timeout_ms=5000,
+                    max_block_ms=5000,
                 )
             return self._producer
 
