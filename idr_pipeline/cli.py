@@ -197,12 +197,15 @@ def _run_dir(run_dir: Path | None) -> Path:
 
 
 @services_app.command("up")
-def services_up(run_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+def services_up(
+    run_dir: Annotated[Path | None, typer.Option()] = None,
+    only: Annotated[list[str] | None, typer.Option(help="start just these: kafka, mariadb")] = None,
+) -> None:
     """Start the Tansu broker and MariaDB (installing MariaDB if it is missing)."""
     from idr_pipeline import services
 
     with console.status("starting services"):
-        state = services.up(_run_dir(run_dir))
+        state = services.up(_run_dir(run_dir), only=only or None)
     _print_services(state)
 
 

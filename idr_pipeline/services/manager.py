@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -99,18 +99,29 @@ def _endpoints_from(state: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def up(run_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+SERVICES = ("kafka", "mariadb")
+
+
+def up(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None = None) -> dict[str, Any]:
     """Start the broker and MariaDB unless they already run healthily; return the status.
 
+    ``only`` names a subset: the demo needs the broker but not the server (its store is the
+    embedded SQLite), and installing MariaDB on a fresh machine takes minutes.
     The result is :func:`status`'s dict plus ``reused`` per service (True when it was already
     running and healthy, so nothing was started).
     """
+    wanted = set(SERVICES if only is None else only)
+    unknown = wanted - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown services {sorted(unknown)}; known: {SERVICES}")
     root = resolve_run_dir(run_dir)
     with _locked(root):
         state = read_state(root)
         reused: dict[str, bool] = {}
         starters = {"kafka": kafka.start_broker, "mariadb": mariadb.start_mariadb}
         for name, start in starters.items():
+            if name not in wanted:
+                continue
             entry = state.get(name)
             if _running(name, entry) and _healthy(name, entry or {}):
                 reused[name] = True

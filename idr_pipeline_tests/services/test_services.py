@@ -91,6 +91,20 @@ def test_up_twice_reuses_the_running_services() -> None:
     assert again["endpoints"] == before["endpoints"]
 
 
+def test_up_can_start_the_broker_alone(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    try:
+        report = up(run_dir, only=["kafka"])
+        assert report["kafka"]["healthy"] and not report["mariadb"]["running"]
+        assert report["endpoints"]["store_url"] == ""
+    finally:
+        from idr_pipeline.services import down
+
+        down(run_dir)
+    with pytest.raises(ValueError, match="unknown services"):
+        up(run_dir, only=["zookeeper"])
+
+
 def test_endpoints_prefer_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ENV_KAFKA, "127.0.0.1:1")
     monkeypatch.setenv(ENV_STORE, "singlestoredb://u:p@127.0.0.1:2/db")
