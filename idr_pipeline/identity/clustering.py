@@ -6,7 +6,9 @@ a run of such links merges a street. Here pairs are taken strongest first and ea
 clusters must pass three tests:
 
 * **no conflicting strong identifiers**: the merged cluster may not hold two national ids more
-  than one typo apart, nor the same full name with clearly different dates of birth (Jr and Sr);
+  than one typo apart, nor the same full name with clearly different dates of birth (Jr and Sr),
+  unless the record pairs that carry the conflict were themselves scored as likely matches
+  (the model has then weighed that disagreement directly: a re-keyed or corrupted copy);
 * **no weak bridges**: when both sides already hold several records, the average probability
   over all record pairs between them (missing pairs count as 0) must clear ``min_avg_linkage``,
   so one strong-looking link cannot glue two dense groups together;
@@ -116,10 +118,34 @@ def _conflict(
     return None
 
 
-def _every_cross_pair_matches(
-    a: _Cluster, b: _Cluster, neighbours: dict[str, dict[str, float]], threshold: float
-) -> bool:
-    return all(neighbours[x].get(y, 0.0) >= threshold for x in a.members for y in b.members)
+def _conflicting_pairs(
+    a: _Cluster, b: _Cluster, reason: str, nid_of: dict[str, str], person_of
+) -> list[tuple[str, str]]:
+    """The cross pairs that themselves carry the conflict."""
+    if reason == REFUSED_NATIONAL_ID:
+        return [
+            (x, y)
+            for x in a.members
+            if x in nid_of
+            for y in b.members
+            if y in nid_of and OSA.distance(nid_of[x], nid_of[y]) > 1
+        ]
+    return [
+        (x, y)
+        for x in a.members
+        if x in person_of
+        for y in b.members
+        if y in person_of
+        and person_of[x][0] == person_of[y][0]
+        and clearly_different_dob(person_of[x][1], person_of[y][1])
+    ]
+
+
+def _conflict_weighed_by_model(pairs: list[tuple[str, str]], neighbours: dict[str, dict[str, float]]) -> bool:
+    """The pairs carrying the conflict are, on average, more likely the same person than not
+    (an unscored pair counts 0): one heavily corrupted copy among five must not veto the
+    other four, while father and son, whose own pairs score low, stay apart."""
+    return bool(pairs) and sum(neighbours[x].get(y, 0.0) for x, y in pairs) / len(pairs) > 0.5
 
 
 def _name_key(first: object, last: object) -> str | None:
@@ -166,10 +192,13 @@ def cluster_pairs(
             continue
         a, b = clusters[la], clusters[lb]
         reason = _conflict(a, b, (left, right), nid_of, person_of)
-        if reason is not None and _every_cross_pair_matches(a, b, neighbours, policy.threshold):
-            # Each record of one side was itself scored a match with each of the other: the
-            # model has weighed every disagreement directly, so the conflict is a corrupted
-            # copy, not a second person.
+        if reason is not None and _conflict_weighed_by_model(
+            _conflicting_pairs(a, b, reason, nid_of, person_of), neighbours
+        ):
+            # The pairs of records that carry the conflict were themselves scored as matches:
+            # the model has weighed those disagreements directly (a corrupted copy, a re-keyed
+            # id), so it is not a second person. Father and son do not pass: their own pairs
+            # score low, and an unscored pair counts against.
             reason = None
         if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
             reason = REFUSED_SIZE

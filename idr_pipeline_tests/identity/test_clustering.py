@@ -116,3 +116,19 @@ def test_typos_in_national_id_or_dob_are_not_conflicts():
     )
     result = cluster_pairs(["a", "b"], _pairs([("a", "b", 0.99)]), profiles)
     assert result.labels["a"] == result.labels["b"]
+
+
+def test_one_corrupted_copy_cannot_veto_an_id_the_model_matched_against_most_copies():
+    # FEBRL-style: four copies share an id, a fifth was re-keyed; the model matched the
+    # re-keyed copy with three of the four directly and missed the fourth (heavily corrupted).
+    people = [(f"c{i}", "8539119", "Robin", "Morris", "1925-01-24") for i in range(4)]
+    profiles = _profiles([*people, ("k", "1191533", "Robin", "Morris", "1925-01-24")])
+    same = [(f"c{i}", f"c{j}", 0.999) for i in range(4) for j in range(i + 1, 4)]
+    pairs = _pairs([*same, ("c0", "k", 0.999), ("c1", "k", 0.999), ("c2", "k", 0.998), ("c3", "k", 1e-5)])
+    result = cluster_pairs([r[0] for r in profiles.itertuples(index=False)], pairs, profiles)
+    assert len(set(result.labels.values())) == 1 and result.refused.empty
+    # With only one of the four conflicting pairs matched, the conflict stands.
+    pairs = _pairs([*same, ("c0", "k", 0.999), ("c1", "k", 0.2)])
+    result = cluster_pairs([r[0] for r in profiles.itertuples(index=False)], pairs, profiles)
+    assert result.labels["k"] != result.labels["c0"]
+    assert set(result.refused.reason) == {REFUSED_NATIONAL_ID}
