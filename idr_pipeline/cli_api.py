@@ -38,6 +38,8 @@ def serve(
         port=bind_port,
         log_level=log_level,
         access_log=access_log,
+        loop="auto",
+        http="auto",
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,12 +97,14 @@ def presented_key(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token else None
 
 
-def require(scope: str) -> Callable[[Request], ApiKey]:
+def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     """A dependency: 401 without a valid key, 403 when the key lacks ``scope``."""
     if scope not in API_KEY_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def check(request: Request) -> ApiKey:
+    # async: a sync dependency would cost a worker-thread round trip per request, more than
+    # the indexed key look-up itself; the look-up runs on the event loop's own connection.
+    async def check(request: Request) -> ApiKey:
         from idr_pipeline.api.state import get_state
 
         key = authenticate(get_state(request).store(), presented_key(request))
