@@ -1,0 +1,258 @@
+"""Open-loop load test of the API against a running server: p50/p95/p99 and throughput.
+
+    .venv/bin/python benchmarks/api_load.py                       # SQLite, 100k identities
+    .venv/bin/python benchmarks/api_load.py --store-url singlestoredb://idr:idr@127.0.0.1:PORT/idr_bench
+
+What it does:
+
+1. Fills the store with ``--identities`` synthetic identities (identities, golden profiles,
+   identifiers, record links) through the store's own upserts, unless it already holds them.
+   Synthetic rows are enough: the API's cost depends on table sizes and index depth, not on
+   whether the names came out of the generator.
+2. Writes a match model with the product's comparisons and hand-set m/u (scoring costs the
+   same whatever the parameters) and creates a read key.
+3. Starts ``idr serve`` as a subprocess (uvicorn, one worker) and waits for ``/health``.
+4. Drives each endpoint open-loop: request i is due at ``start + i / rate`` whether or not
+   earlier ones have returned, and its latency is counted from that due time, so a slow server
+   shows up as queueing instead of silently lowering the offered rate (coordinated omission).
+
+The load generator runs on the same 2-core machine as the server, so the figures include
+that contention. Targets: GET /identities/{id} p99 <= 10 ms at 200 req/s; POST /resolve p99
+<= 50 ms at 50 req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from idr_pipeline.api.auth import create_key  # noqa: E402
+from idr_pipeline.matching.comparisons import COMPARISONS  # noqa: E402
+from idr_pipeline.matching.fellegi_sunter import MatchModel  # noqa: E402
+from idr_pipeline.standardize import email_match_key  # noqa: E402
+from idr_pipeline.store import IdentityStore, open_store  # noqa: E402
+
+FIRST = ["james", "mary", "robert", "patricia", "john", "jennifer", "michael", "linda", "david", "elizabeth",
+         "william", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah", "chris", "karen"]  # fmt: skip
+LAST = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez",
+        "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin"]  # fmt: skip
+CITIES = [
+    ("Springfield", "IL", "627"),
+    ("Austin", "TX", "733"),
+    ("Portland", "OR", "972"),
+    ("Denver", "CO", "802"),
+]
+
+
+def person(i: int) -> dict:
+    """Identity i's golden profile; deterministic so reruns and the load generator agree."""
+    rng = random.Random(i)
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    city, state, zip3 = rng.choice(CITIES)
+    return {
+        "identity_id": f"bench-{i:07d}",
+        "first_name": first.title(),
+        "last_name": last.title(),
+        "email": f"{first}.{last}{i}@example.com",
+        "phone": f"+1415{2000000 + i:07d}"[:12],
+        "dob": f"{1940 + i % 60}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+        "street": f"{1 + i % 999} {rng.choice(['Oak', 'Elm', 'Main', 'Pine'])} St",
+        "city": city,
+        "state": state,
+        "postcode": f"{zip3}{i % 100:02d}",
+        "country": "US",
+    }
+
+
+def seed(store: IdentityStore, n: int, chunk: int = 10_000) -> float:
+    started = time.perf_counter()
+    for lo in range(0, n, chunk):
+        people = [person(i) for i in range(lo, min(n, lo + chunk))]
+        store.upsert_identities(
+            {"identity_id": p["identity_id"], "status": "active", "record_count": 1} for p in people
+        )
+        store.upsert_golden_profiles(
+            {
+                **p,
+                "identifiers": {"email_key": [p["email"]], "phone": [p["phone"]]},
+                "sources": ["crm"],
+                "record_count": 1,
+            }
+            for p in people
+        )
+        store.upsert_record_links(
+            {"record_id": f"crm-{p['identity_id']}", "identity_id": p["identity_id"], "source": "crm"}
+            for p in people
+        )
+        store.upsert_identifiers(
+            row
+            for p in people
+            for row in (
+                {"id_type": "email", "id_value": p["email"], "identity_id": p["identity_id"]},
+                {
+                    "id_type": "email_key",
+                    "id_value": email_match_key(p["email"]),
+                    "identity_id": p["identity_id"],
+                },
+                {"id_type": "phone", "id_value": p["phone"], "identity_id": p["identity_id"]},
+            )
+        )
+        print(f"  seeded {min(n, lo + chunk):,}/{n:,}", flush=True)
+    return time.perf_counter() - started
+
+
+def model_json() -> str:
+    m = {c.name: (w := 2.0 ** np.arange(c.n_levels)) / w.sum() for c in COMPARISONS}
+    u = {c.name: (w := 2.0 ** -np.arange(c.n_levels, dtype=float) * 4) / w.sum() for c in COMPARISONS}
+    return MatchModel(comparisons=list(COMPARISONS), m=m, u=u, prior=1e-4).to_json()
+
+
+def resolve_body(i: int, rng: random.Random) -> dict:
+    """Half deterministic (the e-mail, spelt differently), half probabilistic (no identifier)."""
+    p = person(i)
+    if rng.random() < 0.5:
+        return {"email": f"  {p['email'].upper()} ", "first_name": p["first_name"]}
+    y, mth, d = p["dob"].split("-")
+    return {
+        "first_name": p["first_name"],
+        "last_name": p["last_name"],
+        "dob": f"{mth}/{d}/{y}",
+        "street": p["street"],
+        "postcode": p["postcode"],
+    }
+
+
+async def drive(base: str, key: str, kind: str, rate: float, duration: float, n: int) -> dict:
+    import httpx
+
+    rng = random.Random(1)
+    total = int(rate * duration)
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    async with httpx.AsyncClient(
+        base_url=base, headers={"X-API-Key": key}, limits=limits, timeout=30
+    ) as client:
+
+        async def one(due: float, i: int) -> None:
+            nonlocal errors
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                if kind == "identity":
+                    response = await client.get(f"/identities/bench-{i:07d}")
+                else:
+                    response = await client.post("/resolve", json=resolve_body(i, rng))
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - due)
+            errors += not ok
+
+        start = time.perf_counter() + 0.5
+        tasks = [asyncio.create_task(one(start + k / rate, rng.randrange(n))) for k in range(total)]
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {
+        "endpoint": "GET /identities/{id}" if kind == "identity" else "POST /resolve",
+        "offered_rps": rate,
+        "requests": total,
+        "errors": errors,
+        "throughput_rps": round(total / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(ms.max()), 2),
+    }
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 300) -> dict:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            return httpx.get(f"{base}/health", timeout=2).json()
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise TimeoutError("server did not become healthy")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store-url", default=f"sqlite:///{ROOT / 'data' / 'benchmarks' / 'api_store.db'}")
+    parser.add_argument("--identities", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per endpoint")
+    parser.add_argument("--identity-rate", type=float, default=200.0)
+    parser.add_argument("--resolve-rate", type=float, default=50.0)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    store = open_store(args.store_url)
+    store.ensure_schema()
+    have = store.count_rows("identities")
+    if have < args.identities:
+        print(f"seeding {args.identities:,} identities into {args.store_url.split('@')[-1]}")
+        print(f"seeded in {seed(store, args.identities):.0f} s")
+    key = create_key(store, "api-load-benchmark", ["read"])[1]
+    store.close()
+
+    work = Path(tempfile.mkdtemp(prefix="api_load_"))
+    (work / "model.json").write_text(model_json())
+    env = {
+        **os.environ,
+        "IDR_STORE_URL": args.store_url,
+        "IDR_API_MODEL_PATH": str(work / "model.json"),
+        "IDR_INDEX_DIR": str(work / "faiss"),
+        "IDR_API_PORT": str(args.port),
+    }
+    base = f"http://127.0.0.1:{args.port}"
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "idr"), "serve", "--port", str(args.port)], env=env)
+    try:
+        started = time.perf_counter()
+        health = wait_healthy(base, proc)
+        print(f"server up in {time.perf_counter() - started:.1f} s: {health['store']}, model {health['model']['resolve_mode']}, "
+              f"blocking index {health['model']['blocking_index_identities']:,} identities")  # fmt: skip
+        results = []
+        for kind, rate in (("identity", args.identity_rate), ("resolve", args.resolve_rate)):
+            asyncio.run(drive(base, key, kind, rate, 3.0, args.identities))  # warm-up, not counted
+            results.append(asyncio.run(drive(base, key, kind, rate, args.duration, args.identities)))
+            print(results[-1], flush=True)
+        print()
+        header = [
+            "endpoint",
+            "offered_rps",
+            "throughput_rps",
+            "requests",
+            "errors",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms",
+        ]
+        print(" | ".join(header))
+        for r in results:
+            print(" | ".join(str(r[h]) for h in header))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
