@@ -1,0 +1,1 @@
+"""Dagster definitions of behaviour features, behaviour vectors and audience segments."""

@@ -1,0 +1,129 @@
+"""user_features, behavior_embeddings and audience_segments: thin wrappers over idr_pipeline.segments."""
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
+from idr_pipeline.defs.segments.partitions import is_current, partition_as_of, segments_daily
+from idr_pipeline.reporting import markdown_table
+from idr_pipeline.segments.evaluate import (
+    build_behavior_embeddings,
+    build_features,
+    evaluate_segments,
+    read_behavior_embeddings,
+)
+
+#: Landed events arrive as dynamically partitioned offset ranges; every day's features read
+#: all of them (an offset range is not a day), so the dependency spans all partitions.
+RAW_EVENTS = dg.AssetDep("raw_events", partition_mapping=dg.AllPartitionMapping())
+
+#: Re-evaluate the latest day whenever events land or identities are re-served. Eager, minus
+#: its "no dependency partition missing" guard: one offset range that failed to land would
+#: otherwise hold every audience back until someone repaired it.
+ON_NEW_EVENTS = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+
+
+def _stitch_metadata(stitch) -> dict[str, object]:
+    return {
+        "events": stitch.events,
+        "events_unresolved": stitch.unresolved,
+        "stitched_share": round(stitch.stitched_share, 4),
+        "resolution": dg.MetadataValue.md(markdown_table(stitch.table())),
+    }
+
+
+@dg.asset(
+    deps=[RAW_EVENTS, "resolved_profiles"],
+    partitions_def=segments_daily,
+    automation_condition=ON_NEW_EVENTS,
+    group_name="segments",
+    kinds={"spark", "parquet"},
+    description="Per identity: 7/30/90-day views, clicks and purchases (total and by category), "
+    "spend, recency and top categories, as of the partition's day.",
+)
+def user_features(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    as_of = partition_as_of(context.partition_key)
+    stats = build_features(pyspark.spark_session, lake.lake(pyspark.spark_session), as_of)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": stats.identities,
+            "as_of": as_of.isoformat(),
+            "seconds": round(stats.seconds, 1),
+            **_stitch_metadata(stats.stitch),
+            "preview": dg.MetadataValue.md(markdown_table(stats.preview)),
+        }
+    )
+
+
+@dg.asset(
+    deps=[RAW_EVENTS, "resolved_profiles"],
+    partitions_def=segments_daily,
+    automation_condition=ON_NEW_EVENTS,
+    group_name="segments",
+    kinds={"parquet"},
+    description="One behaviour vector per identity from its last 90 days of events "
+    "(text rendering + the configured vectoriser), for prototype segments.",
+)
+def behavior_embeddings(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    as_of = partition_as_of(context.partition_key)
+    vectors, stitch, seconds = build_behavior_embeddings(
+        pyspark.spark_session, lake.lake(pyspark.spark_session), as_of
+    )
+    sample = vectors.to_frame()[["identity_id", "text"]].head(5)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(vectors.ids),
+            "vectorizer": vectors.vectorizer,
+            "as_of": as_of.isoformat(),
+            "seconds": round(seconds, 1),
+            **_stitch_metadata(stitch),
+            "sample_texts": dg.MetadataValue.md(markdown_table(sample)),
+        }
+    )
+
+
+@dg.asset(
+    deps=["behavior_embeddings", RAW_EVENTS, "resolved_profiles", "served_identities"],
+    partitions_def=segments_daily,
+    automation_condition=ON_NEW_EVENTS,
+    group_name="segments",
+    kinds={"spark", "sqlite", "singlestore"},
+    description="Segment definitions and members (identity_id, segment, score, assigned_at) in the "
+    "store, with joined/left history. Only today's partition writes the store.",
+)
+def audience_segments(
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource, store: StoreResource
+) -> dg.MaterializeResult:
+    spark = pyspark.spark_session
+    lk = lake.lake(spark)
+    as_of = partition_as_of(context.partition_key)
+    write = is_current(context.partition_key)
+    with store.open() as st:
+        stats = evaluate_segments(
+            spark, lk, st, as_of, embeddings=read_behavior_embeddings(lk, as_of), write=write
+        )
+    if not write:
+        context.log.info(
+            "partition %s is not today's: sizes reported, store left as it is", context.partition_key
+        )
+    table = stats.table()
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat(),
+            "store_written": write,
+            "active_identities": stats.universe,
+            "segments": len(table),
+            "members_total": int(table["members"].sum()),
+            "joined": int(table["joined"].sum()),
+            "left": int(table["left"].sum()),
+            "retired_segments": ", ".join(stats.retired) or "-",
+            "vectorizer": stats.vectorizer,
+            "seconds": round(stats.seconds, 1),
+            "sizes": dg.MetadataValue.md(markdown_table(table, max_rows=100)),
+            **_stitch_metadata(stats.stitch),
+        }
+    )
