@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.streaming.assets import ACCOUNTING_CHECK, DEAD_LETTER_CHECK
+from idr_pipeline.defs.streaming.definitions import standalone_streaming_definitions
 from idr_pipeline.defs.streaming.streams import EVENTS, PROFILES
 from idr_pipeline.events import land
 from idr_pipeline.events.config import get_stream_settings
@@ -57,7 +57,7 @@ def env(kafka_bootstrap: str, idr_env, monkeypatch: pytest.MonkeyPatch) -> Itera
             events_topic,
             profiles_topic,
             get_settings().lake_uri,
-            load_idr_definitions(),
+            standalone_streaming_definitions(),
             instance,
         )
     get_stream_settings.cache_clear()
