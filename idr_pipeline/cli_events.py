@@ -37,9 +37,9 @@ def generate_events(
 ) -> None:
     """Page views, ad clicks, purchases and identify events of the generated people, plus sign-ups.
 
-    Pass the --seed and --people that `idr generate` used: events then refer to the web
-    accounts, devices and e-mails of those people. About 1% of the messages are malformed on
-    purpose (they land as dead letters).
+    Pass the --seed and --people that `idr generate` used, so events refer to those people.
+
+    About 1% of the messages are malformed on purpose; they land as dead letters.
     """
     from idr_pipeline.events.config import get_stream_settings
     from idr_pipeline.generate.events import generate_event_stream, write_jsonl

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import dagster as dg
 
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.streaming.streams import STREAMS, Stream
+from idr_pipeline.events.producer import PublishStats
 
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_TAG = "dagster/sensor_name"
@@ -139,3 +141,30 @@ def ingest_stream(
         stats.dead += counts["dead"]
         stats.partitions += counts["partitions"]
     return stats
+
+
+def publish_generated_stream(
+    people: int,
+    seed: int = 42,
+    days: int = 7,
+    until: datetime | None = None,
+    rate: float = 0.0,
+    bootstrap: str | None = None,
+) -> dict[str, PublishStats]:
+    """Publish the ``idr generate-events`` stream of the people ``idr generate`` made with this seed.
+
+    The demo's producer side: call it after generating the landing files with the same
+    ``people`` and ``seed``, then :func:`ingest_stream` to land what it published.
+    """
+    from idr_pipeline.events.config import get_stream_settings
+    from idr_pipeline.events.producer import publish
+    from idr_pipeline.generate.events import generate_event_stream
+    from idr_pipeline.settings import get_settings
+
+    servers = bootstrap or get_settings().kafka_bootstrap_servers
+    settings = get_stream_settings()
+    stream = generate_event_stream(people=people, days=days, seed=seed, until=until)
+    return {
+        settings.events_topic: publish(servers, settings.events_topic, stream.events, rate=rate),
+        settings.profiles_topic: publish(servers, settings.profiles_topic, stream.profiles, rate=rate),
+    }

@@ -21,7 +21,6 @@ def build_job(stream: Stream):
     return dg.define_asset_job(
         stream.job_name,
         selection=dg.AssetSelection.assets(stream.raw_key, stream.dead_key),
-        partitions_def=stream.partitions_def,
         description=f"Land one offset range of the {stream.name} topic (raw rows and dead letters).",
     )
 
