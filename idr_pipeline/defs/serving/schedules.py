@@ -4,7 +4,11 @@ import dagster as dg
 
 resolve_job = dg.define_asset_job(
     "resolve_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("raw_profiles"),
+    # The batch lineage only: the stream and segment assets carry their own partitions (offset
+    # ranges, days), and one job cannot span several partitions definitions.
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.assets("raw_profiles")
+    - dg.AssetSelection.groups("streaming", "segments"),
     description="Standardise, link, cluster, build golden records and serve; raw landing runs per source.",
 )
 
