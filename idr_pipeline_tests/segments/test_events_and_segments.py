@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from idr_pipeline.lake import Lake
 from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
+from idr_pipeline.segments.behavior import behaviour_texts
 from idr_pipeline.segments.dsl import SegmentCatalog
 from idr_pipeline.segments.evaluate import evaluate_segments
 from idr_pipeline.segments.events import as_of_end, read_events, resolve_event_identities, stitch_report
@@ -120,6 +121,15 @@ def test_user_features(world: tuple[Lake, Path], spark: SparkSession) -> None:
     cat = rows["id_cat"]
     assert cat["top_categories"] == ["books", "sports"]  # a purchase outweighs a view
     assert cat["days_since_last_purchase"] == 49 and str(cat["as_of"]) == AS_OF.isoformat()
+
+
+def test_behaviour_texts_newest_first(world: tuple[Lake, Path], spark: SparkSession) -> None:
+    lake, _ = world
+    resolved = resolve_event_identities(read_events(spark, lake), lake.read_latest(*IDENTIFIERS))
+    texts = {r["identity_id"]: r["text"] for r in behaviour_texts(resolved, END).collect()}
+    assert texts["id_ann"] == "viewed luxury, purchased luxury, clicked black friday, purchased luxury"
+    assert texts["id_cat"] == "viewed sports, purchased books"
+    assert set(texts) == {"id_ann", "id_bob", "id_cat", "id_dan"}  # unresolved events render nobody
 
 
 CATALOG = SegmentCatalog.model_validate(
