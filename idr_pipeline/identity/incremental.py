@@ -27,12 +27,15 @@ because copying a million-node state per micro-batch would cost more than the ba
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -265,6 +268,27 @@ def apply_batch(
     """
     if version <= state.version:
         raise ValueError(f"batch version {version} is not after the state's version {state.version}")
+    # A state of millions of small objects makes every full garbage collection walk all of
+    # them; the batch creates no reference cycles, so collection waits until it is done.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _apply_batch(state, new_nodes, new_edges, version, now=now, reason=reason, sources=sources)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _apply_batch(
+    state: GraphState,
+    new_nodes: Iterable[str] | pd.DataFrame,
+    new_edges: Iterable[tuple[str, str]] | pd.DataFrame,
+    version: int,
+    *,
+    now: str | None,
+    reason: str,
+    sources: Mapping[str, str | None] | None,
+) -> tuple[GraphState, Delta]:
     now = now or utc_now()
     node_keys, node_sources = _node_arrays(new_nodes, sources)
     src, dst = _edge_arrays(new_edges)
@@ -392,7 +416,9 @@ def _delta(
     return Delta(
         version=version,
         reason=reason,
-        assignments=pd.DataFrame({"node": keys, "identity_id": owners}, dtype=object),
+        assignments=pd.DataFrame(
+            {"node": pd.Series(keys, dtype=object), "identity_id": pd.Series(owners, dtype=object)}
+        ),
         identities=identities,
         merges=pd.DataFrame(merges, columns=["merged_id", "survivor_id", "reason"]),
         new_nodes=int(new_nodes),
@@ -425,8 +451,14 @@ def full_recompute(
     n_nodes = len(all_keys) - 2 * len(src)
     m = len(src)
     labels = _components(len(uniques), codes[n_nodes : n_nodes + m], codes[n_nodes + m :])
-    frame = pd.DataFrame({"node": uniques, "label": labels})
-    frame["component"] = frame.groupby("label").node.transform("min")
+    # The smallest key per component, by rank: pandas' groupby-min on strings falls back to a
+    # Python loop per group, which is most of a full run at a million nodes.
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[pc.sort_indices(pa.array(uniques, pa.string())).to_numpy()] = np.arange(len(uniques))
+    first = pd.Series(rank).groupby(labels).transform("min").to_numpy()
+    by_rank = np.empty(len(uniques), dtype=np.int64)
+    by_rank[rank] = np.arange(len(uniques))
+    frame = pd.DataFrame({"node": uniques, "component": uniques[by_rank[first]]})
     comp_table = pd.DataFrame({"component": frame.component.unique()})
 
     if previous is not None:
