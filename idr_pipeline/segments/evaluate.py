@@ -183,6 +183,15 @@ class SegmentStats:
             }
         )
 
+    def summary(self) -> str:
+        """What the demo prints: sizes, movements and how much of the traffic resolved."""
+        head = (
+            f"segments as of {self.as_of:%Y-%m-%d %H:%M} UTC over {self.universe:,} active identities "
+            f"({self.vectorizer} vectors, {self.seconds:.1f} s); events resolved to an identity: "
+            f"{self.stitch.resolved:,} of {self.stitch.events:,} ({self.stitch.stitched_share:.1%})"
+        )
+        return head + "\n" + self.table().to_string(index=False)
+
 
 def evaluation_order(catalog: SegmentCatalog) -> list[RuleSegment | PrototypeSegment]:
     """Prototypes first, then rules once every segment they refer to is done; cycles refused."""

@@ -20,6 +20,7 @@ from pyspark.sql import types as T
 from idr_pipeline.events.schema import RAW_EVENTS
 from idr_pipeline.lake import Lake
 from idr_pipeline.standardize.email import email_match_key
+from idr_pipeline.standardize.identifiers import normalize_identifier
 
 #: The columns segments need, typed as the landing step writes them (``ts`` a UTC timestamp).
 EVENT_SCHEMA = T.StructType(
@@ -85,11 +86,16 @@ def read_events(
     return events.where(F.col("event_id").isNotNull()).dropDuplicates(["event_id"])
 
 
-def _email_key_or_none(email):  # noqa: ANN001, ANN202 - no hints: Spark 4 reads them as a pandas UDF
-    return email_match_key(email) if email else None
+@F.pandas_udf(T.StringType())
+def _email_key(emails: pd.Series) -> pd.Series:
+    """The batch's e-mail match key (Gmail dots and +tags folded), so events meet identifiers."""
+    return emails.map(lambda e: email_match_key(e) if isinstance(e, str) and e else None)
 
 
-_email_key = F.udf(_email_key_or_none, T.StringType())
+@F.pandas_udf(T.StringType())
+def _identifier(values: pd.Series) -> pd.Series:
+    """The batch's id normalisation: canonical UUIDs, and fillers (nil UUID, 'guest') as null."""
+    return values.map(lambda v: normalize_identifier(v).value if isinstance(v, str) else None)
 
 
 def _unique_lookup(identifiers: DataFrame, id_type: str, alias: str) -> DataFrame:
@@ -118,27 +124,29 @@ def resolve_event_identities(
     whose user_id or e-mail resolved: the first rung that answers wins, so a signed-in event
     on a shared laptop goes to the account holder, not to the cookie's owner.
     """
-    keyed = events.withColumn(
-        "_k_user",
-        F.when(F.col("user_id").isNotNull(), F.concat(F.lit(f"{user_id_source}:"), F.col("user_id"))),
-    ).withColumn("_k_email", _email_key(F.col("email")))
+    keyed = (
+        events.withColumn("_user", _identifier(F.col("user_id")))
+        .withColumn("_k_user", F.concat(F.lit(f"{user_id_source}:"), F.col("_user")))
+        .withColumn("_k_email", _email_key(F.col("email")))
+        .withColumn("_k_anon", _identifier(F.col("anonymous_id")))
+    )
     for id_type, key, alias in (
         ("source_customer_key", "_k_user", "_id_user"),
         ("email_key", "_k_email", "_id_email"),
-        ("anonymous_id", "anonymous_id", "_id_anon"),
+        ("anonymous_id", "_k_anon", "_id_anon"),
     ):
         lookup = _unique_lookup(identifiers, id_type, alias)
         keyed = keyed.join(lookup, F.col(key) == F.col(f"_key_{alias}"), "left").drop(f"_key_{alias}")
     strong = F.coalesce("_id_user", "_id_email")
     # Cookies that an identify event tied to exactly one strongly resolved identity.
     stitched = (
-        keyed.where((F.col("type") == "identify") & F.col("anonymous_id").isNotNull() & strong.isNotNull())
-        .groupBy(F.col("anonymous_id").alias("_stitch_anon"))
+        keyed.where((F.col("type") == "identify") & F.col("_k_anon").isNotNull() & strong.isNotNull())
+        .groupBy(F.col("_k_anon").alias("_stitch_anon"))
         .agg(F.countDistinct(strong).alias("_n"), F.min(strong).alias("_id_identify"))
         .where(F.col("_n") == 1)
         .drop("_n")
     )
-    keyed = keyed.join(stitched, F.col("anonymous_id") == F.col("_stitch_anon"), "left")
+    keyed = keyed.join(stitched, F.col("_k_anon") == F.col("_stitch_anon"), "left")
     ids = [F.col(c) for c in ("_id_user", "_id_email", "_id_anon", "_id_identify")]
     rung = F.lit(None).cast("string")
     for name, col in reversed(list(zip(RUNGS, ids, strict=True))):

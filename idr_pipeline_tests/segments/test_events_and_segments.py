@@ -26,6 +26,7 @@ IDENTIFIERS_ROWS = [
     ("anonymous_id", "anon-shared", "id_ann"),  # a cookie two identities hold resolves nobody
     ("anonymous_id", "anon-shared", "id_cat"),
     ("email_key", "dan@example.com", "id_dan"),
+    ("anonymous_id", "9f1c2b3a-0000-4000-8000-00000000000b", "id_bob"),
 ]
 PROFILES = [
     ("id_ann", "US", "1995-01-01"),
@@ -52,6 +53,8 @@ def _make_events() -> list[dict]:
         ev("page_view", days(1), "anon-shared", category="luxury"),  # ambiguous cookie
         ev("page_view", days(1), "anon-stranger", category="toys"),  # nobody
         ev("page_view", days(400), "anon-ann", category="luxury"),  # outside every window
+        # cookies are normalised like the batch's: an upper-case UUID is Bob's lower-case one
+        ev("page_view", days(1), "9F1C2B3A-0000-4000-8000-00000000000B"),
     ]
 
 
@@ -101,10 +104,11 @@ def test_events_resolve_by_priority_and_unresolved_are_kept(
         (None, None),
         (None, None),
         None,  # older than the look-back: not read at all
+        ("id_bob", "anonymous_id"),
     ]
     report = stitch_report(resolve_event_identities(events, identifiers))
-    assert report.events == 11 and report.unresolved == 2  # the replayed duplicate counted once
-    assert report.by_rung == {"user_id": 1, "anonymous_id": 5, "email_key": 2, "identify": 1}
+    assert report.events == 12 and report.unresolved == 2  # the replayed duplicate counted once
+    assert report.by_rung == {"user_id": 1, "anonymous_id": 6, "email_key": 2, "identify": 1}
 
 
 def test_user_features(world: tuple[Lake, Path], spark: SparkSession) -> None:
