@@ -1,0 +1,72 @@
+"""The three segment assets and their check, materialised for today's partition on a tiny lake."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+from pyspark.sql import SparkSession
+
+from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
+from idr_pipeline.defs.segments.assets import audience_segments, behavior_embeddings, user_features
+from idr_pipeline.defs.segments.checks import segment_sizes_within_bounds
+from idr_pipeline.lake import Lake
+from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
+from idr_pipeline.spark import spark_conf
+from idr_pipeline.store import open_store
+from idr_pipeline_tests.segments.helpers import LANDED_SCHEMA, write_landed
+
+
+def _event(i: int, kind: str, ago: timedelta, anon: str, **props: object) -> dict:
+    row = {name: None for name in LANDED_SCHEMA.names}
+    row.update(event_id=f"a{i}", type=kind, ts=datetime.now(UTC) - ago, anonymous_id=anon, **props)
+    return row
+
+
+def test_assets_materialise_today_and_write_the_store(spark: SparkSession, tmp_path: Path) -> None:
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    people = [f"id_{i}" for i in range(10)]
+    ids = [("anonymous_id", f"anon-{p}", p) for p in people]
+    lake.write_version(
+        spark.createDataFrame(ids, "id_type string, id_value string, identity_id string"), *IDENTIFIERS
+    )
+    golden = [(p, "US", None, None, None, "1995-05-05") for p in people]
+    schema = "identity_id string, country string, state string, city string, postcode string, dob string"
+    lake.write_version(spark.createDataFrame(golden, schema), *GOLDEN)
+    events = [
+        _event(0, "purchase", timedelta(hours=5), "anon-id_0", category="luxury", price=900.0),
+        _event(1, "ad_click", timedelta(hours=3), "anon-id_1", campaign="black_friday"),
+        _event(2, "purchase", timedelta(hours=2), "anon-id_2", category="sports", price=30.0),
+    ]
+    write_landed(tmp_path / "lake", "p0-0-2", events)
+    store_url = f"sqlite:///{tmp_path / 'store.db'}"
+    with open_store(store_url) as store:
+        store.ensure_schema()
+        store.upsert("identities", [{"identity_id": p} for p in people])
+
+    today = datetime.now(UTC).date().isoformat()
+    result = dg.materialize(
+        [user_features, behavior_embeddings, audience_segments, segment_sizes_within_bounds],
+        partition_key=today,
+        resources={
+            "pyspark": PySparkResource(spark_config=spark_conf()),
+            "lake": LakeResource(uri=lake.uri),
+            "store": StoreResource(url=store_url),
+        },
+    )
+    assert result.success
+    meta = result.asset_materializations_for_node("audience_segments")[0].metadata
+    assert meta["store_written"].value is True and meta["stitched_share"].value == 1.0
+    assert result.asset_materializations_for_node("user_features")[0].metadata["dagster/row_count"].value == 3
+    with open_store(store_url) as store:
+        members = {(m["segment_id"], m["identity_id"]) for m in store.select_rows("segment_members")}
+    assert {
+        ("luxury_buyers", "id_0"),
+        ("black_friday_clickers", "id_1"),
+        ("sports_enthusiast", "id_2"),
+    } <= members
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "segment_sizes_within_bounds"  # 1 in 10 is far above most bounds
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
