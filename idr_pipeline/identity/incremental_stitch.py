@@ -272,7 +272,7 @@ def stitched_share(events: pd.DataFrame, resolver: Resolver, user_id_source: str
             if key not in cache:
                 kind, _, value = key.partition(":")
                 cache[key] = resolver(kind, value) is not None
-        resolved |= col.map(cache).fillna(False).to_numpy(dtype=bool)
+        resolved |= np.fromiter((cache.get(k, False) for k in col), dtype=bool, count=len(col))
     return float(resolved.mean())
 
 
