@@ -146,9 +146,15 @@ def _prepare_dagster_home() -> Path:
 def demo(
     people: Annotated[int, typer.Option(min=1, help="People in the generated sample.")] = 10_000,
     seed: Annotated[int, typer.Option()] = 42,
-    fresh: Annotated[bool, typer.Option(help="Start from an empty landing folder, lake and store.")] = True,
+    fresh: Annotated[
+        bool, typer.Option(help="Start from an empty landing folder, lake, store and Kafka topics.")
+    ] = True,
+    stream: Annotated[
+        bool, typer.Option(help="Also stream events through Kafka into identities and segments.")
+    ] = True,
+    event_days: Annotated[int, typer.Option(min=1, help="Days of behavioural events to stream.")] = 7,
 ) -> None:
-    """Generate a sample, materialize every asset through Dagster, and print the summary."""
+    """Generate a sample, materialize every asset through Dagster, stream events, print the summary."""
     import dagster as dg
 
     from idr_pipeline.dagster_runner import materialize_everything
@@ -168,11 +174,24 @@ def demo(
     summary = summarize(lake, Path(settings.landing_dir) / "truth.csv")
     console.rule("summary")
     console.print(format_summary(summary), highlight=False)
-    failed = [name for name, passed in run.check_results.items() if not passed]
-    console.print(f"asset checks: {len(run.check_results) - len(failed)}/{len(run.check_results)} passed")
+    checks = dict(run.check_results)
+    if stream:
+        from idr_pipeline.demo_stream import format_stream_demo, run_stream_demo
+
+        with console.status("streaming events through Kafka: sensors, stitching, segments"):
+            streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh)
+        console.rule("stream")
+        console.print(format_stream_demo(streamed), highlight=False)
+        checks.update(streamed.checks)
+    failed = [name for name, passed in checks.items() if not passed]
+    console.print(f"asset checks: {len(checks) - len(failed)}/{len(checks)} passed")
     for name in failed:
         console.print(f"  [red]failed[/] {name}")
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s; `make dev` opens the Dagster UI")
+    console.print(
+        "API: `.venv/bin/idr keys create --name me --scopes read,activate,admin` prints a key, then "
+        "`.venv/bin/idr serve` serves http://127.0.0.1:8000/docs (curl examples in the README)"
+    )
     if failed:
         raise typer.Exit(code=1)
 

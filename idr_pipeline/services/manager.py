@@ -140,23 +140,29 @@ def up(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None
     return result
 
 
-def down(run_dir: str | os.PathLike[str] | None = None) -> dict[str, bool]:
-    """Stop both services (SIGTERM, then SIGKILL) and remove the state file.
+def down(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None = None) -> dict[str, bool]:
+    """Stop the services (SIGTERM, then SIGKILL) and forget them in the state file.
 
     Returns per service whether a running process was stopped. MariaDB's datadir is kept, so
-    the next ``up`` skips initialisation; delete the run dir for a clean slate.
+    the next ``up`` skips initialisation; delete the run dir for a clean slate. Tansu keeps
+    topics in memory, so stopping it (``only=["kafka"]``) is how a fresh demo empties them.
     """
+    wanted = [name for name in SERVICES if only is None or name in set(only)]
     root = resolve_run_dir(run_dir)
     stopped: dict[str, bool] = {}
     with _locked(root):
         state = read_state(root)
-        for name in ("kafka", "mariadb"):
-            entry = state.get(name)
+        for name in wanted:
+            entry = state.pop(name, None)
             # MariaDB flushes InnoDB on SIGTERM; give it longer than the broker.
             stopped[name] = _running(name, entry) and stop_pid(
                 (entry or {}).get("pid"), grace=60.0 if name == "mariadb" else 10.0
             )
-        state_path(root).unlink(missing_ok=True)
+        if any(name in state for name in SERVICES):
+            state["endpoints"] = _endpoints_from(state)
+            _write_state(root, state)
+        else:
+            state_path(root).unlink(missing_ok=True)
     return stopped
 
 
