@@ -14,6 +14,7 @@ import pandas as pd
 from idr_pipeline.accounting import row_account
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.platform.resources import build_resources
+from idr_pipeline.defs.serving.schedules import resolve_job
 from idr_pipeline.evaluate import score_clusters
 from idr_pipeline.generate import generate_dataset
 from idr_pipeline.lake import Lake
@@ -37,7 +38,7 @@ def _materialize_all(instance: dg.DagsterInstance) -> dict[str, bool]:
             assets, selection=["raw_profiles"], partition_key=source, resources=resources, instance=instance
         )
         assert result.success
-    downstream = dg.AssetSelection.all() - dg.AssetSelection.assets("raw_profiles")
+    downstream = resolve_job.selection  # the batch lineage; streams and segments are partitioned apart
     result = dg.materialize([*assets, *checks], selection=downstream, resources=resources, instance=instance)
     assert result.success
     return {
