@@ -23,8 +23,19 @@ class GraphRun:
     check_results: dict[str, bool]
 
 
-def _run_config(log_level: str) -> dict:
+def run_config(log_level: str) -> dict:
+    """Console logging at ``log_level`` for an in-process run (its events still reach the instance)."""
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
+def check_evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """``asset:check`` -> its evaluation, for every check the run evaluated."""
+    return {
+        f"{data.asset_key.to_user_string()}:{data.check_name}": data
+        for ev in result.all_events
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION"
+        for data in [ev.asset_check_evaluation_data]
+    }
 
 
 def materialize_everything(instance: dg.DagsterInstance | None = None, log_level: str = "INFO") -> GraphRun:
@@ -38,19 +49,13 @@ def materialize_everything(instance: dg.DagsterInstance | None = None, log_level
         if not (Path(settings.landing_dir) / mapping.file).exists():
             continue
         result = ingest.execute_in_process(
-            partition_key=name, instance=instance, raise_on_error=True, run_config=_run_config(log_level)
+            partition_key=name, instance=instance, raise_on_error=True, run_config=run_config(log_level)
         )
         landed[name] = result.success
     resolve = defs.resolve_job_def("resolve_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=_run_config(log_level)
+        instance=instance, raise_on_error=False, run_config=run_config(log_level)
     )
-    checks = {
-        f"{ev.asset_check_evaluation_data.asset_key.to_user_string()}:{ev.asset_check_evaluation_data.check_name}": (
-            ev.asset_check_evaluation_data.passed
-        )
-        for ev in resolve.all_events
-        if ev.event_type_value == "ASSET_CHECK_EVALUATION"
-    }
+    checks = {name: data.passed for name, data in check_evaluations(resolve).items()}
     if not resolve.success:
         failures = [ev.message for ev in resolve.all_events if ev.is_failure]
         raise RuntimeError("resolve_job failed:\n" + "\n".join(m or "" for m in failures))

@@ -49,17 +49,15 @@ def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
 
 def _checks(result: dg.ExecuteInProcessResult) -> tuple[dict[str, bool], list[str]]:
     """Check name -> passed; a failed check of WARN severity is listed as a warning instead."""
-    passed: dict[str, bool] = {}
-    warnings: list[str] = []
-    for ev in result.all_events:
-        if ev.event_type_value != "ASSET_CHECK_EVALUATION":
-            continue
-        data = ev.asset_check_evaluation_data
-        name = f"{data.asset_key.to_user_string()}:{data.check_name}"
-        warn = data.severity == dg.AssetCheckSeverity.WARN
-        passed[name] = data.passed or warn
-        if warn and not data.passed:
-            warnings.append(name)
+    from idr_pipeline.dagster_runner import check_evaluations
+
+    evaluations = check_evaluations(result)
+    warnings = [
+        name
+        for name, data in evaluations.items()
+        if not data.passed and data.severity == dg.AssetCheckSeverity.WARN
+    ]
+    passed = {name: data.passed or name in warnings for name, data in evaluations.items()}
     return passed, warnings
 
 
@@ -75,6 +73,7 @@ def run_stream_demo(
     instance: dg.DagsterInstance, people: int, seed: int, days: int, fresh: bool
 ) -> StreamDemo:
     from idr_pipeline import services
+    from idr_pipeline.dagster_runner import run_config
     from idr_pipeline.definitions import load_idr_definitions
     from idr_pipeline.events.runner import ingest_stream, publish_generated_stream
     from idr_pipeline.store import open_store
@@ -91,7 +90,7 @@ def run_stream_demo(
     if ingest.failed:
         raise RuntimeError(f"stream ranges failed to land: {ingest.failed}")
     defs = load_idr_definitions()
-    log = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    log = run_config("WARNING")
     stitch = defs.resolve_job_def("stitch_job").execute_in_process(instance=instance, run_config=log)
     today = datetime.now(UTC).date().isoformat()
     segments = defs.resolve_job_def("segments_job").execute_in_process(

@@ -53,6 +53,20 @@ def read_partition(lake_uri: str, dataset: str, partition_key: str) -> pa.Table:
     return pq.read_table(f"{target}/{PART_FILE}", filesystem=filesystem)
 
 
+def landed_partitions(lake_uri: str, dataset: str) -> list[str]:
+    """Keys of the partitions of a dataset that have landed (staging folders excluded)."""
+    filesystem, root = _resolve("/".join([lake_uri.rstrip("/"), "raw", dataset]))
+    if filesystem.get_file_info(root).type == fs.FileType.NotFound:
+        return []
+    found = filesystem.get_file_info(fs.FileSelector(root, recursive=False))
+    keys = [
+        i.base_name
+        for i in found
+        if i.type == fs.FileType.Directory and not i.base_name.startswith((".", "_"))
+    ]
+    return sorted(k for k in keys if filesystem.get_file_info(f"{root}/{k}/{PART_FILE}").is_file)
+
+
 def read_dataset(lake_uri: str, dataset: str) -> pa.Table | None:
     """Every landed partition of a dataset, or None when nothing has landed yet."""
     filesystem, root = _resolve("/".join([lake_uri.rstrip("/"), "raw", dataset]))

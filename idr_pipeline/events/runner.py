@@ -15,6 +15,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from idr_pipeline.dagster_runner import run_config
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.streaming.streams import STREAMS, Stream
 from idr_pipeline.events.producer import PublishStats
@@ -38,10 +39,6 @@ class StreamIngestStats:
     @property
     def per_second(self) -> float:
         return self.messages / self.seconds if self.seconds else 0.0
-
-
-def _run_log_config(log_level: str) -> dict:
-    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
 def _unlanded(instance: dg.DagsterInstance, stream: Stream) -> list[str]:
@@ -70,7 +67,7 @@ def _execute(
         instance=instance,
         tags=tags,
         raise_on_error=False,
-        run_config=_run_log_config(log_level),
+        run_config=run_config(log_level),
     )
     counts = stats.by_stream.setdefault(stream.name, {"messages": 0, "valid": 0, "dead": 0, "partitions": 0})
     if not result.success:

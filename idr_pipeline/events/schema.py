@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from idr_pipeline.schema import CANONICAL_COLUMNS
+
 TOPIC_EVENTS = "idr.events"
 TOPIC_PROFILES = "idr.profiles"
 
@@ -170,29 +172,7 @@ class ProfileMessage(BaseModel):
 
 #: Columns of a landed ``profile_stream`` Parquet file: the canonical profile columns (all
 #: strings, ``updated_at`` as ISO-8601 UTC) followed by the Kafka coordinates.
-PROFILE_STREAM_COLUMNS: list[str] = [
-    "record_id",
-    "source",
-    "source_customer_id",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "street",
-    "city",
-    "state",
-    "postcode",
-    "country",
-    "dob",
-    "national_id",
-    "ip_address",
-    "device_id",
-    "anonymous_id",
-    "updated_at",
-    "kafka_topic",
-    "kafka_partition",
-    "kafka_offset",
-]
+PROFILE_STREAM_COLUMNS: list[str] = [*CANONICAL_COLUMNS, "kafka_topic", "kafka_partition", "kafka_offset"]
 
 
 def dead_letter_dataset(raw_dataset: str) -> str:

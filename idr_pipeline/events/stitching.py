@@ -13,9 +13,8 @@ import time
 from dataclasses import dataclass, field
 
 import pandas as pd
-import pyarrow.parquet as pq
-from pyarrow import fs
 
+from idr_pipeline.events.land import landed_partitions, read_partition
 from idr_pipeline.events.schema import RAW_EVENTS, RAW_PROFILE_STREAM
 from idr_pipeline.identity.incremental_stitch import (
     STATE_DATASET,
@@ -28,7 +27,6 @@ from idr_pipeline.lake import Lake
 from idr_pipeline.store.base import IdentityStore
 
 LEDGER = "_STITCHED_RANGES.json"
-PART_FILE = "part-00000.parquet"
 
 
 @dataclass
@@ -46,23 +44,8 @@ class StitchRun:
         return 0 if self.result is None else len(self.result.merges)
 
 
-def landed_ranges(lake_uri: str, dataset: str) -> list[str]:
-    """Partition keys of a raw stream dataset that have a completed Parquet file."""
-    filesystem, root = fs.FileSystem.from_uri("/".join([lake_uri.rstrip("/"), "raw", dataset]))
-    if filesystem.get_file_info(root).type == fs.FileType.NotFound:
-        return []
-    found = filesystem.get_file_info(fs.FileSelector(root, recursive=False))
-    keys = [
-        i.base_name
-        for i in found
-        if i.type == fs.FileType.Directory and not i.base_name.startswith((".", "_"))
-    ]
-    return sorted(k for k in keys if filesystem.get_file_info(f"{root}/{k}/{PART_FILE}").is_file)
-
-
 def _read(lake_uri: str, dataset: str, keys: list[str]) -> pd.DataFrame:
-    filesystem, root = fs.FileSystem.from_uri("/".join([lake_uri.rstrip("/"), "raw", dataset]))
-    frames = [pq.read_table(f"{root}/{k}/{PART_FILE}", filesystem=filesystem).to_pandas() for k in keys]
+    frames = [read_partition(lake_uri, dataset, k).to_pandas() for k in keys]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -82,7 +65,7 @@ def stitch_new_ranges(store: IdentityStore, lake: Lake) -> StitchRun:
     run = StitchRun()
     for dataset in (RAW_PROFILE_STREAM, RAW_EVENTS):
         done = set(ledger.get(dataset, []))
-        run.ranges[dataset] = [k for k in landed_ranges(lake.uri, dataset) if k not in done]
+        run.ranges[dataset] = [k for k in landed_partitions(lake.uri, dataset) if k not in done]
     profiles = _read(lake.uri, RAW_PROFILE_STREAM, run.ranges[RAW_PROFILE_STREAM])
     events = _read(lake.uri, RAW_EVENTS, run.ranges[RAW_EVENTS])
     identify = events[events["type"] == "identify"] if len(events) else events
