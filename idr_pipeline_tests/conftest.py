@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ os.environ.setdefault("IDR_SPARK_DRIVER_MEMORY", "2g")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from idr_pipeline.settings import get_settings  # noqa: E402
-from idr_pipeline_tests.services_fixtures import kafka_bootstrap, mariadb_url  # noqa: E402,F401
+from idr_pipeline.store import IdentityStore, open_store  # noqa: E402
+from idr_pipeline_tests.services_fixtures import kafka_bootstrap, mariadb_url, throwaway_database  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,16 @@ def idr_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdentityStore]:
+    """A store with its schema created, on a fresh SQLite file or a fresh server database."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'store.db'}"
+        else:
+            url = stack.enter_context(throwaway_database(request.getfixturevalue("mariadb_url")))
+        opened = stack.enter_context(open_store(url))
+        opened.ensure_schema()
+        yield opened

@@ -8,6 +8,9 @@ the way ``make test`` expects). Import both names from the top-level ``conftest.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pytest
@@ -32,3 +35,36 @@ def kafka_bootstrap() -> str:
 def mariadb_url() -> str:
     """``singlestoredb://idr:idr@127.0.0.1:PORT/idr``; the user may create other databases."""
     return _endpoints()["store_url"]
+
+
+def server_url_with_database(url: str, database: str) -> str:
+    """The same MariaDB server and user, another database."""
+    from idr_pipeline.store import parse_store_url
+
+    parsed = parse_store_url(url)
+    return f"singlestoredb://{parsed.user}:{parsed.password}@{parsed.host}:{parsed.port}/{database}"
+
+
+def admin_sql(url: str, sql: str) -> None:
+    """One statement on ``url``'s own database with autocommit (CREATE/DROP DATABASE)."""
+    import singlestoredb as s2
+
+    from idr_pipeline.store import parse_store_url
+
+    conn = s2.connect(server_url_with_database(url, parse_store_url(url).database), autocommit=True)
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def throwaway_database(base_url: str, prefix: str = "idr_test") -> Iterator[str]:
+    """A fresh database on the test server for one test: yields its URL, drops it afterwards,
+    so tests neither see each other's rows nor depend on their order."""
+    database = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin_sql(base_url, f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield server_url_with_database(base_url, database)
+    finally:
+        admin_sql(base_url, f"DROP DATABASE IF EXISTS {database}")

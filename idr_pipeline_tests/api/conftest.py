@@ -8,7 +8,6 @@ vectors, so nothing here needs Spark or MiniLM except the tests that ask for the
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.matching.comparisons import COMPARISONS
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.settings import IdrSettings
-from idr_pipeline.store import IdentityStore, open_store, parse_store_url
+from idr_pipeline.store import IdentityStore, open_store
+from idr_pipeline_tests.services_fixtures import throwaway_database
 
 PEOPLE = [
     # identity, first, last, email, phone, dob, street, city, state, postcode, country, national_id
@@ -33,21 +33,6 @@ PEOPLE = [
     ("id-004", "Dan", "Brown", None, None, "1990-01-01", "4 Elm St", "Austin", "TX", "73301", "US", None),
 ]  # fmt: skip
 EXTRA = 36  # filler identities, so pagination has pages to turn
-
-
-def _server_url(url: str, database: str) -> str:
-    p = parse_store_url(url)
-    return f"singlestoredb://{p.user}:{p.password}@{p.host}:{p.port}/{database}"
-
-
-def _admin(url: str, sql: str) -> None:
-    import singlestoredb as s2
-
-    conn = s2.connect(_server_url(url, parse_store_url(url).database), autocommit=True)
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
 
 
 def seed(store: IdentityStore) -> None:
@@ -190,9 +175,5 @@ def api(tmp_path: Path) -> Iterator[Api]:
 @pytest.fixture
 def mariadb_api(tmp_path: Path, mariadb_url: str) -> Iterator[Api]:
     """The app on a fresh MariaDB database (dropped afterwards)."""
-    database = f"idr_api_{uuid.uuid4().hex[:12]}"
-    _admin(mariadb_url, f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    try:
-        yield from _open_api(tmp_path, _server_url(mariadb_url, database))
-    finally:
-        _admin(mariadb_url, f"DROP DATABASE IF EXISTS {database}")
+    with throwaway_database(mariadb_url, "idr_api") as url:
+        yield from _open_api(tmp_path, url)

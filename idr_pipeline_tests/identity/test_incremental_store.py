@@ -16,7 +16,6 @@ from idr_pipeline.identity.incremental_stitch import (
     store_resolver,
 )
 from idr_pipeline.store import IdentityStore
-from idr_pipeline_tests.store.test_store import store  # noqa: F401 - the two-backend fixture
 
 # The batch's output: two people, resolved on Monday (web account u1) and Tuesday (a shop
 # record with a cookie and a phone).
@@ -67,7 +66,7 @@ def _identify(
     )
 
 
-def test_identify_event_merges_two_stored_identities(store: IdentityStore, state_dir: str) -> None:  # noqa: F811
+def test_identify_event_merges_two_stored_identities(store: IdentityStore, state_dir: str) -> None:
     _load_batch_output(store)
     result = stitch_batch(store, state_dir, None, _identify("c9", user="u1"), now=NOW)
 
@@ -89,7 +88,7 @@ def test_identify_event_merges_two_stored_identities(store: IdentityStore, state
     assert again.merges.empty and not any(again.changed.values())
 
 
-def test_streamed_profiles_are_standardised_and_join_by_email(store: IdentityStore, state_dir: str) -> None:  # noqa: F811
+def test_streamed_profiles_are_standardised_and_join_by_email(store: IdentityStore, state_dir: str) -> None:
     _load_batch_output(store)
     profiles = pd.DataFrame(
         [
@@ -122,7 +121,7 @@ def test_streamed_profiles_are_standardised_and_join_by_email(store: IdentitySto
     assert state.identity_of("record:web-2") == "idr_old"
 
 
-def test_stitched_share(store: IdentityStore, state_dir: str) -> None:  # noqa: F811
+def test_stitched_share(store: IdentityStore, state_dir: str) -> None:
     _load_batch_output(store)
     events = pd.DataFrame(
         {

@@ -9,30 +9,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from idr_pipeline.events.parse import EVENT_SCHEMA
+
 #: The as-of day of every golden case; windows end at the following midnight (exclusive).
 AS_OF = date(2025, 3, 31)
 END = datetime(2025, 4, 1, tzinfo=UTC)
 
-#: The landed Parquet layout (events.parse writes the same columns and types).
-LANDED_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("anonymous_id", pa.string()),
-        ("user_id", pa.string()),
-        ("email", pa.string()),
-        ("url", pa.string()),
-        ("campaign", pa.string()),
-        ("product_id", pa.string()),
-        ("category", pa.string()),
-        ("price", pa.float64()),
-        ("currency", pa.string()),
-        ("kafka_topic", pa.string()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-    ]
-)
+#: The landed Parquet layout: what events.parse writes.
+LANDED_SCHEMA = EVENT_SCHEMA
 
 _seq = iter(range(10**9))
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from idr_pipeline.segments.dsl import SegmentCatalog
 from idr_pipeline.segments.evaluate import check_segment_sizes, evaluation_order
 from idr_pipeline.segments.membership import apply_members, diff_members, retire_segments
-from idr_pipeline.store import IdentityStore, open_store
-from idr_pipeline_tests.store.test_store import _admin, _server_url_with_database
+from idr_pipeline.store import IdentityStore
 
 CATALOG = SegmentCatalog.model_validate(
     {
@@ -66,28 +61,6 @@ def test_segment_size_check_flags_out_of_bounds() -> None:
     too_big = check_segment_sizes({"prospects": 6}, 10, CATALOG)[0]
     too_small = check_segment_sizes({"prospects": 0}, 10, CATALOG)[0]
     assert not too_big.ok and not too_small.ok
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdentityStore]:
-    if request.param == "sqlite":
-        opened, drop = open_store(f"sqlite:///{tmp_path / 'store.db'}"), None
-    else:
-        base = request.getfixturevalue("mariadb_url")
-        database = f"idr_seg_{uuid.uuid4().hex[:12]}"
-        _admin(base, f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        opened = open_store(_server_url_with_database(base, database))
-
-        def drop() -> None:
-            _admin(base, f"DROP DATABASE IF EXISTS {database}")
-
-    try:
-        opened.ensure_schema()
-        yield opened
-    finally:
-        opened.close()
-        if drop is not None:
-            drop()
 
 
 def _history(store: IdentityStore) -> list[tuple[str, str]]:

@@ -1,15 +1,14 @@
 """The serving store on both backends: embedded SQLite and the MySQL-protocol server (MariaDB).
 
-Every behavioural test runs twice through the ``store`` fixture; the MariaDB run gets a fresh
-database of its own, so tests neither see each other's rows nor depend on their order.
+Every behavioural test runs twice through the ``store`` fixture (``conftest.py``); the MariaDB
+run gets a fresh database of its own, so tests neither see each other's rows nor depend on
+their order.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,47 +18,6 @@ import pytest
 from idr_pipeline.store import IdentityStore, open_store, parse_store_url
 from idr_pipeline.store.singlestore_ddl import SINGLESTORE_LAYOUT, all_ddl, mysql_ddl, singlestore_ddl
 from idr_pipeline.store.tables import IDENTITY_STATUSES, TABLES
-
-
-def _server_url_with_database(url: str, database: str) -> str:
-    parsed = parse_store_url(url)
-    return f"singlestoredb://{parsed.user}:{parsed.password}@{parsed.host}:{parsed.port}/{database}"
-
-
-def _admin(url: str, sql: str) -> None:
-    import singlestoredb as s2
-
-    conn = s2.connect(_server_url_with_database(url, parse_store_url(url).database), autocommit=True)
-    try:
-        cursor = conn.cursor()
-        cursor.execute(sql)
-    finally:
-        conn.close()
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[IdentityStore]:
-    """A store with its schema created, on a fresh SQLite file or a fresh server database."""
-    if request.param == "sqlite":
-        opened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-        drop = None
-    else:
-        base_url: str = request.getfixturevalue("mariadb_url")
-        database = f"idr_test_{uuid.uuid4().hex[:12]}"
-        _admin(base_url, f"CREATE DATABASE {database} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        opened = open_store(_server_url_with_database(base_url, database))
-
-        def drop() -> None:
-            _admin(base_url, f"DROP DATABASE IF EXISTS {database}")
-
-    try:
-        opened.ensure_schema()
-        yield opened
-    finally:
-        opened.close()
-        if drop is not None:
-            drop()
-
 
 # ----------------------------------------------------------------------------- sample data
 
