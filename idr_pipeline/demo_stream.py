@@ -37,12 +37,17 @@ class StreamDemo:
 
 
 def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
-    """A fresh demo empties the topics, so the offset ranges of an earlier demo must go too."""
+    """A fresh demo empties the topics, so the offset ranges of an earlier demo must go too:
+    their partitions, their materializations, and their runs (a range's run key is its
+    offsets, so an old run would make the same range of the new topic look done)."""
     from idr_pipeline.defs.streaming.streams import STREAMS
+    from idr_pipeline.events.runner import SENSOR_TAG
 
     for stream in STREAMS:
         for key in instance.get_dynamic_partitions(stream.partitions_def.name):
             instance.delete_dynamic_partition(stream.partitions_def.name, key)
+        for run in instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: stream.sensor_name})):
+            instance.delete_run(run.run_id)
     keys = [k for s in STREAMS for k in (s.raw_key, s.dead_key)]
     instance.wipe_assets([*keys, dg.AssetKey("stitched_identities")])
 
@@ -89,6 +94,9 @@ def run_stream_demo(
     ingest = ingest_stream(instance)
     if ingest.failed:
         raise RuntimeError(f"stream ranges failed to land: {ingest.failed}")
+    sent = sum(p.messages for p in published.values())
+    if ingest.messages != sent:
+        raise RuntimeError(f"published {sent:,} messages but landed {ingest.messages:,}")
     defs = load_idr_definitions()
     log = run_config("WARNING")
     stitch = defs.resolve_job_def("stitch_job").execute_in_process(instance=instance, run_config=log)
@@ -103,7 +111,7 @@ def run_stream_demo(
         universe = store.count_rows("identities", {"status": "active"})
     return StreamDemo(
         bootstrap=bootstrap,
-        published=sum(p.messages for p in published.values()),
+        published=sent,
         messages=ingest.messages,
         valid=ingest.valid,
         dead=ingest.dead,
