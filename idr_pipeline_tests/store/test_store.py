@@ -293,6 +293,51 @@ def test_get_identity_gathers_links_golden_identifiers_and_merges(store: Identit
         ("ID-A", "ID-Z"),
     ]
     assert found["merges"][0]["merged_at"] == datetime(2024, 1, 1)
+    assert found["segments"] == []
+    assert store.get_identity("ID-NOPE") is None
+
+
+def test_get_identity_is_one_round_trip_with_exact_types(
+    store: IdentityStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load_two_identities(store)
+    store.record_merges([{"merged_id": "ID-B", "survivor_id": "ID-A", "reason": "email"}])
+    store.upsert(
+        "segment_members",
+        [
+            {"segment_id": "vip", "identity_id": "ID-A", "score": 0.75},
+            {"segment_id": "all", "identity_id": "ID-A"},
+            {"segment_id": "vip", "identity_id": "ID-B"},
+        ],
+    )
+    statements: list[str] = []
+    real_query = store._query
+
+    def counting(sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        statements.append(sql)
+        return real_query(sql, params)
+
+    monkeypatch.setattr(store, "_query", counting)
+    found = store.get_identity("ID-A")
+    assert len(statements) == 1, statements
+    assert found is not None
+    # Each column keeps its own type although the rows come out of one UNION ALL.
+    assert isinstance(found["created_at"], datetime) and isinstance(found["updated_at"], datetime)
+    assert isinstance(found["record_count"], int) and found["record_count"] == 2
+    assert found["profile"]["dob"] == "1990-04-01"
+    assert isinstance(found["profile"]["updated_at"], datetime)
+    assert found["profile"]["record_count"] == 2
+    assert all(isinstance(r["linked_at"], datetime) for r in found["records"])
+    assert [(s["segment_id"], s["score"]) for s in found["segments"]] == [("all", 1.0), ("vip", 0.75)]
+    assert all(isinstance(s["assigned_at"], datetime) for s in found["segments"])
+    assert [(m["merged_id"], m["survivor_id"], m["reason"]) for m in found["merges"]] == [
+        ("ID-B", "ID-A", "email")
+    ]
+    # The merged side sees the same merge row; another identity sees none of ID-A's rows.
+    merged = store.get_identity("ID-B")
+    assert merged is not None and [m["survivor_id"] for m in merged["merges"]] == ["ID-A"]
+    assert merged["record_ids"] == ["crm-2"] and [s["segment_id"] for s in merged["segments"]] == ["vip"]
+    assert len(statements) == 2
     assert store.get_identity("ID-NOPE") is None
 
 
