@@ -76,6 +76,10 @@ class IdrSettings(BaseSettings):
     api_export_dir: str = Field(default=str(PROJECT_ROOT / "data" / "exports"))
     # Members per webhook POST and per Kafka flush.
     api_activation_batch_size: int = 500
+    # A key that authenticated is trusted this many seconds without asking the store again,
+    # so a request costs no key look-up; a key revoked meanwhile is refused after at most this
+    # long. 0 checks the store on every request.
+    api_key_cache_seconds: float = 5.0
     # The in-memory blocking index for /resolve is rebuilt from the store this often.
     api_candidate_refresh_seconds: float = 300.0
     # A trained match model as a JSON file; empty means the latest one in the lake.

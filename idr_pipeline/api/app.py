@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI
 
+from idr_pipeline.api.auth import KeyCache
 from idr_pipeline.api.loading import load_index, load_model
 from idr_pipeline.api.publish import ProfilePublisher
 from idr_pipeline.api.resolve import Resolver
@@ -139,7 +140,7 @@ def _index_neighbours(state: AppState, k: int = 10) -> Callable[[IdentityStore, 
 def build_state(settings: IdrSettings) -> AppState:
     pool = StorePool(settings.store_url)
     pool.get().ensure_schema()
-    state = AppState(settings=settings, pool=pool)
+    state = AppState(settings=settings, pool=pool, key_cache=KeyCache(settings.api_key_cache_seconds))
     try:
         state.model = load_model(settings)
     except Exception as exc:

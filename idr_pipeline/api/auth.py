@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,6 +88,51 @@ def authenticate(store: IdentityStore, presented: str | None) -> ApiKey | None:
     return None
 
 
+class KeyCache:
+    """Keys that authenticated recently, by SHA-256, each trusted for ``ttl`` seconds.
+
+    Without it every request paid a store round trip for its key before anything else, on
+    the event loop (where a server store's network wait also hands the GIL to busy worker
+    threads and stalls every queued request). Only successes are kept: an unknown or revoked
+    key is looked up every time, and a cached key is looked up again once its entry expires,
+    so a revocation takes effect within ``ttl``. ``ttl`` 0 turns caching off.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, digest: str) -> ApiKey | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[1] <= time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return entry[0]
+
+    def put(self, digest: str, key: ApiKey) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[digest] = (key, time.monotonic() + self.ttl)
+
+
+def authenticate_cached(store: IdentityStore, presented: str | None, cache: KeyCache) -> ApiKey | None:
+    """:func:`authenticate`, answered from ``cache`` while a success is fresh."""
+    if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 256:
+        return None
+    digest = hash_key(presented)
+    key = cache.get(digest)
+    if key is None:
+        key = authenticate(store, presented)
+        if key is not None:
+            cache.put(digest, key)
+    return key
+
+
 def presented_key(request: Request) -> str | None:
     """``X-API-Key: <key>`` or ``Authorization: Bearer <key>``."""
     key = request.headers.get(HEADER)
@@ -102,12 +148,13 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     if scope not in API_KEY_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    # async: a sync dependency would cost a worker-thread round trip per request, more than
-    # the indexed key look-up itself; the look-up runs on the event loop's own connection.
+    # async: a sync dependency would cost a worker-thread hop per request. A cache miss looks
+    # the key up on the event loop's own connection; a hit (the usual case) needs no store.
     async def check(request: Request) -> ApiKey:
         from idr_pipeline.api.state import get_state
 
-        key = authenticate(get_state(request).store(), presented_key(request))
+        state = get_state(request)
+        key = authenticate_cached(state.store(), presented_key(request), state.key_cache)
         if key is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
+from idr_pipeline.api.auth import KeyCache
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore, open_store
 
@@ -68,6 +69,7 @@ class AppState:
     resolver: Resolver | None = None
     embedder: Any = None  # callable(list[profile dict]) -> np.ndarray, or None without a model
     publisher: Any = None  # ProfilePublisher for /resolve?register=true
+    key_cache: KeyCache = field(default_factory=lambda: KeyCache(0.0))
 
     def store(self) -> IdentityStore:
         return self.pool.get()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from idr_pipeline.api import auth
 from idr_pipeline.api.auth import revoke_key
-from idr_pipeline_tests.api.conftest import EXTRA, Api
+from idr_pipeline_tests.api.conftest import EXTRA, Api, _open_api
 
 
 def _wait_activation(api: Api, activation_id: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -19,6 +23,15 @@ def _wait_activation(api: Api, activation_id: str, timeout: float = 30.0) -> dic
         if body["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return body
         time.sleep(0.05)
+
+
+@contextmanager
+def _api_on_sqlite(tmp_path: Path, **overrides: object) -> Iterator[Api]:
+    api = _open_api(tmp_path, f"sqlite:///{tmp_path / 'store.db'}", **overrides)
+    try:
+        yield next(api)
+    finally:
+        api.close()
 
 
 # ------------------------------------------------------------------ auth
@@ -52,13 +65,38 @@ def test_auth_paths(api: Api, method: str, path: str, scope: str, body: dict | N
     assert call({"Authorization": f"Bearer {api.keys['admin']}"}).status_code == ok
 
 
-def test_revoked_key_gets_401(api: Api) -> None:
-    headers = api.h("read")
-    assert api.client.get("/identities/id-001", headers=headers).status_code == 200
-    key_id = api.keys["read"].split("_")[1]
-    assert revoke_key(api.store, key_id)
-    assert api.client.get("/identities/id-001", headers=headers).status_code == 401
-    assert not revoke_key(api.store, key_id)
+def test_revoked_key_gets_401(tmp_path: Path) -> None:
+    # IDR_API_KEY_CACHE_SECONDS=0: every request asks the store, so revocation is immediate.
+    with _api_on_sqlite(tmp_path, api_key_cache_seconds=0) as api:
+        headers = api.h("read")
+        assert api.client.get("/identities/id-001", headers=headers).status_code == 200
+        key_id = api.keys["read"].split("_")[1]
+        assert revoke_key(api.store, key_id)
+        assert api.client.get("/identities/id-001", headers=headers).status_code == 401
+        assert not revoke_key(api.store, key_id)
+
+
+def test_revoked_key_gets_401_once_its_cache_entry_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _api_on_sqlite(tmp_path, api_key_cache_seconds=0.5) as api:
+        headers = api.h("read")
+        looked_up: list[str] = []
+        real = auth.authenticate
+        monkeypatch.setattr(
+            auth, "authenticate", lambda store, key: looked_up.append(key) or real(store, key)
+        )
+        for _ in range(3):
+            assert api.client.get("/identities/id-001", headers=headers).status_code == 200
+        assert len(looked_up) == 1  # later requests are answered from the cache
+        assert revoke_key(api.store, api.keys["read"].split("_")[1])
+        assert api.client.get("/identities/id-001", headers=headers).status_code == 200  # still cached
+        time.sleep(0.6)
+        assert api.client.get("/identities/id-001", headers=headers).status_code == 401
+        assert api.client.get("/identities/id-001", headers=headers).status_code == 401
+        # Failures are never cached: a bad key is looked up each time.
+        assert api.client.get("/identities/id-001", headers={"X-API-Key": "idr_x_y"}).status_code == 401
+        assert looked_up.count("idr_x_y") == 1 and len(looked_up) == 4
 
 
 def test_keys_are_stored_hashed(api: Api) -> None:
