@@ -76,6 +76,10 @@ class IdrSettings(BaseSettings):
     api_export_dir: str = Field(default=str(PROJECT_ROOT / "data" / "exports"))
     # Members per webhook POST and per Kafka flush.
     api_activation_batch_size: int = 500
+    # Worker threads for the API's sync routes (FastAPI's pool, 40 by default), and so the
+    # number of store connections opened at start: the routes hold the GIL for most of their
+    # time, so more threads only interleave requests on the same core (see api.app).
+    api_threads: int = 8
     # A key that authenticated is trusted this many seconds without asking the store again,
     # so a request costs no key look-up; a key revoked meanwhile is refused after at most this
     # long. 0 checks the store on every request.

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI
@@ -174,6 +175,10 @@ def create_app(settings: IdrSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         app.state.idr = state
+        # Sync routes run on anyio's default thread limiter; one connection per thread is
+        # opened now, not inside the first requests.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        state.pool.prewarm(settings.api_threads)
         try:
             yield
         finally:

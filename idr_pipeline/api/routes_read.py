@@ -90,7 +90,7 @@ def resolve(
     if register and not key.allows("activate"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "register=true needs the 'activate' scope")
     assert state.resolver is not None
-    state.resolver.refresh_if_stale(lambda: state.pool.get(), state.settings.api_candidate_refresh_seconds)
+    state.resolver.refresh_if_stale(state.pool.open_unpooled, state.settings.api_candidate_refresh_seconds)
     result = state.resolver.resolve(state.store(), fields)
     registered = None
     if register and not result.matched:

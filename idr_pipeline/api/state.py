@@ -3,13 +3,18 @@
 Everything expensive (the match model, the Faiss index, the blocking index, the embedding
 model) is loaded once in the app's lifespan, because loading per request would cost more than
 the whole latency budget. Store connections are per thread: neither sqlite3 connections nor
-the MySQL client may be used by two threads at once, and FastAPI runs sync routes on a pool.
+the MySQL client may be used by two threads at once, and FastAPI runs sync routes on a pool
+of worker threads (``IDR_API_THREADS`` of them); :class:`StorePool` lends each live thread
+one connection and takes it back when the thread ends.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,32 +33,109 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
+class _Lease:
+    """A thread's hold on one store; dropped with the thread's locals when the thread ends."""
+
+    __slots__ = ("__weakref__", "store")
+
+    def __init__(self, store: IdentityStore) -> None:
+        self.store = store
+
+
 class StorePool:
-    """One store connection per thread, all closed together at shutdown."""
+    """Store connections lent to threads: one per live thread, reused after the thread ends.
+
+    A thread keeps its store for its whole life (no check-out per call, so a route can make
+    several calls and pass the store around). When the thread ends (anyio retires worker
+    threads idle for 10 s) its lease is garbage-collected and the store goes back to the idle
+    list for the next thread, instead of leaking one open connection per retired thread and
+    paying a new connect (TCP, login, server probe) inside some later request.
+    ``prewarm(n)`` opens n connections at start-up, sized to the worker thread limit.
+    """
+
+    #: An idle connection older than this is pinged before reuse (servers drop idle sessions).
+    STALE_AFTER_SECONDS = 60.0
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._local = threading.local()
+        self._idle: deque[tuple[IdentityStore, float]] = deque()
         self._all: list[IdentityStore] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def get(self) -> IdentityStore:
-        store = getattr(self._local, "store", None)
-        if store is None:
-            store = open_store(self.url)
-            self._local.store = store
+        lease = getattr(self._local, "lease", None)
+        if lease is None:
+            lease = _Lease(self._take())
+            weakref.finalize(lease, self._give_back, lease.store)
+            self._local.lease = lease
+        return lease.store
+
+    def prewarm(self, n: int) -> None:
+        """Open connections until ``n`` are idle, so the first requests do not connect."""
+        while len(self._idle) < n:
+            self._give_back(self.open_unpooled(track=True))
+
+    def open_unpooled(self, track: bool = False) -> IdentityStore:
+        """A new connection the caller owns and closes (e.g. a background index rebuild)."""
+        store = open_store(self.url)
+        if track:
             with self._lock:
                 self._all.append(store)
         return store
 
+    @property
+    def size(self) -> int:
+        """Connections opened for threads and not closed: leased plus idle."""
+        return len(self._all)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def _take(self) -> IdentityStore:
+        while True:
+            try:
+                store, since = self._idle.popleft()
+            except IndexError:
+                return self.open_unpooled(track=True)
+            if time.monotonic() - since < self.STALE_AFTER_SECONDS or _alive(store):
+                return store
+            self._discard(store)
+
+    def _give_back(self, store: IdentityStore) -> None:
+        if self._closed:
+            return
+        self._idle.append((store, time.monotonic()))
+
+    def _discard(self, store: IdentityStore) -> None:
+        with self._lock:
+            if store in self._all:
+                self._all.remove(store)
+        try:
+            store.close()
+        except Exception:  # pragma: no cover - closing a dead connection
+            log.debug("closing a dead store connection failed", exc_info=True)
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             stores, self._all = self._all, []
+            self._idle.clear()
         for store in stores:
             try:
                 store.close()
             except Exception:  # pragma: no cover - closing a dead connection
                 log.exception("closing a store connection failed")
+
+
+def _alive(store: IdentityStore) -> bool:
+    try:
+        store.query("SELECT 1")
+        return True
+    except Exception:
+        return False
 
 
 @dataclass
