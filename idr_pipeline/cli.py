@@ -92,9 +92,13 @@ def resolve(
     started = time.perf_counter()
     try:
         with console.status("starting Spark") as status:
-            outcome = resolve_files(
-                input, output, mapping_path=mapping, work_dir=work_dir, on_step=lambda msg: status.update(msg)
-            )
+
+            def step(msg: str) -> None:
+                # Logged as well as shown, so a slow run's log says which step took the time.
+                console.log(f"{time.perf_counter() - started:7.1f} s  {msg}")
+                status.update(msg)
+
+            outcome = resolve_files(input, output, mapping_path=mapping, work_dir=work_dir, on_step=step)
     except (MappingError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
         return

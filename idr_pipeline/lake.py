@@ -138,6 +138,16 @@ class Lake:
         dataset = ds.dataset(root, format="parquet", filesystem=filesystem)
         return dataset.to_table(columns=columns).to_pandas()
 
+    def latest_columns(self, zone: str, name: str) -> list[str]:
+        """Column names of the latest version, from the Parquet footers only."""
+        import pyarrow.dataset as ds
+
+        version = self.latest_version(zone, name)
+        if version is None:
+            raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
+        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
+        return ds.dataset(root, format="parquet", filesystem=filesystem).schema.names
+
     def _prune(self, zone: str, name: str, keep: str) -> None:
         versions = [d[2:] for d in self.list_dirs(self.path(zone, name)) if d.startswith("v=")]
         stale = [v for v in sorted(versions) if v != keep][: max(0, len(versions) - KEEP_VERSIONS)]

@@ -23,13 +23,15 @@ from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
 from idr_pipeline.probabilistic import (
     PAIR_KEYS,
+    WEIGHT_PREFIX,
     MatchConfig,
     cluster,
     generate_candidates,
     mask_shared_identifiers,
     score_pairs,
     train_model,
-    union_pairs,
+    weight_columns,
+    weights_json,
 )
 
 EMBEDDINGS = ("matching", "profile_embeddings")
@@ -139,15 +141,15 @@ def run_candidates(
     from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 
     profiles = read_profiles(lake)
-    cands = generate_candidates(profiles, config)
-    by_generator = dict(cands.by_generator)
+    extra = {}
     record_ids, vectors = read_embeddings(lake)
     if record_ids and Path(index_dir).exists():
         index = FaissCandidateIndex.load(index_dir)
-        by_generator["embedding"] = index.neighbours_as_pairs(
+        extra["embedding"] = index.neighbours_as_pairs(
             record_ids, vectors, k=EMBEDDING_NEIGHBOURS, min_cosine=EMBEDDING_MIN_COSINE
         )
-    pairs = union_pairs(by_generator)
+    cands = generate_candidates(profiles, config, extra)
+    by_generator, pairs = cands.by_generator, cands.pairs
     pairs["cosine"] = pair_cosines(pairs, record_ids, vectors)
     schema = pa.schema(
         [
@@ -216,16 +218,12 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     candidates = read_candidates(lake)
     scored = score_pairs(masked, candidates, read_model(lake), cosine=candidates["cosine"].to_numpy())
     scored["generators"] = candidates["generators"].to_numpy()
-    schema = pa.schema(
-        [
-            ("record_id_l", pa.string()),
-            ("record_id_r", pa.string()),
-            ("probability", pa.float64()),
-            ("weights", pa.string()),
-            ("generators", pa.string()),
-        ]
-    )
-    lake.write_pandas_version(scored[schema.names], *SCORED, schema=schema)
+    columns = [*PAIR_KEYS, "probability", *weight_columns(scored), "generators"]
+    types = {"probability": pa.float64(), "generators": pa.string()} | {
+        c: pa.float32() for c in weight_columns(scored)
+    }
+    schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
+    lake.write_pandas_version(scored[columns], *SCORED, schema=schema)
     buckets = pd.cut(scored["probability"], [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)
     histogram = buckets.value_counts(sort=False).rename_axis("probability").reset_index(name="pairs")
     histogram["probability"] = histogram["probability"].astype(str)
@@ -250,7 +248,10 @@ def with_deterministic_links(
     are links in their own right, whatever the model's score on the other attributes; the
     clustering constraints still apply to them. A shared phone counts only between two records
     that both name the same first name: a landline is a household's, and a record without a
-    first name cannot show whose it is."""
+    first name cannot show whose it is.
+
+    The result has an ``id_type`` column: the shared identifier types of a deterministic link,
+    missing for a pair that only the model links."""
     personal = edges["id_type"].isin(PERSONAL_IDENTIFIERS)
     if profiles is not None and "phone" in set(edges["id_type"]):
         first = profiles.set_index("record_id")["first_name"].fillna("").str.lower().str[:2]
@@ -258,36 +259,48 @@ def with_deterministic_links(
         personal |= (edges["id_type"] == "phone") & (src.fillna("") != "") & (src == dst)
     edges = edges[personal]
     if edges.empty:
-        return scored
+        return scored.assign(id_type=None)
     lo = edges[["src", "dst"]].min(axis=1)
     hi = edges[["src", "dst"]].max(axis=1)
     det = (
         pd.DataFrame({"record_id_l": lo, "record_id_r": hi, "id_type": edges["id_type"]})
-        .groupby(PAIR_KEYS, as_index=False)["id_type"]
-        .agg(lambda t: ",".join(sorted(set(t))))
+        .drop_duplicates()
+        .sort_values("id_type")
+        .groupby(PAIR_KEYS, as_index=False, sort=False)["id_type"]
+        .agg(",".join)
     )
     merged = scored.merge(det, on=PAIR_KEYS, how="outer")
-    is_det = merged["id_type"].notna()
-    merged.loc[is_det, "probability"] = 1.0
-    no_weights = is_det & merged["weights"].isna()
-    merged.loc[no_weights, "weights"] = merged.loc[no_weights, "id_type"].map(
-        lambda t: json.dumps({"shared_identifier": t})
-    )
-    return merged.drop(columns="id_type")
+    merged.loc[merged["id_type"].notna(), "probability"] = 1.0
+    return merged
 
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
     profiles = read_profiles(lake)
-    scored = lake.read_latest_pandas(*SCORED, columns=[*PAIR_KEYS, "probability", "weights"])
+    scored = lake.read_latest_pandas(*SCORED, columns=[*PAIR_KEYS, "probability"])
+    scored["scored_row"] = np.arange(len(scored))
     edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst", "id_type"])
-    scored = with_deterministic_links(scored, edges, profiles)
-    result = cluster(profiles, scored, config)
-    kept = result.kept.merge(scored[[*PAIR_KEYS, "weights"]], on=PAIR_KEYS, how="left")
+    linked = with_deterministic_links(scored, edges, profiles)
+    result = cluster(profiles, linked, config)
+    kept = linked.loc[result.kept.index].reset_index(drop=True)
+    kept["weights"] = kept_weights(lake, kept)
     for frame, with_reason, dataset in ((kept, False, KEPT_LINKS), (result.refused, True, REFUSED_LINKS)):
         pdf, schema = _pairs_frame(frame, with_reason)
         lake.write_pandas_version(pdf, *dataset, schema=schema)
     components = pd.DataFrame({"node": list(result.labels), "component": list(result.labels.values())})
     return ClusterOutput(components=components, kept=kept, refused_counts=result.refused_counts())
+
+
+def kept_weights(lake: Lake, kept: pd.DataFrame) -> list[str]:
+    """The "why merged" JSON of each kept link: the model's weights where the pair was scored,
+    else the identifier types it shares."""
+    out = kept["id_type"].map(lambda t: json.dumps({"shared_identifier": t}), na_action="ignore")
+    rows = kept["scored_row"]
+    scored = rows.notna().to_numpy()
+    if scored.any():
+        columns = [c for c in lake.latest_columns(*SCORED) if c.startswith(WEIGHT_PREFIX)]
+        weights = lake.read_latest_pandas(*SCORED, columns=columns)
+        out[scored] = weights_json(weights.iloc[rows[scored].astype(np.int64).to_numpy()])
+    return out.tolist()
 
 
 def _pairs_frame(pdf: pd.DataFrame, with_reason: bool) -> tuple[pd.DataFrame, pa.Schema]:

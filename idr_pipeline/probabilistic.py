@@ -83,12 +83,17 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
     return out, pd.DataFrame(report, columns=["identifier", "shared_values", "records_masked"])
 
 
-def generate_candidates(profiles: pd.DataFrame, config: MatchConfig = MatchConfig()) -> Candidates:
+def generate_candidates(
+    profiles: pd.DataFrame,
+    config: MatchConfig = MatchConfig(),
+    extra: dict[str, pd.DataFrame] | None = None,
+) -> Candidates:
     """Exact-key rules (the recall) plus MinHash over all fields (the typo safety net).
 
     The rules carry nearly all pair completeness (0.96 at 10k and 100k generated people, see
     benchmarks/blocking_report.py); MinHash at a high threshold costs few pairs and catches
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
+    ``extra`` adds pairs found elsewhere (the Faiss neighbours) to the one union.
     """
     det = deterministic_pairs(profiles)
     choice = choose_bands(config.lsh_threshold, config.lsh_max_hashes)
@@ -99,6 +104,7 @@ def generate_candidates(profiles: pd.DataFrame, config: MatchConfig = MatchConfi
         lsh = lsh_candidates(profiles["record_id"], signatures, choice.r, choice.b, config.lsh_max_bucket)
         by_generator["minhash"] = lsh.pairs[PAIR_KEYS]
         stats |= {f"minhash_{k}": v for k, v in lsh.stats().items() if k != "pairs"}
+    by_generator |= extra or {}
     pairs = union_pairs(by_generator)
     stats |= {f"{name}_pairs": len(p) for name, p in by_generator.items()} | {"union_pairs": len(pairs)}
     stats |= {f"rule_{r.rule}_pairs": int(r.pairs) for r in det.counts.itertuples()}
@@ -106,24 +112,49 @@ def generate_candidates(profiles: pd.DataFrame, config: MatchConfig = MatchConfi
 
 
 def union_pairs(by_generator: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per pair with the generators that proposed it."""
-    tagged = [p[PAIR_KEYS].assign(generator=name) for name, p in by_generator.items() if len(p)]
-    if not tagged:
+    """One row per pair, sorted, with the generators that proposed it (comma-separated).
+
+    Each generator is one bit: a pair's bits are summed per pair (a generator's own repeats
+    dropped first, so the sum is the OR), and each distinct bit set is spelt out once. A
+    Python join per pair took minutes at a million records.
+    """
+    names = sorted(name for name, p in by_generator.items() if len(p))
+    if not names:
         return pd.DataFrame(columns=[*PAIR_KEYS, "generators"])
-    return (
-        pd.concat(tagged, ignore_index=True)
-        .groupby(PAIR_KEYS, sort=True)["generator"]
-        .agg(lambda g: ",".join(sorted(set(g))))
-        .rename("generators")
-        .reset_index()
-    )
+    frames = [by_generator[name][PAIR_KEYS].drop_duplicates() for name in names]
+    bits = np.concatenate([np.full(len(f), 1 << i, dtype=np.int64) for i, f in enumerate(frames)])
+    tagged = pd.concat(frames, ignore_index=True)
+    tagged["bits"] = bits
+    summed = tagged.groupby(PAIR_KEYS, sort=True)["bits"].sum().reset_index()
+    spelt = {
+        int(b): ",".join(name for i, name in enumerate(names) if int(b) >> i & 1)
+        for b in summed["bits"].unique()
+    }
+    summed["generators"] = summed["bits"].map(spelt)
+    return summed.drop(columns="bits")
 
 
 def _aligned(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    indexed = profiles.set_index("record_id", drop=False)
-    left = indexed.loc[pairs["record_id_l"].to_numpy()].reset_index(drop=True)
-    right = indexed.loc[pairs["record_id_r"].to_numpy()].reset_index(drop=True)
+    left, right = _positions(profiles, pairs)
+    return _take(profiles, left), _take(profiles, right)
+
+
+def _positions(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of each pair's two records: one hash look-up per id, then integer takes.
+
+    Label look-ups (``.loc`` on a string index) per chunk cost most of scoring at a million.
+    """
+    index = pd.Index(profiles["record_id"])
+    left = index.get_indexer(pairs["record_id_l"])
+    right = index.get_indexer(pairs["record_id_r"])
+    if (left < 0).any() or (right < 0).any():
+        unknown = pairs.loc[(left < 0) | (right < 0), PAIR_KEYS].head(3).to_dict("records")
+        raise KeyError(f"pairs name records that are not in the profiles, e.g. {unknown}")
     return left, right
+
+
+def _take(profiles: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    return profiles.take(positions).reset_index(drop=True)
 
 
 def random_pairs(profiles: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,6 +184,9 @@ def train_model(
     return train(gamma, gamma_random, tf=term_frequencies(profiles))
 
 
+WEIGHT_PREFIX = "w_"
+
+
 def score_pairs(
     profiles: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -160,26 +194,42 @@ def score_pairs(
     cosine: np.ndarray | None = None,
     chunk: int = 500_000,
 ) -> pd.DataFrame:
-    """Probability per candidate pair plus its per-comparison weights (as JSON, for "why merged")."""
+    """Probability per candidate pair plus its per-comparison weights, one float32 column each
+    (``w_<comparison>``). ``weights_json`` spells them out for the links that are kept: JSON for
+    every candidate pair took longer than computing the scores."""
     parts = []
+    left_pos, right_pos = _positions(profiles, pairs)
     for start in range(0, len(pairs), chunk):
-        part = pairs.iloc[start : start + chunk].reset_index(drop=True)
-        left, right = _aligned(profiles, part)
-        part_cosine = None if cosine is None else np.asarray(cosine[start : start + chunk], dtype=float)
+        stop = start + chunk
+        left, right = _take(profiles, left_pos[start:stop]), _take(profiles, right_pos[start:stop])
+        part_cosine = None if cosine is None else np.asarray(cosine[start:stop], dtype=float)
         gamma, tf = compare_with_tf(left, right, part_cosine)
         _, weights = score(model, gamma, tf)
         weights[HOUSEHOLD_COLUMN] = household_dependency(weights)
         total = prior_weight(model) + weights.sum(axis=1).to_numpy()
-        probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
-        out = part[PAIR_KEYS].copy()
-        out["probability"] = probability
-        out["weights"] = (
-            weights.round(3).to_json(orient="records", lines=True).splitlines() if len(part) else []
-        )
+        out = pairs.iloc[start:stop][PAIR_KEYS].reset_index(drop=True)
+        out["probability"] = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
+        for name in weights.columns:
+            out[WEIGHT_PREFIX + name] = weights[name].to_numpy(dtype=np.float32)
         parts.append(out)
     if not parts:
-        return pd.DataFrame(columns=[*PAIR_KEYS, "probability", "weights"])
+        columns = [c.name for c in model.comparisons] + [HOUSEHOLD_COLUMN]
+        return pd.DataFrame(columns=[*PAIR_KEYS, "probability", *(WEIGHT_PREFIX + c for c in columns)])
     return pd.concat(parts, ignore_index=True)
+
+
+def weight_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(WEIGHT_PREFIX)]
+
+
+def weights_json(frame: pd.DataFrame) -> list[str]:
+    """One JSON object of rounded weights per row (comparison -> log2 Bayes factor)."""
+    columns = weight_columns(frame)
+    if not len(frame):
+        return []
+    named = frame[columns].astype(np.float64).round(3)
+    named.columns = [c[len(WEIGHT_PREFIX) :] for c in columns]
+    return named.to_json(orient="records", lines=True).splitlines()
 
 
 def household_dependency(weights: pd.DataFrame) -> pd.Series:

@@ -157,7 +157,9 @@ def resolve_files(
         run_scoring(spark, lake, config)
         step("clustering into identities")
         clusters = run_clustering(spark, lake, config)
+        step("assigning stable identity ids")
         graph = run_graph(spark, lake, components=clusters.components)
+        step(f"writing {output.name}")
         links = read_links(lake).sort_values("record_id", kind="stable")
         write_table(links, output)
         quarantine_output = None

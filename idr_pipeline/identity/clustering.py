@@ -21,9 +21,10 @@ store can answer "why are these records one identity" with the path and its weig
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA
 
@@ -51,7 +52,8 @@ class _Cluster:
 class ClusteringResult:
     # record_id -> cluster label (smallest record id in the cluster)
     labels: dict[str, str]
-    # the pairs that merged two clusters: record_id_l, record_id_r, probability
+    # the pairs that merged two clusters: record_id_l, record_id_r, probability; indexed by
+    # their labels in the input pairs, so a caller can bring along any other column it holds
     kept: pd.DataFrame
     # pairs above the threshold that were refused, with the reason
     refused: pd.DataFrame
@@ -175,18 +177,26 @@ def cluster_pairs(
         if key and isinstance(dob, str) and dob:
             person_of[rid] = (key, dob)
 
-    strong = pairs[pairs["probability"] >= policy.threshold].sort_values(
+    if not pairs.index.is_unique:
+        pairs = pairs.reset_index(drop=True)
+    columns = ["record_id_l", "record_id_r", "probability"]
+    is_strong = (pairs["probability"] >= policy.threshold).to_numpy()
+    strong = pairs.loc[is_strong, columns].sort_values(
         ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
     )
-    # Probabilities of every scored pair, for average linkage between clusters.
+    # Probabilities of scored pairs, for average linkage between clusters and for the conflict
+    # test. Both only ever look at pairs between two multi-record clusters, and a record no
+    # strong pair touches stays a singleton, so pairs with such a record are never looked up.
+    linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
+    among = (pairs["record_id_l"].isin(linked) & pairs["record_id_r"].isin(linked)).to_numpy()
     neighbours: dict[str, dict[str, float]] = defaultdict(dict)
-    for left, right, prob in pairs[["record_id_l", "record_id_r", "probability"]].itertuples(index=False):
+    for left, right, prob in pairs.loc[among, columns].itertuples(index=False):
         neighbours[left][right] = prob
         neighbours[right][left] = prob
 
-    kept: list[tuple[str, str, float]] = []
+    kept: list[Hashable] = []
     refused: list[tuple[str, str, float, str]] = []
-    for left, right, prob in strong[["record_id_l", "record_id_r", "probability"]].itertuples(index=False):
+    for row, left, right, prob in strong.itertuples(index=True):
         la, lb = owner[left], owner[right]
         if la == lb:
             continue
@@ -215,7 +225,7 @@ def cluster_pairs(
         winner.members.extend(loser.members)
         for member in loser.members:
             owner[member] = keep
-        kept.append((left, right, prob))
+        kept.append(row)
 
     labels: dict[str, str] = {}
     for cluster in clusters.values():
@@ -224,7 +234,7 @@ def cluster_pairs(
             labels[member] = label
     return ClusteringResult(
         labels=labels,
-        kept=pd.DataFrame(kept, columns=["record_id_l", "record_id_r", "probability"]),
+        kept=pairs.loc[kept, columns],
         refused=pd.DataFrame(refused, columns=["record_id_l", "record_id_r", "probability", "reason"]),
     )
 
