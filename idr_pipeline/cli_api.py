@@ -33,7 +33,7 @@ def serve(
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     console.print(f"serving on http://{bind_host}:{bind_port}  (docs: /docs)")
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, freeze_gc=True),
         host=bind_host,
         port=bind_port,
         log_level=log_level,

@@ -215,9 +215,12 @@ def start_mariadb(run_dir: Path, port: int | None = None, timeout: float = 120.0
         "--skip-log-bin",
         "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_bin",
-        # Test-sized: the machine has 2 cores and shares memory with Spark; durability per
-        # commit is not needed for throw-away test data.
-        "--innodb-buffer-pool-size=128M",
+        # The buffer pool holds the serving tables (100k identities are ~100 MB with their
+        # indexes): at 128M the API's random point reads went to disk once the test databases
+        # shared it. Memory is taken as pages are touched, so an idle server stays small.
+        # Durability per commit is not needed for a development store: the log is flushed
+        # once a second, not at every commit.
+        "--innodb-buffer-pool-size=1G",
         "--innodb-log-file-size=48M",
         "--innodb-flush-log-at-trx-commit=2",
         "--max-connections=200",
