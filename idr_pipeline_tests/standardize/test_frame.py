@@ -211,3 +211,15 @@ def test_a_nameless_row_with_dob_and_address_is_usable() -> None:
         )
     )
     assert out["_quarantine_reason"].isna().tolist() == [True, False]
+
+
+def test_collapse_whitespace_agrees_with_the_regex_it_replaced_on_every_code_point():
+    import re
+    import sys
+
+    from idr_pipeline.standardize.base import collapse_whitespace
+
+    regex = re.compile(r"\s+")
+    for code in range(sys.maxunicode + 1):
+        text = f" a{chr(code)}{chr(code)}b\t"
+        assert collapse_whitespace(text) == regex.sub(" ", text).strip(), hex(code)
