@@ -15,7 +15,7 @@ import pandas as pd
 from idr_pipeline.candidates.deterministic import deterministic_pairs
 from idr_pipeline.candidates.minhash import BandChoice, choose_bands, lsh_candidates, profile_signatures
 from idr_pipeline.identity.clustering import ClusteringPolicy, ClusteringResult, cluster_pairs
-from idr_pipeline.matching.comparisons import compare, compare_with_tf, term_frequencies
+from idr_pipeline.matching.comparisons import Sides, compare_sides, compare_sides_with_tf, term_frequencies
 from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score, train
 
 PAIR_KEYS = ["record_id_l", "record_id_r"]
@@ -134,11 +134,6 @@ def union_pairs(by_generator: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return summed.drop(columns="bits")
 
 
-def _aligned(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    left, right = _positions(profiles, pairs)
-    return _take(profiles, left), _take(profiles, right)
-
-
 def _positions(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of each pair's two records: one hash look-up per id, then integer takes.
 
@@ -157,17 +152,15 @@ def _take(profiles: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
     return profiles.take(positions).reset_index(drop=True)
 
 
-def random_pairs(profiles: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Uniformly random record pairs: almost all non-matches, hence the u probabilities."""
-    rng = np.random.default_rng(seed)
-    size = len(profiles)
+def random_positions(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of up to ``n`` uniformly random pairs of two different rows."""
     if size < 2:
-        empty = profiles.iloc[0:0].reset_index(drop=True)
-        return empty, empty
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
     i = rng.integers(0, size, n)
     j = rng.integers(0, size, n)
     keep = i != j
-    return profiles.iloc[i[keep]].reset_index(drop=True), profiles.iloc[j[keep]].reset_index(drop=True)
+    return i[keep], j[keep]
 
 
 def train_model(
@@ -177,10 +170,12 @@ def train_model(
     sample = pairs
     if len(pairs) > config.em_max_pairs:
         sample = pairs.sample(config.em_max_pairs, random_state=config.seed)
-    left, right = _aligned(profiles, sample)
-    gamma = compare(left, right)
-    rl, rr = random_pairs(profiles, config.random_pairs, config.seed)
-    gamma_random = compare(rl, rr)
+    frame = profiles.reset_index(drop=True)
+    cache: dict = {}
+    gamma = compare_sides(Sides(frame, *_positions(profiles, sample), cache))
+    gamma_random = compare_sides(
+        Sides(frame, *random_positions(len(profiles), config.random_pairs, config.seed), cache)
+    )
     return train(gamma, gamma_random, tf=term_frequencies(profiles))
 
 
@@ -199,11 +194,13 @@ def score_pairs(
     every candidate pair took longer than computing the scores."""
     parts = []
     left_pos, right_pos = _positions(profiles, pairs)
+    frame = profiles.reset_index(drop=True)
+    cache: dict = {}  # the profiles' factorised columns, shared by every chunk
     for start in range(0, len(pairs), chunk):
         stop = start + chunk
-        left, right = _take(profiles, left_pos[start:stop]), _take(profiles, right_pos[start:stop])
+        sides = Sides(frame, left_pos[start:stop], right_pos[start:stop], cache)
         part_cosine = None if cosine is None else np.asarray(cosine[start:stop], dtype=float)
-        gamma, tf = compare_with_tf(left, right, part_cosine)
+        gamma, tf = compare_sides_with_tf(sides, part_cosine)
         _, weights = score(model, gamma, tf)
         weights[HOUSEHOLD_COLUMN] = household_dependency(weights)
         total = prior_weight(model) + weights.sum(axis=1).to_numpy()

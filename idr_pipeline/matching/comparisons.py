@@ -269,6 +269,59 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return np.full(len(frame), None, dtype=object)
 
 
+class Sides:
+    """Pairs as two arrays of row positions into one frame of records.
+
+    A candidate set repeats each record many times, and scoring runs it in chunks; factorising
+    a column, cleaning its distinct values and deriving features (local parts, nickname groups)
+    is done once per frame and kept in ``cache``, which the chunks of one frame share. A pair's
+    codes are then two integer gathers.
+    """
+
+    def __init__(
+        self, frame: pd.DataFrame, left: np.ndarray, right: np.ndarray, cache: dict | None = None
+    ) -> None:
+        if len(left) != len(right):
+            raise ValueError(f"left has {len(left)} rows, right {len(right)}")
+        self.frame = frame
+        self.left = np.asarray(left, dtype=np.int64)
+        self.right = np.asarray(right, dtype=np.int64)
+        self.cache: dict = {} if cache is None else cache
+
+    @classmethod
+    def aligned(cls, left: pd.DataFrame, right: pd.DataFrame) -> Sides:
+        """Row i of ``left`` against row i of ``right``."""
+        if len(left) != len(right):
+            raise ValueError(f"left has {len(left)} rows, right {len(right)}")
+        frame = pd.concat([left.reset_index(drop=True), right.reset_index(drop=True)], ignore_index=True)
+        n = len(left)
+        return cls(frame, np.arange(n), np.arange(n, 2 * n))
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def cached(self, key: object, make: Callable[[], object]):
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def column(self, name: str) -> np.ndarray:
+        return self.cached(("column", name), lambda: _column(self.frame, name))
+
+    def codes(self, *columns: str, clean: Callable[[object], object] = _clean) -> _Codes:
+        """One shared code space over the frame's columns; ``.codes`` is one array per column."""
+        return self.cached(
+            ("codes", columns, clean), lambda: _Codes(*(self.column(c) for c in columns), clean=clean)
+        )
+
+    def derive(self, codes: _Codes, key: str, fn: Callable[[str], object]) -> _Codes:
+        return self.cached(("derive", id(codes), key), lambda: codes.derive(fn))
+
+    def pair(self, codes: _Codes) -> list[np.ndarray]:
+        """Per column of ``codes``: the left side's codes, then the right side's."""
+        return [c[side] for c in codes.codes for side in (self.left, self.right)]
+
+
 def _similarity(
     codes: _Codes, left: np.ndarray, right: np.ndarray, mask: np.ndarray, scorer=JaroWinkler
 ) -> np.ndarray:
@@ -314,41 +367,43 @@ def _levels(present: np.ndarray, conditions: list[tuple[int, np.ndarray]]) -> np
     return out
 
 
-def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _nickname_table(uniques: np.ndarray) -> np.ndarray:
+    groups = np.full((len(uniques), _MAX_GROUPS), -1, dtype=np.int32)
+    for i, value in enumerate(uniques):
+        for j, key in enumerate(nickname_groups(value)[:_MAX_GROUPS]):
+            groups[i, j] = GROUP_IDS[key]
+    return groups
+
+
+def _names(sides: Sides) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """first_name, last_name and name_suffix levels, computed together for the swap rule."""
-    raw = _Codes(
-        _column(left, "first_name"),
-        _column(right, "first_name"),
-        _column(left, "last_name"),
-        _column(right, "last_name"),
-    )
+    raw = sides.codes("first_name", "last_name")
     # one code space for first and last names (needed by the swap rule), suffixes split off
-    codes = raw.derive(lambda v: split_suffix(v)[0])
-    suffixes = raw.derive(lambda v: split_suffix(v)[1])
-    fl, fr, ll, lr = codes.codes
+    codes = sides.derive(raw, "base", lambda v: split_suffix(v)[0])
+    suffixes = sides.derive(raw, "suffix", lambda v: split_suffix(v)[1])
+    fl, fr, ll, lr = sides.pair(codes)
 
     # first name
     present = (fl >= 0) & (fr >= 0)
     exact = present & (fl == fr)
     both_last = (ll >= 0) & (lr >= 0)
     swapped = present & ~exact & both_last & (fl == lr) & (ll == fr) & (ll != lr)
-    groups = np.full((len(codes.uniques), _MAX_GROUPS), -1, dtype=np.int32)
-    for i, value in enumerate(codes.uniques):
-        for j, key in enumerate(nickname_groups(value)[:_MAX_GROUPS]):
-            groups[i, j] = GROUP_IDS[key]
+    groups = sides.cached("nickname_groups", lambda: _nickname_table(codes.uniques))
     gl, gr = codes.lookup(groups, fl), codes.lookup(groups, fr)
     nick = np.zeros(len(fl), dtype=bool)
     for i in range(_MAX_GROUPS):
         for j in range(_MAX_GROUPS):
             nick |= (gl[:, i] >= 0) & (gl[:, i] == gr[:, j])
     # 'Mary Ann' vs 'Mary': same first token is as good as a nickname.
-    token = codes.derive(lambda v: (v.lower().replace("-", " ").replace(".", " ").split() or [None])[0])
-    tl, tr = token.codes[0], token.codes[1]
+    token = sides.derive(
+        codes, "first_token", lambda v: (v.lower().replace("-", " ").replace(".", " ").split() or [None])[0]
+    )
+    tl, tr = sides.pair(token)[:2]
     nick |= present & (tl >= 0) & (tl == tr)
     # 'J' vs 'John': one side is an initial and the letters agree.
-    is_initial = np.array([len(t) == 1 for t in token.uniques] + [False])
-    letter = token.derive(lambda v: v[0])
-    initial_match = present & (is_initial[tl] | is_initial[tr]) & (letter.codes[0] == letter.codes[1])
+    is_initial = sides.cached("is_initial", lambda: np.array([len(t) == 1 for t in token.uniques] + [False]))
+    letter_l, letter_r = sides.pair(sides.derive(token, "letter", lambda v: v[0]))[:2]
+    initial_match = present & (is_initial[tl] | is_initial[tr]) & (letter_l == letter_r)
     jw_first = _similarity(codes, fl, fr, present & ~exact & ~swapped & ~nick)
     # swapped with typos ('Isabella Ctercteko' / 'Ctercteko Isabela'): both crosswise JW >= 0.92
     # while the straight first names do not agree
@@ -389,49 +444,55 @@ def _names(left: pd.DataFrame, right: pd.DataFrame) -> tuple[np.ndarray, np.ndar
     last = _levels(present_last, [(3, exact_last), (2, jw_last >= 0.92), (1, jw_last >= 0.85)])
 
     # suffix (of the surname; a first name rarely carries one)
-    sl, sr = suffixes.codes[2], suffixes.codes[3]
+    sl, sr = sides.pair(suffixes)[2:]
     has_l, has_r = sl >= 0, sr >= 0
     suffix = _levels(has_l | has_r, [(2, has_l & has_r & (sl == sr)), (1, has_l ^ has_r)])
     return first, last, suffix
 
 
-def _email(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    key_l = pd.Series(_column(left, "email_key")).fillna(pd.Series(_column(left, "email"))).to_numpy()
-    key_r = pd.Series(_column(right, "email_key")).fillna(pd.Series(_column(right, "email"))).to_numpy()
-    codes = _Codes(key_l, key_r, clean=_lower)
-    el, er = codes.codes
+def _email(sides: Sides) -> np.ndarray:
+    key = sides.cached(
+        "email_or_key",
+        lambda: pd.Series(sides.column("email_key")).fillna(pd.Series(sides.column("email"))).to_numpy(),
+    )
+    codes = sides.cached("email_codes", lambda: _Codes(key, clean=_lower))
+    el, er = sides.pair(codes)
     present = (el >= 0) & (er >= 0)
     exact = present & (el == er)
-    local = codes.derive(lambda v: v.rsplit("@", 1)[0] or None)
-    domain = codes.derive(lambda v: (v.rsplit("@", 1)[1] or None) if "@" in v else None)
-    ll, lr = local.codes[0], local.codes[1]
+    local = sides.derive(codes, "local", lambda v: v.rsplit("@", 1)[0] or None)
+    domain = sides.derive(codes, "domain", lambda v: (v.rsplit("@", 1)[1] or None) if "@" in v else None)
+    ll, lr = sides.pair(local)
     same_local = present & (ll >= 0) & (ll == lr)
     fuzzy_mask = present & ~exact & ~same_local & (ll >= 0) & (lr >= 0)
     jw = _similarity(local, ll, lr, fuzzy_mask)
-    lengths = np.array([len(v) for v in local.uniques] + [0])
+    lengths = sides.cached("local_lengths", lambda: np.array([len(v) for v in local.uniques] + [0]))
     # one edit in a short local part ('bob' vs 'rob') is a different mailbox, not a typo
     lev = _distance(local, ll, lr, fuzzy_mask & (np.minimum(lengths[ll], lengths[lr]) >= 5), Levenshtein, 1)
     fuzzy = fuzzy_mask & ((jw >= 0.9) | (lev <= 1))
-    dl, dr = domain.codes[0], domain.codes[1]
+    dl, dr = sides.pair(domain)
     same_domain = present & (dl >= 0) & (dl == dr)
     return _levels(present, [(4, exact), (3, same_local), (2, fuzzy), (1, same_domain)])
 
 
-def _phone(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    codes = _Codes(_column(left, "phone"), _column(right, "phone"))
-    pl, pr = codes.codes
+def _phone(sides: Sides) -> np.ndarray:
+    codes = sides.codes("phone")
+    pl, pr = sides.pair(codes)
     present = (pl >= 0) & (pr >= 0)
-    tail = codes.derive(lambda v: (lambda d: d[-7:] if len(d) >= 7 else None)(_NON_DIGIT.sub("", v)))
-    tl, tr = tail.codes[0], tail.codes[1]
+    tail = sides.derive(
+        codes, "tail7", lambda v: (lambda d: d[-7:] if len(d) >= 7 else None)(_NON_DIGIT.sub("", v))
+    )
+    tl, tr = sides.pair(tail)
     return _levels(present, [(2, present & (pl == pr)), (1, (tl >= 0) & (tl == tr))])
 
 
-def _dob(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    codes = _Codes(_column(left, "dob"), _column(right, "dob"))
-    dl, dr = codes.codes
+def _dob(sides: Sides) -> np.ndarray:
+    codes = sides.codes("dob")
+    dl, dr = sides.pair(codes)
     present = (dl >= 0) & (dr >= 0)
     exact = present & (dl == dr)
-    parts = np.array([_dob_parts(v) for v in codes.uniques], dtype=np.int32).reshape(-1, 3)
+    parts = sides.cached(
+        "dob_parts", lambda: np.array([_dob_parts(v) for v in codes.uniques], dtype=np.int32).reshape(-1, 3)
+    )
     (yl, ml, xl), (yr, mr, xr) = codes.lookup(parts, dl).T, codes.lookup(parts, dr).T
     valid = present & (yl > 0) & (yr > 0)
     transposed = valid & (yl == yr) & (ml == xr) & (xl == mr) & (ml != xl)
@@ -441,21 +502,19 @@ def _dob(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
     return _levels(present, [(5, exact), (4, transposed), (3, year_off), (2, typo), (1, same_ym)])
 
 
-def _address(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    street = _Codes(_column(left, "street"), _column(right, "street"), clean=_lower)
-    sl, sr = street.codes
-    post = _Codes(_column(left, "postcode"), _column(right, "postcode"), clean=_upper_compact)
-    pl, pr = post.codes
-    city = _Codes(_column(left, "city"), _column(right, "city"), clean=_lower)
-    cl, cr = city.codes
+def _address(sides: Sides) -> np.ndarray:
+    street = sides.codes("street", clean=_lower)
+    sl, sr = sides.pair(street)
+    pl, pr = sides.pair(sides.codes("postcode", clean=_upper_compact))
+    cl, cr = sides.pair(sides.codes("city", clean=_lower))
     has_street = (sl >= 0) & (sr >= 0)
     has_post = (pl >= 0) & (pr >= 0)
     has_city = (cl >= 0) & (cr >= 0)
     same_street = has_street & (sl == sr)
     same_post = has_post & (pl == pr)
     same_city = has_city & (cl == cr)
-    number = street.derive(lambda v: (m := _STREET_NUMBER.match(v)) and m.group(1))
-    number_l, number_r = number.codes[0], number.codes[1]
+    number = sides.derive(street, "number", lambda v: (m := _STREET_NUMBER.match(v)) and m.group(1))
+    number_l, number_r = sides.pair(number)
     same_number = (number_l >= 0) & (number_l == number_r)
     jw = _similarity(street, sl, sr, has_street & ~same_street & same_number)
     similar_street = same_number & (jw >= 0.9)
@@ -471,19 +530,18 @@ def _address(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
     )
 
 
-def _exact(left: pd.DataFrame, right: pd.DataFrame, column: str) -> np.ndarray:
-    codes = _Codes(_column(left, column), _column(right, column))
-    a, b = codes.codes
+def _exact(sides: Sides, column: str) -> np.ndarray:
+    a, b = sides.pair(sides.codes(column))
     present = (a >= 0) & (b >= 0)
     return _levels(present, [(1, present & (a == b))])
 
 
-def _national_id(left: pd.DataFrame, right: pd.DataFrame) -> np.ndarray:
-    codes = _Codes(_column(left, "national_id"), _column(right, "national_id"), clean=_upper_compact)
-    a, b = codes.codes
+def _national_id(sides: Sides) -> np.ndarray:
+    codes = sides.codes("national_id", clean=_upper_compact)
+    a, b = sides.pair(codes)
     present = (a >= 0) & (b >= 0)
     exact = present & (a == b)
-    lengths = np.array([len(v) for v in codes.uniques] + [0])
+    lengths = sides.cached("national_id_lengths", lambda: np.array([len(v) for v in codes.uniques] + [0]))
     edit = _distance(codes, a, b, present & ~exact & (np.minimum(lengths[a], lengths[b]) >= 5), OSA, 1) <= 1
     return _levels(present, [(2, exact), (1, edit)])
 
@@ -507,19 +565,24 @@ def compare(left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None =
     """
     if len(left) != len(right):
         raise ValueError(f"left has {len(left)} rows, right {len(right)}")
-    first, last, suffix = _names(left, right)
+    return compare_sides(Sides.aligned(left, right), cosine)
+
+
+def compare_sides(sides: Sides, cosine: np.ndarray | None = None) -> pd.DataFrame:
+    """`compare` over pairs given as row positions into one frame (see `Sides`)."""
+    first, last, suffix = _names(sides)
     columns = {
         "first_name": first,
         "last_name": last,
         "name_suffix": suffix,
-        "email": _email(left, right),
-        "phone": _phone(left, right),
-        "dob": _dob(left, right),
-        "address": _address(left, right),
-        "national_id": _national_id(left, right),
-        "device_id": _exact(left, right, "device_id"),
-        "ip_address": _exact(left, right, "ip_address"),
-        "embedding": _embedding(len(left), cosine),
+        "email": _email(sides),
+        "phone": _phone(sides),
+        "dob": _dob(sides),
+        "address": _address(sides),
+        "national_id": _national_id(sides),
+        "device_id": _exact(sides, "device_id"),
+        "ip_address": _exact(sides, "ip_address"),
+        "embedding": _embedding(len(sides), cosine),
     }
     return pd.DataFrame({c.name: columns[c.name].astype(np.int8) for c in COMPARISONS})
 
@@ -535,30 +598,50 @@ def tf_values(
     Only the left value is needed: on an exact level both sides agree. Pass `gamma` when it is
     already computed to avoid comparing twice.
     """
+    return tf_values_sides(Sides.aligned(left, right), gamma, comparisons)
+
+
+def tf_values_sides(
+    sides: Sides, gamma: pd.DataFrame | None = None, comparisons: list[Comparison] = COMPARISONS
+) -> pd.DataFrame:
     if gamma is None:
-        gamma = compare(left, right)
+        gamma = compare_sides(sides)
     out = {}
     for comparison in comparisons:
         if not comparison.tf_levels:
             continue
         levels = gamma[comparison.name].to_numpy()
-        column = np.full(len(left), None, dtype=object)
+        column = np.full(len(sides), None, dtype=object)
         for level, value_column in comparison.tf_levels.items():
             hit = levels == level
             if hit.any():
-                codes, uniques = pd.factorize(_column(left, value_column)[hit], use_na_sentinel=True)
-                table = np.array([_tf_key(value_column, v) for v in uniques] + [None], dtype=object)
-                column[hit] = table[codes]
+                keys = sides.cached(
+                    ("tf_keys", value_column), lambda c=value_column: _tf_keys(sides.column(c), c)
+                )
+                column[hit] = keys[sides.left[hit]]
         out[comparison.name] = column
     return pd.DataFrame(out)
+
+
+def _tf_keys(values: np.ndarray, column: str) -> np.ndarray:
+    """`_tf_key` of every value, computed once per distinct value."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([_tf_key(column, v) for v in uniques] + [None], dtype=object)
+    return table[codes]
 
 
 def compare_with_tf(
     left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Levels and TF values in one pass: what scoring needs."""
-    gamma = compare(left, right, cosine)
-    return gamma, tf_values(left, right, gamma)
+    return compare_sides_with_tf(Sides.aligned(left, right), cosine)
+
+
+def compare_sides_with_tf(
+    sides: Sides, cosine: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    gamma = compare_sides(sides, cosine)
+    return gamma, tf_values_sides(sides, gamma)
 
 
 TF_COLUMNS: tuple[str, ...] = ("first_name", "last_name", "postcode", "city", "dob")
