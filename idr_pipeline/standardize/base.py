@@ -99,6 +99,7 @@ GENERIC_PLACEHOLDERS: frozenset[str] = frozenset(
     }
 )
 
+
 def collapse_whitespace(text: str) -> str:
     """Trim and turn any run of whitespace (tabs, NBSP, newlines) into one space.
 
