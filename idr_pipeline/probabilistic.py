@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from idr_pipeline.candidates._buckets import frame_codes, pairs_frame, record_ranks, union_codes
 from idr_pipeline.candidates.deterministic import deterministic_pairs
 from idr_pipeline.candidates.minhash import BandChoice, choose_bands, lsh_candidates, profile_signatures
 from idr_pipeline.identity.clustering import ClusteringPolicy, ClusteringResult, cluster_pairs
@@ -104,34 +105,40 @@ def generate_candidates(
         lsh = lsh_candidates(profiles["record_id"], signatures, choice.r, choice.b, config.lsh_max_bucket)
         by_generator["minhash"] = lsh.pairs[PAIR_KEYS]
         stats |= {f"minhash_{k}": v for k, v in lsh.stats().items() if k != "pairs"}
-    by_generator |= extra or {}
-    pairs = union_pairs(by_generator)
+    codes = {"deterministic": det.codes}
+    if config.use_minhash:
+        codes["minhash"] = lsh.codes
+    _, ids_by_rank = record_ranks(profiles["record_id"])
+    for name, frame in (extra or {}).items():
+        by_generator[name] = frame[PAIR_KEYS]
+        codes[name] = frame_codes(frame, ids_by_rank)
+    pairs = _union_in_rank_space(codes, ids_by_rank)
     stats |= {f"{name}_pairs": len(p) for name, p in by_generator.items()} | {"union_pairs": len(pairs)}
     stats |= {f"rule_{r.rule}_pairs": int(r.pairs) for r in det.counts.itertuples()}
     return Candidates(pairs=pairs, by_generator=by_generator, band_choice=choice, stats=stats)
 
 
-def union_pairs(by_generator: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per pair, sorted, with the generators that proposed it (comma-separated).
-
-    Each generator is one bit: a pair's bits are summed per pair (a generator's own repeats
-    dropped first, so the sum is the OR), and each distinct bit set is spelt out once. A
-    Python join per pair took minutes at a million records.
-    """
-    names = sorted(name for name, p in by_generator.items() if len(p))
-    if not names:
-        return pd.DataFrame(columns=[*PAIR_KEYS, "generators"])
-    frames = [by_generator[name][PAIR_KEYS].drop_duplicates() for name in names]
-    bits = np.concatenate([np.full(len(f), 1 << i, dtype=np.int64) for i, f in enumerate(frames)])
-    tagged = pd.concat(frames, ignore_index=True)
-    tagged["bits"] = bits
-    summed = tagged.groupby(PAIR_KEYS, sort=True)["bits"].sum().reset_index()
+def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) -> pd.DataFrame:
+    """`union_pairs` over integer pair codes: the generators' pairs are never re-hashed as text."""
+    names = sorted(codes)
+    union, bits = union_codes([codes[name] for name in names])
+    n = max(len(ids_by_rank), 1)
+    pairs = pairs_frame(union // n, union % n, ids_by_rank)
     spelt = {
-        int(b): ",".join(name for i, name in enumerate(names) if int(b) >> i & 1)
-        for b in summed["bits"].unique()
+        int(b): ",".join(name for i, name in enumerate(names) if int(b) >> i & 1) for b in np.unique(bits)
     }
-    summed["generators"] = summed["bits"].map(spelt)
-    return summed.drop(columns="bits")
+    pairs["generators"] = pd.Series(bits).map(spelt).to_numpy(dtype=object)
+    return pairs
+
+
+def union_pairs(by_generator: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per pair, sorted, with the generators that proposed it (comma-separated)."""
+    frames = {name: p[PAIR_KEYS] for name, p in by_generator.items() if len(p)}
+    if not frames:
+        return pd.DataFrame(columns=[*PAIR_KEYS, "generators"])
+    ids = pd.unique(np.concatenate([f[c].to_numpy(dtype=object) for f in frames.values() for c in PAIR_KEYS]))
+    _, ids_by_rank = record_ranks(ids)
+    return _union_in_rank_space({n: frame_codes(f, ids_by_rank) for n, f in frames.items()}, ids_by_rank)
 
 
 def _positions(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

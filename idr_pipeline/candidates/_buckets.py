@@ -135,3 +135,29 @@ def cross_bucket_pairs(
     lo, hi = lo[distinct], hi[distinct]
     buckets = len(np.unique(keys_a[count > 0]))
     return lo, hi, BucketStats(buckets, int(len(lo)), len(skipped_keys), skipped_records, largest)
+
+
+def frame_codes(pairs: pd.DataFrame, ids_by_rank: np.ndarray) -> np.ndarray:
+    """Pair codes (``lo * n + hi`` in rank space) of a contract pairs frame; ids must be known."""
+    n = len(ids_by_rank)
+    lo = np.searchsorted(ids_by_rank, pairs["record_id_l"].to_numpy(dtype=object))
+    hi = np.searchsorted(ids_by_rank, pairs["record_id_r"].to_numpy(dtype=object))
+    found = (lo < n) & (hi < n)
+    found[found] &= (ids_by_rank[lo[found]] == pairs["record_id_l"].to_numpy(dtype=object)[found]) & (
+        ids_by_rank[hi[found]] == pairs["record_id_r"].to_numpy(dtype=object)[found]
+    )
+    if not found.all():
+        raise KeyError(f"{int((~found).sum())} pairs name records that are not among the profiles")
+    return lo.astype(np.int64) * n + hi.astype(np.int64)
+
+
+def union_codes(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct codes, bit set per code): bit i is set when ``codes[i]`` holds the code."""
+    if not codes:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    flat = np.concatenate(codes)
+    bits = np.concatenate([np.full(len(c), 1 << i, dtype=np.int64) for i, c in enumerate(codes)])
+    order = np.argsort(flat, kind="stable")
+    flat, bits = flat[order], bits[order]
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else np.zeros(0, dtype=np.int64)
+    return flat[starts], np.bitwise_or.reduceat(bits, starts) if len(flat) else bits

@@ -404,6 +404,7 @@ class LshResult:
     pairs: pd.DataFrame
     bands: list[BucketStats]
     empty_records: int  # records without any shingle, never bucketed
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # lo * n + hi
 
     @property
     def skipped_buckets(self) -> int:
@@ -448,7 +449,7 @@ def lsh_candidates(
         codes.append(lo * n + hi)
     code = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
     pairs = pairs_frame(code // max(n, 1), code % max(n, 1), ids_by_rank)
-    return LshResult(pairs, stats, int((~nonempty).sum()))
+    return LshResult(pairs, stats, int((~nonempty).sum()), code)
 
 
 def lsh_pairs(
