@@ -10,8 +10,11 @@ shape, not how to get there.
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Callable
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -31,12 +34,31 @@ NATIONAL_ID_PATTERN = r"^[A-Z0-9]{6,20}$"
 UUID_LIKE_UPPER = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 
 
-def _is_lower(series: pd.Series) -> pd.Series:
-    return series == series.str.lower()
+def _on_distinct(test: Callable[[str], bool], name: str) -> pa.Check:
+    """An element-wise check run once per distinct value and broadcast back to the rows.
+
+    The contract runs on every clean row of every batch, and most columns repeat a few values
+    (cities, states, names, dates); per row, the checks cost as much as standardising itself.
+    A value that is not a ``str`` fails every such check, which is why the columns are declared
+    ``object``: pandera's own ``str`` test is a per-row ``isinstance`` over every column.
+    """
+
+    def check(series: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(series)
+        ok = np.fromiter(
+            (isinstance(u, str) and bool(test(u)) for u in uniques), dtype=bool, count=len(uniques)
+        )
+        return pd.Series(np.append(ok, True)[codes], index=series.index)  # code -1: missing
+
+    return pa.Check(check, error=name)
 
 
-def _is_iso_date(series: pd.Series) -> pd.Series:
-    return series.map(_parses_as_date)
+def _matches(pattern: str) -> pa.Check:
+    return _on_distinct(re.compile(pattern).match, f"str_matches('{pattern}')")
+
+
+def _is_lower(text: str) -> bool:
+    return text == text.lower()
 
 
 def _parses_as_date(text: str) -> bool:
@@ -46,10 +68,6 @@ def _parses_as_date(text: str) -> bool:
         return False
 
 
-def _is_canonical_ip(series: pd.Series) -> pd.Series:
-    return series.map(_canonical_ip)
-
-
 def _canonical_ip(text: str) -> bool:
     try:
         return ipaddress.ip_address(text).compressed == text
@@ -57,29 +75,32 @@ def _canonical_ip(text: str) -> bool:
         return False
 
 
-def _uuid_is_lower(series: pd.Series) -> pd.Series:
+_UUID_LIKE = re.compile(UUID_LIKE_UPPER)
+
+
+def _uuid_is_lower(text: str) -> bool:
     """A UUID-shaped id must be lower-case, or iOS and Android spellings would not join."""
-    return ~series.str.match(UUID_LIKE_UPPER) | _is_lower(series)
+    return not _UUID_LIKE.match(text) or _is_lower(text)
 
 
 def _text(pattern: str = TIDY_TEXT_PATTERN, *checks: pa.Check) -> pa.Column:
-    return pa.Column(str, nullable=True, checks=[pa.Check.str_matches(pattern), *checks])
+    return pa.Column(object, nullable=True, checks=[_matches(pattern), *checks])
 
 
 def _identifier() -> pa.Column:
     return _text(
         TIDY_TEXT_PATTERN,
-        pa.Check.str_length(1, MAX_ID_LENGTH),
-        pa.Check(_uuid_is_lower, error="uuid_is_lower_case"),
+        _on_distinct(lambda v: 1 <= len(v) <= MAX_ID_LENGTH, f"str_length(1, {MAX_ID_LENGTH})"),
+        _on_distinct(_uuid_is_lower, "uuid_is_lower_case"),
     )
 
 
-_EMAIL_CHECKS = (pa.Check(_is_lower, error="is_lower_case"),)
+_EMAIL_CHECKS = (_on_distinct(_is_lower, "is_lower_case"),)
 
 CLEAN_PROFILE_SCHEMA = pa.DataFrameSchema(
     {
-        "record_id": pa.Column(str, nullable=False, checks=pa.Check.str_matches(TIDY_TEXT_PATTERN)),
-        "source": pa.Column(str, nullable=False, checks=pa.Check.str_matches(TIDY_TEXT_PATTERN)),
+        "record_id": pa.Column(object, nullable=False, checks=_matches(TIDY_TEXT_PATTERN)),
+        "source": pa.Column(object, nullable=False, checks=_matches(TIDY_TEXT_PATTERN)),
         "source_customer_id": _identifier(),
         "first_name": _text(NAME_PATTERN),
         "last_name": _text(NAME_PATTERN),
@@ -91,10 +112,10 @@ CLEAN_PROFILE_SCHEMA = pa.DataFrameSchema(
         "state": _text(STATE_PATTERN),
         "postcode": _text(POSTCODE_PATTERN),
         "country": _text(COUNTRY_PATTERN),
-        "dob": _text(ISO_DATE_PATTERN, pa.Check(_is_iso_date, error="is_calendar_date")),
+        "dob": _text(ISO_DATE_PATTERN, _on_distinct(_parses_as_date, "is_calendar_date")),
         "national_id": _text(NATIONAL_ID_PATTERN),
         "ip_address": pa.Column(
-            str, nullable=True, checks=pa.Check(_is_canonical_ip, error="is_compressed_ip_address")
+            object, nullable=True, checks=_on_distinct(_canonical_ip, "is_compressed_ip_address")
         ),
         "device_id": _identifier(),
         "anonymous_id": _identifier(),
