@@ -269,9 +269,22 @@ def with_deterministic_links(
         .groupby(PAIR_KEYS, as_index=False, sort=False)["id_type"]
         .agg(",".join)
     )
-    merged = scored.merge(det, on=PAIR_KEYS, how="outer")
-    merged.loc[merged["id_type"].notna(), "probability"] = 1.0
-    return merged
+    # Pairs as integer codes over the deterministic links' own records: a scored pair with a
+    # record outside them cannot be one, and the (much larger) scored frame is looked up once
+    # instead of being merged on two text columns.
+    ids = pd.Index(pd.unique(np.concatenate([det["record_id_l"].to_numpy(), det["record_id_r"].to_numpy()])))
+    m = np.int64(len(ids))
+    det_code = ids.get_indexer(det["record_id_l"]).astype(np.int64) * m + ids.get_indexer(det["record_id_r"])
+    left, right = ids.get_indexer(scored["record_id_l"]), ids.get_indexer(scored["record_id_r"])
+    scored_code = np.where((left >= 0) & (right >= 0), left.astype(np.int64) * m + right, -1)
+    order = np.argsort(det_code)
+    at = np.minimum(np.searchsorted(det_code[order], scored_code), len(order) - 1)
+    hit = det_code[order][at] == scored_code
+    out = scored.reset_index(drop=True).assign(id_type=None)
+    out.loc[hit, "id_type"] = det["id_type"].to_numpy()[order[at[hit]]]
+    out.loc[hit, "probability"] = 1.0
+    unscored = det[~np.isin(det_code, scored_code[hit])].assign(probability=1.0)
+    return pd.concat([out, unscored], ignore_index=True)
 
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:

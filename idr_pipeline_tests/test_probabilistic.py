@@ -67,3 +67,44 @@ def test_union_pairs_tags_every_generator():
         {"record_id_l": "a", "record_id_r": "b", "generators": "deterministic,minhash"},
         {"record_id_l": "a", "record_id_r": "c", "generators": "deterministic"},
     ]
+
+
+def test_deterministic_links_join_the_scored_pairs():
+    from idr_pipeline.matching_pipeline import with_deterministic_links
+
+    scored = pd.DataFrame(
+        {
+            "record_id_l": ["a", "a", "c"],
+            "record_id_r": ["b", "c", "d"],
+            "probability": [0.3, 0.95, 0.2],
+            "scored_row": [0, 1, 2],
+        }
+    )
+    edges = pd.DataFrame(
+        [
+            ("b", "a", "email_key"),
+            ("a", "b", "national_id"),
+            ("d", "e", "device_id"),  # not scored: becomes a pair of its own
+            ("c", "d", "phone"),  # Ann and Bob: a household line, not a link
+            ("a", "e", "phone"),  # two records of Ann
+            ("a", "c", "ip_address"),  # not a personal identifier
+        ],
+        columns=["src", "dst", "id_type"],
+    )
+    profiles = pd.DataFrame({"record_id": list("abcde"), "first_name": ["Ann", None, "Ann", "Bob", "ann"]})
+    out = with_deterministic_links(scored, edges, profiles)
+    rows = {
+        (r.record_id_l, r.record_id_r): (
+            r.probability,
+            r.id_type,
+            None if pd.isna(r.scored_row) else r.scored_row,
+        )
+        for r in out.itertuples()
+    }
+    assert rows == {
+        ("a", "b"): (1.0, "email_key,national_id", 0),
+        ("a", "c"): (0.95, None, 1),
+        ("c", "d"): (0.2, None, 2),
+        ("d", "e"): (1.0, "device_id", None),
+        ("a", "e"): (1.0, "phone", None),
+    }
