@@ -61,9 +61,13 @@ def test_valid_row_and_all_null_optionals_pass() -> None:
         ("national_id", "123-45-6780"),
         ("state", "ca"),
         ("_quarantine_reason", "no_usable_fields"),
+        # not strings at all
+        ("first_name", 5),
+        ("record_id", 7.5),
+        ("ip_address", b"1.2.3.4"),
     ],
 )
-def test_off_contract_values_fail_with_every_case_listed(column: str, bad: str | None) -> None:
+def test_off_contract_values_fail_with_every_case_listed(column: str, bad: object) -> None:
     df = pd.DataFrame([VALID, {**VALID, column: bad}], dtype=object)
     with pytest.raises(pa.errors.SchemaErrors) as caught:
         validate_clean(df)
@@ -74,15 +78,3 @@ def test_off_contract_values_fail_with_every_case_listed(column: str, bad: str |
 
 def test_extra_columns_are_allowed_and_schema_is_not_strict() -> None:
     assert CLEAN_PROFILE_SCHEMA.strict is False
-
-
-@pytest.mark.parametrize(
-    ("column", "bad"), [("first_name", 5), ("record_id", 7.5), ("ip_address", b"1.2.3.4")]
-)
-def test_values_that_are_not_strings_fail_on_their_column(column: str, bad: object) -> None:
-    df = pd.DataFrame([VALID, {**VALID, column: bad}], dtype=object)
-    with pytest.raises(pa.errors.SchemaErrors) as caught:
-        validate_clean(df)
-    failures = caught.value.failure_cases
-    assert set(failures["column"]) == {column}
-    assert set(failures["index"].dropna()) == {1}
