@@ -155,10 +155,6 @@ def _positions(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray,
     return left, right
 
 
-def _take(profiles: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
-    return profiles.take(positions).reset_index(drop=True)
-
-
 def random_positions(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of up to ``n`` uniformly random pairs of two different rows."""
     if size < 2:

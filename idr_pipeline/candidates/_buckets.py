@@ -139,16 +139,13 @@ def cross_bucket_pairs(
 
 def frame_codes(pairs: pd.DataFrame, ids_by_rank: np.ndarray) -> np.ndarray:
     """Pair codes (``lo * n + hi`` in rank space) of a contract pairs frame; ids must be known."""
-    n = len(ids_by_rank)
-    lo = np.searchsorted(ids_by_rank, pairs["record_id_l"].to_numpy(dtype=object))
-    hi = np.searchsorted(ids_by_rank, pairs["record_id_r"].to_numpy(dtype=object))
-    found = (lo < n) & (hi < n)
-    found[found] &= (ids_by_rank[lo[found]] == pairs["record_id_l"].to_numpy(dtype=object)[found]) & (
-        ids_by_rank[hi[found]] == pairs["record_id_r"].to_numpy(dtype=object)[found]
-    )
-    if not found.all():
-        raise KeyError(f"{int((~found).sum())} pairs name records that are not among the profiles")
-    return lo.astype(np.int64) * n + hi.astype(np.int64)
+    index = pd.Index(ids_by_rank)
+    lo = index.get_indexer(pairs["record_id_l"]).astype(np.int64)
+    hi = index.get_indexer(pairs["record_id_r"]).astype(np.int64)
+    unknown = (lo < 0) | (hi < 0)
+    if unknown.any():
+        raise KeyError(f"{int(unknown.sum())} pairs name records that are not among the profiles")
+    return lo * len(ids_by_rank) + hi
 
 
 def union_codes(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
