@@ -85,9 +85,11 @@ def run_embeddings(
 
     from idr_pipeline.candidates.embedding import encode, profile_text
 
-    profiles = read_profiles(lake)
-    linked = set()
-    if lake.has_dataset(*EDGES):
+    # With embeddings off nothing is chosen: skip reading every profile and edge to say so.
+    off = policy == "none"
+    profiles = pd.DataFrame(columns=PROFILE_COLUMNS, dtype=object) if off else read_profiles(lake)
+    linked: set[str] = set()
+    if not off and lake.has_dataset(*EDGES):
         edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst"])
         linked = set(edges["src"]) | set(edges["dst"])
     chosen = records_to_embed(profiles, linked, policy, limit)
