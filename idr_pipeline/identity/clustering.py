@@ -163,20 +163,6 @@ def cluster_pairs(
     policy: ClusteringPolicy = ClusteringPolicy(),
 ) -> ClusteringResult:
     """pairs: record_id_l, record_id_r, probability; profiles: record_id, national_id, first_name, last_name, dob."""
-    clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in record_ids}
-    owner: dict[str, str] = {rid: rid for rid in clusters}
-    nid_of: dict[str, str] = {}
-    person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
-    columns = ["record_id", "national_id", "first_name", "last_name", "dob"]
-    for rid, nid, first, last, dob in profiles[columns].itertuples(index=False):
-        if rid not in clusters:
-            continue
-        if isinstance(nid, str) and nid:
-            nid_of[rid] = nid
-        key = _name_key(first, last)
-        if key and isinstance(dob, str) and dob:
-            person_of[rid] = (key, dob)
-
     if not pairs.index.is_unique:
         pairs = pairs.reset_index(drop=True)
     columns = ["record_id_l", "record_id_r", "probability"]
@@ -184,10 +170,28 @@ def cluster_pairs(
     strong = pairs.loc[is_strong, columns].sort_values(
         ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
     )
-    # Probabilities of scored pairs, for average linkage between clusters and for the conflict
-    # test. Both only ever look at pairs between two multi-record clusters, and a record no
-    # strong pair touches stays a singleton, so pairs with such a record are never looked up.
+    # Only records a strong pair touches can ever merge; every other record stays a singleton
+    # and is labelled by itself at the end, so clusters, identifiers and the probabilities
+    # used for average linkage and the conflict test are only kept for these.
     linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
+    record_ids = list(record_ids)
+    unknown = pd.Index(linked).difference(pd.Index(record_ids))
+    if len(unknown):
+        raise ValueError(f"pairs name records that are not among the record ids, e.g. {list(unknown[:3])}")
+    clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in linked}
+    owner: dict[str, str] = {rid: rid for rid in linked}
+    nid_of: dict[str, str] = {}
+    person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
+    attributes = profiles.loc[
+        profiles["record_id"].isin(linked), ["record_id", "national_id", "first_name", "last_name", "dob"]
+    ]
+    for rid, nid, first, last, dob in attributes.itertuples(index=False):
+        if isinstance(nid, str) and nid:
+            nid_of[rid] = nid
+        key = _name_key(first, last)
+        if key and isinstance(dob, str) and dob:
+            person_of[rid] = (key, dob)
+
     among = (pairs["record_id_l"].isin(linked) & pairs["record_id_r"].isin(linked)).to_numpy()
     neighbours: dict[str, dict[str, float]] = defaultdict(dict)
     for left, right, prob in pairs.loc[among, columns].itertuples(index=False):
@@ -227,7 +231,7 @@ def cluster_pairs(
             owner[member] = keep
         kept.append(row)
 
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = {rid: rid for rid in record_ids}
     for cluster in clusters.values():
         label = min(cluster.members)
         for member in cluster.members:
