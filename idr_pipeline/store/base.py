@@ -66,29 +66,63 @@ _IDENTITY_PARTS: tuple[tuple[str, TableSpec, str], ...] = (
     ("segment", SEGMENT_MEMBERS, "identity_id"),
 )
 _IDENTITY_TABLES: dict[str, TableSpec] = {spec.name: spec for _, spec, _ in _IDENTITY_PARTS}
-#: Where each table's columns start in a ``get_identity`` row (after the part number).
-_IDENTITY_OFFSETS: dict[str, int] = dict(
-    zip(
-        _IDENTITY_TABLES,
-        accumulate((len(s.columns) for s in _IDENTITY_TABLES.values()), initial=0),
-        strict=False,
-    )
-)
+
+
+def _slot_family(column: Column) -> str:
+    """Columns of one family may share a position of the ``get_identity`` row.
+
+    Text and JSON text are one family (every backend hands both back as ``str``); dates,
+    datetimes, integers and doubles each keep positions of their own, so a position never
+    mixes two types and the backend's ``UNION`` keeps the column's type.
+    """
+    return "str" if column.kind in ("str", "json") else column.kind
+
+
+def _identity_layout() -> tuple[int, dict[str, tuple[int, ...]]]:
+    """Width of a ``get_identity`` row and, per table, the row position of each of its columns.
+
+    Position 0 is the part number. Tables share positions: a table's n-th column of a family
+    sits at that family's n-th position, so the row is as wide as the widest table per family
+    (19 positions instead of 1 + 37). The MySQL client parses a description per column and
+    per statement, so every position saved is client time on each identity read.
+    """
+    families: dict[str, int] = {}
+    for spec in _IDENTITY_TABLES.values():
+        counts: dict[str, int] = defaultdict(int)
+        for column in spec.columns:
+            counts[_slot_family(column)] += 1
+        for family, n in counts.items():
+            families[family] = max(families.get(family, 0), n)
+    starts = dict(zip(families, accumulate(families.values(), initial=1), strict=False))
+    positions: dict[str, tuple[int, ...]] = {}
+    for spec in _IDENTITY_TABLES.values():
+        used: dict[str, int] = defaultdict(int)
+        slots = []
+        for column in spec.columns:
+            family = _slot_family(column)
+            slots.append(starts[family] + used[family])
+            used[family] += 1
+        positions[spec.name] = tuple(slots)
+    return 1 + sum(families.values()), positions
+
+
+_IDENTITY_WIDTH, _IDENTITY_POSITIONS = _identity_layout()
 
 
 @cache
 def _identity_sql(placeholder: str) -> str:
-    """``UNION ALL`` of one indexed read per part; each table owns its own column positions.
+    """``UNION ALL`` of one indexed read per part, on the shared positions of ``_identity_layout``.
 
-    Row layout: the part's number, then every column of every table in ``_IDENTITY_PARTS``,
-    NULL outside the row's own table. Because each position carries one table's column and
-    NULL elsewhere, every backend keeps that column's type (DATETIME, DATE, DOUBLE) instead of
-    coercing a mix of types to text, and the values decode exactly as in a single-table read.
+    Row layout: the part's number, then the part's table's columns at that table's positions,
+    NULL at every other position. A position only ever carries one family of types (text,
+    DATETIME, DATE, INT or DOUBLE) and NULL, so every backend keeps the column's type instead
+    of coercing a mix to text, and the values decode exactly as in a single-table read.
     """
-    layout = [(spec.name, column) for spec in _IDENTITY_TABLES.values() for column in spec.names]
     branches = []
     for n, (_, spec, key) in enumerate(_IDENTITY_PARTS):
-        select = [str(n)] + [column if table == spec.name else "NULL" for table, column in layout]
+        select = [str(n)] + ["NULL"] * (_IDENTITY_WIDTH - 1)
+        for column, position in zip(spec.names, _IDENTITY_POSITIONS[spec.name], strict=True):
+            select[position] = column
         branches.append(f"SELECT {', '.join(select)} FROM {spec.name} WHERE {key} = {placeholder}")
     return "\nUNION ALL ".join(branches)
 
@@ -342,10 +376,9 @@ class IdentityStore(ABC):
         by_part: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in rows:
             tag, spec, _ = _IDENTITY_PARTS[int(row[0])]
-            offset = _IDENTITY_OFFSETS[spec.name]
-            values = row[1 + offset : 1 + offset + len(spec.columns)]
+            positions = _IDENTITY_POSITIONS[spec.name]
             by_part[tag].append(
-                {c.name: self._from_db(c, v) for c, v in zip(spec.columns, values, strict=True)}
+                {c.name: self._from_db(c, row[i]) for c, i in zip(spec.columns, positions, strict=True)}
             )
         if not by_part["identity"]:
             return None

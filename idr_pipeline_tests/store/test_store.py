@@ -341,6 +341,38 @@ def test_get_identity_is_one_round_trip_with_exact_types(
     assert store.get_identity("ID-NOPE") is None
 
 
+def test_get_identity_row_shares_positions_within_one_type_family(store: IdentityStore) -> None:
+    from idr_pipeline.store.base import (
+        _IDENTITY_PARTS,
+        _IDENTITY_POSITIONS,
+        _IDENTITY_TABLES,
+        _IDENTITY_WIDTH,
+        _identity_sql,
+        _slot_family,
+    )
+
+    # Each position holds one family (text+JSON, DATETIME, DATE, INT or DOUBLE) across tables.
+    family_at: dict[int, set[str]] = {}
+    for name, spec in _IDENTITY_TABLES.items():
+        positions = _IDENTITY_POSITIONS[name]
+        assert len(set(positions)) == len(positions) == len(spec.columns)
+        for column, position in zip(spec.columns, positions, strict=True):
+            family_at.setdefault(position, set()).add(_slot_family(column))
+    assert sorted(family_at) == list(range(1, _IDENTITY_WIDTH))
+    assert all(len(families) == 1 for families in family_at.values()), family_at
+    assert _IDENTITY_WIDTH < 1 + sum(len(s.columns) for s in _IDENTITY_TABLES.values())
+
+    # The backend returns that many columns, each part at its own table's positions.
+    _load_two_identities(store)
+    rows = store._query(_identity_sql(store.placeholder), ("ID-A",) * len(_IDENTITY_PARTS))
+    assert rows and all(len(row) == _IDENTITY_WIDTH for row in rows)
+    (identity,) = [row for row in rows if int(row[0]) == 0]
+    at = dict(zip(_IDENTITY_TABLES["identities"].names, _IDENTITY_POSITIONS["identities"], strict=True))
+    assert identity[at["identity_id"]] == "ID-A" and identity[at["record_count"]] == 2
+    created = _IDENTITY_TABLES["identities"].column("created_at")
+    assert isinstance(store._from_db(created, identity[at["created_at"]]), datetime)
+
+
 def test_first_merged_at_sticks(store: IdentityStore) -> None:
     row = {"merged_id": "ID-B", "survivor_id": "ID-A", "reason": "email", "merged_at": "2024-01-01T00:00:00"}
     assert store.record_merges([row]) == 1
