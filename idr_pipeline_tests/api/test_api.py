@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 
 from idr_pipeline.api import auth
@@ -142,6 +144,39 @@ def test_get_identity(api: Api) -> None:
     assert body["segments"][0]["segment_id"] == "vip"
     assert body["merges"][0]["merged_id"] == "id-old"
     assert api.client.get("/identities/missing", headers=api.h("read")).status_code == 404
+
+
+def test_identity_reads_are_answered_while_every_worker_thread_is_busy(mariadb_api: Api) -> None:
+    """The identity route runs on the event loop: it does not wait for a free worker thread
+    (e.g. behind /resolve calls holding all of them) and makes no thread hand-off."""
+    api = mariadb_api
+    portal = api.client.portal
+    assert portal is not None
+    limiter = portal.call(anyio.to_thread.current_default_thread_limiter)
+    assert limiter.total_tokens == api.settings.api_threads
+    release = threading.Event()
+    safety = threading.Timer(20, release.set)  # a regression fails below instead of hanging
+    safety.start()
+    holders = [
+        portal.start_task_soon(anyio.to_thread.run_sync, release.wait)
+        for _ in range(api.settings.api_threads)
+    ]
+    try:
+        deadline = time.monotonic() + 10
+        while portal.call(lambda: limiter.borrowed_tokens) < limiter.total_tokens:
+            assert time.monotonic() < deadline, "worker threads were not all taken"
+            time.sleep(0.01)
+        started = time.monotonic()
+        body = api.client.get("/identities/id-001", headers=api.h("read")).json()
+        assert time.monotonic() - started < 5
+        assert not release.is_set()
+        assert body["identity_id"] == "id-001" and body["profile"]["email"] == "alice.smith@gmail.com"
+        assert [r["record_id"] for r in body["records"]] == ["crm-id-001-0", "web-id-001-1"]
+    finally:
+        release.set()
+        safety.cancel()
+        for holder in holders:
+            holder.result(timeout=10)
 
 
 def test_resolve_deterministic_on_normalised_email(api: Api) -> None:
