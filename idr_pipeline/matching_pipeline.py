@@ -220,10 +220,9 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     candidates = read_candidates(lake)
     scored = score_pairs(masked, candidates, read_model(lake), cosine=candidates["cosine"].to_numpy())
     scored["generators"] = candidates["generators"].to_numpy()
-    columns = [*PAIR_KEYS, "probability", *weight_columns(scored), "generators"]
-    types = {"probability": pa.float64(), "generators": pa.string()} | {
-        c: pa.float32() for c in weight_columns(scored)
-    }
+    weights = weight_columns(scored)
+    columns = [*PAIR_KEYS, "probability", *weights, "generators"]
+    types = {"probability": pa.float64(), "generators": pa.string()} | {c: pa.float32() for c in weights}
     schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
     lake.write_pandas_version(scored[columns], *SCORED, schema=schema)
     buckets = pd.cut(scored["probability"], [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)

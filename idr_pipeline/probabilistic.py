@@ -108,11 +108,10 @@ def generate_candidates(
     codes = {"deterministic": det.codes}
     if config.use_minhash:
         codes["minhash"] = lsh.codes
-    _, ids_by_rank = record_ranks(profiles["record_id"])
     for name, frame in (extra or {}).items():
         by_generator[name] = frame[PAIR_KEYS]
-        codes[name] = frame_codes(frame, ids_by_rank)
-    pairs = _union_in_rank_space(codes, ids_by_rank)
+        codes[name] = frame_codes(frame, det.ids_by_rank)
+    pairs = _union_in_rank_space(codes, det.ids_by_rank)
     stats |= {f"{name}_pairs": len(p) for name, p in by_generator.items()} | {"union_pairs": len(pairs)}
     stats |= {f"rule_{r.rule}_pairs": int(r.pairs) for r in det.counts.itertuples()}
     return Candidates(pairs=pairs, by_generator=by_generator, band_choice=choice, stats=stats)

@@ -150,11 +150,11 @@ def frame_codes(pairs: pd.DataFrame, ids_by_rank: np.ndarray) -> np.ndarray:
 
 def union_codes(codes: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct codes, bit set per code): bit i is set when ``codes[i]`` holds the code."""
-    if not codes:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    flat = np.concatenate(codes)
+    flat = np.concatenate([np.zeros(0, dtype=np.int64), *codes])
+    if len(flat) == 0:
+        return flat, flat.copy()
     bits = np.concatenate([np.full(len(c), 1 << i, dtype=np.int64) for i, c in enumerate(codes)])
     order = np.argsort(flat, kind="stable")
     flat, bits = flat[order], bits[order]
-    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]]) if len(flat) else np.zeros(0, dtype=np.int64)
-    return flat[starts], np.bitwise_or.reduceat(bits, starts) if len(flat) else bits
+    starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
+    return flat[starts], np.bitwise_or.reduceat(bits, starts)

@@ -315,6 +315,7 @@ class DeterministicResult:
     pairs: pd.DataFrame  # record_id_l, record_id_r: the union over rules
     counts: pd.DataFrame  # one row per rule, see deterministic_pairs
     codes: np.ndarray  # the same pairs as sorted lo * n + hi over record_ranks
+    ids_by_rank: np.ndarray  # record ids in rank order, which ``codes`` index
 
 
 def _row_keys(fn: KeyFunction, profiles: pd.DataFrame, multi: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -377,7 +378,7 @@ def deterministic_pairs(
         )
     union = np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
     pairs = pairs_frame(union // max(n, 1), union % max(n, 1), ids_by_rank)
-    return DeterministicResult(pairs, pd.DataFrame(rows), union)
+    return DeterministicResult(pairs, pd.DataFrame(rows), union, ids_by_rank)
 
 
 def _in_any(sorted_codes: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:

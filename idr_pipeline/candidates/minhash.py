@@ -404,7 +404,7 @@ class LshResult:
     pairs: pd.DataFrame
     bands: list[BucketStats]
     empty_records: int  # records without any shingle, never bucketed
-    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # lo * n + hi
+    codes: np.ndarray  # the same pairs as sorted lo * n + hi over record_ranks
 
     @property
     def skipped_buckets(self) -> int:

@@ -563,8 +563,6 @@ def compare(left: pd.DataFrame, right: pd.DataFrame, cosine: np.ndarray | None =
     Row i of `left` is compared with row i of `right`; missing profile columns count as missing
     values, so partial frames (e.g. FEBRL without e-mail) work unchanged.
     """
-    if len(left) != len(right):
-        raise ValueError(f"left has {len(left)} rows, right {len(right)}")
     return compare_sides(Sides.aligned(left, right), cosine)
 
 
@@ -655,6 +653,6 @@ def term_frequencies(profiles: pd.DataFrame, columns: tuple[str, ...] = TF_COLUM
     """
     out: dict[str, pd.Series] = {}
     for column in columns:
-        keys = pd.Series([_tf_key(column, v) for v in _column(profiles, column)], dtype=object).dropna()
+        keys = pd.Series(_tf_keys(_column(profiles, column), column), dtype=object).dropna()
         out[column] = keys.value_counts(normalize=True)
     return out
