@@ -23,6 +23,8 @@ from typing import Any, Self
 from idr_pipeline.identity.paths import path_between
 from idr_pipeline.store.tables import (
     ACTIVE,
+    EVENT_AGGREGATE_RUNS,
+    EVENT_AGGREGATES,
     GOLDEN_PROFILES,
     IDENTIFIERS,
     IDENTITIES,
@@ -518,6 +520,7 @@ class IdentityStore(ABC):
             (MERGE_HISTORY.name, f"merged_id IN ({marks}) OR survivor_id IN ({marks})", 2),
             ("segment_members", f"identity_id IN ({marks})", 1),
             ("segment_membership_history", f"identity_id IN ({marks})", 1),
+            (EVENT_AGGREGATES.name, f"identity_id IN ({marks})", 1),
             (IDENTITIES.name, f"identity_id IN ({marks})", 1),
         ]
         deleted: dict[str, int] = {}
@@ -525,6 +528,57 @@ class IdentityStore(ABC):
             for table, clause, copies in plan:
                 deleted[table] = self._execute(f"DELETE FROM {table} WHERE {clause}", ids * copies)
         return deleted
+
+    # ----------------------------------------------------------------- event aggregates
+
+    def publish_event_aggregates(self, rows: Iterable[Row], run: Row) -> dict[str, Any]:
+        """Replace ``event_aggregates`` with ``rows`` and record the publish, in one transaction.
+
+        One transaction because ``days_ago`` counts from this publish's instant: a reader must
+        see every row of one publish or of the previous one, never a mix (SQLite's WAL readers
+        and the servers' snapshots answer from the old rows until the commit). Rows of
+        identities the store does not hold are deleted before the commit and their events
+        counted as ``unknown_identity``: until the next resolution run an erased person's
+        events still resolve through the lake's identifiers, and must not come back here.
+
+        ``run`` carries ``as_of``, ``window_days``, ``events``, ``unresolved`` and
+        ``other_types``; ``aggregated``, ``unknown_identity`` and ``aggregate_rows`` are
+        counted from what was written. Raises ValueError, rolling back, when the events do not
+        balance (events = aggregated + unresolved + other_types + unknown_identity).
+        """
+        spec, ids = EVENT_AGGREGATES.name, IDENTITIES.name
+        unknown = f"identity_id NOT IN (SELECT identity_id FROM {ids})"
+        record = dict(run)
+        with self._transaction():
+            self._execute(f"DELETE FROM {spec}")
+            self._insert_rows(EVENT_AGGREGATES, rows)
+            _, dropped = self._query(
+                f"SELECT COUNT(*), COALESCE(SUM(events), 0) FROM {spec} WHERE {unknown}"
+            )[0]
+            self._execute(f"DELETE FROM {spec} WHERE {unknown}")
+            kept, aggregated = self._query(f"SELECT COUNT(*), COALESCE(SUM(events), 0) FROM {spec}")[0]
+            record.update(aggregated=int(aggregated), unknown_identity=int(dropped), aggregate_rows=int(kept))
+            accounted = sum(
+                int(record[k]) for k in ("aggregated", "unresolved", "other_types", "unknown_identity")
+            )
+            if accounted != int(record["events"]):
+                raise ValueError(f"event aggregates do not balance: {record}")
+            as_of = self._pipeline(EVENT_AGGREGATE_RUNS.column("as_of"))(record["as_of"], datetime.now(UTC))
+            self._execute(
+                f"DELETE FROM {EVENT_AGGREGATE_RUNS.name} WHERE as_of = {self.placeholder}", (as_of,)
+            )
+            self._insert_rows(EVENT_AGGREGATE_RUNS, [record])
+        return record
+
+    def _insert_rows(self, spec: TableSpec, rows: Iterable[Row]) -> None:
+        """Plain INSERTs in chunks, inside the caller's transaction: a duplicate key is an error."""
+        now = datetime.now(UTC).replace(tzinfo=None)
+        convert = [(c.name, self._pipeline(c)) for c in spec.columns]
+        marks = ", ".join([self.placeholder] * len(spec.columns))
+        sql = f"INSERT INTO {spec.name} ({', '.join(spec.names)}) VALUES ({marks})"
+        for chunk in _chunks(rows, self.chunk_size):
+            values = [tuple(conv(_as_mapping(row).get(name), now) for name, conv in convert) for row in chunk]
+            self._executemany(sql, values)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a compiled SELECT whose text names only TABLES columns and binds every value.

@@ -63,6 +63,12 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "segment_membership_history": SingleStoreLayout(
         ("segment_id",), ("segment_id", "changed_at"), (("identity_id",),)
     ),
+    # Sharded by identity so an audience leaf's GROUP BY identity_id is partition-local; sorted
+    # by what a leaf filters on, so segment elimination skips other types and categories.
+    "event_aggregates": SingleStoreLayout(
+        ("identity_id",), ("event_type", "category", "days_ago"), (("identity_id",),)
+    ),
+    "event_aggregate_runs": SingleStoreLayout(("as_of",), ("as_of",)),
     "tombstones": SingleStoreLayout(("id_type", "value_sha256"), ("id_type", "value_sha256")),
     "api_keys": SingleStoreLayout(("key_id",), ("key_id",), (("key_sha256",),)),
     "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),

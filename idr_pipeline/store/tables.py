@@ -241,6 +241,61 @@ SEGMENT_MEMBERSHIP_HISTORY = TableSpec(
     probe_in="identity_id",
 )
 
+# ------------------------------------------------------------------ behaviour
+
+#: The event types the audience DSL's behavioural leaves count (purchased, clicked, viewed).
+AGGREGATED_EVENT_TYPES = frozenset({"purchase", "ad_click", "page_view"})
+#: Longest category, campaign or product id kept in event_aggregates: the DSL names at most 128
+#: characters, so a longer value can never be asked for and is kept as "" (no value).
+AGGREGATE_VALUE_CHARS = 128
+#: VARBINARY on the MySQL-protocol servers: their ``utf8mb4_bin`` collation pads with spaces,
+#: so ``'luxury '`` would equal ``'luxury'`` (a duplicate key, and a match Spark would not make).
+_AGGREGATE_VALUE = f"VARBINARY({4 * AGGREGATE_VALUE_CHARS})"
+
+# Resolved click-stream events per identity, event type and value, by whole 24-hour periods
+# before the publishing evaluation's instant (``event_aggregate_runs.as_of``): ``days_ago`` n
+# holds the events of (as_of - (n+1) days, as_of - n days], so "within N days" (Spark's
+# ``as_of - N days <= ts < as_of``) is exactly ``days_ago < N``. Values are as the Spark rule
+# evaluator compares them: category and campaign lower-cased, product id as sent, "" for none;
+# campaign only on ad clicks and product id only on purchases, the only leaves that ask.
+# The whole table is replaced by each publish, in one transaction.
+EVENT_AGGREGATES = TableSpec(
+    name="event_aggregates",
+    columns=(
+        _key("event_type", "VARCHAR(16)"),
+        Column("category", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("days_ago", "SMALLINT", kind="int", role="key", nullable=False),
+        _key("identity_id"),
+        Column("product_id", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("campaign", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("events", "INT", kind="int", nullable=False, default=0),
+        # Sum of event prices (none counts 0), as Spark's purchase total.
+        Column("amount", "DOUBLE", kind="float", nullable=False, default=0.0),
+    ),
+    indexes=(("identity_id",),),
+    probe_in="identity_id",
+)
+
+# One row per publish of event_aggregates, with its row accounting: every event read in the
+# window is aggregated or counted as unresolved, of another type, or of an identity the store
+# does not hold (erased, or not yet served): events = aggregated + unresolved + other_types +
+# unknown_identity.
+EVENT_AGGREGATE_RUNS = TableSpec(
+    name="event_aggregate_runs",
+    columns=(
+        Column("as_of", "DATETIME(6)", kind="datetime", role="key", nullable=False),
+        Column("window_days", "INT", kind="int", nullable=False, default=0),
+        Column("events", "BIGINT", kind="int", nullable=False, default=0),
+        Column("aggregated", "BIGINT", kind="int", nullable=False, default=0),
+        Column("unresolved", "BIGINT", kind="int", nullable=False, default=0),
+        Column("other_types", "BIGINT", kind="int", nullable=False, default=0),
+        Column("unknown_identity", "BIGINT", kind="int", nullable=False, default=0),
+        Column("aggregate_rows", "BIGINT", kind="int", nullable=False, default=0),
+        _now("published_at", "touch"),
+    ),
+    probe_in="as_of",
+)
+
 # ------------------------------------------------------------------ API
 
 # Erasure tombstones: the SHA-256 of a normalised identifier value, never the value itself, so
@@ -305,6 +360,8 @@ TABLES: dict[str, TableSpec] = {
         SEGMENTS,
         SEGMENT_MEMBERS,
         SEGMENT_MEMBERSHIP_HISTORY,
+        EVENT_AGGREGATES,
+        EVENT_AGGREGATE_RUNS,
         TOMBSTONES,
         API_KEYS,
         ACTIVATIONS,
