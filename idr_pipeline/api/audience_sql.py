@@ -6,37 +6,53 @@ same text runs on SQLite and MariaDB/SingleStore (no INTERSECT/EXCEPT, which Mar
 gained late). Only table and column names from :mod:`idr_pipeline.store.tables` reach the SQL
 text; every value is a placeholder.
 
-Behavioural leaves (purchased/clicked/viewed) need per-identity event aggregates the store does
-not hold: those are computed by the Spark segment job, so the API refuses them and the caller
-defines a segment instead.
+Behavioural leaves (purchased/clicked/viewed) read ``event_aggregates``, which the feature step
+publishes from the same resolved events the Spark rules read (see
+:mod:`idr_pipeline.segments.aggregates`): each leaf is one ``GROUP BY identity_id HAVING``
+subquery over the aggregates of its event type and window, so it answers as the Spark segment
+evaluator would as of that publish's instant (``events_as_of``). They are what makes a query
+expensive, so an expression may hold at most MAX_BEHAVIOUR_LEAVES of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from idr_pipeline.segments.dsl import (
     BEHAVIOUR_LEAVES,
+    LEAF_EVENT_TYPE,
     Age,
     All,
     AnyOf,
     Attribute,
+    Clicked,
     Expression,
     ExpressionTooCostly,
     InSegment,
     Not,
+    Purchased,
+    Viewed,
+    behaviour_args,
     check_cost,
+    walk,
 )
-from idr_pipeline.store.tables import ACTIVE, GOLDEN_PROFILES, IDENTITIES, SEGMENT_MEMBERS
+from idr_pipeline.store.tables import (
+    ACTIVE,
+    EVENT_AGGREGATE_RUNS,
+    EVENT_AGGREGATES,
+    GOLDEN_PROFILES,
+    IDENTITIES,
+    SEGMENT_MEMBERS,
+)
 
 #: Bound values one query may carry: below SQLite's 32766-parameter limit with room to spare.
 MAX_PARAMETERS = 2000
 
-
-class BehaviourNotSupported(ValueError):
-    """A behavioural leaf: answerable only by the Spark segment job (the API answers 422)."""
+#: Behavioural leaves one query may hold: each is a GROUP BY over a window of event aggregates,
+#: where the other leaves are index look-ups.
+MAX_BEHAVIOUR_LEAVES = 8
 
 
 @dataclass
@@ -114,20 +130,68 @@ class _Compiler:
                 f"WHERE segment_id = {self._marks([expr.in_segment])})"
             )
         if isinstance(expr, BEHAVIOUR_LEAVES):
-            raise BehaviourNotSupported(
-                "behavioural conditions (purchased/clicked/viewed) need event aggregates the store "
-                "does not hold; evaluate them as a segment and query in_segment"
-            )
+            return self.behaviour(expr)
         raise TypeError(f"unknown expression node {type(expr).__name__}")  # pragma: no cover
+
+    def behaviour(self, leaf: Purchased | Clicked | Viewed) -> str:
+        """Identities with at least min_count events (and min_total spent) of the leaf's kind.
+
+        Values are compared as the Spark evaluator compares them: category and campaign
+        lower-cased (the aggregates hold them lower-cased), the product id exactly.
+        """
+        args = behaviour_args(leaf)
+        where = [
+            f"event_type = {self._marks([LEAF_EVENT_TYPE[type(leaf)]])}",
+            f"days_ago < {self._marks([args.within_days])}",
+        ]
+        if args.category is not None:
+            where.append(f"category = {self._marks([args.category.lower()])}")
+        if isinstance(leaf, Clicked) and leaf.clicked.campaign is not None:
+            where.append(f"campaign = {self._marks([leaf.clicked.campaign.lower()])}")
+        if isinstance(leaf, Purchased) and leaf.purchased.product_id is not None:
+            where.append(f"product_id = {self._marks([leaf.purchased.product_id])}")
+        having = [f"SUM(events) >= {self._marks([args.min_count])}"]
+        if isinstance(leaf, Purchased) and leaf.purchased.min_total is not None:
+            having.append(f"SUM(amount) >= {self._marks([float(leaf.purchased.min_total)])}")
+        return (
+            f"i.identity_id IN (SELECT identity_id FROM {EVENT_AGGREGATES.name} "
+            f"WHERE {' AND '.join(where)} GROUP BY identity_id HAVING {' AND '.join(having)})"
+        )
+
+
+def behaviour_leaves(expr: Expression) -> int:
+    return sum(isinstance(n, BEHAVIOUR_LEAVES) for n in walk(expr))
+
+
+def check_audience_cost(expr: Expression) -> None:
+    """The DSL's node and depth limits, and at most MAX_BEHAVIOUR_LEAVES behavioural leaves."""
+    check_cost(expr)
+    n = behaviour_leaves(expr)
+    if n > MAX_BEHAVIOUR_LEAVES:
+        raise ExpressionTooCostly(
+            f"expression has {n} behavioural conditions; the limit is {MAX_BEHAVIOUR_LEAVES}"
+        )
+
+
+def events_as_of_sql() -> str:
+    """The instant the served event aggregates count back from (NULL before the first publish)."""
+    return f"SELECT MAX(as_of) FROM {EVENT_AGGREGATE_RUNS.name}"
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A DATETIME as the backend hands it back: a datetime (MySQL) or ISO text (SQLite)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
 
 
 def compile_audience(expr: Expression, placeholder: str = "?", today: date | None = None) -> CompiledAudience:
     """The predicate selecting active identities that satisfy ``expr``.
 
-    Raises ExpressionTooCostly past the DSL's node/depth limits or MAX_PARAMETERS bound values,
-    and BehaviourNotSupported for behavioural leaves.
+    Raises ExpressionTooCostly past the DSL's node/depth limits, MAX_BEHAVIOUR_LEAVES
+    behavioural leaves or MAX_PARAMETERS bound values.
     """
-    check_cost(expr)
+    check_audience_cost(expr)
     compiler = _Compiler(placeholder, today or date.today())
     status = compiler._marks([ACTIVE])
     body = compiler.node(expr)

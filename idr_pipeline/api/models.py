@@ -7,6 +7,7 @@ expensive to parse or store.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,6 +128,11 @@ class AudienceQuery(BaseModel):
 class AudienceResult(Page):
     count: int
     identities: list[str]
+    events_as_of: datetime | None = Field(
+        default=None,
+        description="The instant behavioural conditions count their days back from (UTC): the "
+        "pipeline's last publish of event aggregates. Null without behavioural conditions.",
+    )
 
 
 # ------------------------------------------------------------------ segments

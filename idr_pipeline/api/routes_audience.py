@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from idr_pipeline.api.audience_sql import BehaviourNotSupported, compile_audience
+from idr_pipeline.api.audience_sql import as_datetime, behaviour_leaves, compile_audience, events_as_of_sql
 from idr_pipeline.api.auth import ApiKey, require
 from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, SegmentList
 from idr_pipeline.api.pagination import decode_cursor, next_cursor
@@ -24,18 +24,28 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 def query_audience(
     body: AudienceQuery, request: Request, _: ApiKey = Depends(require("read"))
 ) -> dict[str, Any]:
-    """Count and list the active identities matching a typed expression (never SQL)."""
+    """Count and list the active identities matching a typed expression (never SQL).
+
+    Behavioural leaves answer as of ``events_as_of``, the instant the pipeline last published
+    the event aggregates (null when the expression has none, or nothing was published yet).
+    """
     store = get_state(request).store()
     after = decode_cursor(body.cursor)
     try:
         compiled = compile_audience(body.expression, store.placeholder)
-    except (ExpressionTooCostly, BehaviourNotSupported) as exc:
+    except ExpressionTooCostly as exc:
         raise HTTPException(422, str(exc)) from exc
+    as_of = as_datetime(store.query(events_as_of_sql())[0][0]) if behaviour_leaves(body.expression) else None
     count_sql, count_params = compiled.count_sql()
     count = int(store.query(count_sql, count_params)[0][0])
     page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)
     ids = [row[0] for row in store.query(page_sql, page_params)]
-    return {"count": count, "identities": ids, "next_cursor": next_cursor(ids, body.limit)}
+    return {
+        "count": count,
+        "identities": ids,
+        "next_cursor": next_cursor(ids, body.limit),
+        "events_as_of": as_of,
+    }
 
 
 @router.get("/segments", response_model=SegmentList, tags=["segments"])
