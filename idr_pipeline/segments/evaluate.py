@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -17,6 +18,7 @@ from pyspark.sql import functions as F
 
 from idr_pipeline.lake import Lake
 from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
+from idr_pipeline.segments.aggregates import AGGREGATE_DAYS, publish_event_aggregates
 from idr_pipeline.segments.behavior import (
     BEHAVIOUR_DAYS,
     BehaviourVectors,
@@ -43,6 +45,7 @@ from idr_pipeline.segments.features import RECENCY_LOOKBACK_DAYS, build_user_fea
 from idr_pipeline.segments.membership import apply_members, retire_segments
 from idr_pipeline.segments.rules_spark import RuleInputs, evaluate_rule
 from idr_pipeline.settings import get_settings
+from idr_pipeline.store.base import IdentityStore
 
 PROFILE_FIELDS = ["identity_id", "country", "state", "city", "postcode", "dob"]
 MEMBER_SCHEMA = "identity_id string, score double"
@@ -98,15 +101,25 @@ class FeatureStats:
     stitch: StitchReport
     preview: pd.DataFrame
     seconds: float
+    #: The ``event_aggregate_runs`` row when the aggregates were published to a store.
+    aggregates: dict[str, Any] | None = None
 
 
-def build_features(spark: SparkSession, lake: Lake, as_of: date | datetime) -> FeatureStats:
-    """Write ``features/user_features/<day>`` as of ``as_of``; returns its figures."""
+def build_features(
+    spark: SparkSession, lake: Lake, as_of: date | datetime, store: IdentityStore | None = None
+) -> FeatureStats:
+    """Write ``features/user_features/<day>`` as of ``as_of``; returns its figures.
+
+    With a ``store``, also replace its event aggregates (what the API's behavioural leaves
+    read) from the same resolved events: pass one only for the current partition, as the
+    store holds current state.
+    """
     started = time.perf_counter()
-    inputs = load_inputs(spark, lake, as_of, RECENCY_LOOKBACK_DAYS)
+    inputs = load_inputs(spark, lake, as_of, max(RECENCY_LOOKBACK_DAYS, AGGREGATE_DAYS))
     try:
         name = feature_dataset(partition_key_of(as_of))
         lake.write_version(build_user_features(inputs.events, inputs.end), *name)
+        published = publish_event_aggregates(store, inputs.events, inputs.end) if store is not None else None
         written = lake.read_latest(*name)
         preview = (
             written.orderBy(F.desc("spend_90d"), "identity_id")
@@ -114,7 +127,7 @@ def build_features(spark: SparkSession, lake: Lake, as_of: date | datetime) -> F
             .limit(5)
             .toPandas()
         )
-        return FeatureStats(written.count(), inputs.stitch, preview, time.perf_counter() - started)
+        return FeatureStats(written.count(), inputs.stitch, preview, time.perf_counter() - started, published)
     finally:
         inputs.release()
 

@@ -59,9 +59,16 @@ def test_assets_materialise_today_and_write_the_store(spark: SparkSession, tmp_p
     assert result.success
     meta = result.asset_materializations_for_node("audience_segments")[0].metadata
     assert meta["store_written"].value is True and meta["stitched_share"].value == 1.0
-    assert result.asset_materializations_for_node("user_features")[0].metadata["dagster/row_count"].value == 3
+    features = result.asset_materializations_for_node("user_features")[0].metadata
+    assert features["dagster/row_count"].value == 3
+    assert features["aggregates_published"].value is True
+    assert features["aggregates_events"].value == features["aggregates_aggregated"].value == 3
     with open_store(store_url) as store:
         members = {(m["segment_id"], m["identity_id"]) for m in store.select_rows("segment_members")}
+        aggregates = {
+            (a["identity_id"], a["event_type"], a["days_ago"]) for a in store.select_rows("event_aggregates")
+        }
+    assert aggregates == {("id_0", "purchase", 0), ("id_1", "ad_click", 0), ("id_2", "purchase", 0)}
     assert {
         ("luxury_buyers", "id_0"),
         ("black_friday_clickers", "id_1"),

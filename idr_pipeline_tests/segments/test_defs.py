@@ -22,7 +22,8 @@ def test_segment_assets_are_daily_automated_and_read_all_event_ranges() -> None:
         assert dg.AssetKey("raw_events") in node.parent_keys
         mapping = graph.get_partition_mapping(dg.AssetKey(name), dg.AssetKey("raw_events"))
         assert isinstance(mapping, dg.AllPartitionMapping)
-    assert dg.AssetKey("served_identities") in graph.get(dg.AssetKey("audience_segments")).parent_keys
+    for name in ("user_features", "audience_segments"):  # both write the store after it is served
+        assert dg.AssetKey("served_identities") in graph.get(dg.AssetKey(name)).parent_keys
     checks = {k.name for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("audience_segments")}
     assert "segment_sizes_within_bounds" in checks
     schedule = defs.resolve_schedule_def("daily_segments_schedule")

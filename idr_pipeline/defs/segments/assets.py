@@ -32,26 +32,43 @@ def _stitch_metadata(stitch) -> dict[str, object]:
     }
 
 
+def _aggregate_metadata(run: dict[str, object] | None) -> dict[str, object]:
+    """Where every event of the aggregate window went; nothing when the store was left alone."""
+    if run is None:
+        return {"aggregates_published": False}
+    counts = ("events", "aggregated", "unresolved", "other_types", "unknown_identity", "aggregate_rows")
+    return {"aggregates_published": True, **{f"aggregates_{k}": int(run[k]) for k in counts}}
+
+
 @dg.asset(
-    deps=[RAW_EVENTS, "resolved_profiles"],
+    # served_identities: the aggregates keep only identities the store holds, so they are
+    # published after the store has this run's identities.
+    deps=[RAW_EVENTS, "resolved_profiles", "served_identities"],
     partitions_def=segments_daily,
     automation_condition=ON_NEW_EVENTS,
     group_name="segments",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "parquet", "sqlite", "singlestore"},
     description="Per identity: 7/30/90-day views, clicks and purchases (total and by category), "
-    "spend, recency and top categories, as of the partition's day.",
+    "spend, recency and top categories, as of the partition's day. Today's partition also "
+    "replaces the store's event_aggregates, which the API's behavioural audience leaves read.",
 )
 def user_features(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
+    context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource, store: StoreResource
 ) -> dg.MaterializeResult:
     as_of = partition_as_of(context.partition_key)
-    stats = build_features(pyspark.spark_session, lake.lake(pyspark.spark_session), as_of)
+    spark = pyspark.spark_session
+    if is_current(context.partition_key):
+        with store.open() as st:
+            stats = build_features(spark, lake.lake(spark), as_of, st)
+    else:
+        stats = build_features(spark, lake.lake(spark), as_of)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.identities,
             "as_of": as_of.isoformat(),
             "seconds": round(stats.seconds, 1),
             **_stitch_metadata(stats.stitch),
+            **_aggregate_metadata(stats.aggregates),
             "preview": dg.MetadataValue.md(markdown_table(stats.preview)),
         }
     )
