@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from idr_pipeline.api.resolve import ONLINE_RULES, _rule_keys, normalise_input, profile_frame, query_keys
+from idr_pipeline.api.resolve import (
+    ONLINE_RULES,
+    BlockingIndex,
+    _hash_keys,
+    _rule_keys,
+    normalise_input,
+    profile_frame,
+    query_keys,
+)
 from idr_pipeline.standardize import standardize_frame
 
 ROWS = [
@@ -45,3 +54,18 @@ def test_query_keys_match_the_batch_rules(fields: dict) -> None:
     frame = profile_frame([{**query, "identity_id": "q", "identifiers": {}}])
     batch = {(rule.name, key) for rule in ONLINE_RULES for key in _rule_keys(rule, frame)[1]}
     assert set(query_keys(query)) == batch
+
+
+@pytest.mark.parametrize("fields", ROWS)
+def test_query_hashes_equal_the_index_hashes(fields: dict) -> None:
+    """The query's keys, hashed in one call, hash as the index hashed them rule by rule."""
+    query = normalise_input(fields, "US")
+    frame = profile_frame([{**query, "identity_id": "q", "identifiers": {}}])
+    index = BlockingIndex.build(frame)
+    assert index.candidates(query) == (["q"] if query_keys(query) else [])
+    keys = query_keys(query)
+    one_call = pd.util.hash_array(
+        np.array([f"{rule}\x1f{key}" for rule, key in keys], dtype=object), categorize=False
+    ).astype(np.int64)
+    per_rule = [_hash_keys(np.array([key], dtype=object), rule)[0] for rule, key in keys]
+    assert one_call.tolist() == per_rule
