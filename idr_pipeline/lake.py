@@ -12,6 +12,7 @@ that for stable ids), and older versions stay available for audit until pruned.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,17 +113,34 @@ class Lake:
     ) -> str:
         """``write_version`` for a pandas frame (or Arrow table): one Parquet file, then the pointer flip."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
-        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
-        filesystem.create_dir(root, recursive=True)
         table = (
             pdf
             if isinstance(pdf, pa.Table)
             else pa.Table.from_pandas(pdf, schema=schema, preserve_index=False)
         )
-        pq.write_table(table, f"{root}/part-00000.parquet", filesystem=filesystem, row_group_size=1 << 20)
+        return self.write_pandas_parts([table], zone, name, table.schema)
+
+    def write_pandas_parts(
+        self, parts: Iterable[pd.DataFrame | pa.Table], zone: str, name: str, schema: pa.Schema
+    ) -> str:
+        """``write_pandas_version`` for a frame produced in parts: each part is written as it
+        comes, so the whole frame never has to be held (scored pairs at a million records are
+        several GB as pandas). The pointer flips only after the last part."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
+        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
+        filesystem.create_dir(root, recursive=True)
+        with pq.ParquetWriter(f"{root}/part-00000.parquet", schema, filesystem=filesystem) as writer:
+            for part in parts:
+                table = (
+                    part
+                    if isinstance(part, pa.Table)
+                    else pa.Table.from_pandas(part, schema=schema, preserve_index=False)
+                )
+                writer.write_table(table, row_group_size=1 << 20)
         self.write_text(self.path(zone, name, LATEST_POINTER), version)
         self._prune(zone, name, keep=version)
         return version

@@ -22,15 +22,15 @@ from idr_pipeline.lake import Lake
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
 from idr_pipeline.probabilistic import (
+    HOUSEHOLD_COLUMN,
     PAIR_KEYS,
     WEIGHT_PREFIX,
     MatchConfig,
     cluster,
     generate_candidates,
     mask_shared_identifiers,
-    score_pairs,
+    score_pair_chunks,
     train_model,
-    weight_columns,
     weights_json,
 )
 
@@ -217,20 +217,34 @@ class ScoreStats:
 def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreStats:
     profiles = read_profiles(lake)
     masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
+    del profiles
     candidates = read_candidates(lake)
-    scored = score_pairs(masked, candidates, read_model(lake), cosine=candidates["cosine"].to_numpy())
-    scored["generators"] = candidates["generators"].to_numpy()
-    weights = weight_columns(scored)
+    model = read_model(lake)
+    weights = [WEIGHT_PREFIX + c for c in [*(c.name for c in model.comparisons), HOUSEHOLD_COLUMN]]
     columns = [*PAIR_KEYS, "probability", *weights, "generators"]
     types = {"probability": pa.float64(), "generators": pa.string()} | {c: pa.float32() for c in weights}
     schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
-    lake.write_pandas_version(scored[columns], *SCORED, schema=schema)
-    buckets = pd.cut(scored["probability"], [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)
+    probabilities: list[np.ndarray] = []
+
+    def parts():
+        # Each scored chunk is written as it comes: held together, the pairs and their
+        # weights were the run's peak memory at a million records.
+        start = 0
+        chunks = score_pair_chunks(masked, candidates, model, cosine=candidates["cosine"].to_numpy())
+        for part in chunks:
+            part["generators"] = candidates["generators"].to_numpy()[start : start + len(part)]
+            start += len(part)
+            probabilities.append(part["probability"].to_numpy())
+            yield part[columns]
+
+    lake.write_pandas_parts(parts(), *SCORED, schema=schema)
+    probability = pd.Series(np.concatenate(probabilities) if probabilities else np.zeros(0))
+    buckets = pd.cut(probability, [0, 0.1, 0.5, 0.9, 0.99, 1.0], include_lowest=True)
     histogram = buckets.value_counts(sort=False).rename_axis("probability").reset_index(name="pairs")
     histogram["probability"] = histogram["probability"].astype(str)
     return ScoreStats(
-        pairs=len(scored),
-        above_threshold=int((scored["probability"] >= config.threshold).sum()),
+        pairs=len(probability),
+        above_threshold=int((probability >= config.threshold).sum()),
         histogram=histogram,
     )
 

@@ -7,6 +7,7 @@ paths therefore compute exactly the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,7 +195,22 @@ def score_pairs(
     """Probability per candidate pair plus its per-comparison weights, one float32 column each
     (``w_<comparison>``). ``weights_json`` spells them out for the links that are kept: JSON for
     every candidate pair took longer than computing the scores."""
-    parts = []
+    parts = list(score_pair_chunks(profiles, pairs, model, cosine, chunk))
+    if not parts:
+        columns = [c.name for c in model.comparisons] + [HOUSEHOLD_COLUMN]
+        return pd.DataFrame(columns=[*PAIR_KEYS, "probability", *(WEIGHT_PREFIX + c for c in columns)])
+    return pd.concat(parts, ignore_index=True)
+
+
+def score_pair_chunks(
+    profiles: pd.DataFrame,
+    pairs: pd.DataFrame,
+    model: MatchModel,
+    cosine: np.ndarray | None = None,
+    chunk: int = 500_000,
+) -> Iterator[pd.DataFrame]:
+    """``score_pairs`` one chunk of ``chunk`` pairs at a time, in the pairs' order, so a caller
+    can write each chunk away instead of holding every scored pair at once."""
     left_pos, right_pos = _positions(profiles, pairs)
     frame = profiles.reset_index(drop=True)
     cache: dict = {}  # the profiles' factorised columns, shared by every chunk
@@ -210,11 +226,7 @@ def score_pairs(
         out["probability"] = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
         for name in weights.columns:
             out[WEIGHT_PREFIX + name] = weights[name].to_numpy(dtype=np.float32)
-        parts.append(out)
-    if not parts:
-        columns = [c.name for c in model.comparisons] + [HOUSEHOLD_COLUMN]
-        return pd.DataFrame(columns=[*PAIR_KEYS, "probability", *(WEIGHT_PREFIX + c for c in columns)])
-    return pd.concat(parts, ignore_index=True)
+        yield out
 
 
 def weight_columns(frame: pd.DataFrame) -> list[str]:

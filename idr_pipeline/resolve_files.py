@@ -38,7 +38,7 @@ from idr_pipeline.pipeline import (
 )
 from idr_pipeline.probabilistic import MatchConfig
 from idr_pipeline.settings import IdrSettings, get_settings
-from idr_pipeline.spark import get_spark
+from idr_pipeline.spark import get_spark, release_jvm_memory
 
 FORMAT_BY_SUFFIX = {
     ".csv": "csv",
@@ -142,6 +142,7 @@ def resolve_files(
         step("linking shared identifiers")
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
         config = match_config_from(settings)
+        release_jvm_memory(spark)
         step("embedding unlinked profiles")
         run_embeddings(
             spark, lake, settings.embed_policy, settings.embed_max_records,

@@ -50,3 +50,14 @@ def get_spark(settings: IdrSettings | None = None):  # -> SparkSession (import k
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def release_jvm_memory(spark) -> None:
+    """Drop cached data and let the JVM hand its heap back to the operating system.
+
+    After the Spark steps, the JVM holds its whole heap (4.7 GB at a million records) while the
+    pandas stages run beside it. A full collection after the caches are dropped shrinks the
+    committed heap to what is live (measured 4.2 -> 0.5 GB), so the two peaks do not add up.
+    """
+    spark.catalog.clearCache()
+    spark.sparkContext._jvm.System.gc()
