@@ -29,6 +29,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA
 
 from idr_pipeline.identity.paths import path_between
+from idr_pipeline.identity.sparse_components import component_labels
 
 REFUSED_NATIONAL_ID = "conflicting_national_id"
 REFUSED_DOB = "same_name_different_dob"
@@ -170,14 +171,33 @@ def cluster_pairs(
     strong = pairs.loc[is_strong, columns].sort_values(
         ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
     )
+    order = strong.index
     # Only records a strong pair touches can ever merge; every other record stays a singleton
-    # and is labelled by itself at the end, so clusters, identifiers and the probabilities
-    # used for average linkage and the conflict test are only kept for these.
+    # and is labelled by itself at the end.
     linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
     record_ids = list(record_ids)
     unknown = pd.Index(linked).difference(pd.Index(record_ids))
     if len(unknown):
         raise ValueError(f"pairs name records that are not among the record ids, e.g. {list(unknown[:3])}")
+    # A merge only ever joins records of one connected component of the strong pairs, so each
+    # component can be clustered on its own. A component of two records is a single merge that
+    # no guard can refuse (each side is one record: no other member to conflict, no bridge),
+    # so those merge here at once and only larger components go through the loop below, which
+    # keeps clusters, identifiers and the probabilities it needs for their records alone.
+    trivial_kept: list[Hashable] = []
+    trivial_labels: dict[str, str] = {}
+    if policy.max_cluster_size >= 2 and len(strong):
+        index = pd.Index(linked)
+        left_code = index.get_indexer(strong["record_id_l"])
+        component = component_labels(len(index), left_code, index.get_indexer(strong["record_id_r"]))
+        pair_component = component[left_code]
+        two = np.bincount(component)[pair_component] == 2
+        first = two & ~pd.Series(pair_component).duplicated().to_numpy()
+        trivial_kept = strong.index[first].tolist()
+        for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(index=False):
+            trivial_labels[left] = trivial_labels[right] = min(left, right)
+        strong = strong[~two]
+        linked = index[np.bincount(component)[component] > 2].to_numpy()
     clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in linked}
     owner: dict[str, str] = {rid: rid for rid in linked}
     nid_of: dict[str, str] = {}
@@ -185,10 +205,10 @@ def cluster_pairs(
     attributes = profiles.loc[
         profiles["record_id"].isin(linked), ["record_id", "national_id", "first_name", "last_name", "dob"]
     ]
-    for rid, nid, first, last, dob in attributes.itertuples(index=False):
+    for rid, nid, first_name, last, dob in attributes.itertuples(index=False):
         if isinstance(nid, str) and nid:
             nid_of[rid] = nid
-        key = _name_key(first, last)
+        key = _name_key(first_name, last)
         if key and isinstance(dob, str) and dob:
             person_of[rid] = (key, dob)
 
@@ -232,13 +252,17 @@ def cluster_pairs(
         kept.append(row)
 
     labels: dict[str, str] = {rid: rid for rid in record_ids}
+    labels.update(trivial_labels)
     for cluster in clusters.values():
         label = min(cluster.members)
         for member in cluster.members:
             labels[member] = label
+    # Kept links in the order they were taken (strongest first), wherever they were decided.
+    taken = pd.Index(trivial_kept + kept)
+    taken = taken[np.argsort(order.get_indexer(taken), kind="stable")]
     return ClusteringResult(
         labels=labels,
-        kept=pairs.loc[kept, columns],
+        kept=pairs.loc[taken, columns],
         refused=pd.DataFrame(refused, columns=["record_id_l", "record_id_r", "probability", "reason"]),
     )
 

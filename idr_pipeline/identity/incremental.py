@@ -36,9 +36,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from scipy import sparse
-from scipy.sparse import csgraph
 
+from idr_pipeline.identity.sparse_components import component_labels
 from idr_pipeline.identity.stable_ids import assign_identity_ids, new_identity_id
 
 RECORD = "record"
@@ -236,16 +235,6 @@ def _is_blocked(keys: np.ndarray, blocked: set[str]) -> np.ndarray:
     )
 
 
-def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Component label per vertex 0..n-1 (scipy's union-find-equivalent labelling, in C)."""
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    # int32 weights: duplicate edges are summed by tocsr, and a narrow type could wrap to 0.
-    graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int32), (a, b)), shape=(n, n)).tocsr()
-    _, labels = csgraph.connected_components(graph, directed=True, connection="weak")
-    return labels.astype(np.int64)
-
-
 # ---------------------------------------------------------------------- the incremental step
 
 
@@ -327,7 +316,7 @@ def _apply_batch(
     supers = np.where(owner[touched] >= 0, owner[touched], slots_before + touched)
     local, verts = pd.factorize(supers)
     verts = np.asarray(verts, dtype=np.int64)
-    labels = _components(len(verts), local[k : k + m], local[k + m :])
+    labels = component_labels(len(verts), local[k : k + m], local[k + m :])
 
     # 3. Group the super-nodes by their new component and name each component.
     order = np.argsort(labels, kind="stable")
@@ -450,7 +439,7 @@ def full_recompute(
     uniques = np.asarray(uniques, dtype=object)
     n_nodes = len(all_keys) - 2 * len(src)
     m = len(src)
-    labels = _components(len(uniques), codes[n_nodes : n_nodes + m], codes[n_nodes + m :])
+    labels = component_labels(len(uniques), codes[n_nodes : n_nodes + m], codes[n_nodes + m :])
     # The smallest key per component, by rank: pandas' groupby-min on strings falls back to a
     # Python loop per group, which is most of a full run at a million nodes.
     rank = np.empty(len(uniques), dtype=np.int64)
