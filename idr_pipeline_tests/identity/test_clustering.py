@@ -132,3 +132,56 @@ def test_one_corrupted_copy_cannot_veto_an_id_the_model_matched_against_most_cop
     result = cluster_pairs([r[0] for r in profiles.itertuples(index=False)], pairs, profiles)
     assert result.labels["k"] != result.labels["c0"]
     assert set(result.refused.reason) == {REFUSED_NATIONAL_ID}
+
+
+def test_two_record_components_and_guarded_ones_keep_links_strongest_first():
+    """Pairs alone in their component merge without the guarded loop; the kept links still come
+    back strongest first across both kinds, duplicates of a taken pair are skipped, and every
+    label is the smallest record id of its cluster."""
+    profiles = _profiles(
+        [
+            ("p2", None, "Al", "Ray", None),
+            ("p1", None, "Al", "Ray", None),
+            ("sr", None, "John", "Smith", "1950-04-01"),
+            ("jr", None, "John", "Smith", "1978-09-12"),
+            ("x", None, "John", "Smith", None),
+            ("q1", None, "Cy", "Oz", None),
+            ("q2", None, "Cy", "Oz", None),
+        ]
+    )
+    pairs = _pairs(
+        [
+            ("q1", "q2", 0.95),
+            ("sr", "x", 0.99),
+            ("p2", "p1", 0.97),
+            ("p1", "p2", 0.96),  # the same two records again: no second link
+            ("jr", "x", 0.98),
+        ]
+    )
+    result = cluster_pairs([r for r, *_ in profiles.itertuples(index=False)], pairs, profiles)
+    assert result.kept[["record_id_l", "record_id_r"]].apply(tuple, axis=1).tolist() == [
+        ("sr", "x"),
+        ("p2", "p1"),
+        ("q1", "q2"),
+    ]
+    assert result.labels == {
+        "p1": "p1",
+        "p2": "p1",
+        "q1": "q1",
+        "q2": "q1",
+        "sr": "sr",
+        "x": "sr",
+        "jr": "jr",
+    }
+    assert result.refused[["record_id_l", "record_id_r", "reason"]].values.tolist() == [
+        ["jr", "x", REFUSED_DOB]
+    ]
+
+
+def test_a_cap_below_two_refuses_even_a_lone_pair():
+    profiles = _profiles([("a", None, "A", "B", None), ("b", None, "A", "B", None)])
+    result = cluster_pairs(
+        ["a", "b"], _pairs([("a", "b", 0.99)]), profiles, ClusteringPolicy(max_cluster_size=1)
+    )
+    assert result.labels == {"a": "a", "b": "b"}
+    assert result.refused["reason"].tolist() == [REFUSED_SIZE]
