@@ -62,27 +62,45 @@ class BlockingRule:
     partner_key: KeyFunction | None = None
 
 
-def _text(profiles: pd.DataFrame, col: str) -> pd.Series:
+Step = Callable[[pd.Series], pd.Series]
+
+
+def _per_distinct(values: pd.Series, step: Step) -> pd.Series:
+    """``step`` over the distinct values only, taken back to every row (missing stays missing).
+
+    Names, postcodes and birth dates repeat across a million records: pandas string methods
+    per row were most of the blocking time.
+    """
+    codes, uniques = pd.factorize(values)
+    done = step(pd.Series(uniques).astype("string"))
+    done = done.mask(done == "")
+    return pd.Series(done.array.take(codes, allow_fill=True), index=values.index)
+
+
+def _text(profiles: pd.DataFrame, col: str, step: Step | None = None) -> pd.Series:
+    """``col`` stripped and lower-cased, then through ``step``; empty means missing."""
     if col not in profiles.columns:
         return pd.Series(pd.NA, index=profiles.index, dtype="string")
-    s = profiles[col].astype("string").str.strip().str.lower()
-    return s.mask(s == "")
+
+    def clean(s: pd.Series) -> pd.Series:
+        s = s.str.strip().str.lower()
+        return s if step is None else step(s.mask(s == ""))
+
+    return _per_distinct(profiles[col], clean)
 
 
 def _compact(profiles: pd.DataFrame, col: str) -> pd.Series:
     """Postcodes and ids without spaces and dashes, as the comparisons read them."""
-    s = _text(profiles, col).str.replace(r"[\s-]", "", regex=True)
-    return s.mask(s == "")
+    return _text(profiles, col, lambda s: s.str.replace(r"[\s-]", "", regex=True))
 
 
 def _first_initial(profiles: pd.DataFrame) -> pd.Series:
-    s = _text(profiles, "first_name").str.replace(r"[^a-z]", "", regex=True).str[:1]
-    return s.mask(s == "")
+    return _text(profiles, "first_name", lambda s: s.str.replace(r"[^a-z]", "", regex=True).str[:1])
 
 
 def _dob(profiles: pd.DataFrame) -> pd.Series:
-    s = _text(profiles, "dob")
-    return s.mask(s.str.len() < 10)  # only full ISO dates, so "year" below is a year
+    # only full ISO dates, so "year" below is a year
+    return _text(profiles, "dob", lambda s: s.mask(s.str.len() < 10))
 
 
 def _join(*parts: pd.Series) -> pd.Series:
@@ -99,8 +117,7 @@ def _column(col: str) -> KeyFunction:
 
 def _street(profiles: pd.DataFrame) -> pd.Series:
     """Street with runs of spaces folded: the comparison's 'same street' without its fuzz."""
-    s = _text(profiles, "street").str.replace(r"\s+", " ", regex=True)
-    return s.mask(s == "")
+    return _text(profiles, "street", lambda s: s.str.replace(r"\s+", " ", regex=True))
 
 
 _SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
@@ -108,12 +125,11 @@ _SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
 
 def _surname(profiles: pd.DataFrame) -> pd.Series:
     """Surname letters without a generational suffix, so 'Smith Jr' keys with 'Smith'."""
-    s = (
-        _text(profiles, "last_name")
-        .str.replace(_SUFFIX, "", regex=True)
-        .str.replace(r"[^a-z]", "", regex=True)
+    return _text(
+        profiles,
+        "last_name",
+        lambda s: s.str.replace(_SUFFIX, "", regex=True).str.replace(r"[^a-z]", "", regex=True),
     )
-    return s.mask(s == "")
 
 
 def _canonical(values: pd.Series) -> pd.Series:
@@ -124,14 +140,13 @@ def _canonical(values: pd.Series) -> pd.Series:
 
 
 def _given(profiles: pd.DataFrame) -> pd.Series:
-    return _canonical(_text(profiles, "first_name"))
+    return _text(profiles, "first_name", _canonical)
 
 
 def _email_local(profiles: pd.DataFrame) -> pd.Series:
     """Local part of the match key (gmail dots and +tags already folded), else of the raw e-mail."""
     email = _text(profiles, "email_key").fillna(_text(profiles, "email"))
-    local = email.str.split("@", n=1).str[0].str.split("+", n=1).str[0]
-    return local.mask(local == "")
+    return _per_distinct(email, lambda s: s.str.split("@", n=1).str[0].str.split("+", n=1).str[0])
 
 
 _WORDS = re.compile(r"[^a-z]+")
