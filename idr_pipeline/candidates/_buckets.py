@@ -86,11 +86,27 @@ def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - offsets
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sort and compare-adjacent.
+
+    numpy 2's ``np.unique`` goes through a hash table first; on millions of distinct int64 pair
+    codes that is 20x slower than sorting (8M codes: 10.5 s vs 0.5 s), and a sorted result is
+    wanted anyway.
+    """
+    out = np.sort(values, kind="quicksort")
+    if len(out) < 2:
+        return out
+    keep = np.empty(len(out), dtype=bool)
+    keep[0] = True
+    np.not_equal(out[1:], out[:-1], out=keep[1:])
+    return out[keep]
+
+
 def unique_pairs(lo: np.ndarray, hi: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Deduplicate rank pairs, sorted by (lo, hi)."""
     if len(lo) == 0:
         return lo, hi
-    code = np.unique(lo.astype(np.int64) * np.int64(n) + hi.astype(np.int64))
+    code = sorted_unique(lo.astype(np.int64) * np.int64(n) + hi.astype(np.int64))
     return code // n, code % n
 
 
@@ -125,7 +141,7 @@ def cross_bucket_pairs(
     count = np.searchsorted(sk, keys_a, "right") - start
     largest = int(count.max())
     too_big = count > max_bucket
-    skipped_keys = np.unique(keys_a[too_big])
+    skipped_keys = sorted_unique(keys_a[too_big])
     skipped_records = int(np.isin(keys_b, skipped_keys).sum() + too_big.sum())
     count = np.where(too_big, 0, count)
     left = np.repeat(ranks_a, count)
@@ -133,7 +149,7 @@ def cross_bucket_pairs(
     lo, hi = np.minimum(left, right), np.maximum(left, right)
     distinct = lo != hi
     lo, hi = lo[distinct], hi[distinct]
-    buckets = len(np.unique(keys_a[count > 0]))
+    buckets = len(sorted_unique(keys_a[count > 0]))
     return lo, hi, BucketStats(buckets, int(len(lo)), len(skipped_keys), skipped_records, largest)
 
 

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates._buckets import bucket_pairs, cross_bucket_pairs, pairs_frame, record_ranks
+from idr_pipeline.candidates._buckets import (
+    bucket_pairs,
+    cross_bucket_pairs,
+    pairs_frame,
+    record_ranks,
+    sorted_unique,
+)
 from idr_pipeline.matching.nicknames import NICKNAME_GROUPS, canonical_given_name
 
 KeyFunction = Callable[[pd.DataFrame], pd.Series]
@@ -373,8 +379,8 @@ def deterministic_pairs(
             lo, hi, st = cross_bucket_pairs(
                 codes[: len(keys)], ranks[pos], codes[len(keys) :], ranks[pos_b], rule.max_bucket
             )
-        keyed = len(np.unique(pos))
-        code = np.unique(lo * n + hi)
+        keyed = len(sorted_unique(pos))
+        code = sorted_unique(lo * n + hi)
         new = code[~_in_any(code, parts)]
         parts.append(new)
         rows.append(

@@ -45,6 +45,7 @@ from idr_pipeline.candidates._buckets import (
     bucket_pairs,
     pairs_frame,
     record_ranks,
+    sorted_unique,
     unique_pairs,
 )
 
@@ -447,7 +448,7 @@ def lsh_candidates(
         stats.append(st)
         lo, hi = unique_pairs(lo, hi, n)
         codes.append(lo * n + hi)
-    code = np.unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
+    code = sorted_unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
     pairs = pairs_frame(code // max(n, 1), code % max(n, 1), ids_by_rank)
     return LshResult(pairs, stats, int((~nonempty).sum()), code)
 

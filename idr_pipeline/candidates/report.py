@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from idr_pipeline.candidates._buckets import sorted_unique
+
 UNION = "union"
 REPORT_COLUMNS = [
     "generator",
@@ -65,9 +67,9 @@ def blocking_report(
         lo, hi = codes[pos : pos + k], codes[pos + k : pos + 2 * k]
         pos += 2 * k
         a, b = np.minimum(lo, hi), np.maximum(lo, hi)
-        pair_codes[g] = np.unique(a[a != b].astype(np.int64) * m + b[a != b])
+        pair_codes[g] = sorted_unique(a[a != b].astype(np.int64) * m + b[a != b])
     if names:
-        pair_codes[UNION] = np.unique(np.concatenate(list(pair_codes.values())))
+        pair_codes[UNION] = sorted_unique(np.concatenate(list(pair_codes.values())))
 
     rows = []
     for g, pc in pair_codes.items():
