@@ -186,18 +186,22 @@ def cluster_pairs(
     # keeps clusters, identifiers and the probabilities it needs for their records alone.
     trivial_kept: list[Hashable] = []
     trivial_labels: dict[str, str] = {}
+    index = pd.Index(linked)
+    left_code = index.get_indexer(strong["record_id_l"])
+    component = component_labels(len(index), left_code, index.get_indexer(strong["record_id_r"]))
+    size = np.bincount(component)[component]  # per linked record, its component's size
     if policy.max_cluster_size >= 2 and len(strong):
-        index = pd.Index(linked)
-        left_code = index.get_indexer(strong["record_id_l"])
-        component = component_labels(len(index), left_code, index.get_indexer(strong["record_id_r"]))
         pair_component = component[left_code]
-        two = np.bincount(component)[pair_component] == 2
+        two = size[left_code] == 2
         first = two & ~pd.Series(pair_component).duplicated().to_numpy()
         trivial_kept = strong.index[first].tolist()
         for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(index=False):
             trivial_labels[left] = trivial_labels[right] = min(left, right)
         strong = strong[~two]
-        linked = index[np.bincount(component)[component] > 2].to_numpy()
+        guarded = size > 2
+    else:
+        guarded = np.ones(len(index), dtype=bool)
+    linked = index[guarded].to_numpy()
     clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in linked}
     owner: dict[str, str] = {rid: rid for rid in linked}
     nid_of: dict[str, str] = {}
@@ -212,7 +216,12 @@ def cluster_pairs(
         if key and isinstance(dob, str) and dob:
             person_of[rid] = (key, dob)
 
-    among = (pairs["record_id_l"].isin(linked) & pairs["record_id_r"].isin(linked)).to_numpy()
+    # The loop asks for the probability of a pair only within one component (the members of
+    # two clusters it may merge), so the pairs between components are never kept.
+    lc, rc = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
+    known = (lc >= 0) & (rc >= 0)
+    among = known.copy()
+    among[known] = guarded[lc[known]] & (component[lc[known]] == component[rc[known]])
     neighbours: dict[str, dict[str, float]] = defaultdict(dict)
     for left, right, prob in pairs.loc[among, columns].itertuples(index=False):
         neighbours[left][right] = prob
