@@ -147,14 +147,17 @@ class Lake:
 
     def read_latest_pandas(self, zone: str, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The latest version as pandas, read by Arrow (files named ``_*``/``.*`` are skipped)."""
+        return self.read_latest_arrow(zone, name, columns).to_pandas()
+
+    def read_latest_arrow(self, zone: str, name: str, columns: list[str] | None = None) -> pa.Table:
+        """The latest version as an Arrow table: for columns too big to hold as Python objects."""
         import pyarrow.dataset as ds
 
         version = self.latest_version(zone, name)
         if version is None:
             raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
         filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
-        dataset = ds.dataset(root, format="parquet", filesystem=filesystem)
-        return dataset.to_table(columns=columns).to_pandas()
+        return ds.dataset(root, format="parquet", filesystem=filesystem).to_table(columns=columns)
 
     def latest_columns(self, zone: str, name: str) -> list[str]:
         """Column names of the latest version, from the Parquet footers only."""

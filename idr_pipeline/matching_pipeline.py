@@ -26,10 +26,11 @@ from idr_pipeline.probabilistic import (
     PAIR_KEYS,
     WEIGHT_PREFIX,
     MatchConfig,
+    arrow_positions,
     cluster,
     generate_candidates,
     mask_shared_identifiers,
-    score_pair_chunks,
+    score_position_chunks,
     train_model,
     weights_json,
 )
@@ -218,7 +219,9 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     profiles = read_profiles(lake)
     masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
     del profiles
-    candidates = read_candidates(lake)
+    # Candidate ids stay Arrow strings: as pandas objects they were GBs and slow to look up.
+    candidates = lake.read_latest_arrow(*CANDIDATES)
+    left, right = arrow_positions(masked["record_id"], candidates["record_id_l"], candidates["record_id_r"])
     model = read_model(lake)
     weights = [WEIGHT_PREFIX + c for c in [*(c.name for c in model.comparisons), HOUSEHOLD_COLUMN]]
     columns = [*PAIR_KEYS, "probability", *weights, "generators"]
@@ -230,12 +233,15 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
         # Each scored chunk is written as it comes: held together, the pairs and their
         # weights were the run's peak memory at a million records.
         start = 0
-        chunks = score_pair_chunks(masked, candidates, model, cosine=candidates["cosine"].to_numpy())
-        for part in chunks:
-            part["generators"] = candidates["generators"].to_numpy()[start : start + len(part)]
+        cosine = candidates["cosine"].to_numpy()
+        for part in score_position_chunks(masked, left, right, model, cosine=cosine):
+            ids = candidates.slice(start, len(part))
             start += len(part)
             probabilities.append(part["probability"].to_numpy())
-            yield part[columns]
+            arrays = {c: ids[c] for c in (*PAIR_KEYS, "generators")} | {
+                c: part[c].to_numpy() for c in part.columns
+            }
+            yield pa.Table.from_arrays([arrays[c] for c in columns], schema=schema)
 
     lake.write_pandas_parts(parts(), *SCORED, schema=schema)
     probability = pd.Series(np.concatenate(probabilities) if probabilities else np.zeros(0))

@@ -3,13 +3,17 @@ e-mail cannot chain two people's identities together."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from idr_pipeline.identity.clustering import REFUSED_WEAK_BRIDGE
 from idr_pipeline.probabilistic import (
     HOUSEHOLD_COLUMN,
     MatchConfig,
+    _positions,
+    arrow_positions,
     cluster,
     household_dependency,
     mask_shared_identifiers,
@@ -108,3 +112,18 @@ def test_deterministic_links_join_the_scored_pairs():
         ("d", "e"): (1.0, "device_id", None),
         ("a", "e"): (1.0, "phone", None),
     }
+
+
+def test_arrow_positions_match_pandas_positions_and_refuse_unknown_records():
+    profiles = pd.DataFrame({"record_id": ["r3", "r1", "r2"]}, index=[10, 11, 12])
+    pairs = pd.DataFrame({"record_id_l": ["r1", "r3", "r2"], "record_id_r": ["r2", "r1", "r3"]})
+    left, right = arrow_positions(
+        profiles["record_id"],
+        pa.chunked_array([["r1"], ["r3", "r2"]]),  # several chunks, as a dataset read gives
+        pa.chunked_array([pairs["record_id_r"].tolist()]),
+    )
+    expected = _positions(profiles, pairs)
+    assert np.array_equal(left, expected[0]) and np.array_equal(right, expected[1])
+    assert left.tolist() == [1, 0, 2]
+    with pytest.raises(KeyError, match="r9"):
+        arrow_positions(profiles["record_id"], pa.chunked_array([["r1"]]), pa.chunked_array([["r9"]]))
