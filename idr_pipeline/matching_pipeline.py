@@ -28,10 +28,11 @@ from idr_pipeline.probabilistic import (
     MatchConfig,
     arrow_positions,
     cluster,
+    em_sample_rows,
     generate_candidates,
     mask_shared_identifiers,
     score_position_chunks,
-    train_model,
+    train_on_positions,
     weights_json,
 )
 
@@ -199,7 +200,12 @@ def read_candidates(lake: Lake) -> pd.DataFrame:
 def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:
     profiles = read_profiles(lake)
     masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
-    model = train_model(masked, read_candidates(lake)[PAIR_KEYS], config)
+    pairs = lake.read_latest_arrow(*CANDIDATES, columns=PAIR_KEYS)
+    rows = em_sample_rows(pairs.num_rows, config)
+    if rows is not None:
+        pairs = pairs.take(rows)
+    left, right = arrow_positions(masked["record_id"], pairs["record_id_l"], pairs["record_id_r"])
+    model = train_on_positions(masked, left, right, config)
     lake.write_version(spark.createDataFrame([(model.to_json(),)], "model_json string"), *MODEL)
     return model
 

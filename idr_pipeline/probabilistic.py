@@ -168,16 +168,23 @@ def random_positions(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return i[keep], j[keep]
 
 
-def train_model(
-    profiles: pd.DataFrame, pairs: pd.DataFrame, config: MatchConfig = MatchConfig()
+def em_sample_rows(n_pairs: int, config: MatchConfig = MatchConfig()) -> np.ndarray | None:
+    """Rows of the candidate pairs that EM trains on; None for all of them. They are the rows
+    ``DataFrame.sample(config.em_max_pairs, random_state=config.seed)`` picked when the pairs
+    were pandas, so the pairs can stay Arrow and the trained model is unchanged."""
+    if n_pairs <= config.em_max_pairs:
+        return None
+    return np.random.RandomState(config.seed).choice(n_pairs, size=config.em_max_pairs, replace=False)
+
+
+def train_on_positions(
+    profiles: pd.DataFrame, left: np.ndarray, right: np.ndarray, config: MatchConfig = MatchConfig()
 ) -> MatchModel:
-    """EM on (a sample of) the candidate pairs, u from random pairs; labels are never used."""
-    sample = pairs
-    if len(pairs) > config.em_max_pairs:
-        sample = pairs.sample(config.em_max_pairs, random_state=config.seed)
+    """EM on candidate pairs given as row positions into ``profiles``, u from random pairs;
+    labels are never used."""
     frame = profiles.reset_index(drop=True)
     cache: dict = {}
-    gamma = compare_sides(Sides(frame, *_positions(profiles, sample), cache))
+    gamma = compare_sides(Sides(frame, left, right, cache))
     gamma_random = compare_sides(
         Sides(frame, *random_positions(len(profiles), config.random_pairs, config.seed), cache)
     )

@@ -15,6 +15,7 @@ from idr_pipeline.probabilistic import (
     _positions,
     arrow_positions,
     cluster,
+    em_sample_rows,
     household_dependency,
     mask_shared_identifiers,
     union_pairs,
@@ -127,3 +128,13 @@ def test_arrow_positions_match_pandas_positions_and_refuse_unknown_records():
     assert left.tolist() == [1, 0, 2]
     with pytest.raises(KeyError, match="r9"):
         arrow_positions(profiles["record_id"], pa.chunked_array([["r1"]]), pa.chunked_array([["r9"]]))
+
+
+def test_em_sample_rows_are_the_rows_pandas_sample_picks():
+    """The EM sample is drawn by position so the pairs can stay Arrow; it must be the sample the
+    pandas path drew, or the trained model (and every score) would change."""
+    config = MatchConfig(em_max_pairs=50, seed=5)
+    pairs = pd.DataFrame({"n": np.arange(400)})
+    assert em_sample_rows(50, config) is None
+    rows = em_sample_rows(len(pairs), config)
+    assert rows.tolist() == pairs.sample(config.em_max_pairs, random_state=config.seed)["n"].tolist()

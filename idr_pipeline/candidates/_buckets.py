@@ -65,10 +65,10 @@ def bucket_pairs(
     if len(sizes) == 0:
         return empty, empty, BucketStats(0, 0, *stats_skipped, largest)
     # Position of every member inside kept buckets, and how many partners follow it.
-    member_pos = np.repeat(starts, sizes) + _ragged_arange(sizes)
-    partners = np.repeat(sizes, sizes) - 1 - _ragged_arange(sizes)
+    member_pos = np.repeat(starts, sizes) + ragged_arange(sizes)
+    partners = np.repeat(sizes, sizes) - 1 - ragged_arange(sizes)
     left = np.repeat(member_pos, partners)
-    right = left + 1 + _ragged_arange(partners)
+    right = left + 1 + ragged_arange(partners)
     a, b = sr[left], sr[right]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     distinct = lo != hi  # a record listed twice under one key is not a pair with itself
@@ -76,7 +76,7 @@ def bucket_pairs(
     return lo, hi, BucketStats(int(len(sizes)), int(len(lo)), *stats_skipped, largest)
 
 
-def _ragged_arange(lengths: np.ndarray) -> np.ndarray:
+def ragged_arange(lengths: np.ndarray) -> np.ndarray:
     """concat(arange(k) for k in lengths) without a Python loop."""
     lengths = lengths.astype(np.int64)
     total = int(lengths.sum())
@@ -145,7 +145,7 @@ def cross_bucket_pairs(
     skipped_records = int(np.isin(keys_b, skipped_keys).sum() + too_big.sum())
     count = np.where(too_big, 0, count)
     left = np.repeat(ranks_a, count)
-    right = sr[np.repeat(start, count) + _ragged_arange(count)]
+    right = sr[np.repeat(start, count) + ragged_arange(count)]
     lo, hi = np.minimum(left, right), np.maximum(left, right)
     distinct = lo != hi
     lo, hi = lo[distinct], hi[distinct]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,7 @@ from idr_pipeline.candidates._buckets import (
     bucket_pairs,
     cross_bucket_pairs,
     pairs_frame,
+    ragged_arange,
     record_ranks,
     sorted_unique,
 )
@@ -187,10 +188,6 @@ def _email_names(local: str, given: frozenset[str], surnames: frozenset[str]) ->
     return out
 
 
-def _positional(pos: Iterable[int], keys: Iterable[str]) -> pd.Series:
-    return pd.Series(list(keys), index=np.fromiter(pos, dtype=np.int64), dtype="string")
-
-
 def _name_vocabulary(profiles: pd.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
     first = _text(profiles, "first_name").str.replace(r"[^a-z]", "", regex=True).dropna()
     given = frozenset(first[first.str.len() >= _MIN_PART]) | frozenset(NICKNAME_GROUPS)
@@ -208,19 +205,20 @@ def full_name_keys(profiles: pd.DataFrame) -> pd.Series:
     from_fields = from_fields.dropna()
     given, surnames = _name_vocabulary(profiles)
     local = _email_local(profiles).reset_index(drop=True).dropna()
-    readings = {v: _email_names(v, given, surnames) for v in local.unique()}
-    pos, keys = [], []
     canon: dict[str, str] = {}
-    for i, v in zip(local.index, local.to_numpy(), strict=True):
-        for g, s in readings[v]:
+
+    def keys_of(handle: str) -> list[str]:
+        keys = []
+        for g, s in _email_names(handle, given, surnames):
             if g not in canon:
                 canon[g] = re.sub(r"[^a-z]", "", canonical_given_name(g)) or g
-            pos.append(i)
             keys.append(canon[g] + _SEP + s)
+        return keys
+
     return pd.concat(
         [
             pd.Series(from_fields.to_numpy(), index=from_fields.index.to_numpy(), dtype="string"),
-            _positional(pos, keys),
+            _positional_per_distinct(local, keys_of),
         ]
     )
 
@@ -228,17 +226,28 @@ def full_name_keys(profiles: pd.DataFrame) -> pd.Series:
 def email_initial_keys(profiles: pd.DataFrame) -> pd.Series:
     """Initial + surname read from handles like 'jsmith' or 'j.smith' (surname seen in the data)."""
     _, surnames = _name_vocabulary(profiles)
-    local = _email_local(profiles).reset_index(drop=True).dropna()
-    pos, keys = [], []
-    for i, v in zip(local.index, local.to_numpy(), strict=True):
-        words = [w for w in _WORDS.split(v) if w]
+
+    def keys_of(handle: str) -> list[str]:
+        words = [w for w in _WORDS.split(handle) if w]
         if len(words) >= 2 and len(words[0]) == 1 and len(words[1]) >= _MIN_PART:
-            pos.append(i)
-            keys.append(words[0] + _SEP + words[1])
-        elif len(words) == 1 and len(words[0]) > _MIN_PART + 1 and words[0][1:] in surnames:
-            pos.append(i)
-            keys.append(words[0][0] + _SEP + words[0][1:])
-    return _positional(pos, keys)
+            return [words[0] + _SEP + words[1]]
+        if len(words) == 1 and len(words[0]) > _MIN_PART + 1 and words[0][1:] in surnames:
+            return [words[0][0] + _SEP + words[0][1:]]
+        return []
+
+    return _positional_per_distinct(_email_local(profiles).reset_index(drop=True).dropna(), keys_of)
+
+
+def _positional_per_distinct(values: pd.Series, keys_of: Callable[[str], list[str]]) -> pd.Series:
+    """Positional multi-keys of ``values`` (indexed by row position, no missing values), row by
+    row in order; each distinct value's keys are computed once."""
+    codes, uniques = pd.factorize(values)
+    per_value = [keys_of(v) for v in uniques]
+    counts = np.fromiter((len(k) for k in per_value), dtype=np.int64, count=len(per_value))
+    flat = np.array([k for keys in per_value for k in keys], dtype=object)
+    per_row = counts[codes]
+    taken = np.repeat((np.cumsum(counts) - counts)[codes], per_row) + ragged_arange(per_row)
+    return pd.Series(flat[taken], index=np.repeat(values.index.to_numpy(), per_row), dtype="string")
 
 
 def initial_surname_keys(profiles: pd.DataFrame) -> pd.Series:
