@@ -145,6 +145,18 @@ class Lake:
         self._prune(zone, name, keep=version)
         return version
 
+    def write_parquet_folder(self, table: pa.Table, path: str) -> None:
+        """One Parquet file and a ``_SUCCESS`` marker in ``path``, replacing what was there, the
+        layout a Spark ``coalesce(1).write`` leaves; written by Arrow because the rows are
+        already in the driver (sending them through the JVM cost more than writing them)."""
+        import pyarrow.parquet as pq
+
+        self.delete(path)
+        filesystem, root = self._arrow_fs(path)
+        filesystem.create_dir(root, recursive=True)
+        pq.write_table(table, f"{root}/part-00000.parquet", filesystem=filesystem, row_group_size=1 << 20)
+        self.write_text(f"{path}/_SUCCESS", "")
+
     def read_latest_pandas(self, zone: str, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The latest version as pandas, read by Arrow (files named ``_*``/``.*`` are skipped)."""
         return self.read_latest_arrow(zone, name, columns).to_pandas()

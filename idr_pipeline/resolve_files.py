@@ -135,7 +135,7 @@ def resolve_files(
         lake = Lake((work / "lake").resolve().as_uri(), spark)
         for name, (mapping, path) in paired.items():
             step(f"landing {name} from {path.name}")
-            land_source(spark, lake, mapping, path.parent, file=str(path))
+            land_source(lake, mapping, path.parent, file=str(path))
         step("standardising")
         mappings = {name: mapping for name, (mapping, _path) in paired.items()}
         cleaning = run_cleaning(spark, lake, mappings, settings.default_phone_region)

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW, read_source_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyspark.sql import SparkSession
-
     from idr_pipeline.lake import Lake
 
 RAW_ZONE = "raw"
@@ -61,18 +60,12 @@ def add_ingest_metadata(df: pd.DataFrame, source: str, batch_id: str, ingested_a
     return out
 
 
-def _spark_schema(columns: list[str]):
-    from pyspark.sql import types as T
-
-    fields = []
-    for c in columns:
-        dtype = T.LongType() if c == META_LINE else T.StringType()
-        fields.append(T.StructField(c, dtype, nullable=True))
-    return T.StructType(fields)
+def _arrow_schema(columns: list[str]) -> pa.Schema:
+    return pa.schema([(c, pa.int64() if c == META_LINE else pa.string()) for c in columns])
 
 
 def land_source(
-    spark: SparkSession, lake: Lake, mapping: SourceMapping, landing_dir: str | Path, file: str | None = None
+    lake: Lake, mapping: SourceMapping, landing_dir: str | Path, file: str | None = None
 ) -> LandingResult:
     path = Path(file) if file else Path(landing_dir) / mapping.file
     if not path.exists():
@@ -91,6 +84,7 @@ def land_source(
     out = add_ingest_metadata(df, mapping.name, batch_id, ingested_at)
     # Partition columns (source, batch_id) live in the path; the _source/_batch_id copies keep
     # the metadata when a single batch folder is read on its own.
-    sdf = spark.createDataFrame(out, schema=_spark_schema(list(out.columns)))
-    sdf.coalesce(1).write.mode("overwrite").parquet(target)
+    lake.write_parquet_folder(
+        pa.Table.from_pandas(out, schema=_arrow_schema(list(out.columns)), preserve_index=False), target
+    )
     return LandingResult(mapping.name, batch_id, target, len(df), parse_errors, False, df.head(5))

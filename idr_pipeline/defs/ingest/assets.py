@@ -22,9 +22,7 @@ def raw_profiles(
     pipeline_config: PipelineConfig,
 ) -> dg.MaterializeResult:
     mapping = pipeline_config.mappings()[context.partition_key]
-    result = land_source(
-        pyspark.spark_session, lake.lake(pyspark.spark_session), mapping, pipeline_config.landing_dir
-    )
+    result = land_source(lake.lake(pyspark.spark_session), mapping, pipeline_config.landing_dir)
     if result.already_landed:
         context.log.info(f"batch {result.batch_id} of {mapping.name} already landed; raw zone left unchanged")
     return dg.MaterializeResult(
