@@ -22,7 +22,6 @@ from idr_pipeline.lake import Lake
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
 from idr_pipeline.probabilistic import (
-    HOUSEHOLD_COLUMN,
     PAIR_KEYS,
     WEIGHT_PREFIX,
     MatchConfig,
@@ -33,6 +32,7 @@ from idr_pipeline.probabilistic import (
     mask_shared_identifiers,
     score_position_chunks,
     train_on_positions,
+    weight_names,
     weights_json,
 )
 
@@ -229,7 +229,7 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     candidates = lake.read_latest_arrow(*CANDIDATES)
     left, right = arrow_positions(masked["record_id"], candidates["record_id_l"], candidates["record_id_r"])
     model = read_model(lake)
-    weights = [WEIGHT_PREFIX + c for c in [*(c.name for c in model.comparisons), HOUSEHOLD_COLUMN]]
+    weights = weight_names(model)
     columns = [*PAIR_KEYS, "probability", *weights, "generators"]
     types = {"probability": pa.float64(), "generators": pa.string()} | {c: pa.float32() for c in weights}
     schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])

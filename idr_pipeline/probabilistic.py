@@ -143,20 +143,6 @@ def union_pairs(by_generator: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return _union_in_rank_space({n: frame_codes(f, ids_by_rank) for n, f in frames.items()}, ids_by_rank)
 
 
-def _positions(profiles: pd.DataFrame, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of each pair's two records: one hash look-up per id, then integer takes.
-
-    Label look-ups (``.loc`` on a string index) per chunk cost most of scoring at a million.
-    """
-    index = pd.Index(profiles["record_id"])
-    left = index.get_indexer(pairs["record_id_l"])
-    right = index.get_indexer(pairs["record_id_r"])
-    if (left < 0).any() or (right < 0).any():
-        unknown = pairs.loc[(left < 0) | (right < 0), PAIR_KEYS].head(3).to_dict("records")
-        raise KeyError(f"pairs name records that are not in the profiles, e.g. {unknown}")
-    return left, right
-
-
 def random_positions(size: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of up to ``n`` uniformly random pairs of two different rows."""
     if size < 2:
@@ -194,38 +180,9 @@ def train_on_positions(
 WEIGHT_PREFIX = "w_"
 
 
-def score_pairs(
-    profiles: pd.DataFrame,
-    pairs: pd.DataFrame,
-    model: MatchModel,
-    cosine: np.ndarray | None = None,
-    chunk: int = 500_000,
-) -> pd.DataFrame:
-    """Probability per candidate pair plus its per-comparison weights, one float32 column each
-    (``w_<comparison>``). ``weights_json`` spells them out for the links that are kept: JSON for
-    every candidate pair took longer than computing the scores."""
-    parts = list(score_pair_chunks(profiles, pairs, model, cosine, chunk))
-    if not parts:
-        columns = [c.name for c in model.comparisons] + [HOUSEHOLD_COLUMN]
-        return pd.DataFrame(columns=[*PAIR_KEYS, "probability", *(WEIGHT_PREFIX + c for c in columns)])
-    return pd.concat(parts, ignore_index=True)
-
-
-def score_pair_chunks(
-    profiles: pd.DataFrame,
-    pairs: pd.DataFrame,
-    model: MatchModel,
-    cosine: np.ndarray | None = None,
-    chunk: int = 500_000,
-) -> Iterator[pd.DataFrame]:
-    """``score_pairs`` one chunk of ``chunk`` pairs at a time, in the pairs' order, so a caller
-    can write each chunk away instead of holding every scored pair at once."""
-    left_pos, right_pos = _positions(profiles, pairs)
-    start = 0
-    for part in score_position_chunks(profiles, left_pos, right_pos, model, cosine, chunk):
-        ids = pairs.iloc[start : start + len(part)][PAIR_KEYS].reset_index(drop=True)
-        start += len(part)
-        yield pd.concat([ids, part], axis=1)
+def weight_names(model: MatchModel) -> list[str]:
+    """The ``w_<comparison>`` columns that scoring gives every pair, in order."""
+    return [WEIGHT_PREFIX + c for c in [*(c.name for c in model.comparisons), HOUSEHOLD_COLUMN]]
 
 
 def score_position_chunks(
@@ -258,9 +215,10 @@ def score_position_chunks(
 def arrow_positions(
     record_ids: pd.Series, left: pa.ChunkedArray, right: pa.ChunkedArray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``_positions`` for pair ids held as Arrow strings: Arrow hashes its contiguous buffers,
-    where pandas chases one Python object per id (6.6 s for the unsorted right-hand ids of 17.9M
-    candidate pairs, against 3.6 s through Arrow even after converting them)."""
+    """Row positions in ``record_ids`` of each pair's two records, for pair ids held as Arrow
+    strings: Arrow hashes its contiguous buffers, where a pandas index chases one Python object
+    per id (6.6 s for the unsorted right-hand ids of 17.9M candidate pairs, against 3.6 s through
+    Arrow even after converting them). An id that is not a record is an error."""
     value_set = pa.array(record_ids.to_numpy(dtype=object), pa.string())
     out = []
     for side in (left, right):
