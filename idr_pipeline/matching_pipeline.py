@@ -193,13 +193,14 @@ def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray
     return out
 
 
-def read_candidates(lake: Lake) -> pd.DataFrame:
-    return lake.read_latest_pandas(*CANDIDATES)
+def read_masked_profiles(lake: Lake, config: MatchConfig) -> pd.DataFrame:
+    """The profiles as the model sees them: household-shared identifier values blanked."""
+    masked, _ = mask_shared_identifiers(read_profiles(lake), config.max_people_per_identifier)
+    return masked
 
 
 def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:
-    profiles = read_profiles(lake)
-    masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
+    masked = read_masked_profiles(lake, config)
     pairs = lake.read_latest_arrow(*CANDIDATES, columns=PAIR_KEYS)
     rows = em_sample_rows(pairs.num_rows, config)
     if rows is not None:
@@ -222,9 +223,7 @@ class ScoreStats:
 
 
 def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreStats:
-    profiles = read_profiles(lake)
-    masked, _ = mask_shared_identifiers(profiles, config.max_people_per_identifier)
-    del profiles
+    masked = read_masked_profiles(lake, config)
     # Candidate ids stay Arrow strings: as pandas objects they were GBs and slow to look up.
     candidates = lake.read_latest_arrow(*CANDIDATES)
     left, right = arrow_positions(masked["record_id"], candidates["record_id_l"], candidates["record_id_r"])
