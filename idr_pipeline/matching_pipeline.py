@@ -27,7 +27,6 @@ from idr_pipeline.probabilistic import (
     MatchConfig,
     arrow_positions,
     cluster,
-    em_sample_rows,
     generate_candidates,
     mask_shared_identifiers,
     score_position_chunks,
@@ -38,6 +37,8 @@ from idr_pipeline.probabilistic import (
 
 EMBEDDINGS = ("matching", "profile_embeddings")
 CANDIDATES = ("matching", "candidate_pairs")
+# The EM sample, written with the candidates: it includes pairs of training-only rules.
+TRAINING_PAIRS = ("matching", "training_pairs")
 MODEL = ("matching", "match_model")
 SCORED = ("matching", "scored_pairs")
 KEPT_LINKS = ("resolution", "match_links")
@@ -164,6 +165,8 @@ def run_candidates(
         ]
     )
     lake.write_pandas_version(pairs[schema.names], *CANDIDATES, schema=schema)
+    keys = pa.schema([(c, pa.string()) for c in PAIR_KEYS])
+    lake.write_pandas_version(cands.training[PAIR_KEYS], *TRAINING_PAIRS, schema=keys)
     counts = pd.DataFrame(
         [{"generator": name, "pairs": len(p)} for name, p in by_generator.items()]
         + [{"generator": "union", "pairs": len(pairs)}]
@@ -201,10 +204,7 @@ def read_masked_profiles(lake: Lake, config: MatchConfig) -> pd.DataFrame:
 
 def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:
     masked = read_masked_profiles(lake, config)
-    pairs = lake.read_latest_arrow(*CANDIDATES, columns=PAIR_KEYS)
-    rows = em_sample_rows(pairs.num_rows, config)
-    if rows is not None:
-        pairs = pairs.take(rows)
+    pairs = lake.read_latest_arrow(*TRAINING_PAIRS, columns=PAIR_KEYS)
     left, right = arrow_positions(masked["record_id"], pairs["record_id_l"], pairs["record_id_r"])
     model = train_on_positions(masked, left, right, config)
     lake.write_version(spark.createDataFrame([(model.to_json(),)], "model_json string"), *MODEL)

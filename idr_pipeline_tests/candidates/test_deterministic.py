@@ -36,6 +36,22 @@ def test_each_rule_finds_its_pair():
         ),
         "anonymous_id": ({"anonymous_id": "anon-1"}, {"anonymous_id": "anon-1"}),
         "dob": ({"dob": "1985-03-12"}, {"dob": "1985-03-12"}),
+        "dob_given_initial": (
+            {"first_name": "Bob", "last_name": "Perry", "dob": "1985-03-12"},
+            {"first_name": "Robert", "last_name": "Smith", "dob": "1985-03-12"},
+        ),
+        "dob_surname_initial": (
+            {"first_name": "Zoe", "last_name": "Perry", "dob": "1985-03-12"},
+            {"first_name": "Mia", "last_name": "Parry", "dob": "1985-03-12"},
+        ),
+        "dob_swapped_initials": (
+            {"first_name": "Caitlin", "last_name": "Mason", "dob": "1985-03-12"},
+            {"first_name": "Mason", "last_name": "Caitlin", "dob": "1985-03-12"},
+        ),
+        "dob_postcode": (
+            {"first_name": "Zoe", "last_name": "Perry", "dob": "1985-03-12", "postcode": "06510"},
+            {"first_name": "Mia", "last_name": "Smith", "dob": "1985-03-12", "postcode": "065 10"},
+        ),
         "street": ({"street": "12  Oak St"}, {"street": "12 oak st"}),
         "surname_postcode": (
             {"first_name": "Cathy", "last_name": "Ryan", "postcode": "06510"},
@@ -54,12 +70,33 @@ def test_each_rule_finds_its_pair():
             {"email_key": "jperry@x.com"},
         ),
     }
+    assert set(cases) == {r.name for r in DEFAULT_RULES}
+    predicts = {r.name: r.predicts for r in DEFAULT_RULES}
     for name, (left, right) in cases.items():
         df = _frame([{"record_id": "r2", **left}, {"record_id": "r1", **right}])
         result = deterministic_pairs(df)
-        assert _pairs(result) == {("r1", "r2")}, name
+        # A training-only rule's pair is in the EM pool, not among the pairs to score.
+        assert _pairs(result) == ({("r1", "r2")} if predicts[name] else set()), name
+        assert len(result.training_codes) == 1, name
         counts = result.counts.set_index("rule")
         assert counts.loc[name, "pairs"] == 1, name
+
+
+def test_training_only_rules_feed_the_pool_not_the_pairs():
+    df = _frame(
+        [
+            {"record_id": "a", "first_name": "Ann", "last_name": "Perry", "dob": "1985-03-12"},
+            {"record_id": "b", "first_name": "Zoe", "last_name": "Smith", "dob": "1985-03-12"},
+            {"record_id": "c", "first_name": "Anna", "last_name": "Moss", "dob": "1985-03-12"},
+        ]
+    )
+    result = deterministic_pairs(df)
+    # Same birth date: all three pairs train the 'exact dob' session; only the Ann/Anna pair,
+    # which shares an initial too, is scored.
+    assert _pairs(result) == {("a", "c")}
+    assert len(result.training_codes) == 3
+    assert set(result.codes) <= set(result.training_codes)
+    assert not next(r for r in DEFAULT_RULES if r.name == "dob").predicts
 
 
 def test_rules_do_not_fire_on_partial_or_different_keys():
