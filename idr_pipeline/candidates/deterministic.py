@@ -26,10 +26,14 @@ runs the same idea on Spark.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -78,6 +82,39 @@ class BlockingRule:
 
 
 Step = Callable[[pd.Series], pd.Series]
+_Part = TypeVar("_Part")
+# Key parts computed during one deterministic_pairs call, by (part, frame): see _shared_part.
+_PARTS: ContextVar[dict[tuple[str, int], object] | None] = ContextVar("_PARTS", default=None)
+
+
+@contextmanager
+def _sharing_parts() -> Iterator[None]:
+    token = _PARTS.set({})
+    try:
+        yield
+    finally:
+        _PARTS.reset(token)
+
+
+def _shared_part(fn: Callable[[pd.DataFrame], _Part]) -> Callable[[pd.DataFrame], _Part]:
+    """Within one ``deterministic_pairs`` call, compute this key part once per frame.
+
+    Surname, given name, birth date and e-mail handle each feed several rules; computed per
+    rule, the same string work ran up to six times over a million records. Outside a call (the
+    API keys one query at a time) nothing is kept. Callers must not modify the result.
+    """
+
+    @functools.wraps(fn)
+    def part(profiles: pd.DataFrame) -> _Part:
+        memo = _PARTS.get()
+        if memo is None:
+            return fn(profiles)
+        key = (fn.__name__, id(profiles))
+        if key not in memo:
+            memo[key] = fn(profiles)
+        return memo[key]  # type: ignore[return-value]
+
+    return part
 
 
 def _per_distinct(values: pd.Series, step: Step) -> pd.Series:
@@ -109,10 +146,12 @@ def _compact(profiles: pd.DataFrame, col: str) -> pd.Series:
     return _text(profiles, col, lambda s: s.str.replace(r"[\s-]", "", regex=True))
 
 
+@_shared_part
 def _first_initial(profiles: pd.DataFrame) -> pd.Series:
     return _text(profiles, "first_name", lambda s: s.str.replace(r"[^a-z]", "", regex=True).str[:1])
 
 
+@_shared_part
 def _dob(profiles: pd.DataFrame) -> pd.Series:
     # only full ISO dates, so "year" below is a year
     return _text(profiles, "dob", lambda s: s.mask(s.str.len() < 10))
@@ -138,6 +177,7 @@ def _street(profiles: pd.DataFrame) -> pd.Series:
 _SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
 
 
+@_shared_part
 def _surname(profiles: pd.DataFrame) -> pd.Series:
     """Surname letters without a generational suffix, so 'Smith Jr' keys with 'Smith'."""
     return _text(
@@ -154,10 +194,12 @@ def _canonical(values: pd.Series) -> pd.Series:
     return values.map(table).astype("string")
 
 
+@_shared_part
 def _given(profiles: pd.DataFrame) -> pd.Series:
     return _text(profiles, "first_name", _canonical)
 
 
+@_shared_part
 def _email_local(profiles: pd.DataFrame) -> pd.Series:
     """Local part of the match key (gmail dots and +tags already folded), else of the raw e-mail."""
     email = _text(profiles, "email_key").fillna(_text(profiles, "email"))
@@ -196,6 +238,7 @@ def _email_names(local: str, given: frozenset[str], surnames: frozenset[str]) ->
     return out
 
 
+@_shared_part
 def _name_vocabulary(profiles: pd.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
     first = _text(profiles, "first_name").str.replace(r"[^a-z]", "", regex=True).dropna()
     given = frozenset(first[first.str.len() >= _MIN_PART]) | frozenset(NICKNAME_GROUPS)
@@ -417,40 +460,41 @@ def deterministic_pairs(
     parts: list[np.ndarray] = []
     predicting: list[np.ndarray] = []  # the same, but disjoint among the predicting rules only
     rows = []
-    for rule in rules:
-        t0 = time.perf_counter()
-        pos, keys = _row_keys(rule.key, profiles, rule.multi_key)
-        if rule.partner_key is None:
-            codes, _ = pd.factorize(keys)
-            lo, hi, st = bucket_pairs(codes.astype(np.int64), ranks[pos], rule.max_bucket)
-        else:
-            pos_b, keys_b = _row_keys(rule.partner_key, profiles, rule.multi_key)
-            codes, _ = pd.factorize(np.concatenate([keys, keys_b]))
-            codes = codes.astype(np.int64)
-            lo, hi, st = cross_bucket_pairs(
-                codes[: len(keys)], ranks[pos], codes[len(keys) :], ranks[pos_b], rule.max_bucket
+    with _sharing_parts():
+        for rule in rules:
+            t0 = time.perf_counter()
+            pos, keys = _row_keys(rule.key, profiles, rule.multi_key)
+            if rule.partner_key is None:
+                codes, _ = pd.factorize(keys)
+                lo, hi, st = bucket_pairs(codes.astype(np.int64), ranks[pos], rule.max_bucket)
+            else:
+                pos_b, keys_b = _row_keys(rule.partner_key, profiles, rule.multi_key)
+                codes, _ = pd.factorize(np.concatenate([keys, keys_b]))
+                codes = codes.astype(np.int64)
+                lo, hi, st = cross_bucket_pairs(
+                    codes[: len(keys)], ranks[pos], codes[len(keys) :], ranks[pos_b], rule.max_bucket
+                )
+            keyed = len(sorted_unique(pos))
+            code = sorted_unique(lo * n + hi)
+            new = code[~_in_any(code, parts)]
+            parts.append(new)
+            if rule.predicts:
+                predicting.append(code[~_in_any(code, predicting)])
+            rows.append(
+                {
+                    "rule": rule.name,
+                    "keyed_records": keyed,
+                    "buckets": st.buckets,
+                    "pairs": len(code),
+                    "new_pairs": len(new),
+                    "skipped_buckets": st.skipped_buckets,
+                    "skipped_records": st.skipped_records,
+                    "largest_bucket": st.largest_bucket,
+                    "max_bucket": rule.max_bucket,
+                    "predicts": rule.predicts,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                }
             )
-        keyed = len(sorted_unique(pos))
-        code = sorted_unique(lo * n + hi)
-        new = code[~_in_any(code, parts)]
-        parts.append(new)
-        if rule.predicts:
-            predicting.append(code[~_in_any(code, predicting)])
-        rows.append(
-            {
-                "rule": rule.name,
-                "keyed_records": keyed,
-                "buckets": st.buckets,
-                "pairs": len(code),
-                "new_pairs": len(new),
-                "skipped_buckets": st.skipped_buckets,
-                "skipped_records": st.skipped_records,
-                "largest_bucket": st.largest_bucket,
-                "max_bucket": rule.max_bucket,
-                "predicts": rule.predicts,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-        )
     empty = np.zeros(0, dtype=np.int64)
     training = np.sort(np.concatenate(parts)) if parts else empty
     union = np.sort(np.concatenate(predicting)) if predicting else empty
