@@ -24,8 +24,11 @@ Hashing
     and machines (Python's ``hash()`` is salted per process, which would make signatures differ
     between Spark workers). The vectorised path computes the same CRC with numpy over the code
     points, so ``profile_shingles`` (readable, for tests) and ``profile_shingle_hashes`` (fast)
-    agree exactly. Permutations are universal hashes ``(a*x + b) mod p`` with p = 2^32 + 15 and
-    a, b < 2^32 from a seeded PCG64 generator, so the products fit in uint64 without overflow.
+    agree exactly. Permutations are multiply-add-shift hashes ``((a*x + b) mod 2^64) >> 32`` of
+    the 32-bit shingle hash, with a, b < 2^64 from a seeded PCG64 generator: a strongly
+    universal family (Dietzfelbinger) computed with uint64 arithmetic that wraps, and no
+    division. The former ``(a*x + b) mod p`` with p = 2^32 + 15 spent most of the signing time
+    in the 64-bit modulo (21 s of signatures for a million records).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ SHINGLE_COLUMNS: tuple[str, ...] = (
     "dob",
 )
 
-PRIME = np.uint64(4294967311)  # smallest prime above 2^32
+_SHIFT = np.uint64(32)
 MAX_SIGNATURE = np.uint32(0xFFFFFFFE)
 # Signature value of a record with no shingles at all; such records never enter a bucket.
 EMPTY = np.uint32(0xFFFFFFFF)
@@ -232,8 +235,8 @@ def _as_shingle_sets(shingle_sets: ShingleSets | Sequence[Collection[str]]) -> S
 def permutation_params(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(a, b) of the universal hashes; PCG64 from a seed is the same on every machine."""
     rng = np.random.Generator(np.random.PCG64(seed))
-    a = rng.integers(1, 2**32 - 1, size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, 2**32 - 1, size=num_perm, dtype=np.uint64)
+    a = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
+    b = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
     return a, b
 
 
@@ -243,7 +246,7 @@ def minhash_signatures(
     """uint32 (n, num_perm) MinHash signatures; rows without shingles are all ``EMPTY``.
 
     Accepts hashed CSR sets (fast path) or sets of shingle strings (hashed here). Values are
-    capped at 2^32 - 2 so EMPTY stays distinct; the cap merges the 15 values in [2^32, p) with
+    capped at 2^32 - 2 so EMPTY stays distinct; the cap merges hash value 2^32 - 1 with
     2^32 - 2, which no estimate can notice.
     """
     sets = _as_shingle_sets(shingle_sets)
@@ -259,8 +262,11 @@ def minhash_signatures(
     a, b = permutation_params(num_perm, seed)
 
     def sign(ks: range) -> None:
+        v = np.empty_like(x)  # one buffer per thread: no temporaries per permutation
         for k in ks:
-            v = (a[k] * x + b[k]) % PRIME
+            np.multiply(x, a[k], out=v)  # wraps mod 2^64, which is the hash's definition
+            np.add(v, b[k], out=v)
+            np.right_shift(v, _SHIFT, out=v)
             sig[k, rows] = np.minimum(np.minimum.reduceat(v, starts), MAX_SIGNATURE)
 
     # numpy releases the GIL in these whole-array steps, so permutations split across threads
