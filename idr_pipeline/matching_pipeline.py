@@ -18,6 +18,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from idr_pipeline.candidates.minhash import BandChoice
+from idr_pipeline.identity.clustering import rows_clustering_reads
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
@@ -29,6 +30,7 @@ from idr_pipeline.probabilistic import (
     cluster,
     generate_candidates,
     mask_shared_identifiers,
+    policy_of,
     score_position_chunks,
     train_on_positions,
     weight_names,
@@ -267,25 +269,57 @@ class ClusterOutput:
     refused_counts: dict[str, int]
 
 
-def with_deterministic_links(
-    scored: pd.DataFrame, edges: pd.DataFrame, profiles: pd.DataFrame | None = None
-) -> pd.DataFrame:
+@dataclass
+class LinkedPairs:
+    """The scored pairs plus the deterministic links, as row positions into the profiles.
+
+    Rows 0..len(scored)-1 are the scored pairs in their order; after them come the
+    deterministic links nobody scored (``scored_row`` -1). Positions, not ids: at a million
+    records, looking up tens of millions of id strings and holding them as Python objects was
+    most of the clustering step, and the clustering reads only a small share of the rows.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    probability: np.ndarray
+    id_type: np.ndarray  # object: comma-joined identifier types of a deterministic link, or None
+    scored_row: np.ndarray  # int64
+    unscored: pd.DataFrame  # record_id_l, record_id_r of the rows after the scored ones
+
+    def frame(self, rows: np.ndarray, record_ids: np.ndarray) -> pd.DataFrame:
+        """The chosen rows as the clustering reads them, labelled by row number."""
+        n_scored = len(self.probability) - len(self.unscored)
+        scored, extra = rows[rows < n_scored], rows[rows >= n_scored] - n_scored
+        left = np.concatenate([record_ids[self.left[scored]], self.unscored["record_id_l"].to_numpy()[extra]])
+        right = np.concatenate(
+            [record_ids[self.right[scored]], self.unscored["record_id_r"].to_numpy()[extra]]
+        )
+        return pd.DataFrame(
+            {
+                "record_id_l": left,
+                "record_id_r": right,
+                "probability": self.probability[rows],
+                "scored_row": np.where(self.scored_row[rows] >= 0, self.scored_row[rows], np.nan),
+                "id_type": self.id_type[rows],
+            },
+            index=rows,
+        )
+
+
+def deterministic_links(edges: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
     """Shared strong identifiers (identity_edges: not blocklisted, not shared by several people)
     are links in their own right, whatever the model's score on the other attributes; the
     clustering constraints still apply to them. A shared phone counts only between two records
     that both name the same first name: a landline is a household's, and a record without a
     first name cannot show whose it is.
 
-    The result has an ``id_type`` column: the shared identifier types of a deterministic link,
-    missing for a pair that only the model links."""
+    One row per linked pair (record_id_l < record_id_r) with its identifier types, comma-joined."""
     personal = edges["id_type"].isin(PERSONAL_IDENTIFIERS)
-    if profiles is not None and "phone" in set(edges["id_type"]):
+    if "phone" in set(edges["id_type"]):
         first = profiles.set_index("record_id")["first_name"].fillna("").str.lower().str[:2]
         src, dst = edges["src"].map(first), edges["dst"].map(first)
         personal |= (edges["id_type"] == "phone") & (src.fillna("") != "") & (src == dst)
     edges = edges[personal]
-    if edges.empty:
-        return scored.assign(id_type=None)
     src, dst = edges["src"].to_numpy(dtype=object), edges["dst"].to_numpy(dtype=object)
     swap = src > dst
     det = (
@@ -293,30 +327,78 @@ def with_deterministic_links(
             {
                 "record_id_l": np.where(swap, dst, src),
                 "record_id_r": np.where(swap, src, dst),
-                "id_type": edges["id_type"],
+                "id_type": edges["id_type"].to_numpy(dtype=object),
             }
         )
         .drop_duplicates()
         .sort_values("id_type")
     )
-    # Pairs as integer codes over the deterministic links' own records: a scored pair with a
-    # record outside them cannot be one, and the (much larger) scored frame is looked up once
-    # instead of being merged on two text columns.
+    if det.empty:
+        return det.reset_index(drop=True)
     ids = pd.Index(pd.unique(np.concatenate([det["record_id_l"].to_numpy(), det["record_id_r"].to_numpy()])))
     m = np.int64(len(ids))
     codes = ids.get_indexer(det["record_id_l"]).astype(np.int64) * m + ids.get_indexer(det["record_id_r"])
-    det = _join_id_types(det, codes)
-    det_code = det.pop("code").to_numpy()
-    left, right = ids.get_indexer(scored["record_id_l"]), ids.get_indexer(scored["record_id_r"])
-    scored_code = np.where((left >= 0) & (right >= 0), left.astype(np.int64) * m + right, -1)
-    order = np.argsort(det_code)
-    at = np.minimum(np.searchsorted(det_code[order], scored_code), len(order) - 1)
-    hit = det_code[order][at] == scored_code
-    out = scored.reset_index(drop=True).assign(id_type=None)
-    out.loc[hit, "id_type"] = det["id_type"].to_numpy()[order[at[hit]]]
-    out.loc[hit, "probability"] = 1.0
-    unscored = det[~np.isin(det_code, scored_code[hit])].assign(probability=1.0)
-    return pd.concat([out, unscored], ignore_index=True)
+    return _join_id_types(det, codes).drop(columns="code")
+
+
+def link_positions(
+    left: np.ndarray, right: np.ndarray, probability: np.ndarray, edges: pd.DataFrame, profiles: pd.DataFrame
+) -> LinkedPairs:
+    """The scored pairs (row positions into ``profiles``) with the deterministic links joined in:
+    a scored pair that is also a link gets probability 1 and its identifier types; a link
+    nobody scored is added after the scored rows."""
+    n = np.int64(max(len(profiles), 1))
+    det = deterministic_links(edges, profiles)
+    position = pd.Index(profiles["record_id"])
+    dl, dr = position.get_indexer(det["record_id_l"]), position.get_indexer(det["record_id_r"])
+    if ((dl < 0) | (dr < 0)).any():
+        raise KeyError("identity edges name records that are not among the profiles")
+    det_code = np.minimum(dl, dr).astype(np.int64) * n + np.maximum(dl, dr)
+    scored_code = np.minimum(left, right).astype(np.int64) * n + np.maximum(left, right)
+    probability = np.asarray(probability, dtype=np.float64).copy()
+    id_type = np.full(len(scored_code), None, dtype=object)
+    found = np.zeros(len(det_code), dtype=bool)
+    if len(det_code) and len(scored_code):
+        order = np.argsort(det_code)
+        # Only a pair of two linked records can be a link: search those few, not every pair.
+        in_det = np.zeros(int(n), dtype=bool)
+        in_det[dl] = in_det[dr] = True
+        maybe = np.flatnonzero(in_det[left] & in_det[right])
+        at = np.zeros(len(scored_code), dtype=np.int64)
+        at[maybe] = np.minimum(np.searchsorted(det_code[order], scored_code[maybe]), len(order) - 1)
+        hit = np.zeros(len(scored_code), dtype=bool)
+        hit[maybe] = det_code[order][at[maybe]] == scored_code[maybe]
+        id_type[hit] = det["id_type"].to_numpy()[order[at[hit]]]
+        probability[hit] = 1.0
+        found[order[at[hit]]] = True
+    extra = ~found
+    return LinkedPairs(
+        left=np.concatenate([left, dl[extra]]).astype(np.int64),
+        right=np.concatenate([right, dr[extra]]).astype(np.int64),
+        probability=np.concatenate([probability, np.ones(int(extra.sum()))]),
+        id_type=np.concatenate([id_type, det["id_type"].to_numpy(dtype=object)[extra]]),
+        scored_row=np.concatenate([np.arange(len(scored_code)), np.full(int(extra.sum()), -1)]).astype(
+            np.int64
+        ),
+        unscored=det.loc[extra, ["record_id_l", "record_id_r"]].reset_index(drop=True),
+    )
+
+
+def with_deterministic_links(
+    scored: pd.DataFrame, edges: pd.DataFrame, profiles: pd.DataFrame
+) -> pd.DataFrame:
+    """``link_positions`` for pairs given as ids (``scored``: record_id_l, record_id_r,
+    probability), as one frame with ``id_type`` and ``scored_row`` (missing for an added link)."""
+    position = pd.Index(profiles["record_id"])
+    links = link_positions(
+        position.get_indexer(scored["record_id_l"]),
+        position.get_indexer(scored["record_id_r"]),
+        scored["probability"].to_numpy(),
+        edges,
+        profiles,
+    )
+    rows = np.arange(len(links.probability))
+    return links.frame(rows, profiles["record_id"].to_numpy(dtype=object)).reset_index(drop=True)
 
 
 def _join_id_types(det: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
@@ -338,10 +420,16 @@ def _join_id_types(det: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
     profiles = read_profiles(lake)
-    scored = lake.read_latest_pandas(*SCORED, columns=[*PAIR_KEYS, "probability"])
-    scored["scored_row"] = np.arange(len(scored))
+    scored = lake.read_latest_arrow(*SCORED, columns=[*PAIR_KEYS, "probability"])
+    left, right = arrow_positions(profiles["record_id"], scored["record_id_l"], scored["record_id_r"])
     edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst", "id_type"])
-    linked = with_deterministic_links(scored, edges, profiles)
+    links = link_positions(left, right, scored["probability"].to_numpy(), edges, profiles)
+    # Only the rows the clustering can read become id strings: the strong pairs and the pairs
+    # inside a strong component it guards. The result is the same as clustering every row.
+    rows = np.flatnonzero(
+        rows_clustering_reads(links.left, links.right, links.probability, len(profiles), policy_of(config))
+    )
+    linked = links.frame(rows, profiles["record_id"].to_numpy(dtype=object))
     result = cluster(profiles, linked, config)
     kept = linked.loc[result.kept.index].reset_index(drop=True)
     kept["weights"] = kept_weights(lake, kept)

@@ -285,12 +285,15 @@ def household_dependency(weights: pd.DataFrame) -> pd.Series:
     return -(positive.sum(axis=1) - positive.max(axis=1))
 
 
-def cluster(
-    profiles: pd.DataFrame, scored: pd.DataFrame, config: MatchConfig = MatchConfig()
-) -> ClusteringResult:
-    policy = ClusteringPolicy(
+def policy_of(config: MatchConfig) -> ClusteringPolicy:
+    return ClusteringPolicy(
         threshold=config.threshold,
         min_avg_linkage=config.min_avg_linkage,
         max_cluster_size=config.max_cluster_size,
     )
-    return cluster_pairs(profiles["record_id"].tolist(), scored, profiles, policy)
+
+
+def cluster(
+    profiles: pd.DataFrame, scored: pd.DataFrame, config: MatchConfig = MatchConfig()
+) -> ClusteringResult:
+    return cluster_pairs(profiles["record_id"].tolist(), scored, profiles, policy_of(config))

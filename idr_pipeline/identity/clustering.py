@@ -157,6 +157,22 @@ def _name_key(first: object, last: object) -> str | None:
     return f"{first.lower()}|{last.lower()}"
 
 
+def rows_clustering_reads(
+    left: np.ndarray, right: np.ndarray, probability: np.ndarray, n: int, policy: ClusteringPolicy
+) -> np.ndarray:
+    """Which pairs (record positions 0..n-1) ``cluster_pairs`` can read: the strong pairs, and
+    the pairs inside one strong component that goes through the guarded loop (the loop asks
+    only for those probabilities). Clustering just these rows gives the same result as
+    clustering all of them, so a caller holding pairs as positions can spell out ids for few."""
+    strong = probability >= policy.threshold
+    component = component_labels(n, left[strong], right[strong])
+    size = np.bincount(component, minlength=1)[component] if n else component
+    same = component[left] == component[right]
+    if policy.max_cluster_size >= 2:
+        same &= size[left] > 2
+    return strong | same
+
+
 def cluster_pairs(
     record_ids: Iterable[str],
     pairs: pd.DataFrame,

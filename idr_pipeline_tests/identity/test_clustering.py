@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from idr_pipeline.identity.clustering import (
@@ -13,6 +14,7 @@ from idr_pipeline.identity.clustering import (
     clearly_different_dob,
     cluster_pairs,
     link_path,
+    rows_clustering_reads,
 )
 
 
@@ -185,3 +187,42 @@ def test_a_cap_below_two_refuses_even_a_lone_pair():
     )
     assert result.labels == {"a": "a", "b": "b"}
     assert result.refused["reason"].tolist() == [REFUSED_SIZE]
+
+
+def test_clustering_only_the_rows_it_reads_gives_the_same_result():
+    """run_clustering spells out ids only for rows_clustering_reads; on random graphs with
+    conflicting ids, dates and weak bridges, that must change nothing."""
+    rng = np.random.default_rng(3)
+    for policy in (
+        ClusteringPolicy(),
+        ClusteringPolicy(max_cluster_size=4),
+        ClusteringPolicy(max_cluster_size=1),
+    ):
+        n = 80
+        ids = [f"r{i:03d}" for i in range(n)]
+        profiles = _profiles(
+            [
+                (
+                    rid,
+                    rng.choice([None, "111", "222"]),
+                    "Ann",
+                    rng.choice(["Lee", "Ng"]),
+                    rng.choice(["1980-01-02", "2001-05-06", None]),
+                )
+                for rid in ids
+            ]
+        )
+        left = rng.integers(0, n, 300)
+        right = rng.integers(0, n, 300)
+        keep = left < right
+        pairs = pd.DataFrame({"l": left[keep], "r": right[keep]}).drop_duplicates()
+        left, right = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+        probability = rng.choice([0.2, 0.5, 0.85, 0.95, 0.99], len(left))
+        frame = _pairs(list(zip([ids[i] for i in left], [ids[i] for i in right], probability, strict=True)))
+        rows = rows_clustering_reads(left, right, probability, n, policy)
+        assert 0 < rows.sum() < len(rows)
+        everything = cluster_pairs(ids, frame, profiles, policy)
+        read = cluster_pairs(ids, frame[rows], profiles, policy)
+        assert read.labels == everything.labels
+        assert read.kept.equals(everything.kept)
+        assert read.refused.equals(everything.refused)
