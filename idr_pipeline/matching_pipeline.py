@@ -273,33 +273,27 @@ class ClusterOutput:
 class LinkedPairs:
     """The scored pairs plus the deterministic links, as row positions into the profiles.
 
-    Rows 0..len(scored)-1 are the scored pairs in their order; after them come the
-    deterministic links nobody scored (``scored_row`` -1). Positions, not ids: at a million
-    records, looking up tens of millions of id strings and holding them as Python objects was
-    most of the clustering step, and the clustering reads only a small share of the rows.
+    Rows 0..scored-1 are the scored pairs in their order; after them come the deterministic
+    links nobody scored. Positions, not ids: at a million records, looking up tens of millions
+    of id strings and holding them as Python objects was most of the clustering step, and the
+    clustering reads only a small share of the rows.
     """
 
     left: np.ndarray
     right: np.ndarray
     probability: np.ndarray
     id_type: np.ndarray  # object: comma-joined identifier types of a deterministic link, or None
-    scored_row: np.ndarray  # int64
-    unscored: pd.DataFrame  # record_id_l, record_id_r of the rows after the scored ones
+    scored: int  # how many of the rows are scored pairs
 
     def frame(self, rows: np.ndarray, record_ids: np.ndarray) -> pd.DataFrame:
-        """The chosen rows as the clustering reads them, labelled by row number."""
-        n_scored = len(self.probability) - len(self.unscored)
-        scored, extra = rows[rows < n_scored], rows[rows >= n_scored] - n_scored
-        left = np.concatenate([record_ids[self.left[scored]], self.unscored["record_id_l"].to_numpy()[extra]])
-        right = np.concatenate(
-            [record_ids[self.right[scored]], self.unscored["record_id_r"].to_numpy()[extra]]
-        )
+        """The chosen rows as the clustering reads them, labelled by row number; ``scored_row``
+        is missing for an added link."""
         return pd.DataFrame(
             {
-                "record_id_l": left,
-                "record_id_r": right,
+                "record_id_l": record_ids[self.left[rows]],
+                "record_id_r": record_ids[self.right[rows]],
                 "probability": self.probability[rows],
-                "scored_row": np.where(self.scored_row[rows] >= 0, self.scored_row[rows], np.nan),
+                "scored_row": np.where(rows < self.scored, rows, np.nan),
                 "id_type": self.id_type[rows],
             },
             index=rows,
@@ -372,33 +366,14 @@ def link_positions(
         probability[hit] = 1.0
         found[order[at[hit]]] = True
     extra = ~found
+    # The added links keep their record_id_l < record_id_r orientation: dl is record_id_l's row.
     return LinkedPairs(
         left=np.concatenate([left, dl[extra]]).astype(np.int64),
         right=np.concatenate([right, dr[extra]]).astype(np.int64),
         probability=np.concatenate([probability, np.ones(int(extra.sum()))]),
         id_type=np.concatenate([id_type, det["id_type"].to_numpy(dtype=object)[extra]]),
-        scored_row=np.concatenate([np.arange(len(scored_code)), np.full(int(extra.sum()), -1)]).astype(
-            np.int64
-        ),
-        unscored=det.loc[extra, ["record_id_l", "record_id_r"]].reset_index(drop=True),
+        scored=len(scored_code),
     )
-
-
-def with_deterministic_links(
-    scored: pd.DataFrame, edges: pd.DataFrame, profiles: pd.DataFrame
-) -> pd.DataFrame:
-    """``link_positions`` for pairs given as ids (``scored``: record_id_l, record_id_r,
-    probability), as one frame with ``id_type`` and ``scored_row`` (missing for an added link)."""
-    position = pd.Index(profiles["record_id"])
-    links = link_positions(
-        position.get_indexer(scored["record_id_l"]),
-        position.get_indexer(scored["record_id_r"]),
-        scored["probability"].to_numpy(),
-        edges,
-        profiles,
-    )
-    rows = np.arange(len(links.probability))
-    return links.frame(rows, profiles["record_id"].to_numpy(dtype=object)).reset_index(drop=True)
 
 
 def _join_id_types(det: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:

@@ -118,33 +118,32 @@ def generate_candidates(
         by_generator[name] = frame[PAIR_KEYS]
         codes[name] = frame_codes(frame, det.ids_by_rank)
     pairs = _union_in_rank_space(codes, det.ids_by_rank)
-    training = em_sample_pairs(
+    training, pool = em_sample_pairs(
         [det.training_codes, *(c for name, c in codes.items() if name != "deterministic")],
         det.ids_by_rank,
         config,
     )
     stats |= {f"{name}_pairs": len(p) for name, p in by_generator.items()} | {"union_pairs": len(pairs)}
     stats |= {f"rule_{r.rule}_pairs": int(r.pairs) for r in det.counts.itertuples()}
-    stats |= {"training_pool_pairs": training.attrs["pool"], "training_pairs": len(training)}
+    stats |= {"training_pool_pairs": pool, "training_pairs": len(training)}
     return Candidates(
         pairs=pairs, by_generator=by_generator, band_choice=choice, stats=stats, training=training
     )
 
 
-def em_sample_pairs(codes: list[np.ndarray], ids_by_rank: np.ndarray, config: MatchConfig) -> pd.DataFrame:
-    """The EM sample (``em_sample_rows``) of the union of ``codes``, as record-id pairs.
+def em_sample_pairs(
+    codes: list[np.ndarray], ids_by_rank: np.ndarray, config: MatchConfig
+) -> tuple[pd.DataFrame, int]:
+    """(the EM sample of the union of ``codes`` as record-id pairs, the union's size).
 
     Only the sample is spelt out as ids: the pool holds every training-only pair as well as the
     scored ones, which at a million records is millions of pairs nobody else reads.
-    ``attrs["pool"]`` is the pool's size.
     """
     pool, _ = union_codes(codes)
     rows = em_sample_rows(len(pool), config)
     chosen = pool if rows is None else pool[rows]
     n = max(len(ids_by_rank), 1)
-    out = pairs_frame(chosen // n, chosen % n, ids_by_rank)
-    out.attrs["pool"] = len(pool)
-    return out
+    return pairs_frame(chosen // n, chosen % n, ids_by_rank), len(pool)
 
 
 def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) -> pd.DataFrame:

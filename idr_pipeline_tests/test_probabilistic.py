@@ -74,14 +74,13 @@ def test_union_pairs_tags_every_generator():
 
 
 def test_deterministic_links_join_the_scored_pairs():
-    from idr_pipeline.matching_pipeline import with_deterministic_links
+    from idr_pipeline.matching_pipeline import link_positions
 
     scored = pd.DataFrame(
         {
             "record_id_l": ["a", "a", "c"],
             "record_id_r": ["b", "c", "d"],
             "probability": [0.3, 0.95, 0.2],
-            "scored_row": [0, 1, 2],
         }
     )
     edges = pd.DataFrame(
@@ -96,7 +95,15 @@ def test_deterministic_links_join_the_scored_pairs():
         columns=["src", "dst", "id_type"],
     )
     profiles = pd.DataFrame({"record_id": list("abcde"), "first_name": ["Ann", None, "Ann", "Bob", "ann"]})
-    out = with_deterministic_links(scored, edges, profiles)
+    position = pd.Index(profiles["record_id"])
+    links = link_positions(
+        position.get_indexer(scored["record_id_l"]),
+        position.get_indexer(scored["record_id_r"]),
+        scored["probability"].to_numpy(),
+        edges,
+        profiles,
+    )
+    out = links.frame(np.arange(len(links.probability)), profiles["record_id"].to_numpy(dtype=object))
     rows = {
         (r.record_id_l, r.record_id_r): (
             r.probability,

@@ -46,15 +46,14 @@ log = logging.getLogger(__name__)
 #: Strong identifiers in the order they are tried; the first that names one identity wins.
 STRONG_ORDER = ("email_key", "national_id", "device_id", "source_customer_key", "anonymous_id", "phone")
 #: Rules the online index uses: the single-sided batch rules, less the source-customer rule (it
-#: needs the other side's source, which a query does not have) and the three birth date rules
-#: that narrow "dob" for the batch. The batch cannot afford to score every same-birth-date pair
-#: at scale; a query's few dozen same-birth-date identities are cheap, and ranked anyway.
+#: needs the other side's source, which a query does not have) and the "dob_*" rules that
+#: narrow "dob" for the batch. The batch cannot afford to score every same-birth-date pair at
+#: scale; a query's few dozen same-birth-date identities are cheap, and ranked anyway, so the
+#: online index keeps "dob" itself.
 ONLINE_RULES: tuple[BlockingRule, ...] = tuple(
     r
     for r in DEFAULT_RULES
-    if r.partner_key is None
-    and r.name != "source_customer"
-    and not (r.name.startswith("dob_") and r.predicts)
+    if r.partner_key is None and r.name != "source_customer" and not r.name.startswith("dob_")
 )
 #: Candidates scored per request, those sharing the most blocking keys with the query first: a
 #: common surname alone can name thousands, and scoring is what the 50 ms budget pays for.
