@@ -15,9 +15,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idr_pipeline.candidates._buckets import frame_codes, pairs_frame, record_ranks, union_codes
+from idr_pipeline.candidates._buckets import BucketStats, frame_codes, pairs_frame, record_ranks, union_codes
 from idr_pipeline.candidates.deterministic import deterministic_pairs
-from idr_pipeline.candidates.minhash import BandChoice, choose_bands, lsh_candidates, profile_signatures
+from idr_pipeline.candidates.minhash import (
+    BandChoice,
+    choose_bands,
+    lsh_codes,
+    lsh_result,
+    profile_signatures,
+)
+from idr_pipeline.forked import Forked
 from idr_pipeline.identity.clustering import ClusteringPolicy, ClusteringResult, cluster_pairs
 from idr_pipeline.matching.comparisons import Sides, compare_sides, compare_sides_with_tf, term_frequencies
 from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score, train
@@ -49,6 +56,8 @@ class MatchConfig:
     em_max_pairs: int = 2_000_000
     # An identifier carried by more than this many distinct first names is a household value.
     max_people_per_identifier: int = 1
+    # Processes for the pandas matching steps (see idr_pipeline.forked); 1 runs them inline.
+    workers: int = 1
 
 
 @dataclass
@@ -102,13 +111,23 @@ def generate_candidates(
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
     ``extra`` adds pairs found elsewhere (the Faiss neighbours) to the one union.
     """
-    det = deterministic_pairs(profiles)
     choice = choose_bands(config.lsh_threshold, config.lsh_max_hashes)
+    # MinHash needs nothing from the rules, so it runs beside them in a second process.
+    minhash = (
+        Forked(lambda: _minhash_codes(profiles, choice, config), fork=config.workers > 1)
+        if config.use_minhash
+        else None
+    )
+    try:
+        det = deterministic_pairs(profiles)
+    except BaseException:
+        if minhash is not None:
+            minhash.cancel()
+        raise
     by_generator = {"deterministic": det.pairs[PAIR_KEYS]}
     stats: dict[str, int] = {}
-    if config.use_minhash:
-        signatures = profile_signatures(profiles, num_perm=choice.r * choice.b, seed=config.seed)
-        lsh = lsh_candidates(profiles["record_id"], signatures, choice.r, choice.b, config.lsh_max_bucket)
+    if minhash is not None:
+        lsh = lsh_result(*minhash.result(), det.ids_by_rank)
         by_generator["minhash"] = lsh.pairs[PAIR_KEYS]
         stats |= {f"minhash_{k}": v for k, v in lsh.stats().items() if k != "pairs"}
     codes = {"deterministic": det.codes}
@@ -129,6 +148,15 @@ def generate_candidates(
     return Candidates(
         pairs=pairs, by_generator=by_generator, band_choice=choice, stats=stats, training=training
     )
+
+
+def _minhash_codes(
+    profiles: pd.DataFrame, choice: BandChoice, config: MatchConfig
+) -> tuple[np.ndarray, list[BucketStats], int]:
+    """MinHash-LSH pairs as codes over ``record_ranks`` (the ranks ``deterministic_pairs`` uses)."""
+    signatures = profile_signatures(profiles, num_perm=choice.r * choice.b, seed=config.seed)
+    ranks, _ = record_ranks(profiles["record_id"])
+    return lsh_codes(ranks, signatures, choice.r, choice.b, config.lsh_max_bucket)
 
 
 def em_sample_pairs(

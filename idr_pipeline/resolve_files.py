@@ -101,6 +101,7 @@ def match_config_from(settings: IdrSettings) -> MatchConfig:
         min_avg_linkage=settings.min_avg_linkage,
         max_cluster_size=settings.max_cluster_size,
         max_people_per_identifier=settings.max_people_per_identifier,
+        workers=settings.match_workers,
     )
 
 

@@ -7,6 +7,7 @@ fresh clone works with no configuration at all.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class IdrSettings(BaseSettings):
     match_threshold: float = 0.9
     # Two multi-record clusters merge only if their average pairwise probability clears this.
     min_avg_linkage: float = 0.8
+    # Processes for the pandas matching steps (MinHash beside the blocking rules, scoring in
+    # slices): the Spark steps already use every core, these ran on one. 1 runs them inline.
+    match_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
     # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).

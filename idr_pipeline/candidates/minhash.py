@@ -455,6 +455,14 @@ def lsh_candidates(
 ) -> LshResult:
     """Pairs sharing any band bucket, with per-band statistics."""
     ranks, ids_by_rank = record_ranks(record_ids)
+    return lsh_result(*lsh_codes(ranks, signatures, r, b, max_bucket), ids_by_rank)
+
+
+def lsh_codes(
+    ranks: np.ndarray, signatures: np.ndarray, r: int, b: int, max_bucket: int = DEFAULT_MAX_BUCKET
+) -> tuple[np.ndarray, list[BucketStats], int]:
+    """(sorted pair codes over ``ranks``, per-band statistics, records without shingles): the
+    pairs as integers only, cheap to hand back from a forked child (see ``idr_pipeline.forked``)."""
     n = len(ranks)
     keys = band_keys(signatures, r, b)
     nonempty = ~(signatures == EMPTY).all(axis=1)
@@ -465,8 +473,12 @@ def lsh_candidates(
         lo, hi = unique_pairs(lo, hi, n)
         codes.append(lo * n + hi)
     code = sorted_unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
-    pairs = pairs_frame(code // max(n, 1), code % max(n, 1), ids_by_rank)
-    return LshResult(pairs, stats, int((~nonempty).sum()), code)
+    return code, stats, int((~nonempty).sum())
+
+
+def lsh_result(code: np.ndarray, stats: list[BucketStats], empty: int, ids_by_rank: np.ndarray) -> LshResult:
+    n = max(len(ids_by_rank), 1)
+    return LshResult(pairs_frame(code // n, code % n, ids_by_rank), stats, empty, code)
 
 
 def lsh_pairs(

