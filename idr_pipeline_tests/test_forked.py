@@ -49,7 +49,7 @@ def test_a_child_killed_by_a_signal_is_an_error_not_a_hang():
 @needs_fork
 def test_a_result_that_cannot_be_pickled_is_reported():
     with pytest.raises(ForkedStepError, match="pickle"):
-        Forked(lambda: (lambda: None)).result()
+        Forked(lambda: lambda: None).result()
 
 
 def test_inline_runs_in_this_process_and_raises_the_original_exception():
