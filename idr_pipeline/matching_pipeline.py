@@ -241,7 +241,7 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
         # weights were the run's peak memory at a million records.
         start = 0
         cosine = candidates["cosine"].to_numpy()
-        for part in score_position_chunks(masked, left, right, model, cosine=cosine):
+        for part in score_position_chunks(masked, left, right, model, cosine=cosine, workers=config.workers):
             ids = candidates.slice(start, len(part))
             start += len(part)
             probabilities.append(part["probability"].to_numpy())

