@@ -9,6 +9,9 @@ clustering code is vectorised numpy, and a million profiles fit comfortably in m
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +61,43 @@ EMBEDDING_NEIGHBOURS = 10
 EMBEDDING_MIN_COSINE = 0.80
 
 
+_profile_memo: ContextVar[dict[tuple, pd.DataFrame] | None] = ContextVar("profile_memo", default=None)
+
+
+@contextmanager
+def reusing_profiles() -> Iterator[None]:
+    """Within it, the clean profiles (and their masked form) are read once per lake version.
+
+    ``idr resolve`` runs four matching steps on one version of the profiles, and each re-read
+    and re-masked them: 3.3 s and 2.8 s a time at a million records. Each caller still gets its
+    own copy (0.3 s: the column arrays are copied, the strings are shared), so no step sees
+    another's edits. The Dagster assets run as separate steps and read as before.
+    """
+    token = _profile_memo.set({})
+    try:
+        yield
+    finally:
+        _profile_memo.reset(token)
+
+
+def _reused(key: tuple, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    memo = _profile_memo.get()
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key].copy()
+
+
+def _profiles_key(lake: Lake) -> tuple:
+    return (lake.path(*CLEAN), lake.latest_version(*CLEAN))
+
+
 def read_profiles(lake: Lake) -> pd.DataFrame:
-    return lake.read_latest_pandas(*CLEAN, columns=PROFILE_COLUMNS).drop_duplicates("record_id")
+    return _reused(
+        ("profiles", *_profiles_key(lake)),
+        lambda: lake.read_latest_pandas(*CLEAN, columns=PROFILE_COLUMNS).drop_duplicates("record_id"),
+    )
 
 
 def records_to_embed(profiles: pd.DataFrame, linked: set[str], policy: str, limit: int) -> pd.DataFrame:
@@ -200,8 +238,10 @@ def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray
 
 def read_masked_profiles(lake: Lake, config: MatchConfig) -> pd.DataFrame:
     """The profiles as the model sees them: household-shared identifier values blanked."""
-    masked, _ = mask_shared_identifiers(read_profiles(lake), config.max_people_per_identifier)
-    return masked
+    return _reused(
+        ("masked", *_profiles_key(lake), config.max_people_per_identifier),
+        lambda: mask_shared_identifiers(read_profiles(lake), config.max_people_per_identifier)[0],
+    )
 
 
 def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> MatchModel:

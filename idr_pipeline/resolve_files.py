@@ -20,6 +20,7 @@ from idr_pipeline.ingest.landing import land_source
 from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching_pipeline import (
+    reusing_profiles,
     run_candidates,
     run_clustering,
     run_embeddings,
@@ -144,21 +145,22 @@ def resolve_files(
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
         config = match_config_from(settings)
         release_jvm_memory(spark)
-        step("embedding unlinked profiles")
-        run_embeddings(
-            spark, lake, settings.embed_policy, settings.embed_max_records,
-            settings.embedding_model_path, settings.embed_quantize,
-        )  # fmt: skip
-        index_dir = str(work / "faiss")
-        run_faiss_index(lake, index_dir)
-        step("generating candidate pairs")
-        run_candidates(spark, lake, index_dir, config)
-        step("training the match model")
-        run_match_model(spark, lake, config)
-        step("scoring candidate pairs")
-        run_scoring(spark, lake, config)
-        step("clustering into identities")
-        clusters = run_clustering(spark, lake, config)
+        with reusing_profiles():  # the matching steps share one read of the profiles
+            step("embedding unlinked profiles")
+            run_embeddings(
+                spark, lake, settings.embed_policy, settings.embed_max_records,
+                settings.embedding_model_path, settings.embed_quantize,
+            )  # fmt: skip
+            index_dir = str(work / "faiss")
+            run_faiss_index(lake, index_dir)
+            step("generating candidate pairs")
+            run_candidates(spark, lake, index_dir, config)
+            step("training the match model")
+            run_match_model(spark, lake, config)
+            step("scoring candidate pairs")
+            run_scoring(spark, lake, config)
+            step("clustering into identities")
+            clusters = run_clustering(spark, lake, config)
         step("assigning stable identity ids")
         graph = run_graph(spark, lake, components=clusters.components)
         step(f"writing {output.name}")

@@ -143,3 +143,50 @@ def test_em_sample_rows_are_the_rows_pandas_sample_picks():
     assert em_sample_rows(50, config) is None
     rows = em_sample_rows(len(pairs), config)
     assert rows.tolist() == pairs.sample(config.em_max_pairs, random_state=config.seed)["n"].tolist()
+
+
+def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path, spark, monkeypatch):
+    from idr_pipeline.lake import Lake
+    from idr_pipeline.matching_pipeline import (
+        PROFILE_COLUMNS,
+        read_masked_profiles,
+        read_profiles,
+        reusing_profiles,
+    )
+    from idr_pipeline.pipeline import CLEAN
+
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+
+    def write(first_names: list[str]) -> None:
+        rows = {c: [None] * len(first_names) for c in PROFILE_COLUMNS}
+        rows |= {
+            "record_id": [f"r{i}" for i in range(len(first_names))],
+            "first_name": first_names,
+            "phone": ["+14155552671"] * len(first_names),  # shared by everyone: masked
+        }
+        schema = pa.schema([(c, pa.string()) for c in PROFILE_COLUMNS])
+        lake.write_pandas_version(pd.DataFrame(rows), *CLEAN, schema=schema)
+
+    reads = []
+    real_read = Lake.read_latest_pandas
+    # A spy, not a stand-in: every read still goes to the lake on disk.
+    monkeypatch.setattr(
+        Lake, "read_latest_pandas", lambda self, *a, **k: reads.append(a) or real_read(self, *a, **k)
+    )
+    write(["ANN", "BOB"])
+    config = MatchConfig()
+    with reusing_profiles():
+        first = read_profiles(lake)
+        first.loc[0, "first_name"] = "EDITED"
+        second = read_profiles(lake)
+        masked = read_masked_profiles(lake, config)
+        read_masked_profiles(lake, config)
+        assert len(reads) == 1
+        assert second["first_name"].tolist() == ["ANN", "BOB"]
+        assert masked["phone"].isna().all() and second["phone"].notna().all()
+        write(["CY"])  # a new version is read afresh
+        assert read_profiles(lake)["first_name"].tolist() == ["CY"]
+        assert len(reads) == 2
+    read_profiles(lake)
+    read_profiles(lake)
+    assert len(reads) == 4  # outside the block nothing is kept
