@@ -15,16 +15,18 @@ callers need no second code path and results never depend on the worker count.
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 class ForkedStepError(RuntimeError):
-    """The child raised or died; the message carries its traceback or exit code."""
+    """The child died, or raised something that would not pickle; the message says which."""
 
 
 def can_fork() -> bool:
@@ -76,7 +78,12 @@ class Forked(Generic[T]):
         self._process.join()
         ok, value = outcome
         if not ok:
-            raise ForkedStepError(f"the forked step raised:\n{value}")
+            exc, trace = value
+            if exc is None:
+                raise ForkedStepError(f"the forked step raised:\n{trace}")
+            # The child's own exception, so callers catch what they would catch inline.
+            exc.add_note(f"raised in a forked child:\n{trace}")
+            raise exc
         return value  # type: ignore[return-value]
 
     def cancel(self) -> None:
@@ -87,14 +94,41 @@ class Forked(Generic[T]):
             self._conn.close()
 
 
+def map_forked(fn: Callable[[Item], T], items: Sequence[Item], workers: int) -> list[T]:
+    """``[fn(item) for item in items]``, the items dealt round-robin to ``workers`` processes
+    (this one included), in the order of ``items``."""
+    workers = min(workers, len(items))
+    if workers <= 1 or not can_fork():
+        return [fn(item) for item in items]
+    share = [list(range(k, len(items), workers)) for k in range(workers)]
+    children = [Forked(lambda mine=mine: [fn(items[j]) for j in mine]) for mine in share[1:]]
+    try:
+        results = [[fn(items[j]) for j in share[0]], *(child.result() for child in children)]
+    finally:
+        for child in children:
+            child.cancel()
+    out: dict[int, T] = {
+        j: r for mine, done in zip(share, results, strict=True) for j, r in zip(mine, done, strict=True)
+    }
+    return [out[j] for j in range(len(items))]
+
+
 def _child(fn: Callable[[], object], conn: Connection) -> None:
     try:
         outcome: tuple[bool, object] = True, fn()
-    except Exception:
-        outcome = False, traceback.format_exc()
+    except Exception as exc:
+        outcome = False, (exc if _pickles(exc) else None, traceback.format_exc())
     try:
         conn.send(outcome)
     except Exception:  # the result would not pickle: say so rather than die silently
-        conn.send((False, traceback.format_exc()))
+        conn.send((False, (None, traceback.format_exc())))
     finally:
         conn.close()
+
+
+def _pickles(value: object) -> bool:
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception:
+        return False
+    return True

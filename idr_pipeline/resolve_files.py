@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from idr_pipeline.forked import map_forked
 from idr_pipeline.identity.blocklist import load_blocklist
-from idr_pipeline.ingest.landing import land_source
+from idr_pipeline.ingest.landing import land_batch, read_batch
 from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching_pipeline import (
@@ -102,7 +103,7 @@ def match_config_from(settings: IdrSettings) -> MatchConfig:
         min_avg_linkage=settings.min_avg_linkage,
         max_cluster_size=settings.max_cluster_size,
         max_people_per_identifier=settings.max_people_per_identifier,
-        workers=settings.match_workers,
+        workers=settings.driver_workers,
     )
 
 
@@ -135,9 +136,12 @@ def resolve_files(
     try:
         spark = get_spark(settings)
         lake = Lake((work / "lake").resolve().as_uri(), spark)
-        for name, (mapping, path) in paired.items():
-            step(f"landing {name} from {path.name}")
-            land_source(lake, mapping, path.parent, file=str(path))
+        step(f"reading {len(paired)} source file(s)")
+        # Reading is pure Python on one core; the files are read side by side in forked children.
+        batches = map_forked(lambda pair: read_batch(*pair), list(paired.values()), settings.driver_workers)
+        for batch in batches:
+            step(f"landing {batch.source} ({batch.table.num_rows:,} rows)")
+            land_batch(lake, batch)
         step("standardising")
         mappings = {name: mapping for name, (mapping, _path) in paired.items()}
         cleaning = run_cleaning(spark, lake, mappings, settings.default_phone_region)

@@ -57,9 +57,10 @@ class IdrSettings(BaseSettings):
     match_threshold: float = 0.9
     # Two multi-record clusters merge only if their average pairwise probability clears this.
     min_avg_linkage: float = 0.8
-    # Processes for the pandas matching steps (MinHash beside the blocking rules, scoring in
-    # slices): the Spark steps already use every core, these ran on one. 1 runs them inline.
-    match_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    # Processes for the steps that run in the Python driver rather than on Spark (reading source
+    # files, MinHash beside the blocking rules, scoring in halves, see idr_pipeline.forked): the
+    # Spark steps already use every core, these used one. 1 runs everything inline.
+    driver_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
     # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).

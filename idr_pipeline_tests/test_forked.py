@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from idr_pipeline.forked import Forked, ForkedStepError, can_fork
+from idr_pipeline.forked import Forked, ForkedStepError, can_fork, map_forked
 from idr_pipeline.matching_pipeline import PROFILE_COLUMNS
 from idr_pipeline.probabilistic import (
     MatchConfig,
@@ -36,12 +36,34 @@ def test_the_child_computes_on_the_parents_data_and_returns_it():
 
 
 @needs_fork
-def test_an_exception_in_the_child_names_its_cause():
+def test_the_childs_exception_is_raised_again_with_its_traceback():
     def fails() -> None:
         raise ValueError("no shingles in column 'surname'")
 
-    with pytest.raises(ForkedStepError, match="ValueError: no shingles in column 'surname'"):
+    with pytest.raises(ValueError, match="no shingles in column .surname.") as raised:
         Forked(fails).result()
+    assert "raised in a forked child" in raised.value.__notes__[0]
+    assert "in fails" in raised.value.__notes__[0]
+
+
+@needs_fork
+def test_an_exception_that_cannot_be_pickled_still_names_its_cause():
+    class Local(Exception):  # a local class does not pickle
+        pass
+
+    def fails() -> None:
+        raise Local("bad row 7")
+
+    with pytest.raises(ForkedStepError, match="bad row 7"):
+        Forked(fails).result()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_map_forked_keeps_the_order_of_the_items(workers):
+    parent = os.getpid()
+    out = map_forked(lambda x: (x * x, os.getpid() != parent), list(range(7)), workers)
+    assert [square for square, _ in out] == [x * x for x in range(7)]
+    assert any(forked for _, forked in out) == (workers > 1 and can_fork())
 
 
 @needs_fork

@@ -64,7 +64,7 @@ class PipelineConfig(dg.ConfigurableResource):
     blocklist_path: str
     default_phone_region: str
     max_people_per_identifier: int
-    match_workers: int = 1
+    driver_workers: int = 1
     max_quarantine_rate: float
     max_cluster_size: int
     match_threshold: float
@@ -83,7 +83,7 @@ class PipelineConfig(dg.ConfigurableResource):
             min_avg_linkage=self.min_avg_linkage,
             max_cluster_size=self.max_cluster_size,
             max_people_per_identifier=self.max_people_per_identifier,
-            workers=self.match_workers,
+            workers=self.driver_workers,
         )
 
     def mappings(self) -> dict[str, SourceMapping]:
@@ -106,7 +106,7 @@ def build_resources() -> dict[str, object]:
             blocklist_path=s.blocklist_path,
             default_phone_region=s.default_phone_region,
             max_people_per_identifier=s.max_people_per_identifier,
-            match_workers=s.match_workers,
+            driver_workers=s.driver_workers,
             max_quarantine_rate=s.max_quarantine_rate,
             max_cluster_size=s.max_cluster_size,
             match_threshold=s.match_threshold,
