@@ -21,7 +21,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from idr_pipeline.candidates.minhash import BandChoice
-from idr_pipeline.identity.clustering import rows_clustering_reads
+from idr_pipeline.identity.clustering import rows_clustering_reads, strong_components
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
@@ -441,11 +441,15 @@ def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> Clus
     links = link_positions(left, right, scored["probability"].to_numpy(), edges, profiles)
     # Only the rows the clustering can read become id strings: the strong pairs and the pairs
     # inside a strong component it guards. The result is the same as clustering every row.
+    policy = policy_of(config)
+    component = strong_components(links.left, links.right, links.probability, len(profiles), policy)
     rows = np.flatnonzero(
-        rows_clustering_reads(links.left, links.right, links.probability, len(profiles), policy_of(config))
+        rows_clustering_reads(links.left, links.right, links.probability, len(profiles), policy, component)
     )
     linked = links.frame(rows, profiles["record_id"].to_numpy(dtype=object))
-    result = cluster(profiles, linked, config)
+    # Every row read lies inside one strong component: half of the components (by label parity)
+    # go to a forked child.
+    result = cluster(profiles, linked, config, part=(component[links.left[rows]] % 2 == 1))
     kept = linked.loc[result.kept.index].reset_index(drop=True)
     kept["weights"] = kept_weights(lake, kept)
     for frame, with_reason, dataset in ((kept, False, KEPT_LINKS), (result.refused, True, REFUSED_LINKS)):

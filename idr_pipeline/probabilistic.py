@@ -8,7 +8,7 @@ paths therefore compute exactly the same thing.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,12 @@ from idr_pipeline.candidates.minhash import (
     profile_signatures,
 )
 from idr_pipeline.forked import Forked
-from idr_pipeline.identity.clustering import ClusteringPolicy, ClusteringResult, cluster_pairs
+from idr_pipeline.identity.clustering import (
+    ClusteringPolicy,
+    ClusteringResult,
+    cluster_pairs,
+    merge_clusterings,
+)
 from idr_pipeline.matching.comparisons import Sides, compare_sides, compare_sides_with_tf, term_frequencies
 from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score, train
 
@@ -342,6 +347,33 @@ def policy_of(config: MatchConfig) -> ClusteringPolicy:
 
 
 def cluster(
-    profiles: pd.DataFrame, scored: pd.DataFrame, config: MatchConfig = MatchConfig()
+    profiles: pd.DataFrame,
+    scored: pd.DataFrame,
+    config: MatchConfig = MatchConfig(),
+    part: np.ndarray | None = None,
 ) -> ClusteringResult:
-    return cluster_pairs(profiles["record_id"].tolist(), scored, profiles, policy_of(config))
+    """``cluster_pairs`` with this config. ``part`` (bool per row of ``scored``, one value for
+    all the rows of a strong component; see ``strong_components``) lets a forked child cluster
+    the rows marked True while this process clusters the rest: components never interact, so
+    ``merge_clusterings`` gives the same result as one call."""
+    record_ids = profiles["record_id"].tolist()
+    policy = policy_of(config)
+    if part is None or config.workers <= 1 or part.all() or not part.any():
+        return cluster_pairs(record_ids, scored, profiles, policy)
+    unknown = pd.Index(pd.unique(scored[PAIR_KEYS].to_numpy().ravel())).difference(pd.Index(record_ids))
+    if len(unknown):
+        raise ValueError(f"pairs name records that are not among the record ids, e.g. {list(unknown[:3])}")
+
+    def clustered(rows: pd.DataFrame, slim: bool) -> ClusteringResult:
+        ids = pd.unique(rows[PAIR_KEYS].to_numpy().ravel())
+        result = cluster_pairs(ids, rows, profiles, policy)
+        if slim:  # only what travels back: the records that joined someone
+            result = replace(result, labels={k: v for k, v in result.labels.items() if k != v})
+        return result
+
+    theirs = Forked(lambda: clustered(scored[part], slim=True))
+    try:
+        mine = clustered(scored[~part], slim=False)
+        return merge_clusterings(record_ids, [mine, theirs.result()])
+    finally:
+        theirs.cancel()

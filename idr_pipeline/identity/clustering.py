@@ -157,15 +157,31 @@ def _name_key(first: object, last: object) -> str | None:
     return f"{first.lower()}|{last.lower()}"
 
 
-def rows_clustering_reads(
+def strong_components(
     left: np.ndarray, right: np.ndarray, probability: np.ndarray, n: int, policy: ClusteringPolicy
+) -> np.ndarray:
+    """Per record position 0..n-1, its connected component over the strong pairs: clustering
+    never merges across them, so components can be clustered apart (see ``merge_clusterings``)."""
+    strong = probability >= policy.threshold
+    return component_labels(n, left[strong], right[strong])
+
+
+def rows_clustering_reads(
+    left: np.ndarray,
+    right: np.ndarray,
+    probability: np.ndarray,
+    n: int,
+    policy: ClusteringPolicy,
+    component: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which pairs (record positions 0..n-1) ``cluster_pairs`` can read: the strong pairs, and
     the pairs inside one strong component that goes through the guarded loop (the loop asks
     only for those probabilities). Clustering just these rows gives the same result as
-    clustering all of them, so a caller holding pairs as positions can spell out ids for few."""
+    clustering all of them, so a caller holding pairs as positions can spell out ids for few.
+    ``component`` is ``strong_components`` of the same pairs, when the caller has it."""
     strong = probability >= policy.threshold
-    component = component_labels(n, left[strong], right[strong])
+    if component is None:
+        component = strong_components(left, right, probability, n, policy)
     size = np.bincount(component, minlength=1)[component] if n else component
     same = component[left] == component[right]
     if policy.max_cluster_size >= 2:
@@ -290,6 +306,25 @@ def cluster_pairs(
         kept=pairs.loc[taken, columns],
         refused=pd.DataFrame(refused, columns=["record_id_l", "record_id_r", "probability", "reason"]),
     )
+
+
+def merge_clusterings(record_ids: Iterable[str], parts: Iterable[ClusteringResult]) -> ClusteringResult:
+    """One result from the results of ``cluster_pairs`` over disjoint sets of strong components.
+
+    The guarded loop never looks beyond the component of the pair it decides, so clustering the
+    components in separate sets (in separate processes) and merging gives what one call over all
+    pairs gives: the labels of every record, and the kept and refused links in the order one
+    call takes them (strongest first, ties by record ids; a pair appears once in the input).
+    """
+    labels: dict[str, str] = {rid: rid for rid in record_ids}
+    parts = list(parts)
+    for part in parts:
+        labels.update(part.labels)
+    order = ["probability", "record_id_l", "record_id_r"]
+    ascending = [False, True, True]
+    kept = pd.concat([p.kept for p in parts]).sort_values(order, ascending=ascending, kind="stable")
+    refused = pd.concat([p.refused for p in parts]).sort_values(order, ascending=ascending, kind="stable")
+    return ClusteringResult(labels=labels, kept=kept, refused=refused.reset_index(drop=True))
 
 
 def link_path(kept: pd.DataFrame, a: str, b: str) -> list[tuple[str, str]] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from idr_pipeline.identity.clustering import (
     REFUSED_DOB,
@@ -15,6 +16,7 @@ from idr_pipeline.identity.clustering import (
     cluster_pairs,
     link_path,
     rows_clustering_reads,
+    strong_components,
 )
 
 
@@ -226,3 +228,58 @@ def test_clustering_only_the_rows_it_reads_gives_the_same_result():
         assert read.labels == everything.labels
         assert read.kept.equals(everything.kept)
         assert read.refused.equals(everything.refused)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_clustering_components_apart_and_merging_gives_the_same_result(workers):
+    """run_clustering hands half of the strong components to a forked child; with conflicts,
+    weak bridges, size caps and many tied probabilities, the merged result must be the one
+    a single call gives, down to the order of the kept and refused links."""
+    from idr_pipeline.probabilistic import MatchConfig, cluster
+
+    rng = np.random.default_rng(5)
+    for policy in (
+        ClusteringPolicy(),
+        ClusteringPolicy(max_cluster_size=4),
+        ClusteringPolicy(max_cluster_size=1),
+    ):
+        n = 300
+        ids = [f"r{i:03d}" for i in rng.permutation(n)]  # ids out of row order
+        profiles = _profiles(
+            [
+                (
+                    rid,
+                    rng.choice([None, "111", "222"]),
+                    "Ann",
+                    rng.choice(["Lee", "Ng"]),
+                    rng.choice(["1980-01-02", "2001-05-06", None]),
+                )
+                for rid in ids
+            ]
+        )
+        left = rng.integers(0, n, 500)
+        right = rng.integers(0, n, 500)
+        keep = left != right
+        pairs = pd.DataFrame({"l": np.minimum(left, right)[keep], "r": np.maximum(left, right)[keep]})
+        pairs = pairs.drop_duplicates()
+        left, right = pairs["l"].to_numpy(), pairs["r"].to_numpy()
+        probability = rng.choice([0.2, 0.5, 0.85, 0.95, 0.99], len(left))
+        frame = _pairs(list(zip([ids[i] for i in left], [ids[i] for i in right], probability, strict=True)))
+        component = strong_components(left, right, probability, n, policy)
+        rows = rows_clustering_reads(left, right, probability, n, policy, component)
+        part = component[left[rows]] % 2 == 1
+        assert part.any() and not part.all()
+        config = MatchConfig(
+            threshold=policy.threshold,
+            min_avg_linkage=policy.min_avg_linkage,
+            max_cluster_size=policy.max_cluster_size,
+            workers=workers,
+        )
+        one = cluster_pairs(ids, frame, profiles, policy)
+        apart = cluster(profiles, frame[rows], config, part=part)
+        assert apart.labels == one.labels
+        # some records merged (none may under a size cap of one)
+        assert (len(set(apart.labels.values())) < n) == (policy.max_cluster_size > 1)
+        pd.testing.assert_frame_equal(apart.kept, one.kept)
+        pd.testing.assert_frame_equal(apart.refused, one.refused)
+        assert len(one.refused) > 0
