@@ -9,7 +9,7 @@ is what keeps one bad value from chaining thousands of people into one identity.
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -22,22 +22,27 @@ MAX_RECORDS_PER_IDENTIFIER = 200
 
 
 def identifier_occurrences(clean: DataFrame) -> DataFrame:
-    """One row per (record, identifier) with the attributes that tell people apart."""
+    """One row per (record, identifier) with the attributes that tell people apart.
+
+    One scan of the profiles, exploding each row's identifiers, rather than one scan per type.
+    """
     first_key = F.substring(F.regexp_replace(F.lower(F.col("first_name")), "[^a-z]", ""), 1, 2)
-    rows = [
+    entries = F.array(
+        *[
+            F.struct(F.lit(id_type).alias("id_type"), identifier_expression(id_type).alias("id_value"))
+            for id_type in LINKING_IDENTIFIERS
+        ]
+    )
+    return (
         clean.select(
             "record_id",
-            F.lit(id_type).alias("id_type"),
-            identifier_expression(id_type).alias("id_value"),
+            F.explode(entries).alias("_id"),
             F.when(first_key != "", first_key).alias("person_name"),
             F.col("dob").alias("person_dob"),
-        ).where(F.col("id_value").isNotNull())
-        for id_type in LINKING_IDENTIFIERS
-    ]
-    occ = rows[0]
-    for r in rows[1:]:
-        occ = occ.unionByName(r)
-    return occ
+        )
+        .select("record_id", "_id.id_type", "_id.id_value", "person_name", "person_dob")
+        .where(F.col("id_value").isNotNull())
+    )
 
 
 def classify_identifiers(
@@ -58,8 +63,11 @@ def classify_identifiers(
         occurrences.groupBy("id_type", "id_value")
         .agg(
             F.count(F.lit(1)).alias("records"),
-            F.countDistinct("person_name").alias("distinct_names"),
-            F.countDistinct("person_dob").alias("distinct_dobs"),
+            # Sets, not countDistinct: two distinct counts make Spark expand every row into
+            # three before the shuffle; a value is carried by a handful of records, so its sets
+            # stay small.
+            F.size(F.collect_set("person_name")).cast("long").alias("distinct_names"),
+            F.size(F.collect_set("person_dob")).cast("long").alias("distinct_dobs"),
         )
         .withColumn("blocked", blocked_udf("id_type", "id_value"))
     )
@@ -78,9 +86,10 @@ def deterministic_edges(occurrences: DataFrame, classified: DataFrame) -> DataFr
         "id_type", "id_value"
     )
     occ = occurrences.select("record_id", "id_type", "id_value").join(linking, ["id_type", "id_value"])
-    hub = occ.groupBy("id_type", "id_value").agg(F.min("record_id").alias("src"))
+    # A window over the join's own partitioning: no second shuffle and join for the hubs.
+    hub = F.min("record_id").over(Window.partitionBy("id_type", "id_value"))
     return (
-        occ.join(hub, ["id_type", "id_value"])
+        occ.withColumn("src", hub)
         .where(F.col("record_id") != F.col("src"))
         .select("src", F.col("record_id").alias("dst"), "id_type", "id_value")
         .dropDuplicates(["src", "dst", "id_type", "id_value"])
