@@ -223,12 +223,16 @@ def em_sample_rows(n_pairs: int, config: MatchConfig = MatchConfig()) -> np.ndar
 
 
 def train_on_positions(
-    profiles: pd.DataFrame, left: np.ndarray, right: np.ndarray, config: MatchConfig = MatchConfig()
+    profiles: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    config: MatchConfig = MatchConfig(),
+    cache: dict | None = None,
 ) -> MatchModel:
     """EM on candidate pairs given as row positions into ``profiles``, u from random pairs;
-    labels are never used."""
+    labels are never used. ``cache``: a ``Sides`` cache of these profiles to fill or reuse."""
     frame = profiles.reset_index(drop=True)
-    cache: dict = {}
+    cache = {} if cache is None else cache
     gamma = compare_sides(Sides(frame, left, right, cache))
     gamma_random = compare_sides(
         Sides(frame, *random_positions(len(profiles), config.random_pairs, config.seed), cache)
@@ -252,6 +256,7 @@ def score_position_chunks(
     cosine: np.ndarray | None = None,
     chunk: int = 500_000,
     workers: int = 1,
+    cache: dict | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Probability and ``w_<comparison>`` weights of the pairs of rows ``left_pos[i]``,
     ``right_pos[i]`` of ``profiles``, in chunks; the caller brings the pairs' ids (the batch
@@ -259,9 +264,11 @@ def score_position_chunks(
 
     With ``workers`` > 1 a forked child scores the second half of the chunks while this process
     scores (and the caller writes) the first; the chunks come out in the same order either way.
+    ``cache``: a ``Sides`` cache of these profiles to fill or reuse.
     """
     frame = profiles.reset_index(drop=True)
-    cache: dict = {}  # the profiles' factorised columns, shared by every chunk
+    # The profiles' factorised columns, shared by every chunk (and by training, when given).
+    cache = {} if cache is None else cache
 
     def scored(start: int) -> pd.DataFrame:
         stop = start + chunk

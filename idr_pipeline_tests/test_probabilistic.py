@@ -149,6 +149,7 @@ def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path,
     from idr_pipeline.lake import Lake
     from idr_pipeline.matching_pipeline import (
         PROFILE_COLUMNS,
+        comparison_cache,
         read_masked_profiles,
         read_profiles,
         reusing_profiles,
@@ -182,6 +183,7 @@ def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path,
         masked = read_masked_profiles(lake, config)
         read_masked_profiles(lake, config)
         assert len(reads) == 1
+        assert comparison_cache(lake, config) is comparison_cache(lake, config)
         assert second["first_name"].tolist() == ["ANN", "BOB"]
         assert masked["phone"].isna().all() and second["phone"].notna().all()
         write(["CY"])  # a new version is read afresh
@@ -190,3 +192,4 @@ def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path,
     read_profiles(lake)
     read_profiles(lake)
     assert len(reads) == 4  # outside the block nothing is kept
+    assert comparison_cache(lake, config) is not comparison_cache(lake, config)
