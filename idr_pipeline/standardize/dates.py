@@ -10,6 +10,7 @@ the future.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 
@@ -166,6 +167,17 @@ def parse_timestamp(value: str | None, default_region: str = "US") -> Normalized
     if value is None:
         return EMPTY
     return _parse_timestamp(value, is_day_first(default_region), date.today())
+
+
+def timestamp_reader(default_region: str = "US") -> Callable[[str | None], Normalized]:
+    """``parse_timestamp`` for many values of one region: the region's day order and today's
+    date are looked up once, not per value (a batch's timestamps are nearly all distinct)."""
+    day_first, today = is_day_first(default_region), date.today()
+
+    def read(value: str | None) -> Normalized:
+        return EMPTY if value is None else _parse_timestamp(value, day_first, today)
+
+    return read
 
 
 @lru_cache(maxsize=65536)

@@ -89,8 +89,12 @@ def email_match_key(email: str | None) -> str | None:
 @lru_cache(maxsize=65536)
 def _email_match_key(email: str) -> str | None:
     normalized = normalize_email(email).value
-    if normalized is None:
-        return None
+    return None if normalized is None else match_key_of_normalized(normalized)
+
+
+def match_key_of_normalized(normalized: str) -> str:
+    """``email_match_key`` of an address ``normalize_email`` already returned: normalising is a
+    fixed point, so standardisation folds its own output without validating it a second time."""
     local, _, domain = normalized.rpartition("@")
     if domain in GMAIL_DOMAINS:
         base = local.split("+", 1)[0].replace(".", "")

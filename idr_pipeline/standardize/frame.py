@@ -18,8 +18,8 @@ import pandas as pd
 from idr_pipeline.schema import CANONICAL_COLUMNS
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country
-from idr_pipeline.standardize.dates import normalize_dob, parse_timestamp
-from idr_pipeline.standardize.email import email_match_key, normalize_email
+from idr_pipeline.standardize.dates import normalize_dob, timestamp_reader
+from idr_pipeline.standardize.email import match_key_of_normalized, normalize_email
 from idr_pipeline.standardize.identifiers import normalize_identifier, normalize_national_id
 from idr_pipeline.standardize.ip import normalize_ip
 from idr_pipeline.standardize.locality import normalize_city, normalize_state
@@ -92,10 +92,9 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
         values[field], reasons[field] = _map_unique(texts[field][0], normalize)
     for field, normalize in REGIONAL_FIELDS.items():
         values[field], reasons[field] = _map_by_region(texts[field][0], regions, normalize)
-    values["updated_at"], reasons["updated_at"] = _map_unique(
-        texts["updated_at"][0], lambda v: parse_timestamp(v, region)
-    )
-    email_key, _ = _map_unique(values["email"], lambda v: Normalized(email_match_key(v)))
+    read_timestamp = timestamp_reader(region)
+    values["updated_at"], reasons["updated_at"] = _map_unique(texts["updated_at"][0], read_timestamp)
+    email_key, _ = _map_unique(values["email"], lambda v: Normalized(match_key_of_normalized(v)))
 
     for field, (_, wrong_type) in texts.items():
         if field in reasons:

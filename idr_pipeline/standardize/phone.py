@@ -22,6 +22,7 @@ _UNKNOWN_REGION = "ZZ"
 _PUNCTUATED_DIGITS = re.compile(r"^\s*\+?[\s().\-]*[0-9][0-9\s().\-]*$")
 _NUMBER_PUNCTUATION = re.compile(r"[\s().\-]")
 _NANP_NATIONAL = re.compile(r"^1?([2-9][0-9]{9})$")
+_E164_NANP = re.compile(r"^\+1[2-9][0-9]{9}$")
 _NANP_REGIONS: frozenset[str] = frozenset(
     r for r in phonenumbers.SUPPORTED_REGIONS if phonenumbers.country_code_for_region(r) == 1
 )
@@ -77,6 +78,11 @@ def _normalize_phone(value: str, region: str) -> Normalized:
 
 
 def _parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    if _E164_NANP.match(text):
+        # What parse makes of '+1' and ten digits starting 2-9 (no prefix to strip, no leading
+        # zero, no extension), without its regex passes: half the time of a US number.
+        number = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
+        return number if phonenumbers.is_valid_number(number) else None
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:

@@ -92,3 +92,25 @@ def test_cache_key_does_not_change_the_reading(text: str, region: str) -> None:
     from idr_pipeline.standardize.phone import _normalize_phone
 
     assert normalize_phone(text, region) == _normalize_phone.__wrapped__(text, region)
+
+
+@given(
+    national=st.from_regex(r"\A[2-9][0-9]{9}\Z", fullmatch=True),
+    region=st.sampled_from(["US", "CA", "GB", "ZZ"]),
+)
+@example(national="2125550100", region="US")  # a 555 fiction number: invalid
+@example(national="8005550199", region="GB")  # toll free
+def test_the_nanp_shortcut_reads_numbers_as_libphonenumber_parses_them(national: str, region: str) -> None:
+    """'+1' and ten digits skip phonenumbers.parse; validity and the E.164 text must not change."""
+    import phonenumbers
+
+    from idr_pipeline.standardize.phone import _parse_valid
+
+    text = "+1" + national
+    parsed = phonenumbers.parse(text, region)
+    expected = parsed if phonenumbers.is_valid_number(parsed) else None
+    got = _parse_valid(text, region)
+    assert (got is None) == (expected is None)
+    if got is not None:
+        assert got == expected
+        assert phonenumbers.format_number(got, phonenumbers.PhoneNumberFormat.E164) == text
