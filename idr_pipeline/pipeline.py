@@ -12,13 +12,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+import pyarrow as pa
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from idr_pipeline.cleaning import clean_profiles, read_mapped_raw
 from idr_pipeline.golden_record import build_golden_records, build_identifiers
 from idr_pipeline.identity.edges import classify_identifiers, deterministic_edges, identifier_occurrences
-from idr_pipeline.identity.graph import PreviousGraph, build_identity_graph
+from idr_pipeline.identity.graph import (
+    PreviousGraph,
+    build_identity_graph,
+    empty_merges,
+    empty_registry,
+    identity_graph_from_clusters,
+)
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.lake import Lake
 
@@ -156,13 +163,17 @@ def load_previous_graph(lake: Lake) -> PreviousGraph | None:
         return None
     # Materialise the previous links now: this run is about to write a new version beside them.
     links = lake.read_latest(*LINKS).select("record_id", "identity_id").localCheckpoint()
-    registry = lake.read_latest(*REGISTRY).toPandas()
-    merges = lake.read_latest(*MERGES).toPandas() if lake.has_dataset(*MERGES) else None
+    return PreviousGraph(links=links, registry=_read_registry(lake), merges=_read_merges(lake))
+
+
+def _read_registry(lake: Lake) -> pd.DataFrame:
+    return lake.read_latest_pandas(*REGISTRY)
+
+
+def _read_merges(lake: Lake) -> pd.DataFrame:
     from idr_pipeline.identity.graph import empty_merges
 
-    return PreviousGraph(
-        links=links, registry=registry, merges=merges if merges is not None else empty_merges()
-    )
+    return lake.read_latest_pandas(*MERGES) if lake.has_dataset(*MERGES) else empty_merges()
 
 
 @dataclass
@@ -182,27 +193,37 @@ def run_graph(
     """Identities from the matcher's clusters (node, component), or from deterministic edges alone."""
     now = now or utc_now()
     clean = lake.read_latest(*CLEAN)
-    previous = load_previous_graph(lake)
     if components is None:
-        result = build_identity_graph(spark, clean, lake.read_latest(*EDGES), previous, now)
+        result = build_identity_graph(spark, clean, lake.read_latest(*EDGES), load_previous_graph(lake), now)
+        lake.write_version(result.links, *LINKS)
+        sizes = (
+            lake.read_latest(*LINKS)
+            .groupBy("identity_id")
+            .count()
+            .toPandas()
+            .set_index("identity_id")["count"]
+        )
     else:
-        comps = spark.createDataFrame(components[["node", "component"]], "node string, component string")
-        result = build_identity_graph(spark, clean, None, previous, now, components=comps)
-    lake.write_version(result.links, *LINKS)
-    lake.write_version(_registry_frame(spark, result.registry), *REGISTRY)
-    lake.write_version(_merges_frame(spark, result.merges), *MERGES)
-    links = lake.read_latest(*LINKS)
-    sizes = links.groupBy("identity_id").count().toPandas()["count"]
-    largest_id = (
-        links.groupBy("identity_id").count().orderBy(F.desc("count"), "identity_id").limit(1).collect()
-    )
+        # The clusters are pandas already: ids are carried over in the driver, not through Spark.
+        has_previous = lake.has_dataset(*LINKS) and lake.has_dataset(*REGISTRY)
+        result = identity_graph_from_clusters(
+            lake.read_latest_pandas(*CLEAN, columns=["record_id", "source"]),
+            components,
+            lake.read_latest_pandas(*LINKS, columns=["record_id", "identity_id"]) if has_previous else None,
+            _read_registry(lake) if has_previous else empty_registry(),
+            _read_merges(lake) if has_previous else empty_merges(),
+            now,
+        )
+        lake.write_pandas_version(result.links[list(LINK_SCHEMA.names)], *LINKS, schema=LINK_SCHEMA)
+        sizes = result.links.groupby("identity_id").size()
+    lake.write_pandas_version(_registry_table(result.registry), *REGISTRY)
+    lake.write_pandas_version(_merges_table(result.merges), *MERGES)
     preview = pd.DataFrame()
-    if largest_id:
+    if len(sizes):
+        largest = sizes.sort_index().idxmax()  # the largest, ties to the smallest id
+        links = lake.read_latest(*LINKS)
         preview = (
-            clean.join(
-                links.where(F.col("identity_id") == largest_id[0]["identity_id"]).select("record_id"),
-                "record_id",
-            )
+            clean.join(links.where(F.col("identity_id") == largest).select("record_id"), "record_id")
             .select("record_id", "source", "first_name", "last_name", "email", "phone", "dob")
             .limit(10)
             .toPandas()
@@ -213,36 +234,33 @@ def run_graph(
         largest_cluster=int(sizes.max()) if len(sizes) else 0,
         rounds=result.rounds,
         new_merges=len(result.new_merges),
-        cluster_sizes=sizes,
+        cluster_sizes=sizes.reset_index(drop=True).rename("count"),
         largest_preview=preview,
     )
 
 
-def _registry_frame(spark: SparkSession, registry: pd.DataFrame) -> DataFrame:
-    from pyspark.sql import types as T
+LINK_SCHEMA = pa.schema([("record_id", pa.string()), ("identity_id", pa.string()), ("source", pa.string())])
 
-    schema = T.StructType(
+
+def _registry_table(registry: pd.DataFrame) -> pa.Table:
+    schema = pa.schema(
         [
-            T.StructField("identity_id", T.StringType()),
-            T.StructField("created_at", T.StringType()),
-            T.StructField("status", T.StringType()),
-            T.StructField("merged_into", T.StringType()),
-            T.StructField("record_count", T.LongType()),
-            T.StructField("updated_at", T.StringType()),
+            ("identity_id", pa.string()),
+            ("created_at", pa.string()),
+            ("status", pa.string()),
+            ("merged_into", pa.string()),
+            ("record_count", pa.int64()),
+            ("updated_at", pa.string()),
         ]
     )
-    pdf = registry.astype({"record_count": "int64"}).astype(object).where(registry.notna(), None)
-    return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
+    pdf = registry.astype({"record_count": "int64"})
+    return pa.Table.from_pandas(pdf[schema.names], schema=schema, preserve_index=False)
 
 
-def _merges_frame(spark: SparkSession, merges: pd.DataFrame) -> DataFrame:
-    from pyspark.sql import types as T
-
-    schema = T.StructType(
-        [T.StructField(c, T.StringType()) for c in ("merged_id", "survivor_id", "reason", "merged_at")]
-    )
+def _merges_table(merges: pd.DataFrame) -> pa.Table:
+    schema = pa.schema([(c, pa.string()) for c in ("merged_id", "survivor_id", "reason", "merged_at")])
     pdf = merges.astype(object).where(merges.notna(), None)
-    return spark.createDataFrame(pdf[[f.name for f in schema.fields]], schema)
+    return pa.Table.from_pandas(pdf[schema.names], schema=schema, preserve_index=False)
 
 
 @dataclass
@@ -269,4 +287,4 @@ def run_golden(spark: SparkSession, lake: Lake) -> GoldenStats:
 
 
 def read_links(lake: Lake) -> pd.DataFrame:
-    return lake.read_latest(*LINKS).select("record_id", "identity_id").toPandas()
+    return lake.read_latest_pandas(*LINKS, columns=["record_id", "identity_id"])
