@@ -407,10 +407,12 @@ def band_keys(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
     n, num_perm = signatures.shape
     if r * b > num_perm:
         raise ValueError(f"r*b = {r * b} exceeds the {num_perm} signature values")
-    bands = signatures[:, : r * b].reshape(n, b, r).astype(np.uint64)
+    # A view: widening all r*b values at once was a (n, r*b) uint64 copy, 1 GB at a million
+    # profiles; one (n, b) slice is widened per step instead.
+    bands = signatures[:, : r * b].reshape(n, b, r)
     key = np.full((n, b), np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
     for j in range(r):
-        key = _mix64(key * _MIX_MUL + bands[:, :, j])
+        key = _mix64(key * _MIX_MUL + bands[:, :, j].astype(np.uint64))
     return key
 
 
