@@ -48,6 +48,7 @@ class Measured:
     wall_s: float
     peak_bytes: int
     returncode: int
+    peak_pss_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,39 +60,47 @@ class Result:
     peak_gb: float
     error: str | None = None
     label: str = ""
+    peak_pss_gb: float = 0.0
 
 
 def run_measured(cmd: list[str], log: Path) -> Measured:
-    """Run ``cmd`` to completion; wall time and peak RSS summed over its process tree.
+    """Run ``cmd`` to completion; wall time and peak RSS (and PSS) summed over its process tree.
 
     The tree is walked at every sample because Spark's JVM is a grandchild started after the
-    driver, and a Python child's own maxrss would miss it entirely.
+    driver, and a Python child's own maxrss would miss it entirely. Summed RSS counts a page
+    every process maps, so it overstates a tree whose children are forked (ours: the driver's
+    forked steps share its profiles copy-on-write); summed PSS splits each shared page among
+    its sharers and adds up to the memory the tree holds.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
         root = psutil.Process(proc.pid)
-        peak = 0
+        peak = peak_pss = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(root))
+            rss, pss = _tree_memory(root)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(SAMPLE_SECONDS)
         wall = time.perf_counter() - started
-    return Measured(wall, peak, proc.returncode)
+    return Measured(wall, peak, proc.returncode, peak_pss)
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
+def _tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of the tree; PSS falls back to RSS where the OS has none."""
+    rss = pss = 0
     try:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, 0
     for p in procs:
         try:
-            total += p.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            full = p.memory_full_info()
+            rss += full.rss
+            pss += getattr(full, "pss", full.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
-    return total
+    return rss, pss
 
 
 def ours_command(prepared: Prepared, output: Path) -> list[str]:
@@ -120,15 +129,15 @@ def run_system(prepared: Prepared, system: str, splink_threshold: float | None) 
         label = f"splink {version('splink')}"
         cmd = splink_command(prepared, output, splink_threshold)
     measured = run_measured(cmd, results / f"{system}.log")
-    peak_gb = measured.peak_bytes / GB
+    peak_gb, pss_gb = measured.peak_bytes / GB, measured.peak_pss_bytes / GB
     if measured.returncode != 0 or not output.exists():
         error = f"exit {measured.returncode}, see {results / f'{system}.log'}"
-        return Result(prepared.name, system, None, measured.wall_s, peak_gb, error, label)
+        return Result(prepared.name, system, None, measured.wall_s, peak_gb, error, label, pss_gb)
     predicted = pd.read_csv(output, dtype=str)
     if "cluster_id" in predicted.columns:
         predicted = predicted.rename(columns={"cluster_id": "identity_id"})
     scores = score_clusters(predicted, prepared.truth)
-    return Result(prepared.name, system, scores, measured.wall_s, peak_gb, label=label)
+    return Result(prepared.name, system, scores, measured.wall_s, peak_gb, label=label, peak_pss_gb=pss_gb)
 
 
 # --- reporting ---------------------------------------------------------------------------
@@ -140,17 +149,18 @@ def _fmt(x: float, digits: int = 4) -> str:
 
 def dataset_table(results: list[Result]) -> list[str]:
     lines = [
-        "| system | pairwise P | pairwise R | pairwise F1 | B-cubed F1 | wall s | peak GB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| system | pairwise P | pairwise R | pairwise F1 | B-cubed F1 | wall s | peak GB | peak PSS GB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        memory = f"{r.peak_gb:.2f} | {r.peak_pss_gb:.2f}"
         if r.scores is None:
-            lines.append(f"| {r.label} | failed: {r.error} | | | | {r.wall_s:.1f} | {r.peak_gb:.2f} |")
+            lines.append(f"| {r.label} | failed: {r.error} | | | | {r.wall_s:.1f} | {memory} |")
             continue
         s = r.scores
         lines.append(
             f"| {r.label} | {_fmt(s.precision)} | {_fmt(s.recall)} | {_fmt(s.f1)} | "
-            f"{_fmt(s.bcubed_f1)} | {r.wall_s:.1f} | {r.peak_gb:.2f} |"
+            f"{_fmt(s.bcubed_f1)} | {r.wall_s:.1f} | {memory} |"
         )
     return lines
 
@@ -184,6 +194,7 @@ def header(argv: list[str]) -> list[str]:
         f"Python {platform.python_version()}",
         f"- splink {version('splink')}, duckdb {version('duckdb')}; ours at git {_git_head()}",
         "- peak GB: peak summed RSS of the process tree (ours includes Spark's JVM), sampled every 0.2 s",
+        "- peak PSS GB: the same for summed PSS, which counts a page shared by forked processes once",
         "- Splink models follow Splink's own examples; see benchmarks/splink_runner.py and benchmarks/README.md",
     ]
 
