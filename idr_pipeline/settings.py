@@ -58,9 +58,12 @@ class IdrSettings(BaseSettings):
     # Two multi-record clusters merge only if their average pairwise probability clears this.
     min_avg_linkage: float = 0.8
     # Processes for the steps that run in the Python driver rather than on Spark (reading source
-    # files, MinHash beside the blocking rules, scoring in halves, see idr_pipeline.forked): the
-    # Spark steps already use every core, these used one. 1 runs everything inline.
-    driver_workers: int = Field(default_factory=lambda: max(1, min(2, os.cpu_count() or 1)))
+    # files, MinHash beside the blocking rules, scoring and clustering in halves; see
+    # idr_pipeline.forked). 2 uses the core the Spark steps leave idle there: the 1M resolve
+    # took 235.7 s instead of 306.7 s back to back, but the forked children raised the peak
+    # memory (summed PSS 6.6-9.2 GB at 1M, against 6.4-6.9 GB inline), so 1, inline, is the
+    # default until the children's peak is measured down.
+    driver_workers: int = 1
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
     # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).
