@@ -7,7 +7,6 @@ fresh clone works with no configuration at all.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
