@@ -149,7 +149,7 @@ def resolve_files(
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
         config = match_config_from(settings)
         release_jvm_memory(spark)
-        with reusing_profiles():  # the matching steps share one read of the profiles
+        with reusing_profiles():  # candidates, training and scoring share one read of the profiles
             step("embedding unlinked profiles")
             run_embeddings(
                 spark, lake, settings.embed_policy, settings.embed_max_records,
@@ -163,8 +163,10 @@ def resolve_files(
             run_match_model(spark, lake, config)
             step("scoring candidate pairs")
             run_scoring(spark, lake, config)
-            step("clustering into identities")
-            clusters = run_clustering(spark, lake, config)
+        # Outside the block: clustering is the driver's largest step, and the kept profiles,
+        # masked copy and comparison cache would sit beside it.
+        step("clustering into identities")
+        clusters = run_clustering(spark, lake, config)
         step("assigning stable identity ids")
         graph = run_graph(spark, lake, components=clusters.components)
         step(f"writing {output.name}")
