@@ -20,6 +20,8 @@ from idr_pipeline.cleaning import clean_profiles, read_mapped_raw
 from idr_pipeline.golden_record import build_golden_records, build_identifiers
 from idr_pipeline.identity.edges import classify_identifiers, deterministic_edges, identifier_occurrences
 from idr_pipeline.identity.graph import (
+    MERGE_COLUMNS,
+    REGISTRY_COLUMNS,
     PreviousGraph,
     build_identity_graph,
     empty_merges,
@@ -243,22 +245,13 @@ LINK_SCHEMA = pa.schema([("record_id", pa.string()), ("identity_id", pa.string()
 
 
 def _registry_table(registry: pd.DataFrame) -> pa.Table:
-    schema = pa.schema(
-        [
-            ("identity_id", pa.string()),
-            ("created_at", pa.string()),
-            ("status", pa.string()),
-            ("merged_into", pa.string()),
-            ("record_count", pa.int64()),
-            ("updated_at", pa.string()),
-        ]
-    )
+    schema = pa.schema([(c, pa.int64() if c == "record_count" else pa.string()) for c in REGISTRY_COLUMNS])
     pdf = registry.astype({"record_count": "int64"})
     return pa.Table.from_pandas(pdf[schema.names], schema=schema, preserve_index=False)
 
 
 def _merges_table(merges: pd.DataFrame) -> pa.Table:
-    schema = pa.schema([(c, pa.string()) for c in ("merged_id", "survivor_id", "reason", "merged_at")])
+    schema = pa.schema([(c, pa.string()) for c in MERGE_COLUMNS])
     pdf = merges.astype(object).where(merges.notna(), None)
     return pa.Table.from_pandas(pdf[schema.names], schema=schema, preserve_index=False)
 

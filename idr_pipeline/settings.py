@@ -59,9 +59,9 @@ class IdrSettings(BaseSettings):
     # Processes for the steps that run in the Python driver rather than on Spark (reading source
     # files, MinHash beside the blocking rules, scoring and clustering in halves; see
     # idr_pipeline.forked). 2 uses the core the Spark steps leave idle there: the 1M resolve
-    # took 235.7 s instead of 306.7 s back to back, but the forked children raised the peak
-    # memory (summed PSS 6.6-9.2 GB at 1M, against 6.4-6.9 GB inline), so 1, inline, is the
-    # default until the children's peak is measured down.
+    # took 235.7 s instead of 306.7 s back to back, but its peak memory at 1M (summed PSS
+    # 6.6-9.2 GB, measured before clustering stopped sharing the profile memo; 7.3 GB inline
+    # since) is not yet re-measured, so 1, inline, is the default.
     driver_workers: int = 1
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at

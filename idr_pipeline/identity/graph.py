@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idr_pipeline.identity.components import connected_components
-from idr_pipeline.identity.stable_ids import assign_identity_ids
+from idr_pipeline.identity.stable_ids import Assignment, assign_identity_ids
 
 REGISTRY_COLUMNS = ["identity_id", "created_at", "status", "merged_into", "record_count", "updated_at"]
 MERGE_COLUMNS = ["merged_id", "survivor_id", "reason", "merged_at"]
@@ -67,10 +67,7 @@ def build_identity_graph(
             .merge(active, on="identity_id", how="inner")
         )
     else:
-        overlaps = pd.DataFrame(
-            {"component": pd.Series(dtype="object"), "identity_id": pd.Series(dtype="object"),
-             "created_at": pd.Series(dtype="object"), "records": pd.Series(dtype="int64")}
-        )  # fmt: skip
+        overlaps = _no_overlaps()
     assignment = assign_identity_ids(comp_table, overlaps, set(registry.identity_id), now)
 
     schema = T.StructType(
@@ -86,17 +83,7 @@ def build_identity_graph(
     ).localCheckpoint()
     counts = links.groupBy("identity_id").agg(F.count(F.lit(1)).alias("record_count")).toPandas()
 
-    new_registry = _next_registry(registry, assignment.components, assignment.merges, counts, now)
-    new_merges = assignment.merges.assign(merged_at=now)[MERGE_COLUMNS]
-    all_merges = pd.concat([old_merges, new_merges], ignore_index=True)[MERGE_COLUMNS]
-    return GraphResult(
-        links=links,
-        registry=new_registry,
-        merges=all_merges,
-        new_merges=new_merges,
-        rounds=rounds,
-        components=len(comp_table),
-    )
+    return _graph_result(links, registry, old_merges, assignment, counts, now, rounds, len(comp_table))
 
 
 def identity_graph_from_clusters(
@@ -133,10 +120,7 @@ def identity_graph_from_clusters(
             .merge(active, on="identity_id", how="inner")
         )
     else:
-        overlaps = pd.DataFrame(
-            {"component": pd.Series(dtype="object"), "identity_id": pd.Series(dtype="object"),
-             "created_at": pd.Series(dtype="object"), "records": pd.Series(dtype="int64")}
-        )  # fmt: skip
+        overlaps = _no_overlaps()
     assignment = assign_identity_ids(comp_table, overlaps, set(registry.identity_id), now)
     # Lookups by position instead of joins on a million string keys; like the joins, a node
     # that is not a clean profile gets no link.
@@ -151,6 +135,28 @@ def identity_graph_from_clusters(
         }
     )
     counts = links.groupby("identity_id", sort=False).size().rename("record_count").reset_index()
+    return _graph_result(links, registry, old_merges, assignment, counts, now, 0, len(comp_table))
+
+
+def _no_overlaps() -> pd.DataFrame:
+    """The overlaps of a first run: no previous identity to carry over."""
+    return pd.DataFrame(
+        {"component": pd.Series(dtype="object"), "identity_id": pd.Series(dtype="object"),
+         "created_at": pd.Series(dtype="object"), "records": pd.Series(dtype="int64")}
+    )  # fmt: skip
+
+
+def _graph_result(
+    links: DataFrame | pd.DataFrame,
+    registry: pd.DataFrame,
+    old_merges: pd.DataFrame,
+    assignment: Assignment,
+    counts: pd.DataFrame,
+    now: str,
+    rounds: int,
+    components: int,
+) -> GraphResult:
+    """The registry and merge log after this run's assignment, whichever engine built the links."""
     new_registry = _next_registry(registry, assignment.components, assignment.merges, counts, now)
     new_merges = assignment.merges.assign(merged_at=now)[MERGE_COLUMNS]
     all_merges = pd.concat([old_merges, new_merges], ignore_index=True)[MERGE_COLUMNS]
@@ -159,8 +165,8 @@ def identity_graph_from_clusters(
         registry=new_registry,
         merges=all_merges,
         new_merges=new_merges,
-        rounds=0,
-        components=len(comp_table),
+        rounds=rounds,
+        components=components,
     )
 
 

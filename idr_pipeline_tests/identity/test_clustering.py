@@ -191,6 +191,23 @@ def test_a_cap_below_two_refuses_even_a_lone_pair():
     assert result.refused["reason"].tolist() == [REFUSED_SIZE]
 
 
+def _random_profiles(rng: np.random.Generator, ids: list[str]) -> pd.DataFrame:
+    """One "Ann" per id with a random national id, surname and birth date (some missing): the
+    conflicts the guards look at, at random."""
+    return _profiles(
+        [
+            (
+                rid,
+                rng.choice([None, "111", "222"]),
+                "Ann",
+                rng.choice(["Lee", "Ng"]),
+                rng.choice(["1980-01-02", "2001-05-06", None]),
+            )
+            for rid in ids
+        ]
+    )
+
+
 def test_clustering_only_the_rows_it_reads_gives_the_same_result():
     """run_clustering spells out ids only for rows_clustering_reads; on random graphs with
     conflicting ids, dates and weak bridges, that must change nothing."""
@@ -202,18 +219,7 @@ def test_clustering_only_the_rows_it_reads_gives_the_same_result():
     ):
         n = 80
         ids = [f"r{i:03d}" for i in range(n)]
-        profiles = _profiles(
-            [
-                (
-                    rid,
-                    rng.choice([None, "111", "222"]),
-                    "Ann",
-                    rng.choice(["Lee", "Ng"]),
-                    rng.choice(["1980-01-02", "2001-05-06", None]),
-                )
-                for rid in ids
-            ]
-        )
+        profiles = _random_profiles(rng, ids)
         left = rng.integers(0, n, 300)
         right = rng.integers(0, n, 300)
         keep = left < right
@@ -245,18 +251,7 @@ def test_clustering_components_apart_and_merging_gives_the_same_result(workers):
     ):
         n = 300
         ids = [f"r{i:03d}" for i in rng.permutation(n)]  # ids out of row order
-        profiles = _profiles(
-            [
-                (
-                    rid,
-                    rng.choice([None, "111", "222"]),
-                    "Ann",
-                    rng.choice(["Lee", "Ng"]),
-                    rng.choice(["1980-01-02", "2001-05-06", None]),
-                )
-                for rid in ids
-            ]
-        )
+        profiles = _random_profiles(rng, ids)
         left = rng.integers(0, n, 500)
         right = rng.integers(0, n, 500)
         keep = left != right
