@@ -204,22 +204,21 @@ def run_candidates(
             record_ids, vectors, k=EMBEDDING_NEIGHBOURS, min_cosine=EMBEDDING_MIN_COSINE
         )
     cands = generate_candidates(profiles, config, extra)
-    by_generator, pairs = cands.by_generator, cands.pairs
-    pairs["cosine"] = pair_cosines(pairs, record_ids, vectors)
-    schema = pa.schema(
-        [
-            ("record_id_l", pa.string()),
-            ("record_id_r", pa.string()),
-            ("generators", pa.string()),
-            ("cosine", pa.float64()),
-        ]
+    by_generator, table = cands.by_generator, cands.table
+    # Without embeddings (the default) every cosine is NaN and the ids need not become pandas.
+    cosine = (
+        pair_cosines(table.select(PAIR_KEYS).to_pandas(), record_ids, vectors)
+        if record_ids
+        else np.full(table.num_rows, np.nan)
     )
-    lake.write_pandas_version(pairs[schema.names], *CANDIDATES, schema=schema)
+    lake.write_pandas_version(
+        table.append_column("cosine", pa.array(cosine, type=pa.float64(), from_pandas=True)), *CANDIDATES
+    )
     keys = pa.schema([(c, pa.string()) for c in PAIR_KEYS])
     lake.write_pandas_version(cands.training[PAIR_KEYS], *TRAINING_PAIRS, schema=keys)
     counts = pd.DataFrame(
-        [{"generator": name, "pairs": len(p)} for name, p in by_generator.items()]
-        + [{"generator": "union", "pairs": len(pairs)}]
+        [{"generator": name, "pairs": by_generator.size(name)} for name in by_generator]
+        + [{"generator": "union", "pairs": table.num_rows}]
     )
     report = None
     if truth_path is not None and truth_path.exists():

@@ -7,6 +7,7 @@ fresh clone works with no configuration at all.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,11 +59,11 @@ class IdrSettings(BaseSettings):
     min_avg_linkage: float = 0.8
     # Processes for the steps that run in the Python driver rather than on Spark (reading source
     # files, MinHash beside the blocking rules, scoring and clustering in halves; see
-    # idr_pipeline.forked). 2 uses the core the Spark steps leave idle there: the 1M resolve
-    # took 235.7 s instead of 306.7 s back to back, but its peak memory at 1M (summed PSS
-    # 6.6-9.2 GB, measured before clustering stopped sharing the profile memo; 7.3 GB inline
-    # since) is not yet re-measured, so 1, inline, is the default.
-    driver_workers: int = 1
+    # idr_pipeline.forked). Two use the core the Spark steps leave idle there: the 1M resolve
+    # took 235.7 s instead of 306.7 s back to back. Its peak at 1M was 6.73 GB summed PSS
+    # (8.61 GB summed RSS, which counts the pages a forked child shares with its parent twice).
+    # 1 runs everything inline.
+    driver_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
     # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).

@@ -117,6 +117,12 @@ def pairs_frame(lo: np.ndarray, hi: np.ndarray, ids_by_rank: np.ndarray) -> pd.D
     )
 
 
+def code_pairs_frame(codes: np.ndarray, ids_by_rank: np.ndarray) -> pd.DataFrame:
+    """Pair codes (lo * n + hi over the ranks of ``ids_by_rank``) back to record id columns."""
+    n = max(len(ids_by_rank), 1)
+    return pairs_frame(codes // n, codes % n, ids_by_rank)
+
+
 def cross_bucket_pairs(
     keys_a: np.ndarray,
     ranks_a: np.ndarray,

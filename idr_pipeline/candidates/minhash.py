@@ -33,6 +33,7 @@ Hashing
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -48,7 +49,7 @@ import pandas as pd
 from idr_pipeline.candidates._buckets import (
     BucketStats,
     bucket_pairs,
-    pairs_frame,
+    code_pairs_frame,
     record_ranks,
     sorted_unique,
     unique_pairs,
@@ -420,10 +421,15 @@ def band_keys(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
 class LshResult:
     """Pairs plus what banding skipped, so a report can say how much recall the cap cost."""
 
-    pairs: pd.DataFrame
     bands: list[BucketStats]
     empty_records: int  # records without any shingle, never bucketed
-    codes: np.ndarray  # the same pairs as sorted lo * n + hi over record_ranks
+    codes: np.ndarray  # the pairs as sorted lo * n + hi over record_ranks
+    ids_by_rank: np.ndarray  # record ids in rank order, which ``codes`` index
+
+    @functools.cached_property
+    def pairs(self) -> pd.DataFrame:
+        """record_id_l, record_id_r of ``codes``, spelt out only when read (see DeterministicResult)."""
+        return code_pairs_frame(self.codes, self.ids_by_rank)
 
     @property
     def skipped_buckets(self) -> int:
@@ -439,7 +445,7 @@ class LshResult:
 
     def stats(self) -> dict[str, int]:
         return {
-            "pairs": len(self.pairs),
+            "pairs": len(self.codes),
             "band_pairs": sum(s.pairs for s in self.bands),
             "skipped_buckets": self.skipped_buckets,
             "skipped_records": self.skipped_records,
@@ -479,8 +485,7 @@ def lsh_codes(
 
 
 def lsh_result(code: np.ndarray, stats: list[BucketStats], empty: int, ids_by_rank: np.ndarray) -> LshResult:
-    n = max(len(ids_by_rank), 1)
-    return LshResult(pairs_frame(code // n, code % n, ids_by_rank), stats, empty, code)
+    return LshResult(stats, empty, code, ids_by_rank)
 
 
 def lsh_pairs(

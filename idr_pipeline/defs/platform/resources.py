@@ -64,7 +64,7 @@ class PipelineConfig(dg.ConfigurableResource):
     blocklist_path: str
     default_phone_region: str
     max_people_per_identifier: int
-    driver_workers: int = 1
+    driver_workers: int = 2
     max_quarantine_rate: float
     max_cluster_size: int
     match_threshold: float
