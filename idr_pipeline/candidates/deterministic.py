@@ -485,7 +485,8 @@ def deterministic_pairs(
                 lo, hi, st = cross_bucket_pairs(
                     codes[: len(keys)], ranks[pos], codes[len(keys) :], ranks[pos_b], rule.max_bucket
                 )
-            keyed = len(sorted_unique(pos))
+            # Rows keyed at least once: a bincount, not a sort of the (multi-key) positions.
+            keyed = int(np.count_nonzero(np.bincount(pos))) if len(pos) else 0
             code = sorted_unique(lo * n + hi)
             new = code[~_in_any(code, parts)]
             parts.append(new)
