@@ -9,10 +9,10 @@ desk on a switchboard, not a person, and E.164 has no place for them.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
 from idr_pipeline.standardize.base import EMPTY, INVALID_NUMBER, PLACEHOLDER, Normalized, is_placeholder
 
@@ -82,9 +82,34 @@ def _parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
         # What parse makes of '+1' and ten digits starting 2-9 (no prefix to strip, no leading
         # zero, no extension), without its regex passes: half the time of a US number.
         number = phonenumbers.PhoneNumber(country_code=1, national_number=int(text[2:]))
-        return number if phonenumbers.is_valid_number(number) else None
+        return number if _is_valid(number) else None
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    return number if phonenumbers.is_valid_number(number) else None
+    return number if _is_valid(number) else None
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """``phonenumbers.is_valid_number``, answered from the country code's main region first.
+
+    For a shared country code (+1 covers 25 regions) ``is_valid_number`` first finds the region
+    by testing the number against each region's patterns, main region first, then tests it again
+    against the region found: a valid US number was matched twice. When the main region has no
+    leading-digits rule, a number valid there is exactly a number ``is_valid_number`` accepts;
+    any other number gets the full test.
+    """
+    main = _main_region(number.country_code)
+    if main is not None and phonenumbers.is_valid_number_for_region(number, main):
+        return True
+    return phonenumbers.is_valid_number(number)
+
+
+@cache
+def _main_region(country_code: int) -> str | None:
+    """The region ``region_code_for_number`` tries first, when it is decided by full validation."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if not regions:
+        return None
+    metadata = PhoneMetadata.metadata_for_region(regions[0], None)
+    return regions[0] if metadata is not None and metadata.leading_digits is None else None

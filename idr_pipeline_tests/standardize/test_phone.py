@@ -114,3 +114,26 @@ def test_the_nanp_shortcut_reads_numbers_as_libphonenumber_parses_them(national:
     if got is not None:
         assert got == expected
         assert phonenumbers.format_number(got, phonenumbers.PhoneNumberFormat.E164) == text
+
+
+@given(
+    country_code=st.sampled_from([1, 7, 44, 61, 33, 49, 262, 290, 599, 800, 882]),
+    national=st.from_regex(r"\A[0-9]{4,12}\Z", fullmatch=True),
+)
+@example(country_code=1, national="2125550100")  # a 555 fiction number: invalid everywhere
+@example(country_code=1, national="4165550199")  # Toronto: valid in CA, not the main region US
+@example(country_code=1, national="2684601234")  # Antigua, a region with a leading-digits rule
+@example(country_code=44, national="7624123456")  # Isle of Man under the UK's code
+@example(country_code=7, national="7012345678")  # Kazakhstan under Russia's code
+def test_validity_from_the_main_region_first_agrees_with_libphonenumber(
+    country_code: int, national: str
+) -> None:
+    """The main-region shortcut is an optimisation only: it must accept exactly what
+    ``is_valid_number`` accepts, for shared country codes (+1, +7, +44, +262, +599), single-region
+    ones, and non-geographic ones (+800, +882)."""
+    import phonenumbers
+
+    from idr_pipeline.standardize.phone import _is_valid
+
+    number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
+    assert _is_valid(number) == phonenumbers.is_valid_number(number)
