@@ -16,7 +16,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idr_pipeline.candidates._buckets import BucketStats, frame_codes, pairs_frame, record_ranks, union_codes
+from idr_pipeline.candidates._buckets import (
+    BucketStats,
+    frame_codes,
+    pairs_frame,
+    record_ranks,
+    sorted_unique,
+    union_codes,
+)
 from idr_pipeline.candidates.deterministic import deterministic_pairs
 from idr_pipeline.candidates.minhash import (
     BandChoice,
@@ -123,15 +130,24 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
     masked frame and a report of what was masked.
     """
     out = profiles.copy()
-    first = out.get("first_name", pd.Series(index=out.index, dtype=object)).fillna("").str.lower().str[:2]
+    first = out.get("first_name", pd.Series(index=out.index, dtype=object)).fillna("")
+    # Who carries a value: the first two letters of the first name, as codes computed per distinct
+    # name. Counting distinct (value, name) code pairs replaced a string group-by (1.6 s at 1M).
+    name_codes, names = pd.factorize(first)
+    prefixes = pd.Series(names, dtype=object).str.lower().str[:2].to_numpy(dtype=object)
+    prefix_codes, prefix_values = pd.factorize(np.append(prefixes, ""))
+    named = prefix_codes[:-1][name_codes] if len(first) else np.zeros(0, dtype=np.int64)
+    named_present = named != prefix_codes[-1]  # the empty prefix is no name
     report = []
     for key, columns in SHARED_IDENTIFIER_COLUMNS.items():
         if key not in out.columns:
             continue
         values = out[key]
-        present = values.notna() & (first != "")
-        people = pd.DataFrame({"v": values[present], "f": first[present]}).groupby("v")["f"].nunique()
-        shared = set(people[people > max_people].index)
+        value_codes, uniques = pd.factorize(values)
+        present = (value_codes >= 0) & named_present
+        pairs = sorted_unique(value_codes[present].astype(np.int64) * len(prefix_values) + named[present])
+        people = np.bincount(pairs // max(len(prefix_values), 1), minlength=len(uniques))
+        shared = set(uniques[people > max_people])
         if not shared:
             continue
         hit = values.isin(shared)
