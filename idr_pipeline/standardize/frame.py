@@ -18,7 +18,7 @@ import pandas as pd
 from idr_pipeline.schema import CANONICAL_COLUMNS
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country
-from idr_pipeline.standardize.dates import normalize_dob, timestamp_reader
+from idr_pipeline.standardize.dates import normalize_dob, read_timestamps
 from idr_pipeline.standardize.email import match_key_of_normalized, normalize_email
 from idr_pipeline.standardize.identifiers import normalize_identifier, normalize_national_id
 from idr_pipeline.standardize.ip import normalize_ip
@@ -92,8 +92,9 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
         values[field], reasons[field] = _map_unique(texts[field][0], normalize)
     for field, normalize in REGIONAL_FIELDS.items():
         values[field], reasons[field] = _map_by_region(texts[field][0], regions, normalize)
-    read_timestamp = timestamp_reader(region)
-    values["updated_at"], reasons["updated_at"] = _map_unique(texts["updated_at"][0], read_timestamp)
+    values["updated_at"], reasons["updated_at"] = _map_unique_batch(
+        texts["updated_at"][0], lambda uniques: read_timestamps(uniques, region)
+    )
     email_key, _ = _map_unique(values["email"], lambda v: Normalized(match_key_of_normalized(v)))
 
     for field, (_, wrong_type) in texts.items():
@@ -157,6 +158,17 @@ def _map_unique(column: _Column, normalize: Callable[[str], Normalized]) -> tupl
     reason_table = _nulls(len(results) + 1)
     value_table[:-1] = [r.value for r in results]
     reason_table[:-1] = [r.reason for r in results]
+    return value_table[codes], reason_table[codes]
+
+
+def _map_unique_batch(
+    column: _Column, normalize_many: Callable[[np.ndarray], tuple[_Column, _Column]]
+) -> tuple[_Column, _Column]:
+    """Like :func:`_map_unique`, for a normaliser that reads all distinct values in one call."""
+    codes, uniques = pd.factorize(column)
+    found, why = normalize_many(np.asarray(uniques, dtype=object))
+    value_table, reason_table = _nulls(len(uniques) + 1), _nulls(len(uniques) + 1)
+    value_table[:-1], reason_table[:-1] = found, why
     return value_table[codes], reason_table[codes]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from idr_pipeline.standardize import normalize_dob, parse_timestamp
 from idr_pipeline.standardize.base import (
@@ -16,6 +18,7 @@ from idr_pipeline.standardize.base import (
     UNPARSEABLE_TIMESTAMP,
     Normalized,
 )
+from idr_pipeline.standardize.dates import read_timestamps
 
 TODAY = date(2025, 6, 1)
 
@@ -87,3 +90,29 @@ def test_timestamp_rejections() -> None:
     assert parse_timestamp("garbage") == Normalized(None, UNPARSEABLE_TIMESTAMP)
     assert parse_timestamp("3000-01-01") == Normalized(None, IMPLAUSIBLE_TIMESTAMP)
     assert parse_timestamp("") == Normalized(None, None)
+
+
+def test_an_offset_of_a_day_or_more_is_a_reason_not_a_crash() -> None:
+    assert parse_timestamp("2024-01-01T10:00:00+25:00") == Normalized(None, UNPARSEABLE_TIMESTAMP)
+    assert parse_timestamp("01/02/2024 10:00 +2400") == Normalized(None, UNPARSEABLE_TIMESTAMP)
+
+
+_PLAINISH = (
+    r"\A(?:\d{4}|１９９９|0000)-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,8})?(?:Z|z|[+-]\d{2}:\d{2}| UTC)?\Z"
+)
+
+
+@given(
+    texts=st.lists(st.one_of(st.from_regex(_PLAINISH, fullmatch=True), st.text(max_size=25)), max_size=30),
+    region=st.sampled_from(["US", "GB", "ZZ"]),
+)
+@example(texts=["2024-02-30 10:00:00", "1899-12-31T23:00:00-02:00", "2100-12-31T23:30:00-01:00"], region="US")
+@example(texts=["2024-01-01T24:00:00", "2024-01-01T10:00:60", "1969-12-31T23:59:59.999+00:00"], region="GB")
+def test_the_batch_reader_agrees_with_parse_timestamp(texts: list[str], region: str) -> None:
+    """read_timestamps' plain-ISO path is an optimisation only: value and reason per text must be
+    what parse_timestamp gives, for plain ISO, near misses (bad dates, hour 24, out-of-range
+    years and offsets, non-ASCII digits) and arbitrary text."""
+    values, reasons = read_timestamps(texts, region)
+    assert [Normalized(v, r) for v, r in zip(values, reasons, strict=True)] == [
+        parse_timestamp(t, region) for t in texts
+    ]
