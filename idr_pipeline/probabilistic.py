@@ -288,6 +288,11 @@ def em_sample_rows(n_pairs: int, config: MatchConfig = MatchConfig()) -> np.ndar
     return np.random.RandomState(config.seed).choice(n_pairs, size=config.em_max_pairs, replace=False)
 
 
+# Below this many EM pairs a fork costs more than the comparing it would share.
+FORK_MIN_TRAINING_PAIRS = 200_000
+CACHE_FILL_PAIRS = 10_000
+
+
 def train_on_positions(
     profiles: pd.DataFrame,
     left: np.ndarray,
@@ -297,13 +302,44 @@ def train_on_positions(
 ) -> MatchModel:
     """EM on candidate pairs given as row positions into ``profiles``, u from random pairs;
     labels are never used. ``cache``: a ``Sides`` cache of these profiles to fill or reuse."""
+    gamma, gamma_random = training_comparisons(profiles, left, right, config, cache)
+    return train(gamma, gamma_random, tf=term_frequencies(profiles))
+
+
+def training_comparisons(
+    profiles: pd.DataFrame,
+    left: np.ndarray,
+    right: np.ndarray,
+    config: MatchConfig = MatchConfig(),
+    cache: dict | None = None,
+    fork_min_pairs: int = FORK_MIN_TRAINING_PAIRS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(comparison levels of the EM pairs, of ``config.random_pairs`` random pairs).
+
+    Comparing is per pair, so with ``config.workers`` > 1 and at least ``fork_min_pairs`` EM
+    pairs a forked child compares the tail of them while this process compares the rest and
+    the random pairs (an even split of the work). A first slice fills the factorised-column
+    cache the child then inherits. The frames are the same either way.
+    """
     frame = profiles.reset_index(drop=True)
     cache = {} if cache is None else cache
-    gamma = compare_sides(Sides(frame, left, right, cache))
-    gamma_random = compare_sides(
-        Sides(frame, *random_positions(len(profiles), config.random_pairs, config.seed), cache)
-    )
-    return train(gamma, gamma_random, tf=term_frequencies(profiles))
+    random_left, random_right = random_positions(len(profiles), config.random_pairs, config.seed)
+
+    def gamma_of(lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
+        return compare_sides(Sides(frame, lo, hi, cache))
+
+    if config.workers <= 1 or len(left) < max(fork_min_pairs, 2):
+        return gamma_of(left, right), gamma_of(random_left, random_right)
+    first = min(CACHE_FILL_PAIRS, len(left) // 4)
+    split = max(first, (len(left) - len(random_left)) // 2)
+    head = gamma_of(left[:first], right[:first])
+    child = Forked(lambda: gamma_of(left[split:], right[split:]))
+    try:
+        middle = gamma_of(left[first:split], right[first:split])
+        gamma_random = gamma_of(random_left, random_right)
+        return pd.concat([head, middle, child.result()], ignore_index=True), gamma_random
+    finally:
+        child.cancel()
 
 
 WEIGHT_PREFIX = "w_"

@@ -19,6 +19,7 @@ from idr_pipeline.probabilistic import (
     generate_candidates,
     score_position_chunks,
     train_on_positions,
+    training_comparisons,
 )
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="this platform has no fork")
@@ -128,6 +129,16 @@ def test_candidates_and_scores_do_not_depend_on_the_worker_count():
         profiles["record_id"], pa.chunked_array([pairs.record_id_l]), pa.chunked_array([pairs.record_id_r])
     )
     model = train_on_positions(profiles, left, right)
+    # The same comparison levels when a child compares the tail of the EM pairs: the parent
+    # does a cache-filling slice, a middle slice and the random pairs (few, so all three parts
+    # are non-empty here).
+    small = dataclasses.replace(MatchConfig(), random_pairs=len(pairs) // 3)
+    inline_gammas = training_comparisons(profiles, left, right, small)
+    forked_gammas = training_comparisons(
+        profiles, left, right, dataclasses.replace(small, workers=2), fork_min_pairs=len(pairs) // 2
+    )
+    for one_way, other_way in zip(inline_gammas, forked_gammas, strict=True):
+        pd.testing.assert_frame_equal(one_way, other_way)
     chunk = len(pairs) // 5 + 1  # five chunks: the child scores the last two
     one = pd.concat(score_position_chunks(profiles, left, right, model, chunk=chunk, workers=1))
     two = list(score_position_chunks(profiles, left, right, model, chunk=chunk, workers=2))
