@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 
 from idr_pipeline.candidates._buckets import (
     BucketStats,
+    code_pairs_frame,
     frame_codes,
-    pairs_frame,
     record_ranks,
     sorted_unique,
     union_codes,
@@ -136,7 +136,7 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
     name_codes, names = pd.factorize(first)
     prefixes = pd.Series(names, dtype=object).str.lower().str[:2].to_numpy(dtype=object)
     prefix_codes, prefix_values = pd.factorize(np.append(prefixes, ""))
-    named = prefix_codes[:-1][name_codes] if len(first) else np.zeros(0, dtype=np.int64)
+    named = prefix_codes[:-1][name_codes]
     named_present = named != prefix_codes[-1]  # the empty prefix is no name
     report = []
     for key, columns in SHARED_IDENTIFIER_COLUMNS.items():
@@ -146,7 +146,7 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
         value_codes, uniques = pd.factorize(values)
         present = (value_codes >= 0) & named_present
         pairs = sorted_unique(value_codes[present].astype(np.int64) * len(prefix_values) + named[present])
-        people = np.bincount(pairs // max(len(prefix_values), 1), minlength=len(uniques))
+        people = np.bincount(pairs // len(prefix_values), minlength=len(uniques))  # '' is always there
         shared = set(uniques[people > max_people])
         if not shared:
             continue
@@ -232,8 +232,7 @@ def em_sample_pairs(
     pool, _ = union_codes(codes)
     rows = em_sample_rows(len(pool), config)
     chosen = pool if rows is None else pool[rows]
-    n = max(len(ids_by_rank), 1)
-    return pairs_frame(chosen // n, chosen % n, ids_by_rank), len(pool)
+    return code_pairs_frame(chosen, ids_by_rank), len(pool)
 
 
 def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) -> pa.Table:

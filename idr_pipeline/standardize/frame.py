@@ -8,7 +8,7 @@ functions are also ``lru_cache``d, which carries the benefit across batches in o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -151,22 +151,21 @@ def _key_text(value: str) -> Normalized:
 
 def _map_unique(column: _Column, normalize: Callable[[str], Normalized]) -> tuple[_Column, _Column]:
     """Normalise each distinct non-null value once and broadcast (value, reason) to the rows."""
-    codes, uniques = pd.factorize(column)
-    results = [normalize(u) for u in uniques]
-    # The extra trailing slot is what code -1 (a null input) picks up.
-    value_table = _nulls(len(results) + 1)
-    reason_table = _nulls(len(results) + 1)
-    value_table[:-1] = [r.value for r in results]
-    reason_table[:-1] = [r.reason for r in results]
-    return value_table[codes], reason_table[codes]
+
+    def normalize_many(uniques: np.ndarray) -> tuple[list[str | None], list[str | None]]:
+        results = [normalize(u) for u in uniques]
+        return [r.value for r in results], [r.reason for r in results]
+
+    return _map_unique_batch(column, normalize_many)
 
 
 def _map_unique_batch(
-    column: _Column, normalize_many: Callable[[np.ndarray], tuple[_Column, _Column]]
+    column: _Column, normalize_many: Callable[[np.ndarray], tuple[Sequence[str | None], Sequence[str | None]]]
 ) -> tuple[_Column, _Column]:
     """Like :func:`_map_unique`, for a normaliser that reads all distinct values in one call."""
     codes, uniques = pd.factorize(column)
     found, why = normalize_many(np.asarray(uniques, dtype=object))
+    # The extra trailing slot is what code -1 (a null input) picks up.
     value_table, reason_table = _nulls(len(uniques) + 1), _nulls(len(uniques) + 1)
     value_table[:-1], reason_table[:-1] = found, why
     return value_table[codes], reason_table[codes]
