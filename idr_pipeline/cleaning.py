@@ -12,19 +12,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import reduce
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from idr_pipeline.golden_record import identifier_expression
+from idr_pipeline.cleaning_batches import (
+    CLEAN,
+    CONTENT_COLUMNS,
+    DUPLICATE_COUNT,
+    ERASED,
+    JAVA_WHITESPACE_CLASS,
+    OUTCOME,
+    PARTITION_KEY,
+    QUARANTINED,
+    RAW_JSON,
+)
 from idr_pipeline.ingest.landing import raw_source_path
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
 from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.standardize.frame import QUARANTINE_REASON
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -53,37 +63,6 @@ class CleanResult:
     collapsed_duplicates: int
     # Raw rows dropped because they carry an erased subject's identifier (every copy counts).
     erased_rows: int = 0
-
-
-#: Identifier types an erasure tombstone may name, checked on the normalised values.
-TOMBSTONE_TYPES = (
-    "email",
-    "email_key",
-    "phone",
-    "national_id",
-    "device_id",
-    "anonymous_id",
-    "source_customer_key",
-)
-
-
-def drop_tombstoned(
-    standardized: DataFrame, tombstones: Mapping[str, set[str]]
-) -> tuple[DataFrame, DataFrame]:
-    """(kept, erased): rows whose normalised identifier's SHA-256 is tombstoned are erased.
-
-    Tombstones hold hashes, so the values are hashed here rather than the tombstones
-    un-hashed; the hash list is small (one per erased identifier) and travels with the plan.
-    """
-    conditions = [
-        F.sha2(identifier_expression(id_type), 256).isin(sorted(hashes))
-        for id_type, hashes in sorted(tombstones.items())
-        if id_type in TOMBSTONE_TYPES and hashes
-    ]
-    if not conditions:
-        return standardized, standardized.limit(0)
-    hit = F.coalesce(reduce(lambda a, b: a | b, conditions), F.lit(False))
-    return standardized.where(~hit), standardized.where(hit)
 
 
 def map_source_to_canonical(raw: DataFrame, mapping: SourceMapping) -> DataFrame:
@@ -138,33 +117,30 @@ def read_mapped_raw(
     return out, missing
 
 
-def _standardized_schema() -> T.StructType:
+def _outcome_schema() -> T.StructType:
     fields = [T.StructField(c, T.StringType()) for c in [*CANONICAL_COLUMNS, "email_key", EXTRAS_COLUMN]]
     fields += [
         T.StructField("_batch_id", T.StringType()),
         T.StructField("_ingested_at", T.StringType()),
         T.StructField(META_LINE, T.LongType()),
         T.StructField("_trust", T.IntegerType()),
-        T.StructField("_duplicate_count", T.LongType()),
-        T.StructField("_raw", T.StringType()),
+        T.StructField(DUPLICATE_COUNT, T.LongType()),
+        T.StructField(RAW_JSON, T.StringType()),
         T.StructField("_reasons", T.StringType()),
-        T.StructField("_quarantine_reason", T.StringType()),
+        T.StructField(QUARANTINE_REASON, T.StringType()),
+        T.StructField(OUTCOME, T.StringType()),
     ]
     return T.StructType(fields)
 
 
-def standardize_batches(default_region: str):
-    """A mapInPandas function; the import happens on the worker."""
+def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
+    """A mapInPandas function over partitions sorted by the partition key; imports on the worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from idr_pipeline.standardize import standardize_frame, validate_clean
+        from idr_pipeline.cleaning_batches import clean_sorted_partition
 
-        names = [f.name for f in _standardized_schema().fields]
-        for pdf in batches:
-            out = standardize_frame(pdf, default_region=default_region)
-            usable = out[out["_quarantine_reason"].isna()]
-            if len(usable):
-                validate_clean(usable)
+        names = [f.name for f in _outcome_schema().fields]
+        for out in clean_sorted_partition(batches, default_region, tombstones):
             yield out[names]
 
     return run
@@ -173,80 +149,58 @@ def standardize_batches(default_region: str):
 def clean_profiles(
     raw: DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None = None
 ) -> CleanResult:
+    """One shuffle of the parsed rows by record id; the rest happens per sorted partition.
+
+    Exact duplicates, erasure and the choice of each record id's current version all need a
+    record id's rows together, so ``cleaning_batches`` does them in the same pandas pass that
+    standardises. At a million rows this replaced a group-by over every column, JSON of every
+    row and a window evaluated twice (see ``benchmarks/README.md``).
+    """
     # Not cached: the counts read Parquet footers or one column, and the one full read feeds the
-    # deduplication directly. Caching it first cost more than it saved (run_cleaning at 1M: 84.6
-    # and 77.2 s cached, 80.5, 76.1 and 73.0 s not, alternating). The file list is fixed when
-    # ``raw`` is planned, so every count sees the same batches.
+    # shuffle directly. The file list is fixed when ``raw`` is planned, so every count sees the
+    # same batches.
     raw_rows = raw.count()
     parse_bad = raw.where(F.col(META_ERROR).isNotNull())
     parsed = raw.where(F.col(META_ERROR).isNull())
-
-    content = [*CANONICAL_COLUMNS, EXTRAS_COLUMN]
-    first = F.min(F.struct("_ingested_at", META_LINE, "_batch_id", "_trust")).alias("_first")
-    deduped = (
-        parsed.groupBy(*content)
-        .agg(first, F.count(F.lit(1)).alias("_duplicate_count"))
-        .select(
-            *content,
-            "_first._batch_id",
-            "_first._ingested_at",
-            f"_first.{META_LINE}",
-            "_first._trust",
-            "_duplicate_count",
-            F.to_json(F.struct(*CANONICAL_COLUMNS)).alias("_raw"),
-        )
+    key = F.regexp_replace(F.col("record_id"), JAVA_WHITESPACE_CLASS, "")
+    outcomes = (
+        parsed.select(*CONTENT_COLUMNS, *META_COLUMNS, key.alias(PARTITION_KEY))
+        .repartition(PARTITION_KEY)
+        .sortWithinPartitions(PARTITION_KEY)
+        .mapInPandas(clean_partitions(default_region, dict(tombstones or {})), _outcome_schema())
+        .cache()
     )
-    standardized = deduped.mapInPandas(standardize_batches(default_region), _standardized_schema()).cache()
-    deduped_rows = standardized.count()
-    erased_rows = erased_distinct = 0
-    if tombstones:
-        # Erased subjects leave before anything else sees them, quarantine included.
-        standardized, erased = drop_tombstoned(standardized, tombstones)
-        erased_distinct, erased_copies = erased.agg(F.count(F.lit(1)), F.sum("_duplicate_count")).first()
-        erased_rows = int(erased_copies or 0)
-
-    usable = standardized.where(F.col("_quarantine_reason").isNull())
-    rejected = standardized.where(F.col("_quarantine_reason").isNotNull())
-    # One clean row per record_id: an older version of the same record, or another source's
-    # row that reuses the id, is quarantined with that reason rather than merged blindly.
-    w = Window.partitionBy("record_id").orderBy(
-        F.col("updated_at").desc_nulls_last(), F.col("_ingested_at").desc(), F.col(META_LINE).desc()
-    )
-    ranked = usable.withColumn("_rank", F.row_number().over(w)).withColumn(
-        "_winner_source", F.first("source").over(w)
-    )
-    clean = ranked.where(F.col("_rank") == 1).select(*CLEAN_COLUMNS)
-    superseded = ranked.where(F.col("_rank") > 1).withColumn(
-        "_quarantine_reason",
-        F.when(F.col("_winner_source") == F.col("source"), F.lit("superseded_by_newer_version")).otherwise(
-            F.concat(F.lit("record_id_collision_with_source:"), F.col("_winner_source"))
-        ),
-    )
+    totals = {
+        row[OUTCOME]: (row["rows"], row["copies"])
+        for row in outcomes.groupBy(OUTCOME)
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(DUPLICATE_COUNT).alias("copies"))
+        .collect()
+    }
+    deduped_rows = sum(rows for rows, _copies in totals.values())
+    erased_distinct, erased_rows = totals.get(ERASED, (0, 0))
 
     def as_quarantine(df: DataFrame, reason: F.Column, raw_json: F.Column, raw_line: F.Column) -> DataFrame:
-        copies = F.col("_duplicate_count") if "_duplicate_count" in df.columns else F.lit(1).cast("long")
+        copies = F.col(DUPLICATE_COUNT) if DUPLICATE_COUNT in df.columns else F.lit(1).cast("long")
         return df.select(
             "record_id", "source", "_batch_id", META_LINE, "_ingested_at",
-            reason.alias("_reason"), raw_json.alias("_raw"), raw_line.alias(META_RAW), copies.alias("_duplicate_count"),
+            reason.alias("_reason"), raw_json.alias("_raw"), raw_line.alias(META_RAW), copies.alias(DUPLICATE_COUNT),
         )  # fmt: skip
 
-    no_line = F.lit(None).cast("string")
-    quarantined = (
-        as_quarantine(
-            parse_bad,
-            F.concat(F.lit("parse_error: "), F.col(META_ERROR)),
-            F.lit(None).cast("string"),
-            F.col(META_RAW),
-        )
-        .unionByName(as_quarantine(rejected, F.col("_quarantine_reason"), F.col("_raw"), no_line))
-        .unionByName(as_quarantine(superseded, F.col("_quarantine_reason"), F.col("_raw"), no_line))
+    rejected = outcomes.where(F.col(OUTCOME) == QUARANTINED)
+    quarantined = as_quarantine(
+        parse_bad,
+        F.concat(F.lit("parse_error: "), F.col(META_ERROR)),
+        F.lit(None).cast("string"),
+        F.col(META_RAW),
+    ).unionByName(
+        as_quarantine(rejected, F.col(QUARANTINE_REASON), F.col(RAW_JSON), F.lit(None).cast("string"))
     )
     parsed_rows = raw_rows - parse_bad.count()
     return CleanResult(
-        clean=clean,
+        clean=outcomes.where(F.col(OUTCOME) == CLEAN).select(*CLEAN_COLUMNS),
         quarantined=quarantined,
         raw_rows=raw_rows,
         # An erased row's duplicates are erased with it, not collapsed.
-        collapsed_duplicates=(parsed_rows - erased_rows) - (deduped_rows - int(erased_distinct)),
-        erased_rows=erased_rows,
+        collapsed_duplicates=(parsed_rows - int(erased_rows or 0)) - (deduped_rows - int(erased_distinct)),
+        erased_rows=int(erased_rows or 0),
     )
