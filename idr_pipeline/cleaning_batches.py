@@ -23,6 +23,7 @@ import pandas as pd
 
 from idr_pipeline.ingest.readers import META_LINE
 from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.sorted_runs import run_starts, whole_runs
 from idr_pipeline.standardize import standardize_frame, validate_clean
 from idr_pipeline.standardize.frame import QUARANTINE_REASON
 
@@ -66,7 +67,9 @@ def collapse_exact_duplicates(raw: pd.DataFrame) -> pd.DataFrame:
     Missing values compare equal, as in a SQL group-by.
     """
     counts = np.ones(len(raw), dtype=np.int64)
-    shared = _in_runs(raw[PARTITION_KEY].to_numpy(dtype=object))
+    starts = run_starts(raw, [PARTITION_KEY])
+    # A row shares its key when it does not start a run, or the next row does not.
+    shared = ~starts | np.append(~starts[1:], False)
     if not shared.any():
         return raw.assign(**{DUPLICATE_COUNT: counts})
     runs = raw[shared].sort_values(ARRIVAL_ORDER, kind="stable", na_position="first")
@@ -202,34 +205,6 @@ def clean_rows(
 def clean_sorted_partition(
     batches: Iterable[pd.DataFrame], default_region: str, tombstones: Mapping[str, set[str]] | None = None
 ) -> Iterator[pd.DataFrame]:
-    """:func:`clean_rows` over a partition's Arrow batches, sorted by :data:`PARTITION_KEY`.
-
-    A key's run may straddle two batches, so each batch's trailing run waits for the next
-    batch (or the end of the partition) before it is cleaned.
-    """
-    carry: pd.DataFrame | None = None
-    for batch in batches:
-        pdf = batch if carry is None else pd.concat([carry, batch], ignore_index=True)
-        if pdf.empty:
-            continue
-        keys = pdf[PARTITION_KEY].to_numpy(dtype=object)
-        start = len(keys) - int(np.count_nonzero(_equal(keys, keys[-1])))
-        carry = pdf.iloc[start:]
-        if start:
-            yield clean_rows(pdf.iloc[:start], default_region, tombstones)
-    if carry is not None and len(carry):
-        yield clean_rows(carry, default_region, tombstones)
-
-
-def _in_runs(keys: np.ndarray) -> np.ndarray:
-    """Rows whose sorted key equals a neighbour's (missing keys count as equal)."""
-    same = np.zeros(len(keys), dtype=bool)
-    if len(keys) > 1:
-        equal = _equal(keys[1:], keys[:-1])
-        same[1:] |= equal
-        same[:-1] |= equal
-    return same
-
-
-def _equal(a: np.ndarray, b: np.ndarray | object) -> np.ndarray:
-    return (a == b) | (pd.isna(a) & pd.isna(b))
+    """:func:`clean_rows` over a partition's Arrow batches, sorted by :data:`PARTITION_KEY`."""
+    for rows in whole_runs(batches, [PARTITION_KEY]):
+        yield clean_rows(rows, default_region, tombstones)

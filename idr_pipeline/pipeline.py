@@ -18,7 +18,12 @@ from pyspark.sql import functions as F
 
 from idr_pipeline.cleaning import clean_profiles, read_mapped_raw
 from idr_pipeline.golden_record import build_golden_records, build_identifiers
-from idr_pipeline.identity.edges import classify_identifiers, deterministic_edges, identifier_occurrences
+from idr_pipeline.identity.edges import (
+    deterministic_edges,
+    identifier_occurrences,
+    link_identifiers,
+    shared_identifiers,
+)
 from idr_pipeline.identity.graph import (
     MERGE_COLUMNS,
     REGISTRY_COLUMNS,
@@ -136,12 +141,9 @@ class EdgeStats:
 
 def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], max_people: int) -> EdgeStats:
     clean = lake.read_latest(*CLEAN)
-    occ = identifier_occurrences(clean).cache()
-    classified = classify_identifiers(occ, max_people, blocklist).cache()
-    edges = deterministic_edges(occ, classified)
-    lake.write_version(edges, *EDGES)
-    shared = classified.where(F.col("not_identity_reason").isNotNull())
-    lake.write_version(shared, *SHARED_IDENTIFIERS)
+    linked = link_identifiers(identifier_occurrences(clean), max_people, blocklist).cache()
+    lake.write_version(deterministic_edges(linked), *EDGES)
+    lake.write_version(shared_identifiers(linked), *SHARED_IDENTIFIERS)
     edges = lake.read_latest(*EDGES)
     shared = lake.read_latest(*SHARED_IDENTIFIERS)
     reason_head = F.regexp_replace(F.col("not_identity_reason"), r"_\d+_people$", "_people")
@@ -155,8 +157,7 @@ def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], m
         .toPandas(),
         shared_preview=shared.orderBy(F.desc("records")).limit(10).toPandas(),
     )
-    occ.unpersist()
-    classified.unpersist()
+    linked.unpersist()
     return stats
 
 

@@ -8,17 +8,18 @@ is what keeps one bad value from chaining thousands of people into one identity.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idr_pipeline.golden_record import identifier_expression
-from idr_pipeline.identity.blocklist import is_blocked
+from idr_pipeline.identity.identifier_runs import EDGE_COLUMNS, SHARED_COLUMNS, SORT_ORDER, VALUE_KEY
 
 LINKING_IDENTIFIERS = ["email_key", "phone", "national_id", "device_id", "source_customer_key"]
-# Above this many records a value is a placeholder or a system default, whoever carries it.
-MAX_RECORDS_PER_IDENTIFIER = 200
 
 
 def identifier_occurrences(clean: DataFrame) -> DataFrame:
@@ -45,52 +46,61 @@ def identifier_occurrences(clean: DataFrame) -> DataFrame:
     )
 
 
-def classify_identifiers(
-    occurrences: DataFrame, max_people: int, blocklist: dict[str, set[str]]
-) -> DataFrame:
-    """Per identifier value: how many records and distinct people carry it, and whether it links."""
-    # The blocklist rule runs once per distinct value (not per occurrence) through the same
-    # pure function the API uses, so there is one definition of "placeholder". A pandas UDF
-    # moves the values in Arrow batches: the row-at-a-time UDF pickled every one of a
-    # million-record run's millions of distinct identifiers and took most of this step.
+def link_identifiers(occurrences: DataFrame, max_people: int, blocklist: dict[str, set[str]]) -> DataFrame:
+    """The values that must not link and the edges the others make, in one pass.
 
-    def blocked(id_types: pd.Series, values: pd.Series) -> pd.Series:
-        flags = [int(is_blocked(t, v, blocklist)) for t, v in zip(id_types, values, strict=True)]
-        return pd.Series(flags, dtype="int32")
+    One shuffle of the occurrences by value, sorted so each value's carriers arrive together
+    with the smallest record id first; ``identifier_runs.classify_runs`` does the rest in
+    pandas. The result holds both kinds of row (``kind`` is ``shared`` or ``edge``): cache it
+    and read each with :func:`shared_identifiers` and :func:`deterministic_edges`.
+    """
 
-    blocked_udf = F.pandas_udf(blocked, T.IntegerType())
-    stats = (
-        occurrences.groupBy("id_type", "id_value")
-        .agg(
-            F.count(F.lit(1)).alias("records"),
-            # Sets, not countDistinct: two distinct counts make Spark expand every row into
-            # three before the shuffle; a value is carried by a handful of records, so its sets
-            # stay small.
-            F.size(F.collect_set("person_name")).cast("long").alias("distinct_names"),
-            F.size(F.collect_set("person_dob")).cast("long").alias("distinct_dobs"),
-        )
-        .withColumn("blocked", blocked_udf("id_type", "id_value"))
-    )
-    people = F.greatest("distinct_names", "distinct_dobs")
-    reason = (
-        F.when(F.col("blocked") == 1, F.lit("blocklisted"))
-        .when(F.col("records") > MAX_RECORDS_PER_IDENTIFIER, F.lit("too_many_records"))
-        .when(people > max_people, F.concat(F.lit("shared_by_"), people.cast("string"), F.lit("_people")))
-    )
-    return stats.withColumn("people", people).withColumn("not_identity_reason", reason)
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from idr_pipeline.identity.identifier_runs import VALUE_KEY, classify_runs
+        from idr_pipeline.sorted_runs import whole_runs
 
+        for occ in whole_runs(batches, VALUE_KEY):
+            shared, edges = classify_runs(occ, max_people, blocklist)
+            yield _linked_rows(shared, "shared")
+            yield _linked_rows(edges, "edge")
 
-def deterministic_edges(occurrences: DataFrame, classified: DataFrame) -> DataFrame:
-    """Star edges from the smallest record id of each linking value: n-1 edges, not n^2."""
-    linking = classified.where(F.col("not_identity_reason").isNull() & (F.col("records") > 1)).select(
-        "id_type", "id_value"
-    )
-    occ = occurrences.select("record_id", "id_type", "id_value").join(linking, ["id_type", "id_value"])
-    # A window over the join's own partitioning: no second shuffle and join for the hubs.
-    hub = F.min("record_id").over(Window.partitionBy("id_type", "id_value"))
     return (
-        occ.withColumn("src", hub)
-        .where(F.col("record_id") != F.col("src"))
-        .select("src", F.col("record_id").alias("dst"), "id_type", "id_value")
-        .dropDuplicates(["src", "dst", "id_type", "id_value"])
+        occurrences.select(*SORT_ORDER, "person_name", "person_dob")
+        .repartition(*VALUE_KEY)
+        .sortWithinPartitions(*SORT_ORDER)
+        .mapInPandas(run, LINKED_SCHEMA)
     )
+
+
+def _linked_rows(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """``rows`` in :data:`LINKED_SCHEMA`, the other kind's columns missing (object ``None``)."""
+    missing = np.full(len(rows), None, dtype=object)
+    columns = {name: rows[name].to_numpy() if name in rows else missing for name in LINKED_SCHEMA.fieldNames()}
+    return pd.DataFrame({**columns, "kind": np.full(len(rows), kind, dtype=object)})
+
+
+def shared_identifiers(linked: DataFrame) -> DataFrame:
+    """Per value that does not link: carriers, people and the reason."""
+    return linked.where(F.col("kind") == "shared").select(*SHARED_COLUMNS)
+
+
+def deterministic_edges(linked: DataFrame) -> DataFrame:
+    """Star edges (src, dst, id_type, id_value) from the smallest record id of each linking value."""
+    return linked.where(F.col("kind") == "edge").select(*EDGE_COLUMNS)
+
+
+LINKED_SCHEMA = T.StructType(
+    [
+        T.StructField("kind", T.StringType()),
+        T.StructField("id_type", T.StringType()),
+        T.StructField("id_value", T.StringType()),
+        T.StructField("records", T.LongType()),
+        T.StructField("distinct_names", T.LongType()),
+        T.StructField("distinct_dobs", T.LongType()),
+        T.StructField("blocked", T.IntegerType()),
+        T.StructField("people", T.LongType()),
+        T.StructField("not_identity_reason", T.StringType()),
+        T.StructField("src", T.StringType()),
+        T.StructField("dst", T.StringType()),
+    ]
+)

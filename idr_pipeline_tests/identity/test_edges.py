@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from idr_pipeline.identity.edges import classify_identifiers, deterministic_edges
+from idr_pipeline.identity.edges import deterministic_edges, link_identifiers, shared_identifiers
 
 BLOCKLIST = {
     "email_key": {"test@test.com"},
@@ -41,14 +41,13 @@ def test_blocklisted_and_shared_values_are_classified_and_never_link(spark):
             ("r11", "email_key", "fay@example.org", "fa", None),
         ],
     )
-    classified = classify_identifiers(occ, max_people=1, blocklist=BLOCKLIST)
-    reasons = {(r.id_type, r.id_value): r.not_identity_reason for r in classified.collect()}
+    linked = link_identifiers(occ, max_people=1, blocklist=BLOCKLIST).cache()
+    reasons = {(r.id_type, r.id_value): r.not_identity_reason for r in shared_identifiers(linked).collect()}
     assert reasons == {
         ("email_key", "test@test.com"): "blocklisted",
         ("phone", "+11234567890"): "blocklisted",
         ("device_id", "unknown"): "blocklisted",
         ("phone", "+15550001111"): "shared_by_2_people",
-        ("email_key", "fay@example.org"): None,
     }
-    edges = {(r.src, r.dst, r.id_type) for r in deterministic_edges(occ, classified).collect()}
+    edges = {(r.src, r.dst, r.id_type) for r in deterministic_edges(linked).collect()}
     assert edges == {("r10", "r11", "email_key"), ("r10", "r9", "email_key")}
