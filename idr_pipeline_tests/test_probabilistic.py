@@ -169,10 +169,10 @@ def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path,
         lake.write_pandas_version(pd.DataFrame(rows), *CLEAN, schema=schema)
 
     reads = []
-    real_read = Lake.read_latest_pandas
+    real_read = Lake.read_latest_arrow
     # A spy, not a stand-in: every read still goes to the lake on disk.
     monkeypatch.setattr(
-        Lake, "read_latest_pandas", lambda self, *a, **k: reads.append(a) or real_read(self, *a, **k)
+        Lake, "read_latest_arrow", lambda self, *a, **k: reads.append(a) or real_read(self, *a, **k)
     )
     write(["ANN", "BOB"])
     config = MatchConfig()
@@ -193,3 +193,36 @@ def test_reusing_profiles_reads_each_version_once_and_hands_out_copies(tmp_path,
     read_profiles(lake)
     assert len(reads) == 4  # outside the block nothing is kept
     assert comparison_cache(lake, config) is not comparison_cache(lake, config)
+
+
+def test_the_trained_model_does_not_depend_on_the_profiles_file_order(tmp_path, spark):
+    """EM and u sample pairs by position; the profiles are read in record id order, so a lake
+    written in another order (another Spark partitioning, say) trains the same model."""
+    from idr_pipeline.lake import Lake
+    from idr_pipeline.matching_pipeline import PROFILE_COLUMNS, read_model, run_candidates, run_match_model
+    from idr_pipeline.pipeline import CLEAN
+
+    rng = np.random.default_rng(3)
+    people = rng.integers(0, 150, 500)
+    firsts = np.array(["ANN", "BOB", "CY", "DAN", "EVE", "FAY", "GUS", "HAL", "IDA", "JO"])
+    lasts = np.array(["SMITH", "JONES", "BROWN", "TAYLOR", "WILSON", "DAVIES", "EVANS", "KING"])
+    profiles = pd.DataFrame({c: [None] * len(people) for c in PROFILE_COLUMNS})
+    profiles["record_id"] = [f"r{i:04d}" for i in range(len(people))]
+    profiles["source"] = "crm"
+    profiles["first_name"] = firsts[people % len(firsts)]
+    profiles["last_name"] = lasts[(people // len(firsts)) % len(lasts)]
+    profiles["dob"] = [f"19{50 + p % 40}-0{1 + p % 9}-1{p % 10}" for p in people]
+    profiles["email"] = profiles["email_key"] = [
+        f"p{p}@example.com" if keep else None
+        for p, keep in zip(people, rng.random(len(people)) < 0.5, strict=True)
+    ]
+    schema = pa.schema([(c, pa.string()) for c in PROFILE_COLUMNS])
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    config = MatchConfig(random_pairs=2_000, em_max_pairs=300, seed=5)
+    models = []
+    for order in (np.arange(len(people)), rng.permutation(len(people))):
+        lake.write_pandas_version(profiles.iloc[order].reset_index(drop=True), *CLEAN, schema=schema)
+        run_candidates(spark, lake, str(tmp_path / "no-index"), config)
+        run_match_model(spark, lake, config)
+        models.append(read_model(lake).to_json())
+    assert models[0] == models[1]

@@ -75,7 +75,9 @@ def link_identifiers(occurrences: DataFrame, max_people: int, blocklist: dict[st
 def _linked_rows(rows: pd.DataFrame, kind: str) -> pd.DataFrame:
     """``rows`` in :data:`LINKED_SCHEMA`, the other kind's columns missing (object ``None``)."""
     missing = np.full(len(rows), None, dtype=object)
-    columns = {name: rows[name].to_numpy() if name in rows else missing for name in LINKED_SCHEMA.fieldNames()}
+    columns = {
+        name: rows[name].to_numpy() if name in rows else missing for name in LINKED_SCHEMA.fieldNames()
+    }
     return pd.DataFrame({**columns, "kind": np.full(len(rows), kind, dtype=object)})
 
 
