@@ -19,6 +19,7 @@ from idr_pipeline.forked import map_forked
 from idr_pipeline.identity.blocklist import load_blocklist
 from idr_pipeline.ingest.landing import land_batch, read_batch
 from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
+from idr_pipeline.ingest.readers import read_cost
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching_pipeline import (
     reusing_profiles,
@@ -138,7 +139,12 @@ def resolve_files(
         lake = Lake((work / "lake").resolve().as_uri(), spark)
         step(f"reading {len(paired)} source file(s)")
         # Reading is pure Python on one core; the files are read side by side in forked children.
-        batches = map_forked(lambda pair: read_batch(*pair), list(paired.values()), settings.driver_workers)
+        batches = map_forked(
+            lambda pair: read_batch(*pair),
+            list(paired.values()),
+            settings.driver_workers,
+            cost=lambda pair: read_cost(pair[1], pair[0].format),
+        )
         for batch in batches:
             step(f"landing {batch.source} ({batch.table.num_rows:,} rows)")
             land_batch(lake, batch)

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from idr_pipeline.forked import Forked, ForkedStepError, can_fork, map_forked
+from idr_pipeline.forked import Forked, ForkedStepError, can_fork, deal, map_forked
 from idr_pipeline.matching_pipeline import PROFILE_COLUMNS
 from idr_pipeline.probabilistic import (
     MatchConfig,
@@ -65,6 +65,39 @@ def test_map_forked_keeps_the_order_of_the_items(workers):
     out = map_forked(lambda x: (x * x, os.getpid() != parent), list(range(7)), workers)
     assert [square for square, _ in out] == [x * x for x in range(7)]
     assert any(forked for _, forked in out) == (workers > 1 and can_fork())
+
+
+def test_dealing_by_cost_puts_the_dearest_items_on_different_workers():
+    # The gen1m files' read costs (bytes x format weight): web, crm, pos and app. Round-robin
+    # paired web with crm; longest-first pairs each large file with a small one.
+    costs = {"app": 11.2, "crm": 46.7, "pos": 30.7, "web": 54.8}
+    names = list(costs)
+    share = deal(names, 2, costs.__getitem__)
+    loads = sorted(sum(costs[names[j]] for j in mine) for mine in share)
+    assert sorted(sorted(names[j] for j in mine) for mine in share) == [["app", "web"], ["crm", "pos"]]
+    assert loads[1] - loads[0] < 12  # round-robin: app+pos 41.9 against crm+web 101.5
+
+
+def test_equal_costs_deal_round_robin_and_every_item_is_dealt_once():
+    assert deal(list("abcdefg"), 3, lambda _x: 1.0) == [[0, 3, 6], [1, 4], [2, 5]]
+    share = deal(list(range(50)), 4, lambda x: (x * 37) % 11)
+    assert sorted(j for mine in share for j in mine) == list(range(50))
+
+
+def test_a_negative_or_missing_cost_is_refused():
+    with pytest.raises(ValueError, match="non-negative"):
+        deal([1, 2], 2, lambda x: -x)
+    with pytest.raises(ValueError, match="non-negative"):
+        deal([1, 2], 2, lambda _x: float("nan"))
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_map_forked_with_costs_keeps_the_order_of_the_items(workers):
+    parent = os.getpid()
+    out = map_forked(lambda x: (x * x, os.getpid()), list(range(9)), workers, cost=lambda x: 10 - x)
+    assert [square for square, _ in out] == [x * x for x in range(9)]
+    assert len({pid for _, pid in out}) == (min(workers, 9) if can_fork() else 1)
+    assert any(pid == parent for _, pid in out)
 
 
 @needs_fork
