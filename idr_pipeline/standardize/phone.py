@@ -100,9 +100,51 @@ def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
     any other number gets the full test.
     """
     main = _main_region(number.country_code)
-    if main is not None and phonenumbers.is_valid_number_for_region(number, main):
+    if main is not None and _valid_in(number, main):
         return True
     return phonenumbers.is_valid_number(number)
+
+
+# Number types in the order a customer file's numbers meet them: libphonenumber tries premium
+# rate, toll free and six rarer types before fixed line (eight regex tests for a US landline),
+# because it wants the type; validity only needs to know that some type matches.
+_TYPE_ORDER = (
+    "fixed_line", "mobile", "toll_free", "voip", "premium_rate", "shared_cost",
+    "personal_number", "pager", "uan", "voicemail",
+)  # fmt: skip
+
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+
+
+def _valid_in(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """``is_valid_number_for_region(number, region)``: the general pattern, then any type's."""
+    general, types = _region_descs(region)
+    nsn = phonenumbers.national_significant_number(number)
+    return (
+        general is not None
+        and _matches_desc(nsn, general)
+        and any(_matches_desc(nsn, desc) for desc in types)
+    )
+
+
+def _matches_desc(nsn: str, desc: _Desc) -> bool:
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@cache
+def _region_descs(region: str) -> tuple[_Desc | None, tuple[_Desc, ...]]:
+    """The region's general description and its number types', patterns compiled once."""
+    metadata = PhoneMetadata.metadata_for_region(region, None)
+
+    def desc(name: str) -> _Desc | None:
+        found = getattr(metadata, name, None)
+        if found is None or not found.national_number_pattern:
+            return None  # libphonenumber: an empty pattern matches nothing
+        return frozenset(found.possible_length), re.compile(found.national_number_pattern)
+
+    types = tuple(d for d in map(desc, _TYPE_ORDER) if d is not None)
+    return (desc("general_desc") if metadata is not None else None), types
 
 
 @cache

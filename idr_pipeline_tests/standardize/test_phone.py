@@ -137,3 +137,25 @@ def test_validity_from_the_main_region_first_agrees_with_libphonenumber(
 
     number = phonenumbers.PhoneNumber(country_code=country_code, national_number=int(national))
     assert _is_valid(number) == phonenumbers.is_valid_number(number)
+
+
+@given(
+    region=st.sampled_from(["US", "CA", "GB", "DE", "FR", "AU", "RU", "IN", "BR", "JP", "IT", "AG"]),
+    national=st.from_regex(r"\A0?[0-9]{4,12}\Z", fullmatch=True),
+)
+@example(region="US", national="2125550100")  # a 555 fiction number: invalid
+@example(region="US", national="8005550199")  # toll free, tested after fixed line and mobile
+@example(region="GB", national="7911123456")  # a UK mobile, not a fixed line
+@example(region="IT", national="0212345678")  # Milan: an Italian leading zero
+def test_validity_by_type_in_any_order_agrees_with_libphonenumber(region: str, national: str) -> None:
+    """Fixed line and mobile are tried first; a number is valid for a region exactly when
+    libphonenumber says so, whichever type matches."""
+    import phonenumbers
+
+    from idr_pipeline.standardize.phone import _valid_in
+
+    try:
+        number = phonenumbers.parse(national, region)
+    except phonenumbers.NumberParseException:
+        return
+    assert _valid_in(number, region) == phonenumbers.is_valid_number_for_region(number, region)
