@@ -466,10 +466,12 @@ def deterministic_pairs(
     """
     ranks, ids_by_rank = record_ranks(profiles["record_id"])
     n = len(ranks)
-    # Each rule's new pairs, disjoint from every earlier part: one sort at the end instead of
-    # re-sorting the growing union per rule (np.union1d took a minute at a million records).
-    parts: list[np.ndarray] = []
-    predicting: list[np.ndarray] = []  # the same, but disjoint among the predicting rules only
+    # The unions so far, kept sorted: each rule's codes are looked up in one array, and its new
+    # codes merged in (a merge of two sorted runs, not a sort). Looking each rule up in every
+    # earlier rule's part, then sorting the parts at the end, took 4.3 + 2.9 s at a million.
+    empty = np.zeros(0, dtype=np.int64)
+    training = empty  # every rule's pairs, training-only rules included
+    union = empty  # the predicting rules' pairs
     rows = []
     with _sharing_parts():
         for rule in rules:
@@ -488,10 +490,10 @@ def deterministic_pairs(
             # Rows keyed at least once: a bincount, not a sort of the (multi-key) positions.
             keyed = int(np.count_nonzero(np.bincount(pos))) if len(pos) else 0
             code = sorted_unique(lo * n + hi)
-            new = code[~_in_any(code, parts)]
-            parts.append(new)
+            new = code[~_in_sorted(code, training)]
+            training = merge_disjoint_sorted(training, new)
             if rule.predicts:
-                predicting.append(code[~_in_any(code, predicting)])
+                union = merge_disjoint_sorted(union, code[~_in_sorted(code, union)])
             rows.append(
                 {
                     "rule": rule.name,
@@ -507,18 +509,23 @@ def deterministic_pairs(
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
             )
-    empty = np.zeros(0, dtype=np.int64)
-    training = np.sort(np.concatenate(parts)) if parts else empty
-    union = np.sort(np.concatenate(predicting)) if predicting else empty
     return DeterministicResult(pd.DataFrame(rows), union, ids_by_rank, training)
 
 
-def _in_any(sorted_codes: np.ndarray, parts: list[np.ndarray]) -> np.ndarray:
-    """Which of ``sorted_codes`` occur in any of the sorted ``parts``."""
-    found = np.zeros(len(sorted_codes), dtype=bool)
-    for part in parts:
-        if len(part) == 0 or len(sorted_codes) == 0:
-            continue
-        at = np.minimum(np.searchsorted(part, sorted_codes), len(part) - 1)
-        found |= part[at] == sorted_codes
-    return found
+def _in_sorted(codes: np.ndarray, sorted_union: np.ndarray) -> np.ndarray:
+    """Which of ``codes`` occur in ``sorted_union``."""
+    if len(sorted_union) == 0 or len(codes) == 0:
+        return np.zeros(len(codes), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_union, codes), len(sorted_union) - 1)
+    return sorted_union[at] == codes
+
+
+def merge_disjoint_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted union of two sorted arrays with no value in common.
+
+    A stable sort is numpy's timsort for int64, which finds the two runs and merges them in
+    linear time; a quicksort would start from scratch.
+    """
+    if len(a) == 0 or len(b) == 0:
+        return b if len(a) == 0 else a
+    return np.sort(np.concatenate([a, b]), kind="stable")

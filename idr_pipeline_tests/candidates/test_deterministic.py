@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
 
-from idr_pipeline.candidates.deterministic import DEFAULT_RULES, BlockingRule, deterministic_pairs
+from idr_pipeline.candidates.deterministic import (
+    DEFAULT_RULES,
+    BlockingRule,
+    _in_sorted,
+    deterministic_pairs,
+    merge_disjoint_sorted,
+)
 
 COLUMNS = [
     "record_id", "source", "source_customer_id", "first_name", "last_name", "email_key", "phone",
@@ -227,3 +236,21 @@ def test_rules_keyed_together_give_the_pairs_of_each_rule_alone():
     alone = {r.name: int(deterministic_pairs(df, (r,)).counts["pairs"].iloc[0]) for r in DEFAULT_RULES}
     assert together.to_dict() == alone
     assert sum(v > 0 for v in alone.values()) >= 7  # the frame exercises the name and date rules
+
+
+@given(st.lists(st.sets(st.integers(0, 10_000), max_size=60), min_size=1, max_size=8))
+def test_the_running_unions_equal_sorting_every_rules_pairs_together(rules_codes):
+    """Each rule's codes are looked up in the union so far and its new ones merged in; the
+    result must be what sorting all the rules' codes at once gives, with no code twice."""
+    union = np.zeros(0, dtype=np.int64)
+    news = []
+    for codes in rules_codes:
+        code = np.array(sorted(codes), dtype=np.int64)
+        new = code[~_in_sorted(code, union)]
+        news.append(set(new.tolist()))
+        union = merge_disjoint_sorted(union, new)
+    everything = set().union(*rules_codes)
+    assert union.tolist() == sorted(everything)
+    assert sum(len(n) for n in news) == len(everything)
+    for k, new in enumerate(news):
+        assert new == rules_codes[k] - set().union(set(), *rules_codes[:k])
