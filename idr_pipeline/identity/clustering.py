@@ -189,13 +189,17 @@ def rows_clustering_reads(
     return strong | same
 
 
+# What the guards read of a profile: conflicting national ids, names and birth dates.
+CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob"]
+
+
 def cluster_pairs(
     record_ids: Iterable[str],
     pairs: pd.DataFrame,
     profiles: pd.DataFrame,
     policy: ClusteringPolicy = ClusteringPolicy(),
 ) -> ClusteringResult:
-    """pairs: record_id_l, record_id_r, probability; profiles: record_id, national_id, first_name, last_name, dob."""
+    """pairs: record_id_l, record_id_r, probability; profiles: at least CLUSTERING_COLUMNS."""
     if not pairs.index.is_unique:
         pairs = pairs.reset_index(drop=True)
     columns = ["record_id_l", "record_id_r", "probability"]
@@ -238,9 +242,7 @@ def cluster_pairs(
     owner: dict[str, str] = {rid: rid for rid in linked}
     nid_of: dict[str, str] = {}
     person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
-    attributes = profiles.loc[
-        profiles["record_id"].isin(linked), ["record_id", "national_id", "first_name", "last_name", "dob"]
-    ]
+    attributes = profiles.loc[profiles["record_id"].isin(linked), CLUSTERING_COLUMNS]
     for rid, nid, first_name, last, dob in attributes.itertuples(index=False):
         if isinstance(nid, str) and nid:
             nid_of[rid] = nid
