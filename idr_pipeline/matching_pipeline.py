@@ -451,19 +451,25 @@ def link_positions(
 
 
 def _join_id_types(det: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
-    """One row per pair (first-seen order) with its identifier types comma-joined in row order,
-    and its pair ``code``. Most pairs share one identifier type, so only pairs with several are
-    joined in Python (a per-group join over every pair took 8 s at a million records)."""
+    """One row per pair (first-seen order) with its identifier types comma-joined, and its pair
+    ``code``. ``det`` is sorted by type and holds each (pair, type) once, so a pair's types
+    joined in row order are its set of types in sorted order: a bit per type, and one join per
+    distinct set (a per-group join took 8 s at a million records, 1.5 s for the 73k pairs
+    with several types)."""
     group, first_code = pd.factorize(codes)
-    count = np.bincount(group)
     first = ~pd.Series(group).duplicated().to_numpy()
     out = det[first].reset_index(drop=True)
     out["code"] = first_code
-    several = count > 1
+    several = np.bincount(group) > 1
     if several.any():
-        rows = several[group]
-        joined = pd.Series(det["id_type"].to_numpy()[rows]).groupby(group[rows], sort=False).agg(",".join)
-        out.loc[joined.index.to_numpy(), "id_type"] = joined.to_numpy()
+        names, type_code = np.unique(det["id_type"].to_numpy(dtype=object), return_inverse=True)
+        sets = np.zeros(len(several), dtype=np.int64)
+        np.bitwise_or.at(sets, group, np.left_shift(1, type_code.astype(np.int64)))
+        distinct, which = np.unique(sets[several], return_inverse=True)
+        spelt = np.array(
+            [",".join(n for i, n in enumerate(names) if int(b) >> i & 1) for b in distinct], dtype=object
+        )
+        out.loc[np.flatnonzero(several), "id_type"] = spelt[which.reshape(-1)]
     return out
 
 
