@@ -1,0 +1,105 @@
+"""Per step of an ``idr resolve`` run: wall seconds and the CPU seconds each kind of process spent.
+
+A step's wall time alone does not say whether it kept both cores busy or left one idle, nor
+whether Spark's JVM, the driver or the Python workers (Spark's, and the driver's forked
+children) did the work; that is what decides where a step can still gain. The command's own
+step log ("12.3 s  standardising") marks where each step starts; the process tree is sampled
+every half second with psutil.
+
+    .venv-bench/bin/python benchmarks/step_cpu.py --log run.log -- \\
+        .venv/bin/idr resolve --work-dir /tmp/w --input ... --mapping ... --output /tmp/out.csv
+
+The command's output goes to ``--log``, followed by the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+# "  12.3 s  standardising    cli.py:98": the elapsed time, then the step's name.
+STEP_LINE = re.compile(r"\d+\.\d s  (.+?)(?:\s{2,}|$)")
+SAMPLE_SECONDS = 0.5
+
+
+def process_kind(process: psutil.Process, root_pid: int) -> str:
+    """jvm (Spark), driver (the command itself), or worker (any other Python process)."""
+    if "java" in process.name():
+        return "jvm"
+    return "driver" if process.pid == root_pid else "worker"
+
+
+def run(command: list[str], log_path: Path) -> int:
+    log = log_path.open("w")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    current = ["start"]
+    order = ["start"]
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if found := STEP_LINE.search(line):
+                current[0] = found.group(1).strip()[:40]
+                order.append(current[0])
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    root = psutil.Process(proc.pid)
+    wall: collections.Counter[str] = collections.Counter()
+    cpu: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    seen: dict[int, float] = {}
+    previous = time.time()
+    while proc.poll() is None:
+        time.sleep(SAMPLE_SECONDS)
+        now = time.time()
+        step = current[0]
+        wall[step] += now - previous
+        previous = now
+        try:
+            tree = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for process in tree:
+            try:
+                times = process.cpu_times()
+                total = times.user + times.system
+                cpu[step][process_kind(process, root.pid)] += total - seen.get(process.pid, 0.0)
+                seen[process.pid] = total
+            except psutil.Error:  # the process ended between listing and reading it
+                continue
+    reader.join(timeout=5)
+    log.write("\nstep | wall | jvm cpu | driver cpu | worker cpu | cores busy\n")
+    for step in dict.fromkeys(order):
+        used = cpu[step]
+        busy = sum(used.values()) / max(wall[step], 1e-9)
+        log.write(
+            f"{step} | {wall[step]:.1f} | {used['jvm']:.1f} | {used['driver']:.1f} | "
+            f"{used['worker']:.1f} | {busy:.2f}\n"
+        )
+    log.close()
+    return proc.returncode or 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=Path, required=True, help="where the output and the table go")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to run after --")
+    sys.exit(run(command, args.log))
+
+
+if __name__ == "__main__":
+    main()
