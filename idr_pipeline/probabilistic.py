@@ -406,16 +406,17 @@ def arrow_positions(
     """Row positions in ``record_ids`` of each pair's two records, for pair ids held as Arrow
     strings: Arrow hashes its contiguous buffers, where a pandas index chases one Python object
     per id (6.6 s for the unsorted right-hand ids of 17.9M candidate pairs, against 3.6 s through
-    Arrow even after converting them). An id that is not a record is an error."""
+    Arrow even after converting them). Both sides go through one lookup, so the record ids are
+    hashed once (scored pairs at a million: 2.6-2.7 -> 1.7-2.3 s). An id that is not a record is
+    an error."""
     value_set = pa.array(record_ids.to_numpy(dtype=object), pa.string())
-    out = []
-    for side in (left, right):
-        pos = pc.index_in(side, value_set=value_set)
-        if pos.null_count:
-            unknown = pc.filter(side, pc.is_null(pos)).slice(0, 3).to_pylist()
-            raise KeyError(f"pairs name records that are not in the profiles, e.g. {unknown}")
-        out.append(pos.to_numpy().astype(np.int64))
-    return out[0], out[1]
+    sides = pa.chunked_array([*left.chunks, *right.chunks], type=pa.string())
+    pos = pc.index_in(sides, value_set=value_set)
+    if pos.null_count:
+        unknown = pc.filter(sides, pc.is_null(pos)).slice(0, 3).to_pylist()
+        raise KeyError(f"pairs name records that are not in the profiles, e.g. {unknown}")
+    both = pos.to_numpy().astype(np.int64)
+    return both[: len(left)], both[len(left) :]
 
 
 def weight_columns(frame: pd.DataFrame) -> list[str]:
