@@ -180,7 +180,8 @@ def clean_profiles(
         .collect()
     }
     deduped_rows = sum(rows for rows, _copies in totals.values())
-    erased_distinct, erased_rows = totals.get(ERASED, (0, 0))
+    erased_distinct, erased_copies = totals.get(ERASED, (0, 0))
+    erased_rows = int(erased_copies or 0)
 
     def as_quarantine(df: DataFrame, reason: F.Column, raw_json: F.Column, raw_line: F.Column) -> DataFrame:
         copies = F.col(DUPLICATE_COUNT) if DUPLICATE_COUNT in df.columns else F.lit(1).cast("long")
@@ -204,6 +205,6 @@ def clean_profiles(
         quarantined=quarantined,
         raw_rows=raw_rows,
         # An erased row's duplicates are erased with it, not collapsed.
-        collapsed_duplicates=(parsed_rows - int(erased_rows or 0)) - (deduped_rows - int(erased_distinct)),
-        erased_rows=int(erased_rows or 0),
+        collapsed_duplicates=(parsed_rows - erased_rows) - (deduped_rows - int(erased_distinct)),
+        erased_rows=erased_rows,
     )

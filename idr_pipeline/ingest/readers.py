@@ -40,19 +40,9 @@ def _to_text(value: object) -> str | None:
     return str(value)
 
 
-def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
-    cols = [*columns, META_LINE, META_ERROR, META_RAW]
-    df = pd.DataFrame.from_records(rows, columns=cols)
-    for c in cols:
-        if c != META_LINE:
-            df[c] = df[c].astype("object").where(df[c].notna(), None)
-    df[META_LINE] = df[META_LINE].astype("int64")
-    return df
-
-
 def _columns_frame(columns: dict[str, np.ndarray], lines: np.ndarray, problems: list[dict]) -> pd.DataFrame:
     """Parsed rows (one object array per column, with their line numbers) and the lines that
-    did not parse, in one frame in line order: the column-wise twin of :func:`_frame`."""
+    did not parse, in one frame in line order."""
     problem_lines = np.array([p[META_LINE] for p in problems], dtype=np.int64)
     every_line = np.sort(np.concatenate([lines, problem_lines]))
     parsed_at = np.searchsorted(every_line, lines)
@@ -75,7 +65,7 @@ def read_csv_tolerant(path: str | Path) -> pd.DataFrame:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     lines = text.splitlines()
     if not lines:
-        return _frame([], [])
+        return _columns_frame({}, np.zeros(0, dtype=np.int64), [])
     header = next(csv.reader([lines[0]]))
     width = len(header)
     body = lines[1:]
