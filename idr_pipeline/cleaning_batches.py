@@ -26,19 +26,13 @@ from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.sorted_runs import run_starts, whole_runs
 from idr_pipeline.standardize import standardize_frame, validate_clean
 from idr_pipeline.standardize.frame import QUARANTINE_REASON
+from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
 
 #: The shuffle and sort key: the raw record id without any whitespace. Standardising a record
 #: id trims it and collapses its whitespace, so two raw ids that standardise alike always share
 #: this key, and the versions of one record meet in one partition and one sorted run.
 PARTITION_KEY = "_partition_key"
-#: Every character ``str.isspace`` accepts, which is what ``str.split()`` (and so
-#: ``collapse_whitespace``) splits on. Spelt out for the JVM, whose ``\\s`` is narrower; a test
-#: checks the list against Python.
-WHITESPACE_CODEPOINTS: tuple[int, ...] = (
-    0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
-    *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
-)  # fmt: skip
-#: The same characters as a Java regular expression class, for ``regexp_replace``.
+#: :data:`WHITESPACE_CODEPOINTS` as a Java regular expression class, for ``regexp_replace``.
 JAVA_WHITESPACE_CLASS = "[" + "".join(f"\\x{{{c:x}}}" for c in WHITESPACE_CODEPOINTS) + "]"
 
 OUTCOME = "_outcome"
