@@ -48,6 +48,13 @@ def test_valid_row_and_all_null_optionals_pass() -> None:
     pd.testing.assert_frame_equal(validate_clean(df), df)
 
 
+@pytest.mark.parametrize("missing", [None, float("nan"), pd.NA, pd.NaT])
+def test_every_spelling_of_missing_passes_the_checks(missing: object) -> None:
+    """The checks pass missing values themselves; pandera is not asked to drop them first."""
+    row = {k: (missing if k not in ("record_id", "source") else v) for k, v in VALID.items()}
+    validate_clean(pd.DataFrame([VALID, row], dtype=object))
+
+
 @pytest.mark.parametrize(
     ("column", "bad"),
     [
