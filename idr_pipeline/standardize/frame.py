@@ -3,7 +3,9 @@
 Speed comes from repetition: a batch holds far fewer distinct values than rows (shared
 cities, states, countries, household phones and addresses), so every column is factorised and
 each distinct value is normalised once, then broadcast back with a numpy take. The per-value
-functions are also ``lru_cache``d, which carries the benefit across batches in one worker.
+functions are also ``lru_cache``d, which carries the benefit across batches in one worker. Id-like
+columns, where nearly every value is distinct, first let a vectorised test (:mod:`canonical`)
+pick out the values that are already canonical, so only the others pay for a Python call.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.standardize import canonical
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country
 from idr_pipeline.standardize.dates import normalize_dob, read_timestamps
@@ -58,6 +61,15 @@ REGIONAL_FIELDS: dict[str, Callable[[str | None, str], Normalized]] = {
     # People write their birthday the way their country does, whatever system records it.
     "dob": normalize_dob,
 }
+# Distinct values of these that the test accepts map to themselves, without the normaliser.
+FAST_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "record_id": canonical.tidy_keys,
+    "source": canonical.tidy_keys,
+    "source_customer_id": canonical.canonical_identifiers,
+    "device_id": canonical.canonical_identifiers,
+    "anonymous_id": canonical.canonical_identifiers,
+    "ip_address": canonical.canonical_ips,
+}
 # Any one of these identifies a person well enough to link on.
 STRONG_FIELDS = [EMAIL_KEY, "phone", "national_id", "device_id", "anonymous_id", "source_customer_id"]
 NAME_FIELDS = ["first_name", "last_name"]
@@ -85,11 +97,11 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
     }
 
     for key in ("record_id", "source"):
-        values[key], _ = _map_unique(texts[key][0], _key_text)
+        values[key], _ = _map_unique(texts[key][0], _key_text, FAST_ACCEPT.get(key))
     values["country"], reasons["country"] = _map_unique(texts["country"][0], normalize_country)
     regions = np.where(pd.isna(values["country"]), region, values["country"])
     for field, normalize in PLAIN_FIELDS.items():
-        values[field], reasons[field] = _map_unique(texts[field][0], normalize)
+        values[field], reasons[field] = _map_unique(texts[field][0], normalize, FAST_ACCEPT.get(field))
     for field, normalize in REGIONAL_FIELDS.items():
         values[field], reasons[field] = _map_by_region(texts[field][0], regions, normalize)
     values["updated_at"], reasons["updated_at"] = _map_unique_batch(
@@ -149,12 +161,26 @@ def _key_text(value: str) -> Normalized:
     return Normalized(collapse_whitespace(value) or None)
 
 
-def _map_unique(column: _Column, normalize: Callable[[str], Normalized]) -> tuple[_Column, _Column]:
-    """Normalise each distinct non-null value once and broadcast (value, reason) to the rows."""
+def _map_unique(
+    column: _Column,
+    normalize: Callable[[str], Normalized],
+    accept: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[_Column, _Column]:
+    """Normalise each distinct non-null value once and broadcast (value, reason) to the rows.
 
-    def normalize_many(uniques: np.ndarray) -> tuple[list[str | None], list[str | None]]:
-        results = [normalize(u) for u in uniques]
-        return [r.value for r in results], [r.reason for r in results]
+    ``accept`` marks distinct values that ``normalize`` would return unchanged with no reason;
+    those are kept as they are without calling it.
+    """
+
+    def normalize_many(uniques: np.ndarray) -> tuple[Sequence[str | None], Sequence[str | None]]:
+        if accept is None:
+            results = [normalize(u) for u in uniques]
+            return [r.value for r in results], [r.reason for r in results]
+        rest = np.flatnonzero(~accept(uniques))
+        results = [normalize(u) for u in uniques[rest]]
+        found, why = uniques.copy(), _nulls(len(uniques))
+        found[rest], why[rest] = [r.value for r in results], [r.reason for r in results]
+        return found, why
 
     return _map_unique_batch(column, normalize_many)
 

@@ -1,0 +1,117 @@
+"""Vectorised *fast accept* for values a normaliser would return unchanged, with no reason.
+
+Record ids, customer, device and anonymous ids and IP addresses are nearly all distinct, so
+factorising a batch saves nothing there, and nearly all of them are already in canonical form:
+the per-value Python call was the whole cost. Each predicate here tests all distinct values of
+a column at once with Arrow's RE2 kernels and may only accept a value ``v`` when the field's
+normaliser gives ``Normalized(v, None)`` (the property tests hold them to that); whatever it
+does not accept still goes through the normaliser, so refusing too much costs only time.
+
+The identifier and IP tests accept only ASCII, where Python's Unicode ``str.lower`` and
+``re.IGNORECASE`` agree with Arrow's ASCII-only ``ascii_lower`` and RE2 (the Kelvin sign lowers to
+'k' in Python, so 'UN\\u212a' is the placeholder 'unk'). The key test accepts any text whose only
+whitespace is single ASCII spaces between words, spelt out code point by code point since RE2's
+``\\s`` misses the Unicode spaces ``str.split`` honours.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from idr_pipeline.standardize.base import GENERIC_PLACEHOLDERS
+from idr_pipeline.standardize.identifiers import _UUID, MAX_ID_LENGTH, PLACEHOLDER_IDS
+from idr_pipeline.standardize.ip import PLACEHOLDER_IPS
+from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
+
+_SPACE_CLASS = "".join(f"\\x{{{c:x}}}" for c in WHITESPACE_CODEPOINTS)
+# What collapse_whitespace leaves alone: words joined by single ASCII spaces, nothing at the ends.
+_TIDY = f"^[^{_SPACE_CLASS}]+(?: [^{_SPACE_CLASS}]+)*$"
+_CONTROL = r"[\x00-\x1f\x7f]"
+# The only spelling of a UUID that _normalize_identifier returns as it was given.
+_CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_ID_PLACEHOLDERS = pa.array(sorted(GENERIC_PLACEHOLDERS | PLACEHOLDER_IDS))
+# Octets without leading zeros, as ipaddress writes them back.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+_PLACEHOLDER_V4 = pa.array(sorted(str(address) for address in PLACEHOLDER_IPS if address.version == 4))
+
+
+def tidy_keys(values: np.ndarray) -> np.ndarray:
+    """Values ``_key_text`` (record_id, source) keeps as they are: non-empty and whitespace-tidy."""
+    text = _arrow(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool)
+    return _numpy(pc.match_substring_regex(text, _TIDY))
+
+
+def canonical_identifiers(values: np.ndarray) -> np.ndarray:
+    """Values ``normalize_identifier`` keeps as they are (source customer, device, anonymous ids)."""
+    text = _arrow(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool)
+    # One mask per rule of _normalize_identifier; on ASCII text that collapse_whitespace keeps,
+    # each is exactly the normaliser's own test.
+    uuid_like = pc.match_substring_regex(text, _UUID.pattern, ignore_case=True)
+    accepted = [
+        pc.string_is_ascii(text),
+        pc.match_substring_regex(text, _TIDY),
+        pc.invert(pc.is_in(pc.ascii_lower(text), value_set=_ID_PLACEHOLDERS)),
+        pc.less_equal(pc.utf8_length(text), MAX_ID_LENGTH),
+        pc.invert(pc.match_substring_regex(text, _CONTROL)),
+        pc.or_(pc.invert(uuid_like), pc.match_substring_regex(text, _CANONICAL_UUID)),
+        pc.invert(_filler(text)),
+    ]
+    return _numpy(_all(accepted))
+
+
+def canonical_ips(values: np.ndarray) -> np.ndarray:
+    """Values ``normalize_ip`` keeps as they are, among the common case: plain dotted-quad IPv4.
+
+    Anything else (padding, ports, brackets, IPv6, surrounding space) is left to the normaliser.
+    """
+    text = _arrow(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool)
+    accepted = [
+        pc.match_substring_regex(text, _DOTTED_QUAD),
+        pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_V4)),
+    ]
+    return _numpy(_all(accepted))
+
+
+def _filler(text: pa.Array) -> pa.Array:
+    """The repeated-character rule: three or more characters, one character bar the hyphens."""
+    bare = pc.replace_substring(text, "-", "")
+    length = pc.utf8_length(bare)
+    first_repeated = pc.binary_repeat(pc.utf8_slice_codeunits(bare, 0, 1), length)
+    return _all(
+        [pc.greater_equal(pc.utf8_length(text), 3), pc.greater(length, 0), pc.equal(first_repeated, bare)]
+    )
+
+
+def _arrow(values: np.ndarray) -> pa.Array | None:
+    """The values as Arrow strings, or None when any is not a str or not encodable as UTF-8.
+
+    A lone surrogate (which JSON can carry) has no UTF-8 form; then none of the batch is
+    accepted and the normaliser sees every value, as it did before this module.
+    """
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    try:
+        return pa.array(values, type=pa.string())
+    except UnicodeEncodeError:
+        return None
+
+
+def _all(masks: list[pa.Array]) -> pa.Array:
+    result = masks[0]
+    for mask in masks[1:]:
+        result = pc.and_(result, mask)
+    return result
+
+
+def _numpy(mask: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
