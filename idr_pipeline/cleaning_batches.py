@@ -25,7 +25,7 @@ from idr_pipeline.ingest.readers import META_LINE
 from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.sorted_runs import run_starts, whole_runs
 from idr_pipeline.standardize import standardize_frame, validate_clean
-from idr_pipeline.standardize.frame import QUARANTINE_REASON
+from idr_pipeline.standardize.frame import QUARANTINE_REASON, REASONS
 from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
 
 #: The shuffle and sort key: the raw record id without any whitespace. Standardising a record
@@ -39,6 +39,10 @@ OUTCOME = "_outcome"
 CLEAN, QUARANTINED, ERASED = "clean", "quarantined", "erased"
 DUPLICATE_COUNT = "_duplicate_count"
 RAW_JSON = "_raw"
+#: Where a row that is not clean keeps its quarantine reason and raw JSON once staged: see
+#: :func:`staged`.
+STAGED_REASON = REASONS
+STAGED_RAW = EXTRAS_COLUMN
 SUPERSEDED = "superseded_by_newer_version"
 COLLISION = "record_id_collision_with_source:"
 
@@ -194,6 +198,26 @@ def clean_rows(
         raw_text[quarantined] = raw_json(deduped[quarantined])
     out[RAW_JSON] = raw_text
     return out
+
+
+def staged(out: pd.DataFrame) -> pd.DataFrame:
+    """``clean_rows``' output in the clean profiles' own columns, for one write split by outcome.
+
+    The Spark job writes every row once, partitioned by :data:`OUTCOME`, and the clean partition
+    becomes the clean profiles as it is (see ``Lake.adopt_version``), so all outcomes share the
+    clean columns. A row that is not clean has no use for its field reasons or extras, so those
+    two columns carry its quarantine reason and raw JSON (:data:`STAGED_REASON`,
+    :data:`STAGED_RAW`) to the quarantine, which is the only reader of those rows.
+    """
+    rejected = (out[OUTCOME] != CLEAN).to_numpy()
+    if not rejected.any():
+        return out
+    return out.assign(
+        **{
+            STAGED_REASON: np.where(rejected, out[QUARANTINE_REASON], out[STAGED_REASON]),
+            STAGED_RAW: np.where(rejected, out[RAW_JSON], out[STAGED_RAW]),
+        }
+    )
 
 
 def clean_sorted_partition(

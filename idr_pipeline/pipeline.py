@@ -7,6 +7,7 @@ version of its outputs, and returns the figures its caller reports.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,9 @@ GOLDEN = ("serving", "golden_profiles")
 IDENTIFIERS = ("serving", "identifiers")
 # Rows the last cleaning run dropped for erasure tombstones: a count only, for the accounting.
 ERASED = ("clean", "erased_counts")
+# Where the cleaning job writes every row once, split by outcome, before the clean rows' folder
+# becomes the clean profiles; one folder per run, deleted when the run ends.
+CLEANING_STAGING = ("clean", "_staging")
 
 
 def utc_now() -> str:
@@ -107,9 +111,16 @@ def run_cleaning(
 
         tombstones = load_tombstones(get_settings().store_url)
     raw, missing = read_mapped_raw(spark, lake, mappings)
-    result = clean_profiles(raw, default_region, tombstones)
-    lake.write_version(result.clean, *CLEAN)
-    lake.write_version(result.quarantined, *QUARANTINE)
+    staging = lake.path(*CLEANING_STAGING, uuid.uuid4().hex)
+    try:
+        result = clean_profiles(raw, default_region, tombstones, staging)
+        lake.write_version(result.quarantined, *QUARANTINE)
+        if result.clean_folder is None:
+            lake.write_version(result.clean, *CLEAN)
+        else:
+            lake.adopt_version(result.clean_folder, *CLEAN)
+    finally:
+        lake.delete(staging)
     lake.write_version(spark.createDataFrame([(result.erased_rows,)], "erased_rows long"), *ERASED)
     clean = lake.read_latest(*CLEAN)
     quarantined = lake.read_latest(*QUARANTINE)

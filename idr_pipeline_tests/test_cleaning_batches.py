@@ -19,12 +19,15 @@ from idr_pipeline.cleaning_batches import (
     OUTCOME,
     PARTITION_KEY,
     QUARANTINED,
+    STAGED_RAW,
+    STAGED_REASON,
     WHITESPACE_CODEPOINTS,
     clean_rows,
     clean_sorted_partition,
     collapse_exact_duplicates,
     erased_mask,
     raw_json,
+    staged,
     superseded_reasons,
     without_whitespace,
 )
@@ -241,7 +244,7 @@ def _spark_raw(spark, rows: list[dict]):
     return spark.createDataFrame(raw[columns], schema).repartition(3)
 
 
-def test_spark_job_ranks_whitespace_variants_of_one_id_together_and_balances(spark) -> None:
+def test_spark_job_ranks_whitespace_variants_of_one_id_together_and_balances(spark, tmp_path) -> None:
     rows = [
         {"record_id": "crm-1", "source": "crm", "email": "a@example.com", "updated_at": "2024-01-01T00:00:00Z"},
         {"record_id": " crm-1", "source": "crm", "email": "a@example.com", "updated_at": "2025-01-01T00:00:00Z"},
@@ -250,7 +253,7 @@ def test_spark_job_ranks_whitespace_variants_of_one_id_together_and_balances(spa
         {"record_id": "crm-2", "source": "crm", "email": "b@example.com", "_batch_id": "b0", "_ingested_at": "2024-12-31T00:00:00Z"},
         {"record_id": "web-1", "source": "web", "city": "Nowhere"},
     ]  # fmt: skip
-    result = clean_profiles(_spark_raw(spark, rows), "US", {})
+    result = clean_profiles(_spark_raw(spark, rows), "US", {}, (tmp_path / "staging").as_uri())
     clean = result.clean.toPandas()
     quarantined = result.quarantined.toPandas()
     assert sorted(clean["record_id"]) == ["crm-1", "crm-2"]
@@ -263,3 +266,59 @@ def test_spark_job_ranks_whitespace_variants_of_one_id_together_and_balances(spa
     assert result.collapsed_duplicates == 1
     assert result.raw_rows == len(clean) + len(quarantined) + result.collapsed_duplicates
     assert clean.set_index("record_id").loc["crm-2", "_batch_id"] == "b0"  # the earlier arrival is kept
+
+
+def test_staged_rows_carry_their_quarantine_reason_and_raw_json_in_the_clean_columns() -> None:
+    out = clean_rows(
+        _raw(
+            [
+                {"record_id": "a", "source": "crm", "email": "A@Example.com", "phone": "call me"},
+                {"record_id": "b", "source": "crm", "city": "Nowhere", EXTRAS_COLUMN: '{"tier":"gold"}'},
+            ]
+        ),
+        "US",
+    )
+    staged_out = staged(out)
+    by_id = staged_out.set_index("record_id")
+    assert by_id.loc["a", OUTCOME] == CLEAN
+    # A clean row keeps its field reasons and extras.
+    assert by_id.loc["a", STAGED_REASON] == out.set_index("record_id").loc["a", STAGED_REASON]
+    assert by_id.loc["a", STAGED_REASON].startswith("phone:")
+    assert by_id.loc["b", OUTCOME] == QUARANTINED
+    assert by_id.loc["b", STAGED_REASON] == out.set_index("record_id").loc["b", "_quarantine_reason"]
+    assert json.loads(by_id.loc["b", STAGED_RAW]) == {"record_id": "b", "source": "crm", "city": "Nowhere"}
+    # The input is not changed in place.
+    assert out.set_index("record_id").loc["b", EXTRAS_COLUMN] == '{"tier":"gold"}'
+
+
+def test_run_cleaning_adopts_the_staged_clean_rows_and_leaves_no_staging(spark, tmp_path) -> None:
+    from idr_pipeline.cleaning import CLEAN_COLUMNS
+    from idr_pipeline.ingest.landing import land_batch, read_batch
+    from idr_pipeline.ingest.mapping import identity_mapping
+    from idr_pipeline.lake import Lake
+    from idr_pipeline.pipeline import CLEAN as CLEAN_DATASET
+    from idr_pipeline.pipeline import CLEANING_STAGING, QUARANTINE, run_cleaning
+
+    path = tmp_path / "crm.csv"
+    path.write_text(
+        "record_id,source,first_name,email,city\n"
+        "c1,crm,Ann,ann@example.com,Boston\n"
+        "c1,crm,Ann,ann@example.com,Boston\n"  # an exact duplicate, collapsed
+        "c2,crm,,,Nowhere\n"  # nothing to link on: quarantined
+        'c3,crm,"unterminated,x@example.com,Boston\n'  # a parse error
+        "c4,crm,Bo,bo@example.com,Salem\n"
+    )
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    mapping = identity_mapping("crm", path.name, "csv")
+    land_batch(lake, read_batch(mapping, path))
+    stats = run_cleaning(spark, lake, {"crm": mapping}, "US", tombstones={})
+
+    clean = lake.read_latest(*CLEAN_DATASET)
+    assert clean.columns == CLEAN_COLUMNS
+    assert sorted(r["record_id"] for r in clean.collect()) == ["c1", "c4"]
+    quarantine = lake.read_latest(*QUARANTINE).toPandas().set_index("record_id")
+    assert quarantine.loc["c2", "_reason"].startswith("no_usable_fields")
+    assert json.loads(quarantine.loc["c2", "_raw"]) == {"record_id": "c2", "source": "crm", "city": "Nowhere"}
+    assert stats.raw_rows == 5 and stats.collapsed_duplicates == 1 and stats.balanced
+    assert stats.quarantined_rows == len(quarantine) == 2
+    assert lake.list_dirs(lake.path(*CLEANING_STAGING)) == []

@@ -53,7 +53,7 @@ RAW = [
 ]
 
 
-def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark) -> None:
+def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark, tmp_path) -> None:
     r = api.client.request(
         "DELETE",
         "/subjects",
@@ -64,7 +64,7 @@ def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark) -> None
     tombstones = load_tombstones(api.settings.store_url)
     assert tombstones == api.store.tombstone_hashes() and "device_id" in tombstones
 
-    result = clean_profiles(_raw_frame(spark, RAW), "US", tombstones)
+    result = clean_profiles(_raw_frame(spark, RAW), "US", tombstones, (tmp_path / "a").as_uri())
     clean_ids = {row["record_id"] for row in result.clean.select("record_id").collect()}
     quarantined_ids = {row["record_id"] for row in result.quarantined.select("record_id").collect()}
     assert clean_ids == {"crm-10"}
@@ -83,6 +83,6 @@ def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark) -> None
     assert stats.raw_rows == 6 and stats.collapsed_duplicates == 0 and stats.balanced
 
     # Without tombstones the same raw rows bring her back: the hook is what keeps her out.
-    unfiltered = clean_profiles(_raw_frame(spark, RAW), "US", {})
+    unfiltered = clean_profiles(_raw_frame(spark, RAW), "US", {}, (tmp_path / "b").as_uri())
     assert {"crm-9", "app-7", "pos-3"} <= {row["record_id"] for row in unfiltered.clean.collect()}
     assert unfiltered.erased_rows == 0 and unfiltered.collapsed_duplicates == 1
