@@ -8,9 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from idr_pipeline.candidates.deterministic import (
+    _SEP,
     DEFAULT_RULES,
     BlockingRule,
+    _Coded,
+    _combined,
     _in_sorted,
+    _rule_codes,
     deterministic_pairs,
     merge_disjoint_sorted,
 )
@@ -254,3 +258,107 @@ def test_the_running_unions_equal_sorting_every_rules_pairs_together(rules_codes
     assert sum(len(n) for n in news) == len(everything)
     for k, new in enumerate(news):
         assert new == rules_codes[k] - set().union(set(), *rules_codes[:k])
+
+
+def _coded(values: list[str | None]) -> _Coded:
+    codes, labels = pd.factorize(pd.Series(values, dtype=object))
+    return _Coded(codes.astype(np.int64), np.asarray(labels, dtype=object))
+
+
+def test_combined_codes_are_tuple_equality_not_concatenation():
+    a = _coded(["ab", "a", "ab", None, "é", "é", "x"])
+    b = _coded(["c", "bc", "c", "c", "ß", "ß", None])
+    code = _combined((a, b))
+    # ('ab', 'c') twice share a key; ('a', 'bc') would equal it concatenated without a separator
+    assert code[0] == code[2] and code[0] != code[1]
+    assert code[4] == code[5] and len({code[0], code[1], code[4]}) == 3
+    assert (code[[3, 6]] == -1).all()  # a missing part leaves the row unkeyed
+
+
+def test_combined_codes_renumber_before_overflowing():
+    # Only the label counts set the multipliers: stand-ins for huge vocabularies.
+    huge = range(2**40)
+    parts = tuple(
+        _Coded(np.array(c, dtype=np.int64), huge) for c in ([0, 0, 5, -1], [7, 7, 7, 1], [3, 4, 3, 2])
+    )
+    code = _combined(parts)
+    assert code[0] != code[1] and code[0] != code[2] and code[3] == -1 and (code[:3] >= 0).all()
+    assert len(set(code[:3].tolist())) == 3
+
+
+def _awkward_frame() -> pd.DataFrame:
+    """Missing and blank values, Unicode, case and space variants, and parts that run together."""
+    rows = [
+            {"record_id": "a", "source": "crm", "source_customer_id": "ab", "first_name": "Zoë",
+             "last_name": "Perry Jr", "email_key": "Bob.Smith@x.com", "phone": "+1", "street": "1  Oak St",
+             "postcode": "AB-1", "dob": "1985-03-12"},
+            {"record_id": "b", "source": "crmab", "source_customer_id": "", "first_name": "zoë ",
+             "last_name": "perry", "email": "bob.smith+tag@y.com", "street": "1 oak st", "postcode": "ab1",
+             "dob": "1985-03-12"},
+            {"record_id": "c", "source": "cr", "source_customer_id": "mab", "first_name": "Bob",
+             "last_name": "Smith", "email_key": "jperry@x.com", "postcode": "ab 1", "dob": "1985-03-1"},
+            {"record_id": "d", "source": "crm", "source_customer_id": "ab", "first_name": "  ",
+             "last_name": "Ünal", "email_key": "zoeperry@z.com", "phone": "+1", "postcode": "ÅB1",
+             "dob": "1985-03-12"},
+            {"record_id": "e", "first_name": "Robert", "last_name": "Smith", "email": "r.smith@q.com",
+             "postcode": "åb1", "dob": "1985-03-12"},
+            {"record_id": "f", "first_name": "Perry", "last_name": "Zoe", "email_key": "j.perry@w.com",
+             "dob": "1985-03-12", "street": "   "},
+    ]  # fmt: skip
+    return pd.DataFrame([{c: r.get(c) for c in [*COLUMNS, "email"]} for r in rows])
+
+
+def _as_strings(rule: BlockingRule) -> BlockingRule:
+    """The rule with its keys given only as strings, so deterministic_pairs factorises them."""
+    partner = rule.partner_key
+    return BlockingRule(
+        rule.name,
+        rule.purpose,
+        lambda df: rule.key(df),
+        rule.max_bucket,
+        rule.multi_key,
+        None if partner is None else (lambda df: partner(df)),
+        rule.predicts,
+    )
+
+
+def test_integer_keys_group_rows_as_the_key_strings_do():
+    """Each rule's integer-coded keys must pair exactly the rows its key strings pair."""
+    df = _awkward_frame()
+    for rule in DEFAULT_RULES:
+        coded = deterministic_pairs(df, (rule,))
+        strings = deterministic_pairs(df, (_as_strings(rule),))
+        assert coded.training_codes.tolist() == strings.training_codes.tolist(), rule.name
+        assert coded.counts.drop(columns="seconds").equals(strings.counts.drop(columns="seconds")), rule.name
+        (pos, codes), partner = _rule_codes(rule, df)
+        keys = rule.key(df)
+        # one code per distinct key string, row by row
+        as_text = keys.to_numpy(dtype=object)[pos] if not rule.multi_key else keys.to_numpy(dtype=object)
+        assert (
+            len(set(zip(codes.tolist(), as_text, strict=True)))
+            == len(set(as_text))
+            == len(set(codes.tolist()))
+        )
+        if partner is not None:
+            both = np.concatenate([codes, partner[1]])
+            texts = np.concatenate([as_text, rule.partner_key(df).dropna().to_numpy(dtype=object)])
+            assert len(set(zip(both.tolist(), texts, strict=True))) == len(set(texts)), rule.name
+    assert len(deterministic_pairs(df).training_codes) > 5  # the frame does pair rows
+
+
+def test_key_strings_spell_the_normalised_parts():
+    df = _awkward_frame()
+    key = {r.name: r.key(df) for r in DEFAULT_RULES}
+    assert key["source_customer"].tolist()[:3] == [f"crm{_SEP}ab", pd.NA, f"cr{_SEP}mab"]
+    assert key["surname_postcode"].iloc[0] == f"perry{_SEP}ab1" == key["surname_postcode"].iloc[1]
+    assert key["given_name_postcode"].iloc[3] is pd.NA  # a blank first name is missing
+    assert key["dob_postcode"].iloc[3] == f"1985-03-12{_SEP}åb1" == key["dob_postcode"].iloc[4]
+    assert key["street"].tolist()[0:2] == ["1 oak st", "1 oak st"] and key["street"].iloc[5] is pd.NA
+    # Row b has a name, and a raw e-mail but no match key: its handle is read as well.
+    row_b = set(key["full_name"][key["full_name"].index == 1])
+    assert row_b == {f"zo{_SEP}perry", f"robert{_SEP}smith", f"smith{_SEP}bob"}
+    assert key["email_initial_surname"].to_dict() == {
+        2: f"j{_SEP}perry",
+        4: f"r{_SEP}smith",
+        5: f"j{_SEP}perry",
+    }
