@@ -35,10 +35,11 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import os
 import re
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,6 +51,7 @@ from idr_pipeline.candidates._buckets import (
     BucketStats,
     bucket_pairs,
     code_pairs_frame,
+    ragged_arange,
     record_ranks,
     sorted_unique,
     unique_pairs,
@@ -85,14 +87,15 @@ _ROW_CHUNK = 50_000
 
 
 # --- shingles -----------------------------------------------------------------------------
-_SPACES = re.compile(r"\s+")
 _NON_DIGITS = re.compile(r"\D")
 
 
 def _norm_text(v: object) -> str | None:
     if v is None or (isinstance(v, float) and v != v):  # None, NaN
         return None
-    t = _SPACES.sub(" ", str(v).strip().lower())
+    # Trimmed, lower-cased, every whitespace run one space: str.split() splits on exactly the
+    # characters re's \s matches (str.isspace), and is 3x faster than re.sub("\s+", " ", ...).
+    t = " ".join(str(v).lower().split())
     return t[:MAX_FIELD_CHARS] or None
 
 
@@ -109,20 +112,16 @@ def _postcode(v: str | None) -> str | None:
 
 
 def _field_values(profiles: pd.DataFrame) -> dict[str, list[str | None]]:
-    """Per field prefix, the normalised value that is shingled (None when missing).
+    """Per field prefix, the normalised value that is shingled (None when missing), row by row.
 
-    Plain Python over lists: pandas string methods (regex replace, split) were several times
-    slower on these short values and dominated the whole shingling step.
+    The readable definition, kept for ``profile_shingles`` and the tests; ``_field_codes``
+    computes the same values once per distinct value.
     """
 
     def col(name: str) -> list[str | None]:
         if name not in profiles.columns:
             return [None] * len(profiles)
-        # Once per distinct value (names, birth dates and postcodes repeat): per row, this was
-        # the largest part of shingling. Code -1 (a missing value) takes the trailing None.
-        codes, uniques = pd.factorize(profiles[name])
-        table = np.array([*(_norm_text(u) for u in uniques), None], dtype=object)
-        return table[codes].tolist()
+        return [None if pd.isna(v) else _norm_text(v) for v in profiles[name]]
 
     email = [k if k is not None else e for k, e in zip(col("email_key"), col("email"), strict=True)]
     return {
@@ -132,6 +131,51 @@ def _field_values(profiles: pd.DataFrame) -> dict[str, list[str | None]]:
         "ph": [_phone_tail(v) for v in col("phone")],
         "st": col("street"),
         "pc": [_postcode(v) for v in col("postcode")],
+        "db": col("dob"),
+    }
+
+
+# Per row, an index into the distinct values (-1 when missing); and the distinct values.
+FieldCodes = tuple[np.ndarray, list[str]]
+
+
+def _recode(codes: np.ndarray, values: Sequence[object], fn: Callable[[object], str | None]) -> FieldCodes:
+    """Codes into the distinct non-None ``fn(v)`` of ``values``; ``fn`` runs once per value."""
+    derived = np.array([*(fn(v) for v in values), None], dtype=object)  # code -1 takes the None
+    inner, uniques = pd.factorize(derived)
+    return inner[codes], uniques.tolist()
+
+
+def _normalised(column: pd.Series | np.ndarray) -> FieldCodes:
+    codes, uniques = pd.factorize(column)  # missing values (None, NaN, NA) take code -1
+    return _recode(codes, uniques, _norm_text)
+
+
+def _field_codes(profiles: pd.DataFrame) -> dict[str, FieldCodes]:
+    """``_field_values`` as codes over distinct values, every normaliser called once per value.
+
+    Names, postcodes and birth dates repeat (about 20k distinct among a million records), so
+    per row the normalisers were the largest part of shingling.
+    """
+    n = len(profiles)
+
+    def col(name: str) -> FieldCodes:
+        return _normalised(profiles[name]) if name in profiles.columns else (np.full(n, -1, np.intp), [])
+
+    key_codes, keys = col("email_key")
+    email_codes = key_codes.copy()
+    mails: list[str] = []
+    fallback = key_codes < 0
+    if "email" in profiles.columns and fallback.any():  # the e-mail is read only without a key
+        mail_codes, mails = _normalised(profiles["email"].to_numpy()[fallback])
+        email_codes[fallback] = np.where(mail_codes < 0, -1, mail_codes + len(keys))
+    return {
+        "fn": col("first_name"),
+        "ln": col("last_name"),
+        "em": _recode(email_codes, keys + mails, _local_part),
+        "ph": _recode(*col("phone"), _phone_tail),
+        "st": col("street"),
+        "pc": _recode(*col("postcode"), _postcode),
         "db": col("dob"),
     }
 
@@ -209,21 +253,37 @@ def _field_hashes(prefix: str, values: list[str | None]) -> tuple[np.ndarray, np
     return crc ^ np.uint32(0xFFFFFFFF), valid
 
 
-def profile_shingle_hashes(profiles: pd.DataFrame) -> ShingleSets:
-    """Vectorised ``[{shingle_hash(s) for s in row} for row in profile_shingles(profiles)]``."""
-    indptrs, flats = [np.zeros(1, dtype=np.int64)], []
+def _value_shingles(prefix: str, values: Sequence[str | None]) -> ShingleSets:
+    """The hashed shingles of each value, in chunks that bound the dense (chunk, grams) arrays."""
+    indptrs, flats = [np.zeros(1, dtype=np.int64)], [np.zeros(0, dtype=np.uint32)]
     offset = 0
-    for start in range(0, len(profiles), _ROW_CHUNK):
-        chunk = profiles.iloc[start : start + _ROW_CHUNK]
-        parts = [_field_hashes(p, v) for p, v in _field_values(chunk).items()]
-        hashes = np.hstack([h for h, _ in parts])
-        valid = np.hstack([m for _, m in parts])
-        flats.append(hashes[valid])  # row-major: each row's shingles stay contiguous
+    for start in range(0, len(values), _ROW_CHUNK):
+        hashes, valid = _field_hashes(prefix, list(values[start : start + _ROW_CHUNK]))
+        flats.append(hashes[valid])  # row-major: each value's shingles stay contiguous
         counts = valid.sum(axis=1, dtype=np.int64)
         indptrs.append(offset + np.cumsum(counts))
         offset += int(counts.sum())
-    flat = np.concatenate(flats) if flats else np.zeros(0, dtype=np.uint32)
-    return ShingleSets(np.concatenate(indptrs), flat)
+    return ShingleSets(np.concatenate(indptrs), np.concatenate(flats))
+
+
+def profile_shingle_hashes(profiles: pd.DataFrame) -> ShingleSets:
+    """Vectorised ``[{shingle_hash(s) for s in row} for row in profile_shingles(profiles)]``.
+
+    Each distinct value is shingled once; a row's hashes are its values' hashes, field by field.
+    """
+    n = len(profiles)
+    rows, hashes = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.uint32)]
+    for prefix, (codes, values) in _field_codes(profiles).items():
+        sets = _value_shingles(prefix, values)
+        present = np.flatnonzero(codes >= 0)
+        value = codes[present]
+        counts = np.diff(sets.indptr)[value]
+        rows.append(np.repeat(present, counts))
+        hashes.append(sets.hashes[np.repeat(sets.indptr[:-1][value], counts) + ragged_arange(counts)])
+    row = np.concatenate(rows)
+    order = np.argsort(row, kind="stable")
+    indptr = np.r_[np.int64(0), np.cumsum(np.bincount(row, minlength=n), dtype=np.int64)]
+    return ShingleSets(indptr, np.concatenate(hashes)[order])
 
 
 # --- signatures ---------------------------------------------------------------------------
@@ -283,12 +343,100 @@ def minhash_signatures(
 
 
 def profile_signatures(profiles: pd.DataFrame, num_perm: int = DEFAULT_NUM_PERM, seed: int = 1) -> np.ndarray:
-    """Shingle and sign in row chunks, so a million profiles never hold all shingles at once."""
-    parts = [
-        minhash_signatures(profile_shingle_hashes(profiles.iloc[s : s + _ROW_CHUNK]), num_perm, seed)
-        for s in range(0, len(profiles), _ROW_CHUNK)
+    """Sign each field's distinct values, then take each row's minimum over its fields' rows.
+
+    Exact: a row's shingles are the union of its fields' shingle sets, and the minimum over a
+    union is the minimum of the minima (a missing field contributes EMPTY, above every value).
+    A million profiles hold about 1.2M distinct field values with 12.5M shingles, against 26M
+    shingles row by row.
+    """
+    out = np.full((len(profiles), num_perm), EMPTY, dtype=np.uint32)
+    a, b = permutation_params(num_perm, seed)
+    for prefix, (codes, values) in _field_codes(profiles).items():
+        table, row_of = _value_signatures(prefix, values, a, b)
+        _fold_min(out, table, row_of[codes])
+    return out
+
+
+# Shingles signed per step: the (grams, values) block and its work buffer stay in L2 across
+# all permutations (whole arrays went through memory once per permutation and numpy step).
+_SIGN_BLOCK = 65_536
+
+
+def _value_signatures(
+    prefix: str, values: list[str], a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(table, row_of): the signature of ``values[i]`` is ``table[row_of[i]]``; ``row_of[-1]``
+    (code -1, a missing value) is an all-EMPTY row.
+
+    Values are signed grouped by length: a value of g characters has exactly g 3-grams (padded),
+    so a group is a dense (g, values) block of hashes, and a permutation's minimum is a
+    ``minimum.reduce`` over axis 0 instead of a ``reduceat`` over ragged rows.
+    """
+    m = len(values)
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=m)
+    order = np.argsort(lengths, kind="stable")
+    row_of = np.empty(m + 1, dtype=np.intp)
+    row_of[order] = np.arange(m)
+    row_of[m] = m
+    table = np.empty((m + 1, len(a)), dtype=np.uint32)
+    table[m] = EMPTY
+    sorted_lengths = lengths[order]
+    # Where each length begins, and the end: one group per length, signed in chunks.
+    bounds = np.r_[np.flatnonzero(np.diff(sorted_lengths, prepend=-1)), m].tolist()
+    jobs = [
+        (start, min(start + _ROW_CHUNK, end))
+        for begin, end in itertools.pairwise(bounds)
+        for start in range(begin, end, _ROW_CHUNK)
     ]
-    return np.vstack(parts) if parts else np.zeros((0, num_perm), dtype=np.uint32)
+
+    def sign(job: tuple[int, int]) -> None:
+        start, stop = job
+        hashes, _ = _field_hashes(prefix, [values[i] for i in order[start:stop]])
+        x = np.ascontiguousarray(hashes.T, dtype=np.uint64)  # (g, values), every gram real
+        step = max(1, _SIGN_BLOCK // len(x))
+        for c in range(0, x.shape[1], step):
+            block = x[:, c : c + step]
+            table[start + c : start + c + block.shape[1]] = _dense_minhash(block, a, b)
+
+    # numpy releases the GIL in the arithmetic, so the groups split across threads use every core.
+    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+        list(pool.map(sign, jobs))
+    return table, row_of
+
+
+def _dense_minhash(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(values, num_perm) signatures of the columns of a (grams, values) block of hashes.
+
+    The shift by 32 is monotone, so it moves after the minimum: one pass less per permutation.
+    """
+    work = np.empty_like(x)
+    low = np.empty((len(a), x.shape[1]), dtype=np.uint64)
+    for k in range(len(a)):
+        np.multiply(x, a[k], out=work)  # wraps mod 2^64, which is the hash's definition
+        np.add(work, b[k], out=work)
+        np.minimum.reduce(work, axis=0, out=low[k])
+    return np.minimum(low >> _SHIFT, MAX_SIGNATURE).astype(np.uint32).T
+
+
+_FOLD_ROWS = 2048
+
+
+def _fold_min(out: np.ndarray, table: np.ndarray, index: np.ndarray) -> None:
+    """``out[i] = minimum(out[i], table[index[i]])`` in cache-sized blocks of rows, on every core."""
+
+    def fold(starts: range) -> None:
+        buf = np.empty((_FOLD_ROWS, out.shape[1]), dtype=out.dtype)
+        for s in starts:
+            part = index[s : s + _FOLD_ROWS]
+            block, rows = buf[: len(part)], out[s : s + len(part)]
+            np.take(table, part, axis=0, out=block)
+            np.minimum(rows, block, out=rows)
+
+    threads = max(1, os.cpu_count() or 1)
+    step = _FOLD_ROWS * threads
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fold, [range(i * _FOLD_ROWS, len(out), step) for i in range(threads)]))
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -394,13 +542,7 @@ def s_curve_png(choice: BandChoice, threshold: float) -> bytes:
 
 # --- banding and pairs --------------------------------------------------------------------
 _MIX_MUL = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: spreads every input bit over the 64-bit key (wrapping arithmetic)."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+_MIX_C1, _MIX_C2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 def band_keys(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
@@ -412,12 +554,32 @@ def band_keys(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
     n, num_perm = signatures.shape
     if r * b > num_perm:
         raise ValueError(f"r*b = {r * b} exceeds the {num_perm} signature values")
-    # A view: widening all r*b values at once was a (n, r*b) uint64 copy, 1 GB at a million
-    # profiles; one (n, b) slice is widened per step instead.
-    bands = signatures[:, : r * b].reshape(n, b, r)
-    key = np.full((n, b), np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
+    key = np.empty((n, b), dtype=np.uint64)
+    for start in range(0, n, _KEY_ROWS):
+        key[start : start + _KEY_ROWS] = _band_key_block(signatures[start : start + _KEY_ROWS], r, b)
+    return key
+
+
+# Rows hashed per step: the block's (rows, b) keys stay in cache through the 6 x 8 whole-array
+# steps of the r mixing rounds (whole (n, b) arrays: 1.4 s at a million profiles, blocks: 0.3 s).
+_KEY_ROWS = 4096
+
+
+def _band_key_block(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
+    """``band_keys`` of a block of rows, in place on one (rows, b) array."""
+    bands = signatures[:, : r * b].reshape(len(signatures), b, r)  # a view, widened band by band
+    key = np.full((len(signatures), b), np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
+    tmp = np.empty_like(key)
     for j in range(r):
-        key = _mix64(key * _MIX_MUL + bands[:, :, j].astype(np.uint64))
+        np.multiply(key, _MIX_MUL, out=key)  # uint64 arithmetic wraps, as the key's definition
+        np.add(key, bands[:, :, j], out=key)
+        # splitmix64 finaliser: spreads every input bit over the 64-bit key
+        for shift, mul in ((30, _MIX_C1), (27, _MIX_C2)):
+            np.right_shift(key, np.uint64(shift), out=tmp)
+            np.bitwise_xor(key, tmp, out=key)
+            np.multiply(key, mul, out=key)
+        np.right_shift(key, np.uint64(31), out=tmp)
+        np.bitwise_xor(key, tmp, out=key)
     return key
 
 
@@ -476,16 +638,45 @@ def lsh_codes(
     """(sorted pair codes over ``ranks``, per-band statistics, records without shingles): the
     pairs as integers only, cheap to hand back from a forked child (see ``idr_pipeline.forked``)."""
     n = len(ranks)
-    keys = band_keys(signatures, r, b)
-    nonempty = ~(signatures == EMPTY).all(axis=1)
-    stats, codes = [], []
-    for band in range(b):
-        lo, hi, st = bucket_pairs(keys[nonempty, band], ranks[nonempty], max_bucket)
-        stats.append(st)
+    if r * b > signatures.shape[1]:
+        raise ValueError(f"r*b = {r * b} exceeds the {signatures.shape[1]} signature values")
+    rows = np.flatnonzero(~(signatures == EMPTY).all(axis=1))
+    # Band-major keys of the records with shingles: each band's keys are one contiguous row.
+    keys = np.empty((b, len(rows)), dtype=np.uint64)
+    for start in range(0, len(rows), _KEY_ROWS):
+        block = rows[start : start + _KEY_ROWS]
+        keys[:, start : start + len(block)] = _band_key_block(signatures[block], r, b).T
+    member_ranks = ranks[rows]
+
+    def band_codes(band: int) -> tuple[np.ndarray, BucketStats]:
+        order = _key_order(keys[band])
+        lo, hi, st = bucket_pairs(keys[band][order], member_ranks[order], max_bucket)
         lo, hi = unique_pairs(lo, hi, n)
-        codes.append(lo * n + hi)
-    code = sorted_unique(np.concatenate(codes)) if codes else np.zeros(0, dtype=np.int64)
-    return code, stats, int((~nonempty).sum())
+        return lo * n + hi, st
+
+    # The sorts release the GIL: bands split across threads use every core.
+    with ThreadPoolExecutor(max(1, min(b, os.cpu_count() or 1))) as pool:
+        per_band = list(pool.map(band_codes, range(b)))
+    stats = [st for _, st in per_band]
+    code = (
+        sorted_unique(np.concatenate([c for c, _ in per_band])) if per_band else np.zeros(0, dtype=np.int64)
+    )
+    return code, stats, n - len(rows)
+
+
+def _key_order(keys: np.ndarray) -> np.ndarray:
+    """An order that groups equal keys (almost always sorting them), from one plain sort.
+
+    The record's index fills the low bits of its key, so ``np.sort`` of the packed values gives
+    the order; keys equal above those bits but not below may interleave, which ``bucket_pairs``
+    repairs: its stable argsort is exact in any case, and on sorted input takes 3 ms instead of
+    95 ms (1M keys; ``np.sort`` of the packed keys: 55 ms).
+    """
+    bits = np.uint64(max(1, int(len(keys)).bit_length()))
+    packed = (keys >> bits) << bits
+    packed |= np.arange(len(keys), dtype=np.uint64)
+    packed.sort()
+    return (packed & ((np.uint64(1) << bits) - np.uint64(1))).astype(np.intp)
 
 
 def lsh_result(code: np.ndarray, stats: list[BucketStats], empty: int, ids_by_rank: np.ndarray) -> LshResult:

@@ -257,3 +257,95 @@ def test_fp_area_equals_the_closed_form(threshold: float, budget: int):
     )
     assert c.fp_area == pytest.approx(closed, abs=1e-6)
     assert c.effective_threshold == pytest.approx((1 / c.b) ** (1 / c.r))
+
+
+# --- the fast paths equal the straightforward definitions ----------------------------------
+def _awkward_profiles() -> pd.DataFrame:
+    """Missing values of every kind, Unicode, whitespace, 1-2 letter, empty and over-long values."""
+    values = [
+        None, np.nan, pd.NA, "", " ", "\u3000\t", "a", "Ab", "ab ", "AB", "Zoë", "ZOË", "İstanbul",
+        "Straße  5", "x\u00a0y\u2028z", "ünï\x1ccødé", "日本", "🙂🙂", "o'neil-smith", "a" * 70,
+        "jane.doe+tag@gmail.com", "@nodomain", "no-at-sign", "+1 (203) 706-3849", "call me",
+        "06 510", "1985-03-12",
+    ]  # fmt: skip
+    rng = random.Random(11)
+    cols = ["first_name", "last_name", "email", "email_key", "phone", "street", "postcode", "dob"]
+    rows = [{"record_id": f"r{i:03d}", **{c: rng.choice(values) for c in cols}} for i in range(300)]
+    rows.append({"record_id": "blank", **dict.fromkeys(cols)})
+    return pd.DataFrame(rows).astype(object)
+
+
+@pytest.mark.parametrize("drop", [[], ["email_key"], ["email", "street"]])
+def test_fast_shingles_and_signatures_equal_the_readable_definition(drop: list[str]):
+    from idr_pipeline.candidates.minhash import _field_codes, _field_values
+
+    df = _awkward_profiles().drop(columns=drop)
+    # Values normalised once per distinct value equal the row-by-row definition.
+    for prefix, (codes, values) in _field_codes(df).items():
+        decoded = [values[c] if c >= 0 else None for c in codes]
+        assert decoded == _field_values(df)[prefix], prefix
+    readable = profile_shingles(df)
+    fast = profile_shingle_hashes(df)
+    assert len(fast) == len(df)
+    for i, shingles in enumerate(readable):
+        assert set(fast.hashes[fast.indptr[i] : fast.indptr[i + 1]].tolist()) == {
+            shingle_hash(s) for s in shingles
+        }
+    assert readable[-1] == set()
+    for num_perm, seed in [(16, 1), (126, 17)]:
+        assert np.array_equal(
+            profile_signatures(df, num_perm, seed), minhash_signatures(readable, num_perm, seed)
+        )
+
+
+def test_norm_text_collapses_exactly_what_the_regex_did():
+    import re
+    import sys
+
+    from idr_pipeline.candidates.minhash import _norm_text
+
+    spaces = re.compile(r"\s+")
+    space_chars = "".join(chr(c) for c in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(c)))
+    rng = random.Random(5)
+    alphabet = space_chars + "aAİẞΣßﬃx"
+    for _ in range(20_000):
+        v = "".join(rng.choices(alphabet, k=rng.randint(0, 60)))
+        assert _norm_text(v) == (spaces.sub(" ", v.strip().lower())[:48] or None)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _band_keys_reference(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
+    bands = signatures[:, : r * b].reshape(len(signatures), b, r).astype(np.uint64)
+    key = np.full((len(signatures), b), np.uint64(0x243F6A8885A308D3), dtype=np.uint64)
+    for j in range(r):
+        key = _mix64(key * np.uint64(0x9E3779B97F4A7C15) + bands[:, :, j])
+    return key
+
+
+def test_blocked_band_keys_and_lsh_codes_equal_the_whole_array_definition():
+    from idr_pipeline.candidates._buckets import bucket_pairs, sorted_unique, unique_pairs
+    from idr_pipeline.candidates.minhash import lsh_codes
+
+    rng = np.random.default_rng(3)
+    n, r, b = 10_000, 3, 7
+    # Few distinct values per column, so bands collide often; some buckets exceed max_bucket.
+    sig = rng.integers(0, 6, size=(n, r * b + 2), dtype=np.uint32) * np.uint32(1_000_003)
+    sig[rng.random(n) < 0.05] = EMPTY
+    assert np.array_equal(band_keys(sig, r, b), _band_keys_reference(sig, r, b))
+    ranks = rng.permutation(n).astype(np.int64)
+    keys, nonempty = _band_keys_reference(sig, r, b), ~(sig == EMPTY).all(axis=1)
+    want_codes, want_stats = [], []
+    for band in range(b):
+        lo, hi, st = bucket_pairs(keys[nonempty, band], ranks[nonempty], 60)
+        lo, hi = unique_pairs(lo, hi, n)
+        want_codes.append(lo * n + hi)
+        want_stats.append(st)
+    codes, stats, empty = lsh_codes(ranks, sig, r, b, max_bucket=60)
+    assert np.array_equal(codes, sorted_unique(np.concatenate(want_codes)))
+    assert stats == want_stats and empty == int((~nonempty).sum())
+    assert any(st.skipped_buckets for st in stats) and len(codes) > 0
