@@ -171,7 +171,7 @@ def clean_profiles(
     owns and deletes): the clean rows' folder (``CleanResult.clean_folder``) is the clean
     profiles as they are, and the quarantine reads only its own rows back. This replaced
     caching the outcomes and writing the clean rows from the cache, which encoded every row
-    twice (JVM CPU of the job at a million rows: 60 -> 45 s).
+    twice (JVM CPU of ``run_cleaning`` at a million rows: 59.2/60.0 -> 48.9/51.8 s).
     """
     spark = raw.sparkSession
     # The counts read Parquet footers or one column; the one full read feeds the shuffle. The
