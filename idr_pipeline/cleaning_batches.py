@@ -26,14 +26,14 @@ from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.sorted_runs import run_starts, whole_runs
 from idr_pipeline.standardize import standardize_frame, validate_clean
 from idr_pipeline.standardize.frame import QUARANTINE_REASON, REASONS
-from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
+from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
 #: The shuffle and sort key: the raw record id without any whitespace. Standardising a record
 #: id trims it and collapses its whitespace, so two raw ids that standardise alike always share
 #: this key, and the versions of one record meet in one partition and one sorted run.
 PARTITION_KEY = "_partition_key"
-#: :data:`WHITESPACE_CODEPOINTS` as a Java regular expression class, for ``regexp_replace``.
-JAVA_WHITESPACE_CLASS = "[" + "".join(f"\\x{{{c:x}}}" for c in WHITESPACE_CODEPOINTS) + "]"
+#: ``standardize.whitespace.WHITESPACE_CODEPOINTS`` as a Java regular expression class, for ``regexp_replace``.
+JAVA_WHITESPACE_CLASS = f"[{WHITESPACE_ESCAPES}]"
 
 OUTCOME = "_outcome"
 CLEAN, QUARANTINED, ERASED = "clean", "quarantined", "erased"

@@ -21,7 +21,6 @@ from idr_pipeline.cleaning_batches import (
     QUARANTINED,
     STAGED_RAW,
     STAGED_REASON,
-    WHITESPACE_CODEPOINTS,
     clean_rows,
     clean_sorted_partition,
     collapse_exact_duplicates,
@@ -33,6 +32,7 @@ from idr_pipeline.cleaning_batches import (
 )
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
 from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
 
 
 def _raw(rows: list[dict]) -> pd.DataFrame:

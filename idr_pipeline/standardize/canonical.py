@@ -24,24 +24,25 @@ import pyarrow.compute as pc
 from idr_pipeline.standardize.base import GENERIC_PLACEHOLDERS
 from idr_pipeline.standardize.identifiers import _UUID, MAX_ID_LENGTH, PLACEHOLDER_IDS
 from idr_pipeline.standardize.ip import PLACEHOLDER_IPS
-from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
+from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
-_SPACE_CLASS = "".join(f"\\x{{{c:x}}}" for c in WHITESPACE_CODEPOINTS)
 # What collapse_whitespace leaves alone: words joined by single ASCII spaces, nothing at the ends.
-_TIDY = f"^[^{_SPACE_CLASS}]+(?: [^{_SPACE_CLASS}]+)*$"
+_TIDY = f"^[^{WHITESPACE_ESCAPES}]+(?: [^{WHITESPACE_ESCAPES}]+)*$"
 _CONTROL = r"[\x00-\x1f\x7f]"
 # The only spelling of a UUID that _normalize_identifier returns as it was given.
 _CANONICAL_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _ID_PLACEHOLDERS = pa.array(sorted(GENERIC_PLACEHOLDERS | PLACEHOLDER_IDS))
 # Octets without leading zeros, as ipaddress writes them back.
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_DOTTED_QUAD = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
+#: A dotted quad without leading zeros, which is how ``ipaddress`` writes every IPv4 address
+#: (RE2 syntax; the contract's fast accept uses it too).
+DOTTED_QUAD = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
 _PLACEHOLDER_V4 = pa.array(sorted(str(address) for address in PLACEHOLDER_IPS if address.version == 4))
 
 
 def tidy_keys(values: np.ndarray) -> np.ndarray:
     """Values ``_key_text`` (record_id, source) keeps as they are: non-empty and whitespace-tidy."""
-    text = _arrow(values)
+    text = arrow_strings(values)
     if text is None:
         return np.zeros(len(values), dtype=bool)
     return _numpy(pc.match_substring_regex(text, _TIDY))
@@ -49,7 +50,7 @@ def tidy_keys(values: np.ndarray) -> np.ndarray:
 
 def canonical_identifiers(values: np.ndarray) -> np.ndarray:
     """Values ``normalize_identifier`` keeps as they are (source customer, device, anonymous ids)."""
-    text = _arrow(values)
+    text = arrow_strings(values)
     if text is None:
         return np.zeros(len(values), dtype=bool)
     # One mask per rule of _normalize_identifier; on ASCII text that collapse_whitespace keeps,
@@ -72,11 +73,11 @@ def canonical_ips(values: np.ndarray) -> np.ndarray:
 
     Anything else (padding, ports, brackets, IPv6, surrounding space) is left to the normaliser.
     """
-    text = _arrow(values)
+    text = arrow_strings(values)
     if text is None:
         return np.zeros(len(values), dtype=bool)
     accepted = [
-        pc.match_substring_regex(text, _DOTTED_QUAD),
+        pc.match_substring_regex(text, DOTTED_QUAD),
         pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_V4)),
     ]
     return _numpy(_all(accepted))
@@ -92,7 +93,7 @@ def _filler(text: pa.Array) -> pa.Array:
     )
 
 
-def _arrow(values: np.ndarray) -> pa.Array | None:
+def arrow_strings(values: np.ndarray) -> pa.Array | None:
     """The values as Arrow strings, or None when any is not a str or not encodable as UTF-8.
 
     A lone surrogate (which JSON can carry) has no UTF-8 form; then none of the batch is
@@ -102,7 +103,7 @@ def _arrow(values: np.ndarray) -> pa.Array | None:
         return None
     try:
         return pa.array(values, type=pa.string())
-    except UnicodeEncodeError:
+    except (ValueError, pa.ArrowException):  # UnicodeEncodeError is a ValueError
         return None
 
 

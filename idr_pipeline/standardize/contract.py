@@ -25,8 +25,9 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 
+from idr_pipeline.standardize.canonical import DOTTED_QUAD, arrow_strings
 from idr_pipeline.standardize.identifiers import MAX_ID_LENGTH
-from idr_pipeline.standardize.whitespace import WHITESPACE_CODEPOINTS
+from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
@@ -63,12 +64,9 @@ def _on_distinct(test: Callable[[str], bool], name: str, fast: _FastAccept | Non
     def check(series: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(series)
         ok = np.zeros(len(uniques), dtype=bool)
-        if fast is not None and pd.api.types.infer_dtype(uniques, skipna=False) == "string":
-            try:
-                accepted = fast(pyarrow.array(uniques, type=pyarrow.string()))
-                ok = pc.fill_null(accepted, False).to_numpy(zero_copy_only=False, writable=True)
-            except (ValueError, pyarrow.ArrowException):  # a lone surrogate has no UTF-8
-                pass
+        text = None if fast is None else arrow_strings(np.asarray(uniques, dtype=object))
+        if text is not None:  # None: a value that is not a str, or has no UTF-8 form
+            ok = pc.fill_null(fast(text), False).to_numpy(zero_copy_only=False, writable=True)
         for i in np.flatnonzero(~ok):
             ok[i] = isinstance(uniques[i], str) and bool(test(uniques[i]))
         return pd.Series(np.append(ok, True)[codes], index=series.index)  # code -1: missing
@@ -76,9 +74,6 @@ def _on_distinct(test: Callable[[str], bool], name: str, fast: _FastAccept | Non
     # Missing values pass above (factorize and ``isna`` agree on what is missing), so pandera
     # need not find and drop them before every check.
     return pa.Check(check, error=name, ignore_na=False)
-
-
-_RE2_SPACE = "".join(f"\\x{{{c:x}}}" for c in WHITESPACE_CODEPOINTS)
 
 
 def _re2(pattern: str) -> str:
@@ -90,7 +85,11 @@ def _re2(pattern: str) -> str:
     ``\\s`` only ever appears inside a bracket class in these patterns. Python's ``$`` also
     matches before a final newline and RE2's does not: stricter again.
     """
-    return pattern.replace(r"\d", "[0-9]").replace(r"\S", f"[^{_RE2_SPACE}]").replace(r"\s", _RE2_SPACE)
+    return (
+        pattern.replace(r"\d", "[0-9]")
+        .replace(r"\S", f"[^{WHITESPACE_ESCAPES}]")
+        .replace(r"\s", WHITESPACE_ESCAPES)
+    )
 
 
 def _matches(pattern: str) -> pa.Check:
@@ -134,12 +133,6 @@ def _canonical_ip(text: str) -> bool:
         return ipaddress.ip_address(text).compressed == text
     except ValueError:
         return False
-
-
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-#: A dotted quad without leading zeros, which is how ``ipaddress`` writes every IPv4 address.
-#: IPv6 is left to Python.
-_CANONICAL_IPV4 = rf"^{_OCTET}(?:\.{_OCTET}){{3}}$"
 
 
 _UUID_LIKE = re.compile(UUID_LIKE_UPPER)
@@ -206,7 +199,7 @@ CLEAN_PROFILE_SCHEMA = pa.DataFrameSchema(
             checks=_on_distinct(
                 _canonical_ip,
                 "is_compressed_ip_address",
-                lambda values: pc.match_substring_regex(values, _CANONICAL_IPV4),
+                lambda values: pc.match_substring_regex(values, DOTTED_QUAD),
             ),
         ),
         "device_id": _identifier(),

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from idr_pipeline.standardize import CLEAN_PROFILE_SCHEMA, contract, validate_clean
 from idr_pipeline.standardize.identifiers import MAX_ID_LENGTH
+from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
 VALID = {
     "record_id": "crm-1",
@@ -139,7 +140,7 @@ def test_every_element_check_has_a_python_reference() -> None:
 
 def test_the_re2_whitespace_class_is_exactly_str_isspace() -> None:
     everything = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
-    spaces = pc.match_substring_regex(pyarrow.array(everything), f"^[{contract._RE2_SPACE}]$")
+    spaces = pc.match_substring_regex(pyarrow.array(everything), f"^[{WHITESPACE_ESCAPES}]$")
     assert spaces.to_pylist() == [c.isspace() for c in everything]
 
 
