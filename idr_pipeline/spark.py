@@ -40,7 +40,8 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
         # Parquet written by pandas/pyarrow carries nanosecond timestamps; read them as timestamps.
         "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
         "spark.local.dir": os.path.join(s.run_dir, "spark-tmp"),
-        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()} "
+        + s.spark_driver_java_options,
     }
 
 
