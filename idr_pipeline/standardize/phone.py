@@ -11,10 +11,14 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
+import numpy as np
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
 from idr_pipeline.standardize.base import EMPTY, INVALID_NUMBER, PLACEHOLDER, Normalized, is_placeholder
+from idr_pipeline.standardize.canonical import arrow_strings
 
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
 _LEADING_00 = re.compile(r"^[\s(]*00\D*")
@@ -155,3 +159,62 @@ def _main_region(country_code: int) -> str | None:
         return None
     metadata = PhoneMetadata.metadata_for_region(regions[0], None)
     return regions[0] if metadata is not None and metadata.leading_digits is None else None
+
+
+# What ``_cache_key`` reads as punctuated digits, in ASCII only: a subset of _PUNCTUATED_DIGITS
+# (no leading space, no Unicode space), so the two readings of such a value cannot differ.
+_ASCII_PUNCTUATED = r"^\+?[ ().\-]*[0-9][0-9 ().\-]*$"
+_ASCII_PUNCTUATION = r"[ ().\-]"
+
+
+def fast_e164(values: np.ndarray, default_region: str) -> tuple[np.ndarray, np.ndarray]:
+    """(done, E.164) for the values that ``normalize_phone`` reads as a valid +1 number.
+
+    Nearly every phone of a North American customer file is ten digits in one of a handful of
+    punctuations, nearly all distinct, and the Python path (cache key, parse, validity regexes,
+    formatting) cost ~6 us each. Here all of a batch's distinct values take the same steps as
+    Arrow kernels: the cache key of ``_cache_key`` (for a value of ASCII digits and punctuation
+    it is the value without punctuation, with '+1' for ten national digits in a North American
+    region), then the main region's validity patterns of ``_valid_in`` (RE2 and Python's ``re``
+    agree on whether these plain regular patterns match a string of ASCII digits). For such a
+    key ``_normalize_phone`` returns ``'+1' + nsn``, which is the key itself, because the
+    E.164 format of a +1 number is '+1' and its national number. Only values found valid are
+    marked done; every other value is left for ``normalize_phone``, which then decides alone.
+    """
+    done = np.zeros(len(values), dtype=bool)
+    main = _main_region(1)
+    text = arrow_strings(values) if main is not None else None
+    if text is None:
+        return done, values
+    digits = pc.replace_substring_regex(text, _ASCII_PUNCTUATION, "")
+    e164 = pc.match_substring_regex(digits, r"^\+1[2-9][0-9]{9}$")
+    keys = digits
+    if _region(default_region) in _NANP_REGIONS:
+        national = pc.match_substring_regex(digits, r"^1?[2-9][0-9]{9}$")
+        plus_one = pc.binary_join_element_wise("+1", pc.utf8_slice_codeunits(digits, -10), "")
+        keys = pc.if_else(national, plus_one, digits)
+        e164 = pc.or_(e164, national)
+    candidate = pc.and_(pc.match_substring_regex(text, _ASCII_PUNCTUATED), e164)
+    valid = pc.and_(candidate, _valid_nsn_in(pc.utf8_slice_codeunits(keys, 2), main))
+    done = np.asarray(pc.fill_null(valid, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return done, np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _valid_nsn_in(nsn: pa.Array, region: str) -> pa.Array:
+    """``_valid_in`` over national significant numbers of ASCII digits, with RE2."""
+    general, types = _region_descs(region)
+    if general is None:
+        return pa.array([False] * len(nsn), type=pa.bool_())
+    matches = [_matches_desc_re2(nsn, desc) for desc in types]
+    any_type = matches[0] if matches else pa.array([False] * len(nsn), type=pa.bool_())
+    for found in matches[1:]:
+        any_type = pc.or_(any_type, found)
+    return pc.and_(_matches_desc_re2(nsn, general), any_type)
+
+
+def _matches_desc_re2(nsn: pa.Array, desc: _Desc) -> pa.Array:
+    lengths, pattern = desc
+    matched = pc.match_substring_regex(nsn, f"^(?:{pattern.pattern})$")
+    if not lengths:
+        return matched
+    return pc.and_(pc.is_in(pc.utf8_length(nsn), value_set=pa.array(sorted(lengths), pa.int32())), matched)

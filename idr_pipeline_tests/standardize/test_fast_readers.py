@@ -1,0 +1,85 @@
+"""The vectorised readers of whole columns give exactly what the per-value normaliser gives.
+
+``standardize_frame`` trusts a reader's ``done`` values without calling the normaliser, so
+each reader is held to the normaliser itself on values built from the traps of its field:
+every punctuation the cache key drops or keeps, Unicode digits and spaces, too few or too many
+digits, invalid area codes and exchanges, extensions, '00' prefixes, non-North-American regions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from idr_pipeline.standardize import frame, standardize_frame
+from idr_pipeline.standardize.phone import fast_e164, normalize_phone
+
+_PHONE_PARTS = ["+", "1", "(", ")", " ", "-", ".", "\u00a0", "\t", "\n", "/", "x", "ext", "00", "0", "\u0663"]
+_PHONE_PARTS += ["415", "555", "2671", "212", "201", "800", "911", "999", "123", "4567", "(415) ", "+1 "]
+_PHONES = st.lists(st.sampled_from(_PHONE_PARTS), max_size=8).map("".join) | st.from_regex(
+    r"\A\+?1?[ .\-(]{0,2}[0-9]{3}[ .\-)]{0,2}[0-9]{3}[ .\-]?[0-9]{3,5}\Z"
+)
+_REGIONS = st.sampled_from(["US", "CA", "PR", "GB", "DE", "ZZ", "XX", ""])
+
+_TRICKY_PHONES = [
+    "+14155552671", "(415) 555-2671", "415.555.2671", "1-415-555-2671", "+1 415 555 2671",
+    "4155552671", "14155552671", "+11555552671", "(015) 555-2671", "415-555-267", "+1415555267",
+    "415 555 2671 x12", "00 1 415 555 2671", "001-415-555-2671", " 4155552671", "4155552671\n",
+    "\u0664155552671", "+1 (800) 555-0100", "+1 900 555 0100", "+44 20 7946 0958", "---", "",
+    "2125550123", "+12125550123", "(212)555-0123", "212..555..0123", "+-14155552671", "++14155552671",
+    "(+14155552671", "-+1 415 555 2671", "1+4155552671",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_PHONES, min_size=1, max_size=30), region=_REGIONS)
+@example(values=_TRICKY_PHONES, region="US")
+@example(values=_TRICKY_PHONES, region="GB")
+@example(values=_TRICKY_PHONES, region="ZZ")
+def test_fast_e164_gives_what_normalize_phone_gives(values: list[str], region: str) -> None:
+    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    done, found = fast_e164(uniques, region)
+    for value, is_done, result in zip(uniques, done, found, strict=True):
+        if is_done:
+            assert normalize_phone(value, region) == (result, None), value
+
+
+def test_fast_e164_reads_the_common_spellings() -> None:
+    """The test above cannot fail if nothing is ever done; the usual spellings must be."""
+    spellings = ["+14155552671", "(415) 555-2671", "415.555.2671", "1-415-555-2671", "4155552671"]
+    done, found = fast_e164(np.array(spellings, dtype=object), "US")
+    assert done.all()
+    assert set(found) == {"+14155552671"}
+    done, _ = fast_e164(np.array(spellings, dtype=object), "GB")
+    assert done.tolist() == [True, False, False, False, False]
+
+
+def test_fast_e164_without_arrow_text_does_nothing() -> None:
+    values = np.array(["+14155552671", 4155552671, "\ud800"], dtype=object)
+    assert not fast_e164(values, "US")[0].any()
+    assert not fast_e164(np.array(["\ud800", "+14155552671"], dtype=object), "US")[0].any()
+    assert len(fast_e164(np.array([], dtype=object), "US")[0]) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {"phone": st.none() | _PHONES, "country": st.none() | st.sampled_from(["US", "GB"])}
+        ),
+        max_size=20,
+    )
+)
+@example(rows=[{"phone": p, "country": c} for p in _TRICKY_PHONES for c in (None, "GB")])
+def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]) -> None:
+    pdf = pd.DataFrame(rows, columns=["phone", "country"], dtype=object)
+    pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)  # repeats, so broadcasting matters
+    fast = standardize_frame(pdf, "US")
+    with pytest.MonkeyPatch.context() as patch:
+        for field in list(frame.REGIONAL_FAST):
+            patch.delitem(frame.REGIONAL_FAST, field)
+        slow = standardize_frame(pdf, "US")
+    pd.testing.assert_frame_equal(fast, slow)
