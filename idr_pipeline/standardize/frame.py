@@ -21,7 +21,7 @@ from idr_pipeline.schema import CANONICAL_COLUMNS
 from idr_pipeline.standardize import canonical
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country
-from idr_pipeline.standardize.dates import normalize_dob, read_timestamps
+from idr_pipeline.standardize.dates import fast_dobs, normalize_dob, read_timestamps
 from idr_pipeline.standardize.email import match_key_of_normalized, normalize_email
 from idr_pipeline.standardize.identifiers import normalize_identifier, normalize_national_id
 from idr_pipeline.standardize.ip import normalize_ip
@@ -76,6 +76,7 @@ FastMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 # Distinct values of these that the reader marks done take its values, without the normaliser.
 REGIONAL_FAST: dict[str, Callable[[np.ndarray, str], tuple[np.ndarray, np.ndarray]]] = {
     "phone": fast_e164,
+    "dob": fast_dobs,
 }
 # Any one of these identifies a person well enough to link on.
 STRONG_FIELDS = [EMAIL_KEY, "phone", "national_id", "device_id", "anonymous_id", "source_customer_id"]

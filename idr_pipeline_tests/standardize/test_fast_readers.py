@@ -2,8 +2,10 @@
 
 ``standardize_frame`` trusts a reader's ``done`` values without calling the normaliser, so
 each reader is held to the normaliser itself on values built from the traps of its field:
-every punctuation the cache key drops or keeps, Unicode digits and spaces, too few or too many
-digits, invalid area codes and exchanges, extensions, '00' prefixes, non-North-American regions.
+every punctuation the phone cache key drops or keeps, Unicode digits and spaces, too few or too
+many digits, invalid area codes and exchanges, extensions, '00' prefixes, non-North-American
+regions; impossible, future, pre-1900 and filler dates, two-digit years either side of the pivot,
+mixed separators, either day order and parts above 12.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from idr_pipeline.standardize import frame, standardize_frame
+from idr_pipeline.standardize.dates import fast_dobs, normalize_dob
 from idr_pipeline.standardize.phone import fast_e164, normalize_phone
 
 _PHONE_PARTS = ["+", "1", "(", ")", " ", "-", ".", "\u00a0", "\t", "\n", "/", "x", "ext", "00", "0", "\u0663"]
@@ -64,6 +67,74 @@ def test_fast_e164_without_arrow_text_does_nothing() -> None:
     assert len(fast_e164(np.array([], dtype=object), "US")[0]) == 0
 
 
+_DOB_PARTS = [
+    "1985",
+    "2000",
+    "1900",
+    "2099",
+    "0000",
+    "85",
+    "00",
+    "25",
+    "99",
+    "3",
+    "03",
+    "7",
+    "07",
+    "12",
+    "13",
+]
+_DOB_PARTS += [
+    "29",
+    "30",
+    "31",
+    "02",
+    "1",
+    "01",
+    "-",
+    "/",
+    ".",
+    " ",
+    "  ",
+    "\t",
+    "Mar",
+    "\u0663",
+    "T10:00",
+    "\n",
+]
+_DOBS = st.lists(st.sampled_from(_DOB_PARTS), max_size=6).map("".join) | st.from_regex(
+    r"\A[0-9]{1,4}[-/. ][0-9]{1,2}[-/. ][0-9]{1,4}\Z"
+)
+_TRICKY_DOBS = [
+    "03/07/1985", "1985-03-07", "19850307", "3/7/85", "13/07/1985", "07/13/1985", "1900-01-01", "01/01/1900",
+    "2099-01-01", "02/29/2001", "02/29/2000", "02/29/1900", "29 02 2000", "1985.3.7", "1985-3/7", "20 Dec 2001",
+    "12/31/25", "1/1/00", "19851307", "13071985", "0000-01-01", "1899-12-31", "31/12/99", "1985-02-29",
+    "03/07/1985 ", " 03/07/1985", "03 / 07 / 1985", "03//07/1985", "1985-03-07T10:00", "\u0663/07/1985", "",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_DOBS, min_size=1, max_size=30), region=_REGIONS)
+@example(values=_TRICKY_DOBS, region="US")
+@example(values=_TRICKY_DOBS, region="GB")
+def test_fast_dobs_gives_what_normalize_dob_gives(values: list[str], region: str) -> None:
+    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    done, found = fast_dobs(uniques, region)
+    for value, is_done, result in zip(uniques, done, found, strict=True):
+        if is_done:
+            assert normalize_dob(value, region) == (result, None), value
+
+
+def test_fast_dobs_reads_the_numeric_spellings() -> None:
+    spellings = ["03/07/1985", "1985-03-07", "19850307", "3/7/85", "7.3.1985", "03 07 1985"]
+    done, found = fast_dobs(np.array(spellings, dtype=object), "US")
+    assert done.all()
+    assert found.tolist() == ["1985-03-07"] * 4 + ["1985-07-03", "1985-03-07"]
+    assert fast_dobs(np.array(spellings[:1], dtype=object), "GB")[1].tolist() == ["1985-07-03"]
+    assert not fast_dobs(np.array(["1985-03-07", 19850307], dtype=object), "US")[0].any()
+    assert len(fast_dobs(np.array([], dtype=object), "US")[0]) == 0
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
@@ -73,9 +144,15 @@ def test_fast_e164_without_arrow_text_does_nothing() -> None:
         max_size=20,
     )
 )
-@example(rows=[{"phone": p, "country": c} for p in _TRICKY_PHONES for c in (None, "GB")])
+@example(
+    rows=[
+        {"phone": p, "dob": d, "country": c}
+        for p, d in zip(_TRICKY_PHONES, _TRICKY_DOBS, strict=False)
+        for c in (None, "GB")
+    ]
+)
 def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]) -> None:
-    pdf = pd.DataFrame(rows, columns=["phone", "country"], dtype=object)
+    pdf = pd.DataFrame(rows, columns=["phone", "dob", "country"], dtype=object)
     pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)  # repeats, so broadcasting matters
     fast = standardize_frame(pdf, "US")
     with pytest.MonkeyPatch.context() as patch:
