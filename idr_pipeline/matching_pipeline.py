@@ -514,8 +514,10 @@ def kept_weights(lake: Lake, kept: pd.DataFrame) -> list[str]:
     scored = rows.notna().to_numpy()
     if scored.any():
         columns = [c for c in lake.latest_columns(*SCORED) if c.startswith(WEIGHT_PREFIX)]
-        weights = lake.read_latest_pandas(*SCORED, columns=columns)
-        out[scored] = weights_json(weights.iloc[rows[scored].astype(np.int64).to_numpy()])
+        # Taken in Arrow before pandas: the kept links are a twentieth of the scored pairs, and
+        # all of their weights as pandas were most of this (3.2 s at a million records).
+        weights = lake.read_latest_arrow(*SCORED, columns=columns)
+        out[scored] = weights_json(weights.take(rows[scored].astype(np.int64).to_numpy()).to_pandas())
     return out.tolist()
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz.distance import OSA
 
 from idr_pipeline.identity.paths import path_between
@@ -45,9 +47,26 @@ class ClusteringPolicy:
     max_cluster_size: int = 50
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cluster:
     members: list[str]
+    # What the guards compare, kept per cluster as it grows so a merge's check looks at the
+    # members that carry something instead of pairing every member with every other (the
+    # pairing was a third of the loop at a million records). None while the cluster has none.
+    national_ids: list[tuple[str, str]] | None = None  # (record, national id)
+    people: dict[str, list[tuple[str, str]]] | None = None  # full-name key -> [(record, dob)]
+
+    def absorb(self, other: _Cluster) -> None:
+        self.members.extend(other.members)
+        if other.national_ids:
+            if self.national_ids is None:
+                self.national_ids = []
+            self.national_ids.extend(other.national_ids)
+        if other.people:
+            if self.people is None:
+                self.people = {}
+            for key, entries in other.people.items():
+                self.people.setdefault(key, []).extend(entries)
 
 
 @dataclass
@@ -90,36 +109,48 @@ def different_national_ids(a: set[str], b: set[str]) -> bool:
     return all(OSA.distance(x, y) > 1 for x in a for y in b)
 
 
-def _conflict(
-    a: _Cluster,
-    b: _Cluster,
-    direct: tuple[str, str],
-    nid_of: dict[str, str],
-    person_of: dict[str, tuple[str, str]],
-) -> str | None:
+def _conflict(a: _Cluster, b: _Cluster, direct: tuple[str, str]) -> str | None:
     """A conflict that other members reveal, beyond the linking pair itself.
 
     The linking pair's own disagreements were already weighed by the match model, which scored
     it above the threshold anyway (FEBRL-style corrupted copies, a mistyped id). The guard is
     against transitivity: a record without a date of birth linked to both a father and his son.
+
+    National ids conflict when some cross pair of id-carrying members other than the linking
+    pair exists and the two sides' ids are all more than one edit apart. Birth dates conflict
+    when the cross pairs of members with the same full name (the linking pair aside) exist and
+    every one of them has clearly different dates (``clearly_different_dob`` is symmetric).
     """
-    linking = set(direct)
-    cross_ids = [(x, y) for x in a.members if x in nid_of for y in b.members if y in nid_of]
-    if any({x, y} != linking for x, y in cross_ids):
-        ids_a = {nid_of[x] for x in a.members if x in nid_of}
-        ids_b = {nid_of[y] for y in b.members if y in nid_of}
-        if different_national_ids(ids_a, ids_b):
-            return REFUSED_NATIONAL_ID
-    namesakes = [
-        (person_of[x][1], person_of[y][1])
-        for x in a.members
-        if x in person_of
-        for y in b.members
-        if y in person_of and person_of[x][0] == person_of[y][0] and {x, y} != linking
-    ]
-    if namesakes and all(clearly_different_dob(x, y) for x, y in namesakes):
-        return REFUSED_DOB
-    return None
+    left, right = direct
+
+    def is_linking(x: str, y: str) -> bool:
+        return (x == left and y == right) or (x == right and y == left)
+
+    if a.national_ids and b.national_ids:
+        # Of the cross pairs at most one is the linking pair, so another exists unless there is
+        # exactly one cross pair and it is the linking one.
+        single = len(a.national_ids) == 1 and len(b.national_ids) == 1
+        if not (single and is_linking(a.national_ids[0][0], b.national_ids[0][0])):
+            ids_a = {nid for _, nid in a.national_ids}
+            ids_b = {nid for _, nid in b.national_ids}
+            if different_national_ids(ids_a, ids_b):
+                return REFUSED_NATIONAL_ID
+    if not (a.people and b.people):
+        return None
+    fewer, more = (a.people, b.people) if len(a.people) <= len(b.people) else (b.people, a.people)
+    namesakes = False
+    for key, entries in fewer.items():
+        others = more.get(key)
+        if others is None:
+            continue
+        for x, dob_x in entries:
+            for y, dob_y in others:
+                if is_linking(x, y):
+                    continue
+                if not clearly_different_dob(dob_x, dob_y):
+                    return None  # one namesake pair could be one person: no conflict
+                namesakes = True
+    return REFUSED_DOB if namesakes else None
 
 
 def _conflicting_pairs(
@@ -190,6 +221,25 @@ def rows_clustering_reads(
     return strong | same
 
 
+def _strongest_first(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs by probability descending, then record ids ascending, stable: the order the
+    loop takes them in. Sorted by Arrow, whose string order (UTF-8 bytes) is Python's (code
+    points); pandas factorised and sorted both id columns first (1.6-2.0 s of the clustering
+    at a million records, sampled)."""
+    keys = pa.table(
+        {
+            "probability": pa.array(pairs["probability"].to_numpy(dtype=np.float64)),
+            "record_id_l": pa.array(pairs["record_id_l"].to_numpy(dtype=object), pa.string()),
+            "record_id_r": pa.array(pairs["record_id_r"].to_numpy(dtype=object), pa.string()),
+        }
+    )
+    order = pc.sort_indices(
+        keys,
+        sort_keys=[("probability", "descending"), ("record_id_l", "ascending"), ("record_id_r", "ascending")],
+    )
+    return pairs.iloc[order.to_numpy()]
+
+
 # What the guards read of a profile: conflicting national ids, names and birth dates.
 CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob"]
 
@@ -205,9 +255,7 @@ def cluster_pairs(
         pairs = pairs.reset_index(drop=True)
     columns = ["record_id_l", "record_id_r", "probability"]
     is_strong = (pairs["probability"] >= policy.threshold).to_numpy()
-    strong = pairs.loc[is_strong, columns].sort_values(
-        ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
-    )
+    strong = _strongest_first(pairs.loc[is_strong, columns])
     order = strong.index
     # Only records a strong pair touches can ever merge; every other record stays a singleton
     # and is labelled by itself at the end.
@@ -232,24 +280,28 @@ def cluster_pairs(
         two = size[left_code] == 2
         first = two & ~pd.Series(pair_component).duplicated().to_numpy()
         trivial_kept = strong.index[first].tolist()
-        for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(index=False):
+        for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(
+            index=False, name=None
+        ):
             trivial_labels[left] = trivial_labels[right] = min(left, right)
         strong = strong[~two]
         guarded = size > 2
     else:
         guarded = np.ones(len(index), dtype=bool)
     linked = index[guarded].to_numpy()
-    clusters: dict[str, _Cluster] = {rid: _Cluster(members=[rid]) for rid in linked}
+    clusters: dict[str, _Cluster] = {rid: _Cluster([rid]) for rid in linked}
     owner: dict[str, str] = {rid: rid for rid in linked}
     nid_of: dict[str, str] = {}
     person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
     attributes = profiles.loc[profiles["record_id"].isin(linked), CLUSTERING_COLUMNS]
-    for rid, nid, first_name, last, dob in attributes.itertuples(index=False):
+    for rid, nid, first_name, last, dob in attributes.itertuples(index=False, name=None):
         if isinstance(nid, str) and nid:
             nid_of[rid] = nid
+            clusters[rid].national_ids = [(rid, nid)]
         key = _name_key(first_name, last)
         if key and isinstance(dob, str) and dob:
             person_of[rid] = (key, dob)
+            clusters[rid].people = {key: [(rid, dob)]}
 
     # The loop asks for the probability of a pair only within one component (the members of
     # two clusters it may merge), so the pairs between components are never kept.
@@ -258,18 +310,18 @@ def cluster_pairs(
     among = known.copy()
     among[known] = guarded[lc[known]] & (component[lc[known]] == component[rc[known]])
     neighbours: dict[str, dict[str, float]] = defaultdict(dict)
-    for left, right, prob in pairs.loc[among, columns].itertuples(index=False):
+    for left, right, prob in pairs.loc[among, columns].itertuples(index=False, name=None):
         neighbours[left][right] = prob
         neighbours[right][left] = prob
 
     kept: list[Hashable] = []
     refused: list[tuple[str, str, float, str]] = []
-    for row, left, right, prob in strong.itertuples(index=True):
+    for row, left, right, prob in strong.itertuples(index=True, name=None):
         la, lb = owner[left], owner[right]
         if la == lb:
             continue
         a, b = clusters[la], clusters[lb]
-        reason = _conflict(a, b, (left, right), nid_of, person_of)
+        reason = _conflict(a, b, (left, right))
         if reason is not None and _conflict_weighed_by_model(
             _conflicting_pairs(a, b, reason, nid_of, person_of), neighbours
         ):
@@ -290,7 +342,7 @@ def cluster_pairs(
             continue
         keep, drop = (la, lb) if len(a.members) >= len(b.members) else (lb, la)
         winner, loser = clusters[keep], clusters.pop(drop)
-        winner.members.extend(loser.members)
+        winner.absorb(loser)
         for member in loser.members:
             owner[member] = keep
         kept.append(row)
