@@ -112,6 +112,9 @@ _SEPARATORS = re.compile(r"[.,;:]")
 _HASH = re.compile(r"#")
 _NOT_STREET_CHAR = re.compile(r"[^A-Za-z0-9 '#/&-]")
 _ORDINAL = re.compile(r"^\d+(st|nd|rd|th)$", re.IGNORECASE)
+# After _NOT_STREET_CHAR the text is ASCII, where these are str.isalnum and str.isdigit.
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+_DIGIT = re.compile(r"[0-9]")
 
 
 def normalize_street(value: str | None) -> Normalized:
@@ -131,7 +134,7 @@ def _normalize_street(value: str) -> Normalized:
     text = _PO_BOX.sub(" PO Box ", _SEPARATORS.sub(" ", fold(text)))
     text = _NOT_STREET_CHAR.sub("", _HASH.sub(" # ", text))
     tokens = text.split()
-    if not any(c.isalnum() for c in text):
+    if not _ALNUM.search(text):
         return Normalized(None, INVALID_STREET)
     street, unit = _split_unit(tokens)
     words = _street_words(street) + _unit_words(unit)
@@ -153,7 +156,7 @@ def _street_words(tokens: list[str]) -> list[str]:
     'N Main St'. Positions never move, so running this twice changes nothing.
     """
     words = [_case(t) for t in tokens]
-    start = 1 if words and any(c.isdigit() for c in words[0]) else 0
+    start = 1 if words and _DIGIT.search(words[0]) else 0
     end = len(words)  # exclusive end of the core name
     if end - start >= 2 and words[end - 1].lower() in DIRECTIONALS:
         words[end - 1] = DIRECTIONALS[words[end - 1].lower()]
@@ -183,7 +186,18 @@ def _unit_words(tokens: list[str]) -> list[str]:
 
 
 def _case(token: str) -> str:
-    """'1ST' -> '1st', '4b' -> '4B', 'MAIN' -> 'Main'."""
+    """'1ST' -> '1st', '4b' -> '4B', 'MAIN' -> 'Main'.
+
+    House numbers are most of the distinct tokens and keep their spelling; the words repeat
+    across streets (names, suffixes), so each is cased once per worker.
+    """
+    if token.isdigit():  # ASCII digits only here: upper-casing leaves them as they are
+        return token
+    return _case_word(token)
+
+
+@lru_cache(maxsize=65536)
+def _case_word(token: str) -> str:
     if _ORDINAL.match(token):
         return token.lower()
     if any(c.isdigit() for c in token):

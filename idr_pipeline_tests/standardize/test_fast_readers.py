@@ -1,4 +1,5 @@
-"""The vectorised readers of whole columns give exactly what the per-value normaliser gives.
+"""The vectorised readers of whole columns give exactly what the per-value normaliser gives,
+and the streets' faster casing what the readable one gives.
 
 ``standardize_frame`` trusts a reader's ``done`` values without calling the normaliser, so
 each reader is held to the normaliser itself on values built from the traps of its field:
@@ -10,13 +11,16 @@ mixed separators, either day order and parts above 12.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from idr_pipeline.standardize import frame, standardize_frame
+from idr_pipeline.standardize import frame, standardize_frame, street
+from idr_pipeline.standardize.base import Normalized, display_case
 from idr_pipeline.standardize.dates import fast_dobs, normalize_dob
 from idr_pipeline.standardize.phone import fast_e164, normalize_phone
 
@@ -160,3 +164,81 @@ def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]
             patch.delitem(frame.REGIONAL_FAST, field)
         slow = standardize_frame(pdf, "US")
     pd.testing.assert_frame_equal(fast, slow)
+
+
+def _reference_case(token: str) -> str:
+    """street._case as it was written before house numbers and word caching."""
+    if street._ORDINAL.match(token):
+        return token.lower()
+    if any(c.isdigit() for c in token):
+        return token.upper()
+    return display_case(token)
+
+
+class _AnyChar:
+    """Stands in for a compiled pattern's ``search`` with the readable ``any(...)`` test."""
+
+    def __init__(self, test: Callable[[str], bool]) -> None:
+        self.test = test
+
+    def search(self, text: str) -> bool:
+        return any(self.test(c) for c in text)
+
+
+def _reference_street(value: str) -> Normalized:
+    """street._normalize_street with the readable character tests and the reference casing."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(street, "_case", _reference_case)
+        patch.setattr(street, "_ALNUM", _AnyChar(str.isalnum))
+        patch.setattr(street, "_DIGIT", _AnyChar(str.isdigit))
+        return street._normalize_street.__wrapped__(value)
+
+
+_STREET_PARTS = [
+    "123",
+    "1ST",
+    "2nd",
+    "4b",
+    "\u00b2",
+    "\u0663",
+    "North",
+    "MAIN",
+    "main",
+    "st",
+    "Street",
+    "Apt",
+]
+_STREET_PARTS += [
+    "#",
+    "4",
+    " ",
+    "\u00a0",
+    ".",
+    ",",
+    "-",
+    "'",
+    "o'neil",
+    "P.O.",
+    "Box",
+    "Ünter",
+    "ß",
+    "&",
+    "/",
+    "?",
+]
+_STREETS = st.lists(st.sampled_from(_STREET_PARTS), max_size=8).map(" ".join) | st.text(max_size=12)
+_TRICKY_STREETS = [
+    "123 North Main Street, Apt. 4", "21 n. barr rd. apt 33", "1ST AVE", "4b Elm st", "\u00b2 Main St", "-",
+    "\u0663\u0663 Main", "P.O. Box 12", "###", "N/A", "", "12-14 O'NEIL-SMITH BLVD", "Ünter den Linden 7",
+    "9 North Main Street", "B9 West Elm Road East",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_STREETS, min_size=1, max_size=20))
+@example(values=_TRICKY_STREETS)
+def test_normalize_street_equals_the_reference(values: list[str]) -> None:
+    for value in values:
+        assert street._normalize_street.__wrapped__(value) == _reference_street(value), value
+        for token in value.split():
+            assert street._case(token) == _reference_case(token), token
