@@ -12,6 +12,7 @@ mixed separators, either day order and parts above 12.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,14 @@ from hypothesis import strategies as st
 
 from idr_pipeline.standardize import frame, standardize_frame, street
 from idr_pipeline.standardize.base import Normalized, display_case
-from idr_pipeline.standardize.dates import fast_dobs, normalize_dob
+from idr_pipeline.standardize.dates import (
+    _as_utc,
+    _plain_iso_seconds,
+    fast_dobs,
+    normalize_dob,
+    parse_timestamp,
+    read_timestamps,
+)
 from idr_pipeline.standardize.phone import fast_e164, normalize_phone
 
 _PHONE_PARTS = ["+", "1", "(", ")", " ", "-", ".", "\u00a0", "\t", "\n", "/", "x", "ext", "00", "0", "\u0663"]
@@ -242,3 +250,36 @@ def test_normalize_street_equals_the_reference(values: list[str]) -> None:
         assert street._normalize_street.__wrapped__(value) == _reference_street(value), value
         for token in value.split():
             assert street._case(token) == _reference_case(token), token
+
+
+_ISO_TIMESTAMPS = st.from_regex(
+    r"\A(?:19|20|21|00|99)[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-6][0-9]:[0-6][0-9]"
+    r"(?:\.[0-9]{1,7})?(?:Z|[+-][0-2][0-9]:[0-7][0-9])?\Z",
+    fullmatch=True,
+)
+_TRICKY_TIMESTAMPS = [
+    "2021-06-14T00:51:54Z", "2021-08-07T19:41:34+00:00", "2021-02-27 01:03:17", "2024-01-08T21:32:47.000Z",
+    "2024-01-08T21:32:47.123456-05:30", "2024-01-08T21:32:47.12Z", "2024-02-29T23:59:59-23:59", "2023-02-29T00:00:00",
+    "1900-01-01T00:30:00+01:00", "1899-12-31T23:30:00-01:00", "2100-12-31T23:30:00-01:00", "2101-01-01T00:00:00",
+    "2024-01-01T24:00:00", "2024-01-01T10:60:00", "2024-01-01T10:00:60", "2024-01-01T10:00:00+24:00",
+    "2024-01-01T10:00:00-00:00", "0000-01-01T00:00:00", "2024-13-01T00:00:00", "2024-01-01t10:00:00",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_ISO_TIMESTAMPS, min_size=1, max_size=30), region=st.sampled_from(["US", "GB"]))
+@example(values=_TRICKY_TIMESTAMPS, region="US")
+def test_read_timestamps_gives_what_parse_timestamp_gives(values: list[str], region: str) -> None:
+    uniques = list(dict.fromkeys(values))
+    found, why = read_timestamps(np.array(uniques, dtype=object), region)
+    assert [(v, r) for v, r in zip(found, why, strict=True)] == [parse_timestamp(v, region) for v in uniques]
+
+
+def test_the_plain_timestamps_are_read_as_arrays() -> None:
+    """Not vacuous: the usual shapes take the array path, with the seconds ``fromisoformat`` gives."""
+    done, seconds = _plain_iso_seconds(np.array(_TRICKY_TIMESTAMPS, dtype=object))
+    read = [0, 1, 2, 3, 4, 6, 9, 16]
+    assert np.flatnonzero(done).tolist() == read
+    assert seconds[done].tolist() == [
+        int(_as_utc(datetime.fromisoformat(_TRICKY_TIMESTAMPS[i])).timestamp()) for i in read
+    ]
