@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -33,6 +34,7 @@ from idr_pipeline.identity.graph import (
     empty_merges,
     empty_registry,
     identity_graph_from_clusters,
+    rows_at,
 )
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.lake import Lake
@@ -206,8 +208,9 @@ def run_graph(
 ) -> GraphStats:
     """Identities from the matcher's clusters (node, component), or from deterministic edges alone."""
     now = now or utc_now()
-    clean = lake.read_latest(*CLEAN)
+    shown = ["record_id", "source", "first_name", "last_name", "email", "phone", "dob"]
     if components is None:
+        clean = lake.read_latest(*CLEAN)
         result = build_identity_graph(spark, clean, lake.read_latest(*EDGES), load_previous_graph(lake), now)
         lake.write_version(result.links, *LINKS)
         sizes = (
@@ -217,31 +220,46 @@ def run_graph(
             .toPandas()
             .set_index("identity_id")["count"]
         )
+        preview = pd.DataFrame()
+        if len(sizes):
+            largest = sizes.sort_index().idxmax()  # the largest, ties to the smallest id
+            links = lake.read_latest(*LINKS)
+            preview = (
+                clean.join(links.where(F.col("identity_id") == largest).select("record_id"), "record_id")
+                .select(*shown)
+                .limit(10)
+                .toPandas()
+            )
     else:
-        # The clusters are pandas already: ids are carried over in the driver, not through Spark.
+        # The clusters are pandas already: ids are carried over in the driver, not through Spark,
+        # and the profiles and links are read and written by Arrow.
+        filesystem, root = lake._arrow_fs(lake.path(*CLEAN, f"v={lake.latest_version(*CLEAN)}"))
+        profiles = ds.dataset(root, format="parquet", filesystem=filesystem)
         has_previous = lake.has_dataset(*LINKS) and lake.has_dataset(*REGISTRY)
         result = identity_graph_from_clusters(
-            lake.read_latest_pandas(*CLEAN, columns=["record_id", "source"]),
+            profiles.to_table(columns=["record_id", "source"]),
             components,
-            lake.read_latest_pandas(*LINKS, columns=["record_id", "identity_id"]) if has_previous else None,
+            lake.read_latest_arrow(*LINKS, columns=["record_id", "identity_id"]) if has_previous else None,
             _read_registry(lake) if has_previous else empty_registry(),
             _read_merges(lake) if has_previous else empty_merges(),
             now,
         )
-        lake.write_pandas_version(result.links[list(LINK_SCHEMA.names)], *LINKS, schema=LINK_SCHEMA)
-        sizes = result.links.groupby("identity_id").size()
+        # With the pandas metadata a frame of strings is written with, as the links were before.
+        frame_metadata = pa.Table.from_pandas(
+            pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_SCHEMA.names}),
+            schema=LINK_SCHEMA,
+            preserve_index=False,
+        ).schema.metadata
+        links = result.links.select(LINK_SCHEMA.names).cast(LINK_SCHEMA.with_metadata(frame_metadata))
+        lake.write_pandas_version(links, *LINKS)
+        sizes = result.sizes  # sorted by identity id
+        preview = pd.DataFrame()
+        if len(sizes):
+            # Ten of the largest identity's profiles, ties to the smallest id. As the Spark join
+            # gave them, the first ten in the profiles' order (Spark read it that way).
+            preview = rows_at(profiles, result.rows_of(sizes.idxmax())[:10], shown).to_pandas()
     lake.write_pandas_version(_registry_table(result.registry), *REGISTRY)
     lake.write_pandas_version(_merges_table(result.merges), *MERGES)
-    preview = pd.DataFrame()
-    if len(sizes):
-        largest = sizes.sort_index().idxmax()  # the largest, ties to the smallest id
-        links = lake.read_latest(*LINKS)
-        preview = (
-            clean.join(links.where(F.col("identity_id") == largest).select("record_id"), "record_id")
-            .select("record_id", "source", "first_name", "last_name", "email", "phone", "dob")
-            .limit(10)
-            .toPandas()
-        )
     return GraphStats(
         records=int(sizes.sum()),
         identities=len(sizes),

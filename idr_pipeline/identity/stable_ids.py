@@ -15,6 +15,7 @@ ids, so ids are carried over from the previous run instead:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -30,6 +31,28 @@ def new_identity_id(founding_record: str, taken: set[str]) -> str:
         if candidate not in taken:
             return candidate
         salt += 1
+
+
+def new_identity_ids(founding_records: Iterable[str], known_ids: set[str]) -> list[str]:
+    """``new_identity_id`` for each founding record in turn, each new id taken before the next.
+
+    An id is salted only when it collides, which 64-bit hashes all but never do: so all ids are
+    hashed at once (a first run hashes every component, 0.7 s at a million records one by one),
+    and only if two of them collide, or one is already known, are they issued one by one.
+    """
+    founding = list(founding_records)
+    sha1 = hashlib.sha1
+    ids = [ID_PREFIX + sha1(record.encode("utf-8")).hexdigest()[:16] for record in founding]
+    distinct = set(ids)
+    if len(distinct) == len(ids) and distinct.isdisjoint(known_ids):
+        return ids
+    taken = set(known_ids)
+    issued = []
+    for record in founding:
+        nid = new_identity_id(record, taken)
+        taken.add(nid)
+        issued.append(nid)
+    return issued
 
 
 @dataclass
@@ -72,12 +95,7 @@ def assign_identity_ids(
     )
     # 3. Components with no surviving previous identity get a fresh, deterministic id.
     fresh = components[~components.component.isin(survivors.component)].sort_values("component")
-    taken = set(known_ids)
-    new_ids = []
-    for comp in fresh.component:
-        nid = new_identity_id(comp, taken)
-        taken.add(nid)
-        new_ids.append(nid)
+    new_ids = new_identity_ids(fresh.component, known_ids)
     fresh_rows = pd.DataFrame(
         {"component": fresh.component.to_numpy(), "identity_id": new_ids, "created_at": now}
     )
