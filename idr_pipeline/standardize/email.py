@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
+from email_validator.rfc_constants import ATEXT, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
 from idr_pipeline.standardize.base import (
     EMPTY,
@@ -20,6 +23,7 @@ from idr_pipeline.standardize.base import (
     Normalized,
     is_placeholder,
 )
+from idr_pipeline.standardize.canonical import arrow_strings
 
 GMAIL_DOMAINS: frozenset[str] = frozenset({"gmail.com", "googlemail.com"})
 _MAILTO = "mailto:"
@@ -101,3 +105,57 @@ def match_key_of_normalized(normalized: str) -> str:
         if base:
             return f"{base}@gmail.com"
     return normalized
+
+
+# An address ``_normalize_email`` returns as it is, in ASCII: a lower-case dot-atom local part
+# (DOT_ATOM_TEXT without the capitals) and a domain of lower-case letters, digits, dots and
+# hyphens. No whitespace, so nothing to strip, and no ':' in it, so no 'mailto:'.
+_LOWER_ATEXT = ATEXT.replace("a-zA-Z", "a-z")
+_CANONICAL_ADDRESS = rf"^[{_LOWER_ATEXT}]+(?:\.[{_LOWER_ATEXT}]+)*@[a-z0-9.\-]+$"
+
+
+def canonical_emails(values: np.ndarray) -> np.ndarray:
+    """Where ``normalize_email(value)`` is ``value`` itself with no reason, decided for a whole batch.
+
+    Most addresses arrive already trimmed and lower-case; for those the per-value path is only
+    the checks of ``_plain_ascii_address``, which hold here as Arrow kernels: the shape, the
+    length limits, and the domain as email-validator normalises it (once per distinct domain,
+    through the same cache). Whatever is not accepted takes ``normalize_email``.
+    """
+    text = arrow_strings(values)
+    if text is None or len(values) == 0:
+        return np.zeros(len(values), dtype=bool)
+    shaped = pc.and_(pc.string_is_ascii(text), pc.match_substring_regex(text, _CANONICAL_ADDRESS))
+    at = pc.find_substring(text, "@")  # the only '@' of a shaped value
+    short = pc.and_(
+        pc.less_equal(pc.utf8_length(text), EMAIL_MAX_LENGTH), pc.less_equal(at, LOCAL_PART_MAX_LENGTH)
+    )
+    candidate = pc.fill_null(pc.and_(shaped, short), False)
+    if not pc.any(candidate).as_py():
+        return np.zeros(len(values), dtype=bool)
+    domains = pc.if_else(candidate, pc.replace_substring_regex(text, r"^[^@]*@", ""), "")
+    distinct = pc.unique(domains.filter(candidate)).to_pylist()
+    good = pa.array([d for d in distinct if _valid_domain(d) == d], type=pa.string())
+    accepted = pc.and_(candidate, pc.is_in(domains, value_set=good))
+    return np.asarray(pc.fill_null(accepted, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def fast_match_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(done, key) of ``match_key_of_normalized`` for a batch of normalised addresses, in Arrow.
+
+    A value ends in '@gmail.com' exactly when the text after its last '@' is 'gmail.com', as
+    the domain holds no '@'; then the key is the local part up to its first '+', without dots,
+    at gmail.com (the value itself if that leaves nothing). Any other address is its own key.
+    """
+    text = arrow_strings(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool), values
+    keys = text
+    for domain in sorted(GMAIL_DOMAINS):
+        suffix = f"@{domain}"
+        at_domain = pc.ends_with(text, suffix)
+        local = pc.utf8_slice_codeunits(text, 0, -len(suffix))
+        base = pc.replace_substring(pc.list_element(pc.split_pattern(local, "+", max_splits=1), 0), ".", "")
+        folded = pc.and_(at_domain, pc.greater(pc.utf8_length(base), 0))
+        keys = pc.if_else(folded, pc.binary_join_element_wise(base, "@gmail.com", ""), keys)
+    return np.ones(len(values), dtype=bool), np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)

@@ -22,7 +22,12 @@ from idr_pipeline.standardize import canonical
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country
 from idr_pipeline.standardize.dates import fast_dobs, normalize_dob, read_timestamps
-from idr_pipeline.standardize.email import match_key_of_normalized, normalize_email
+from idr_pipeline.standardize.email import (
+    canonical_emails,
+    fast_match_keys,
+    match_key_of_normalized,
+    normalize_email,
+)
 from idr_pipeline.standardize.identifiers import normalize_identifier, normalize_national_id
 from idr_pipeline.standardize.ip import normalize_ip
 from idr_pipeline.standardize.locality import normalize_city, normalize_state
@@ -70,6 +75,8 @@ FAST_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "anonymous_id": canonical.canonical_identifiers,
     "ip_address": canonical.canonical_ips,
 }
+# Like FAST_ACCEPT, for fields whose values are less often already canonical.
+PLAIN_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {"email": canonical_emails}
 #: Reads distinct values in one go: (done, values) where ``values[done]`` is what the normaliser
 #: would return for them, with no reason.
 FastMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -109,7 +116,8 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
     values["country"], reasons["country"] = _map_unique(texts["country"][0], normalize_country)
     regions = np.where(pd.isna(values["country"]), region, values["country"])
     for field, normalize in PLAIN_FIELDS.items():
-        values[field], reasons[field] = _map_unique(texts[field][0], normalize, FAST_ACCEPT.get(field))
+        accept = FAST_ACCEPT.get(field) or PLAIN_ACCEPT.get(field)
+        values[field], reasons[field] = _map_unique(texts[field][0], normalize, accept)
     for field, normalize in REGIONAL_FIELDS.items():
         values[field], reasons[field] = _map_by_region(
             texts[field][0], regions, normalize, REGIONAL_FAST.get(field)
@@ -117,7 +125,9 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
     values["updated_at"], reasons["updated_at"] = _map_unique_batch(
         texts["updated_at"][0], lambda uniques: read_timestamps(uniques, region)
     )
-    email_key, _ = _map_unique(values["email"], lambda v: Normalized(match_key_of_normalized(v)))
+    email_key, _ = _map_unique(
+        values["email"], lambda v: Normalized(match_key_of_normalized(v)), fast=fast_match_keys
+    )
 
     for field, (_, wrong_type) in texts.items():
         if field in reasons:

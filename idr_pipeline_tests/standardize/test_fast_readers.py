@@ -30,6 +30,12 @@ from idr_pipeline.standardize.dates import (
     parse_timestamp,
     read_timestamps,
 )
+from idr_pipeline.standardize.email import (
+    canonical_emails,
+    fast_match_keys,
+    match_key_of_normalized,
+    normalize_email,
+)
 from idr_pipeline.standardize.phone import fast_e164, normalize_phone
 
 _PHONE_PARTS = ["+", "1", "(", ")", " ", "-", ".", "\u00a0", "\t", "\n", "/", "x", "ext", "00", "0", "\u0663"]
@@ -147,33 +153,6 @@ def test_fast_dobs_reads_the_numeric_spellings() -> None:
     assert len(fast_dobs(np.array([], dtype=object), "US")[0]) == 0
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    rows=st.lists(
-        st.fixed_dictionaries(
-            {"phone": st.none() | _PHONES, "country": st.none() | st.sampled_from(["US", "GB"])}
-        ),
-        max_size=20,
-    )
-)
-@example(
-    rows=[
-        {"phone": p, "dob": d, "country": c}
-        for p, d in zip(_TRICKY_PHONES, _TRICKY_DOBS, strict=False)
-        for c in (None, "GB")
-    ]
-)
-def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]) -> None:
-    pdf = pd.DataFrame(rows, columns=["phone", "dob", "country"], dtype=object)
-    pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)  # repeats, so broadcasting matters
-    fast = standardize_frame(pdf, "US")
-    with pytest.MonkeyPatch.context() as patch:
-        for field in list(frame.REGIONAL_FAST):
-            patch.delitem(frame.REGIONAL_FAST, field)
-        slow = standardize_frame(pdf, "US")
-    pd.testing.assert_frame_equal(fast, slow)
-
-
 def _reference_case(token: str) -> str:
     """street._case as it was written before house numbers and word caching."""
     if street._ORDINAL.match(token):
@@ -283,3 +262,119 @@ def test_the_plain_timestamps_are_read_as_arrays() -> None:
     assert seconds[done].tolist() == [
         int(_as_utc(datetime.fromisoformat(_TRICKY_TIMESTAMPS[i])).timestamp()) for i in read
     ]
+
+
+_EMAIL_PARTS = [
+    "john",
+    "J",
+    ".",
+    "..",
+    "+",
+    "+shop",
+    "@",
+    "gmail.com",
+    "googlemail.com",
+    "GMAIL.COM",
+    "yahoo.com",
+]
+_EMAIL_PARTS += [
+    "x-y.org",
+    "-x.com",
+    "b",
+    "é",
+    "\u212a",
+    " ",
+    "\t",
+    "\n",
+    '"q"',
+    "mailto:",
+    "MAILTO:",
+    "!#$%&'*/=?^`{|}~",
+]
+_EMAIL_PARTS += [
+    "xn--bcher-kva.de",
+    "bücher.de",
+    "a" * 64,
+    "a" * 65,
+    "n/a",
+    "_",
+    "1",
+    "localhost",
+    "[1.2.3.4]",
+]
+_EMAILS = st.lists(st.sampled_from(_EMAIL_PARTS), max_size=7).map("".join) | st.emails().map(str)
+_TRICKY_EMAILS = [
+    "john@gmail.com", "J.o+x@gmail.com", "j.o.h.n+shop@gmail.com", "+x@gmail.com", "a.b@googlemail.com",
+    "@gmail.com", ".@gmail.com", "x@yahoo.com", " a@b.com", "a@B.com", "a@b", "a..b@x.com", ".a@x.com",
+    '"q"@x.com', "a@-x.com", "mailto:a@x.com", "é@x.com", "a@x.com\n", "a@bücher.de", "a@xn--bcher-kva.de",
+    "a" * 64 + "@x.com", "a" * 65 + "@x.com", "a@" + "b" * 250 + ".com", "a@x..com", "a@x.com.", "a@localhost",
+    "a@b@gmail.com", "k@\u212a.com", "\u212aate@x.com", "n/a", "a@[1.2.3.4]", "!#$%&'*/=?^`{|}~@x.com",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_EMAILS, min_size=1, max_size=30))
+@example(values=_TRICKY_EMAILS)
+def test_canonical_emails_are_their_own_normal_form(values: list[str]) -> None:
+    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    for value, accepted in zip(uniques, canonical_emails(uniques), strict=True):
+        if accepted:
+            assert normalize_email(value) == (value, None), value
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_EMAILS, min_size=1, max_size=30))
+@example(values=_TRICKY_EMAILS)
+def test_fast_match_keys_are_match_key_of_normalized(values: list[str]) -> None:
+    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    done, keys = fast_match_keys(uniques)
+    for value, is_done, key in zip(uniques, done, keys, strict=True):
+        if is_done:
+            assert match_key_of_normalized(value) == key, value
+
+
+def test_the_email_readers_take_the_usual_addresses() -> None:
+    usual = np.array(
+        ["john@gmail.com", "j.o.h.n+shop@gmail.com", "x@yahoo.com", "a.b@googlemail.com"], dtype=object
+    )
+    assert canonical_emails(usual).all()
+    assert not canonical_emails(np.array([" a@b.com", "A@b.com", "a@b"], dtype=object)).any()
+    done, keys = fast_match_keys(usual)
+    assert done.all()
+    assert keys.tolist() == ["john@gmail.com", "john@gmail.com", "x@yahoo.com", "ab@gmail.com"]
+    assert not fast_match_keys(np.array(["\ud800@gmail.com"], dtype=object))[0].any()
+    assert len(canonical_emails(np.array([], dtype=object))) == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "phone": st.none() | _PHONES,
+                "dob": st.none() | _DOBS,
+                "email": st.none() | _EMAILS,
+                "country": st.none() | st.sampled_from(["US", "GB"]),
+            }
+        ),
+        max_size=20,
+    )
+)
+@example(
+    rows=[
+        {"phone": p, "dob": d, "email": e, "country": c}
+        for p, d, e in zip(_TRICKY_PHONES, _TRICKY_DOBS, _TRICKY_EMAILS, strict=False)
+        for c in (None, "GB")
+    ]
+)
+def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]) -> None:
+    pdf = pd.DataFrame(rows, columns=["phone", "dob", "email", "country"], dtype=object)
+    pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)  # repeats, so broadcasting matters
+    fast = standardize_frame(pdf, "US")
+    with pytest.MonkeyPatch.context() as patch:
+        for readers in (frame.REGIONAL_FAST, frame.PLAIN_ACCEPT):
+            for field in list(readers):
+                patch.delitem(readers, field)
+        patch.setattr(frame, "fast_match_keys", lambda uniques: (np.zeros(len(uniques), dtype=bool), uniques))
+        slow = standardize_frame(pdf, "US")
+    pd.testing.assert_frame_equal(fast, slow)
