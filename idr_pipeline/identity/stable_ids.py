@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ID_PREFIX = "idr_"
 
@@ -55,6 +57,25 @@ def new_identity_ids(founding_records: Iterable[str], known_ids: set[str]) -> li
     return issued
 
 
+def _sorted(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    """``frame.sort_values`` on several keys, sorted by Arrow.
+
+    pandas sorts object columns by factorising each key and sorting its distinct values in
+    Python: 2.9 s for the two sorts of a re-run's 500k overlaps at a million records. Both
+    sorts are stable and put missing values last, and Arrow orders UTF-8 strings by code point,
+    as Python orders ``str``; columns Arrow cannot take are sorted by pandas.
+    """
+    names = [name for name, _ in keys]
+    if frame.empty:
+        return frame.copy()
+    try:
+        table = pa.Table.from_pandas(frame[names], preserve_index=False)
+        order = pc.sort_indices(table, sort_keys=[(name, how, "at_end") for name, how in keys])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return frame.sort_values(names, ascending=[o == "ascending" for _, o in keys], kind="stable")
+    return frame.take(order.to_numpy())
+
+
 @dataclass
 class Assignment:
     # component -> identity_id, created_at
@@ -75,13 +96,13 @@ def assign_identity_ids(
     """
     # 1. Each previous identity lives on in at most one component: the one holding most of
     #    its records (ties to the smaller component label, so the choice is deterministic).
-    owner = (
-        overlaps.sort_values(["identity_id", "records", "component"], ascending=[True, False, True])
-        .drop_duplicates("identity_id")
-        .copy()
-    )
+    owner = _sorted(
+        overlaps, [("identity_id", "ascending"), ("records", "descending"), ("component", "ascending")]
+    ).drop_duplicates("identity_id")
     # 2. Within a component, the oldest owned identity survives; the others merge into it.
-    owner = owner.sort_values(["component", "created_at", "identity_id"])
+    owner = _sorted(
+        owner, [("component", "ascending"), ("created_at", "ascending"), ("identity_id", "ascending")]
+    )
     survivors = owner.drop_duplicates("component")[["component", "identity_id", "created_at"]]
     merged = owner[~owner.identity_id.isin(survivors.identity_id)].merge(
         survivors.rename(columns={"identity_id": "survivor_id"})[["component", "survivor_id"]], on="component"

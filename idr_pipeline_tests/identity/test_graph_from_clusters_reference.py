@@ -258,3 +258,48 @@ def test_identity_left_without_a_link_is_never_unchanged():
         NOW,
     )
     assert got.registry.set_index("identity_id")["updated_at"].to_dict() == {"idr_x": NOW, "idr_y": "t0"}
+
+
+def _reference_assign(components, overlaps, known_ids, now):
+    """assign_identity_ids with pandas' own sorts."""
+    owner = overlaps.sort_values(
+        ["identity_id", "records", "component"], ascending=[True, False, True]
+    ).drop_duplicates("identity_id")
+    owner = owner.sort_values(["component", "created_at", "identity_id"])
+    survivors = owner.drop_duplicates("component")[["component", "identity_id", "created_at"]]
+    merged = owner[~owner.identity_id.isin(survivors.identity_id)].merge(
+        survivors.rename(columns={"identity_id": "survivor_id"})[["component", "survivor_id"]], on="component"
+    )
+    merges = pd.DataFrame(
+        {"merged_id": merged.identity_id.to_numpy(), "survivor_id": merged.survivor_id.to_numpy()}
+    ).assign(reason="components_joined")
+    fresh = components[~components.component.isin(survivors.component)].sort_values("component")
+    taken, new_ids = set(known_ids), []
+    for comp in fresh.component:
+        new_ids.append(new_identity_id(comp, taken))
+        taken.add(new_ids[-1])
+    fresh_rows = pd.DataFrame(
+        {"component": fresh.component.to_numpy(), "identity_id": new_ids, "created_at": now}
+    )
+    return pd.concat([survivors, fresh_rows], ignore_index=True), merges
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_assignment_sorts_as_pandas_did(seed):
+    rng = np.random.default_rng(seed)
+    labels = list(dict.fromkeys(rng.choice(IDS, 12)))
+    previous = ["idr_a", "idr_B", "idr_é", "idr_日本", "idr_🙂", "idr_", "idr_z", "idr_ä"]
+    pairs = {(rng.choice(labels), rng.choice(previous)) for _ in range(25)}
+    created = {p: rng.choice(["t0", "t1", "t1", None]) for p in previous}
+    overlaps = pd.DataFrame(
+        [(c, i, created[i], int(rng.integers(1, 4))) for c, i in sorted(pairs)],
+        columns=["component", "identity_id", "created_at", "records"],
+    ).sample(frac=1, random_state=seed)  # ties on records and created_at, rows in any order
+    if seed % 2:
+        overlaps = pd.concat([overlaps, overlaps.head(3)])  # repeated rows: both sorts are stable
+    components = pd.DataFrame({"component": rng.permutation(labels)})
+    got = assign_identity_ids(components, overlaps, set(previous), NOW)
+    expected_components, expected_merges = _reference_assign(components, overlaps, set(previous), NOW)
+    pd.testing.assert_frame_equal(got.components, expected_components)
+    pd.testing.assert_frame_equal(got.merges, expected_merges[["merged_id", "survivor_id", "reason"]])
+    assert len(got.merges) > 0 or seed != 0
