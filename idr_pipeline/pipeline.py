@@ -255,8 +255,9 @@ def run_graph(
         sizes = result.sizes  # sorted by identity id
         preview = pd.DataFrame()
         if len(sizes):
-            # Ten of the largest identity's profiles, ties to the smallest id. As the Spark join
-            # gave them, the first ten in the profiles' order (Spark read it that way).
+            # Ten of the largest identity's profiles (ties to the smallest id): the first ten in
+            # the profiles' file order. The Spark join and limit promised no order; they gave
+            # these ten at a million records, read in that order.
             preview = rows_at(profiles, result.rows_of(sizes.idxmax())[:10], shown).to_pandas()
     lake.write_pandas_version(_registry_table(result.registry), *REGISTRY)
     lake.write_pandas_version(_merges_table(result.merges), *MERGES)
