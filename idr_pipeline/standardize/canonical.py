@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from idr_pipeline.standardize.base import GENERIC_PLACEHOLDERS
-from idr_pipeline.standardize.identifiers import _UUID, MAX_ID_LENGTH, PLACEHOLDER_IDS
+from idr_pipeline.standardize.identifiers import _UUID, MAX_ID_LENGTH, PLACEHOLDER_IDS, PLACEHOLDER_SSNS
 from idr_pipeline.standardize.ip import PLACEHOLDER_IPS
 from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
@@ -79,6 +79,30 @@ def canonical_ips(values: np.ndarray) -> np.ndarray:
     accepted = [
         pc.match_substring_regex(text, DOTTED_QUAD),
         pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_V4)),
+    ]
+    return _numpy(_all(accepted))
+
+
+# Nine ASCII digits with an issued SSN's area (001-665, 667-899), group (01-99) and serial
+# (0001-9999): the structural rules of identifiers._ssn.
+_ISSUED_SSN = r"^(?:00[1-9]|0[1-9][0-9]|[1-5][0-9]{2}|6[0-57-9][0-9]|66[0-57-9]|[78][0-9]{2})(?:0[1-9]|[1-9][0-9])(?:000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})$"
+_PLACEHOLDER_SSNS = pa.array(sorted(PLACEHOLDER_SSNS))
+
+
+def canonical_ssns(values: np.ndarray) -> np.ndarray:
+    """Values ``normalize_national_id`` keeps as they are, among the common case: bare SSNs.
+
+    Nine digits without separators are read by the SSN rules alone (they are neither another
+    scheme's digit-only length nor letters), so an issued-looking number that is not a filler
+    comes back unchanged. Anything else (separators, masks, other schemes) takes the normaliser.
+    """
+    text = arrow_strings(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool)
+    accepted = [
+        pc.match_substring_regex(text, _ISSUED_SSN),
+        pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_SSNS)),
+        pc.invert(_filler(text)),
     ]
     return _numpy(_all(accepted))
 

@@ -76,7 +76,10 @@ FAST_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "ip_address": canonical.canonical_ips,
 }
 # Like FAST_ACCEPT, for fields whose values are less often already canonical.
-PLAIN_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {"email": canonical_emails}
+PLAIN_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "email": canonical_emails,
+    "national_id": canonical.canonical_ssns,
+}
 #: Reads distinct values in one go: (done, values) where ``values[done]`` is what the normaliser
 #: would return for them, with no reason.
 FastMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]

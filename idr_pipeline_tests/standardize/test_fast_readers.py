@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from idr_pipeline.standardize import frame, standardize_frame, street
 from idr_pipeline.standardize.base import Normalized, display_case
+from idr_pipeline.standardize.canonical import canonical_ssns
 from idr_pipeline.standardize.dates import (
     _as_utc,
     _plain_iso_seconds,
@@ -36,6 +37,7 @@ from idr_pipeline.standardize.email import (
     match_key_of_normalized,
     normalize_email,
 )
+from idr_pipeline.standardize.identifiers import normalize_national_id
 from idr_pipeline.standardize.phone import fast_e164, normalize_phone
 
 _PHONE_PARTS = ["+", "1", "(", ")", " ", "-", ".", "\u00a0", "\t", "\n", "/", "x", "ext", "00", "0", "\u0663"]
@@ -346,6 +348,57 @@ def test_the_email_readers_take_the_usual_addresses() -> None:
     assert len(canonical_emails(np.array([], dtype=object))) == 0
 
 
+_AREAS = [
+    "000",
+    "001",
+    "009",
+    "010",
+    "099",
+    "100",
+    "599",
+    "600",
+    "659",
+    "660",
+    "665",
+    "666",
+    "667",
+    "669",
+    "670",
+]
+_AREAS += ["699", "700", "899", "900", "999", "078", "123", "219", "987"]
+_GROUPS = ["00", "01", "09", "10", "99", "05", "45"]
+_SERIALS = ["0000", "0001", "0009", "0010", "0099", "0100", "0999", "1000", "9999", "1120", "6789", "4321"]
+_SSN_GRID = [a + g + s for a in _AREAS for g in _GROUPS for s in _SERIALS]
+_SSN_GRID += ["111111111", "123456789", "078051120", "219099999", "987654321", "12345678", "1234567890"]
+_SSN_GRID += [
+    "123-45-6789",
+    " 123456789",
+    "123456789\n",
+    "\u0661\u0662\u0663456789",
+    "XXX451234",
+    "AB123456C",
+]
+_NATIONAL_IDS = st.from_regex(r"\A[0-9]{9}\Z", fullmatch=True) | st.text("0123456789X- ", max_size=11)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_NATIONAL_IDS, min_size=1, max_size=30))
+@example(values=_SSN_GRID)
+def test_canonical_ssns_are_their_own_normal_form(values: list[str]) -> None:
+    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    for value, accepted in zip(uniques, canonical_ssns(uniques), strict=True):
+        if accepted:
+            assert normalize_national_id(value) == (value, None), value
+
+
+def test_canonical_ssns_take_every_issued_looking_ssn() -> None:
+    """Not vacuous, and not needlessly strict: every nine-digit SSN kept as it is is accepted."""
+    grid = np.array([v for v in _SSN_GRID if len(v) == 9 and v.isascii() and v.isdigit()], dtype=object)
+    kept = [normalize_national_id(v) == (v, None) for v in grid]
+    assert canonical_ssns(grid).tolist() == kept
+    assert sum(kept) > 1000
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
@@ -354,6 +407,7 @@ def test_the_email_readers_take_the_usual_addresses() -> None:
                 "phone": st.none() | _PHONES,
                 "dob": st.none() | _DOBS,
                 "email": st.none() | _EMAILS,
+                "national_id": st.none() | _NATIONAL_IDS,
                 "country": st.none() | st.sampled_from(["US", "GB"]),
             }
         ),
@@ -362,13 +416,13 @@ def test_the_email_readers_take_the_usual_addresses() -> None:
 )
 @example(
     rows=[
-        {"phone": p, "dob": d, "email": e, "country": c}
-        for p, d, e in zip(_TRICKY_PHONES, _TRICKY_DOBS, _TRICKY_EMAILS, strict=False)
+        {"phone": p, "dob": d, "email": e, "national_id": n, "country": c}
+        for p, d, e, n in zip(_TRICKY_PHONES, _TRICKY_DOBS, _TRICKY_EMAILS, _SSN_GRID[::37], strict=False)
         for c in (None, "GB")
     ]
 )
 def test_standardize_frame_is_the_same_without_the_fast_readers(rows: list[dict]) -> None:
-    pdf = pd.DataFrame(rows, columns=["phone", "dob", "email", "country"], dtype=object)
+    pdf = pd.DataFrame(rows, columns=["phone", "dob", "email", "national_id", "country"], dtype=object)
     pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)  # repeats, so broadcasting matters
     fast = standardize_frame(pdf, "US")
     with pytest.MonkeyPatch.context() as patch:
