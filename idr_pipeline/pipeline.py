@@ -153,25 +153,32 @@ class EdgeStats:
 
 
 def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], max_people: int) -> EdgeStats:
+    """Write the deterministic edges and the values that must not link, and summarise both.
+
+    The counts are read back with Arrow in the driver (``edges.edge_summary`` says why that is
+    bounded) instead of five Spark jobs over the written files. The preview stays a Spark query
+    over the written shared values: its ties are broken by the order Spark reads them in.
+    """
+    from idr_pipeline.identity.edges import edge_summary, not_identity_summary
+
     clean = lake.read_latest(*CLEAN)
     linked = link_identifiers(identifier_occurrences(clean), max_people, blocklist).cache()
     lake.write_version(deterministic_edges(linked), *EDGES)
     lake.write_version(shared_identifiers(linked), *SHARED_IDENTIFIERS)
-    edges = lake.read_latest(*EDGES)
-    shared = lake.read_latest(*SHARED_IDENTIFIERS)
-    reason_head = F.regexp_replace(F.col("not_identity_reason"), r"_\d+_people$", "_people")
-    stats = EdgeStats(
-        edges=edges.count(),
-        linked_records=edges.select(F.explode(F.array("src", "dst"))).distinct().count(),
-        edges_by_type=edges.groupBy("id_type").count().orderBy("id_type").toPandas(),
-        not_identity=shared.groupBy("id_type", reason_head.alias("reason"))
-        .agg(F.count(F.lit(1)).alias("values"), F.sum("records").alias("records"))
-        .orderBy("id_type", "reason")
-        .toPandas(),
-        shared_preview=shared.orderBy(F.desc("records")).limit(10).toPandas(),
-    )
     linked.unpersist()
-    return stats
+    edges, linked_records, edges_by_type = edge_summary(
+        lake.read_latest_arrow(*EDGES, columns=["src", "dst", "id_type"])
+    )
+    shared = lake.read_latest_arrow(
+        *SHARED_IDENTIFIERS, columns=["id_type", "not_identity_reason", "records"]
+    )
+    return EdgeStats(
+        edges=edges,
+        linked_records=linked_records,
+        edges_by_type=edges_by_type,
+        not_identity=not_identity_summary(shared),
+        shared_preview=lake.read_latest(*SHARED_IDENTIFIERS).orderBy(F.desc("records")).limit(10).toPandas(),
+    )
 
 
 def load_previous_graph(lake: Lake) -> PreviousGraph | None:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 def whole_runs(batches: Iterable[pd.DataFrame], key: Sequence[str]) -> Iterator[pd.DataFrame]:
@@ -52,3 +54,54 @@ def run_starts(frame: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
 def equal_values(a: np.ndarray, b: np.ndarray | object) -> np.ndarray:
     """Element-wise equality in which two missing values are equal."""
     return (a == b) | (pd.isna(a) & pd.isna(b))
+
+
+# --- The same on Arrow, for ``mapInArrow``: a sorted partition's strings stay in Arrow buffers,
+# where building one Python object per value was most of the Python workers' time.
+
+
+def whole_tables(batches: Iterable[pa.RecordBatch], key: Sequence[str]) -> Iterator[pa.Table]:
+    """:func:`whole_runs` for Arrow record batches: tables that each hold only whole runs."""
+    carry: pa.Table | None = None
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        if carry is not None:
+            table = pa.concat_tables([carry, table])
+        if table.num_rows == 0:
+            continue
+        tail = np.ones(table.num_rows, dtype=bool)
+        for column in key:
+            values = table.column(column)
+            tail &= arrow_equal_values(values, values[-1])
+        start = table.num_rows - int(np.count_nonzero(tail))
+        carry = table.slice(start)
+        if start:
+            yield table.slice(0, start)
+    if carry is not None and carry.num_rows:
+        yield carry
+
+
+def arrow_run_starts(table: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """:func:`run_starts` for an Arrow table (rows sorted by ``key``)."""
+    rows = table.num_rows
+    starts = np.ones(rows, dtype=bool)
+    if rows > 1:
+        same = np.ones(rows - 1, dtype=bool)
+        for column in key:
+            values = table.column(column)
+            same &= arrow_equal_values(values.slice(1), values.slice(0, rows - 1))
+        starts[1:] = ~same
+    return starts
+
+
+def arrow_equal_values(
+    a: pa.Array | pa.ChunkedArray, b: pa.Array | pa.ChunkedArray | pa.Scalar
+) -> np.ndarray:
+    """:func:`equal_values` for Arrow: element-wise equality in which two missing values are equal."""
+    equal = pc.fill_null(pc.equal(a, b), False)
+    return as_bools(pc.or_(equal, pc.and_(pc.is_null(a), pc.is_null(b))))
+
+
+def as_bools(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A null-free Arrow boolean array as numpy."""
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)

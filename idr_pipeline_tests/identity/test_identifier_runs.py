@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from idr_pipeline.identity.identifier_runs import (
@@ -11,14 +12,27 @@ from idr_pipeline.identity.identifier_runs import (
     VALUE_KEY,
     classify_runs,
 )
-from idr_pipeline.sorted_runs import whole_runs
+from idr_pipeline.sorted_runs import whole_runs, whole_tables
 
 NO_BLOCKLIST: dict[str, set[str]] = {"any": set()}
 
 
-def _occ(rows: list[tuple]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["record_id", "id_type", "id_value", "person_name", "person_dob"])
-    return frame.astype(object).where(frame.notna(), None).sort_values(SORT_ORDER).reset_index(drop=True)
+OCCURRENCE_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in ["record_id", "id_type", "id_value", "person_name", "person_dob"]]
+)
+
+
+def _occ(rows: list[tuple]) -> pa.Table:
+    frame = pd.DataFrame(rows, columns=OCCURRENCE_SCHEMA.names)
+    frame = frame.astype(object).where(frame.notna(), None).sort_values(SORT_ORDER).reset_index(drop=True)
+    return pa.Table.from_pandas(frame, schema=OCCURRENCE_SCHEMA, preserve_index=False)
+
+
+def _classify(
+    occ: pa.Table, max_people: int, blocklist: dict[str, set[str]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    shared, edges = classify_runs(occ, max_people, blocklist)
+    return shared.to_pandas(), edges.to_pandas()
 
 
 def test_people_are_the_larger_of_distinct_names_and_distinct_dobs() -> None:
@@ -32,7 +46,7 @@ def test_people_are_the_larger_of_distinct_names_and_distinct_dobs() -> None:
             ("f", "email_key", "x@y.z", "bo", None),
         ]
     )
-    shared, edges = classify_runs(occ, max_people=2, blocklist=NO_BLOCKLIST)
+    shared, edges = _classify(occ, max_people=2, blocklist=NO_BLOCKLIST)
     row = shared.set_index("id_value").loc["+1"]
     assert (row["records"], row["distinct_names"], row["distinct_dobs"], row["people"]) == (4, 1, 3, 3)
     assert row["not_identity_reason"] == "shared_by_3_people"
@@ -44,7 +58,7 @@ def test_a_value_on_too_many_records_never_links_whoever_carries_it() -> None:
     rows = [
         (f"r{i:04d}", "device_id", "dev", "jo", "1990-01-01") for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)
     ]
-    shared, edges = classify_runs(_occ(rows), max_people=2, blocklist=NO_BLOCKLIST)
+    shared, edges = _classify(_occ(rows), max_people=2, blocklist=NO_BLOCKLIST)
     assert shared["not_identity_reason"].tolist() == ["too_many_records"] and edges.empty
 
 
@@ -52,7 +66,7 @@ def test_blocklisted_wins_over_other_reasons_and_blocked_is_flagged() -> None:
     occ = _occ(
         [("a", "email_key", "test@test.com", "an", None), ("b", "email_key", "test@test.com", "bo", None)]
     )
-    shared, _ = classify_runs(occ, max_people=1, blocklist={"email_key": {"test@test.com"}})
+    shared, _ = _classify(occ, max_people=1, blocklist={"email_key": {"test@test.com"}})
     assert shared[["not_identity_reason", "blocked"]].values.tolist() == [["blocklisted", 1]]
 
 
@@ -61,9 +75,9 @@ def test_star_edges_are_the_same_however_the_partition_is_batched(batch_size: in
     rows = [(f"r{i}", "email_key", f"v{i % 3}", "jo", None) for i in range(10)]
     rows += [("r1", "phone", "+1555", "jo", None), ("r2", "phone", "+1555", "jo", None)]
     occ = _occ(rows)
-    whole_shared, whole_edges = classify_runs(occ, max_people=1, blocklist=NO_BLOCKLIST)
-    batches = [occ.iloc[i : i + batch_size] for i in range(0, len(occ), batch_size)]
-    parts = [classify_runs(run, 1, NO_BLOCKLIST) for run in whole_runs(iter(batches), VALUE_KEY)]
+    whole_shared, whole_edges = _classify(occ, max_people=1, blocklist=NO_BLOCKLIST)
+    batches = occ.to_batches(max_chunksize=batch_size)
+    parts = [_classify(run, 1, NO_BLOCKLIST) for run in whole_tables(iter(batches), VALUE_KEY)]
     edges = pd.concat([e for _s, e in parts], ignore_index=True)
     assert sorted(map(tuple, edges.values.tolist())) == sorted(map(tuple, whole_edges.values.tolist()))
     # n - 1 edges per value, all from its smallest record id.
