@@ -9,7 +9,10 @@ every half second with psutil.
     .venv-bench/bin/python benchmarks/step_cpu.py --log run.log -- \\
         .venv/bin/idr resolve --work-dir /tmp/w --input ... --mapping ... --output /tmp/out.csv
 
-The command's output goes to ``--log``, followed by the table.
+The command's output goes to ``--log``, followed by the table. With ``--memory`` each sample
+also reads the tree's summed PSS (the kernel walks every mapped page, so the CPU columns of that
+run include the sampler's own cost), and the table gains each step's peak with its split:
+which step sets the whole run's peak, and which kind of process holds the memory there.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def process_kind(process: psutil.Process, root_pid: int) -> str:
     return "driver" if process.pid == root_pid else "worker"
 
 
-def run(command: list[str], log_path: Path) -> int:
+def run(command: list[str], log_path: Path, memory: bool = False) -> int:
     log = log_path.open("w")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     current = ["start"]
@@ -58,6 +61,8 @@ def run(command: list[str], log_path: Path) -> int:
     wall: collections.Counter[str] = collections.Counter()
     cpu: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     seen: dict[int, float] = {}
+    # step -> (summed PSS, {kind: PSS}) at that step's highest sample
+    peak: dict[str, tuple[int, collections.Counter[str]]] = {}
     previous = time.time()
     while proc.poll() is None:
         time.sleep(SAMPLE_SECONDS)
@@ -69,23 +74,35 @@ def run(command: list[str], log_path: Path) -> int:
             tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             break
+        held: collections.Counter[str] = collections.Counter()
         for process in tree:
             try:
+                kind = process_kind(process, root.pid)
                 times = process.cpu_times()
                 total = times.user + times.system
-                cpu[step][process_kind(process, root.pid)] += total - seen.get(process.pid, 0.0)
+                cpu[step][kind] += total - seen.get(process.pid, 0.0)
                 seen[process.pid] = total
+                if memory:
+                    held[kind] += process.memory_full_info().pss
             except psutil.Error:  # the process ended between listing and reading it
                 continue
+        if memory and sum(held.values()) > peak.get(step, (0,))[0]:
+            peak[step] = (sum(held.values()), held)
     reader.join(timeout=5)
-    log.write("\nstep | wall | jvm cpu | driver cpu | worker cpu | cores busy\n")
+    extra = " | peak PSS GB (jvm/driver/worker)" if memory else ""
+    log.write(f"\nstep | wall | jvm cpu | driver cpu | worker cpu | cores busy{extra}\n")
     for step in dict.fromkeys(order):
         used = cpu[step]
         busy = sum(used.values()) / max(wall[step], 1e-9)
-        log.write(
+        line = (
             f"{step} | {wall[step]:.1f} | {used['jvm']:.1f} | {used['driver']:.1f} | "
-            f"{used['worker']:.1f} | {busy:.2f}\n"
+            f"{used['worker']:.1f} | {busy:.2f}"
         )
+        if memory and step in peak:
+            total, held = peak[step]
+            split = "/".join(f"{held[kind] / 2**30:.2f}" for kind in ("jvm", "driver", "worker"))
+            line += f" | {total / 2**30:.2f} ({split})"
+        log.write(line + "\n")
     log.close()
     return proc.returncode or 0
 
@@ -93,12 +110,13 @@ def run(command: list[str], log_path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, required=True, help="where the output and the table go")
+    parser.add_argument("--memory", action="store_true", help="also sample summed PSS per step")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    sys.exit(run(command, args.log))
+    sys.exit(run(command, args.log, args.memory))
 
 
 if __name__ == "__main__":
