@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.dataset as ds
     from pyspark.sql import DataFrame, SparkSession
 
 LATEST_POINTER = "_LATEST"
@@ -181,23 +182,22 @@ class Lake:
 
     def read_latest_arrow(self, zone: str, name: str, columns: list[str] | None = None) -> pa.Table:
         """The latest version as an Arrow table: for columns too big to hold as Python objects."""
-        import pyarrow.dataset as ds
-
-        version = self.latest_version(zone, name)
-        if version is None:
-            raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
-        filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
-        return ds.dataset(root, format="parquet", filesystem=filesystem).to_table(columns=columns)
+        return self.latest_dataset(zone, name).to_table(columns=columns)
 
     def latest_columns(self, zone: str, name: str) -> list[str]:
         """Column names of the latest version, from the Parquet footers only."""
+        return self.latest_dataset(zone, name).schema.names
+
+    def latest_dataset(self, zone: str, name: str) -> ds.Dataset:
+        """The latest version as an Arrow dataset, for callers that read part of it (some
+        columns, some rows) more than once without listing its files each time."""
         import pyarrow.dataset as ds
 
         version = self.latest_version(zone, name)
         if version is None:
             raise FileNotFoundError(f"lake dataset {zone}/{name} has no version yet; materialize it first")
         filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
-        return ds.dataset(root, format="parquet", filesystem=filesystem).schema.names
+        return ds.dataset(root, format="parquet", filesystem=filesystem)
 
     def _prune(self, zone: str, name: str, keep: str) -> None:
         versions = [d[2:] for d in self.list_dirs(self.path(zone, name)) if d.startswith("v=")]

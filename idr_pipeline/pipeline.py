@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -240,8 +239,7 @@ def run_graph(
     else:
         # The clusters are pandas already: ids are carried over in the driver, not through Spark,
         # and the profiles and links are read and written by Arrow.
-        filesystem, root = lake._arrow_fs(lake.path(*CLEAN, f"v={lake.latest_version(*CLEAN)}"))
-        profiles = ds.dataset(root, format="parquet", filesystem=filesystem)
+        profiles = lake.latest_dataset(*CLEAN)
         has_previous = lake.has_dataset(*LINKS) and lake.has_dataset(*REGISTRY)
         result = identity_graph_from_clusters(
             profiles.to_table(columns=["record_id", "source"]),
