@@ -121,11 +121,13 @@ _Desc = tuple[frozenset[int], re.Pattern[str]]
 
 
 def _valid_in(number: phonenumbers.PhoneNumber, region: str) -> bool:
-    """``is_valid_number_for_region(number, region)``: the general pattern, then any type's."""
+    """``is_valid_number_for_region(number, region)``: the region's country code, the general
+    pattern, then any type's."""
     general, types = _region_descs(region)
     nsn = phonenumbers.national_significant_number(number)
     return (
         general is not None
+        and number.country_code == _country_code(region)
         and _matches_desc(nsn, general)
         and any(_matches_desc(nsn, desc) for desc in types)
     )
@@ -149,6 +151,11 @@ def _region_descs(region: str) -> tuple[_Desc | None, tuple[_Desc, ...]]:
 
     types = tuple(d for d in map(desc, _TYPE_ORDER) if d is not None)
     return (desc("general_desc") if metadata is not None else None), types
+
+
+@cache
+def _country_code(region: str) -> int:
+    return phonenumbers.country_code_for_valid_region(region)
 
 
 @cache

@@ -147,6 +147,7 @@ def test_validity_from_the_main_region_first_agrees_with_libphonenumber(
 @example(region="US", national="8005550199")  # toll free, tested after fixed line and mobile
 @example(region="GB", national="7911123456")  # a UK mobile, not a fixed line
 @example(region="IT", national="0212345678")  # Milan: an Italian leading zero
+@example(region="DE", national="002030000")  # 00 dials out: +20, an Egyptian number, not German
 def test_validity_by_type_in_any_order_agrees_with_libphonenumber(region: str, national: str) -> None:
     """Fixed line and mobile are tried first; a number is valid for a region exactly when
     libphonenumber says so, whichever type matches."""
