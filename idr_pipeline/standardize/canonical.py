@@ -16,6 +16,8 @@ whitespace is single ASCII spaces between words, spelt out code point by code po
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -42,21 +44,19 @@ _PLACEHOLDER_V4 = pa.array(sorted(str(address) for address in PLACEHOLDER_IPS if
 
 def tidy_keys(values: np.ndarray) -> np.ndarray:
     """Values ``_key_text`` (record_id, source) keeps as they are: non-empty and whitespace-tidy."""
-    text = arrow_strings(values)
-    if text is None:
-        return np.zeros(len(values), dtype=bool)
-    return _numpy(pc.match_substring_regex(text, _TIDY))
+    return _accepted(values, lambda text: [pc.match_substring_regex(text, _TIDY)])
 
 
 def canonical_identifiers(values: np.ndarray) -> np.ndarray:
     """Values ``normalize_identifier`` keeps as they are (source customer, device, anonymous ids)."""
-    text = arrow_strings(values)
-    if text is None:
-        return np.zeros(len(values), dtype=bool)
+    return _accepted(values, _identifier_rules)
+
+
+def _identifier_rules(text: pa.Array) -> list[pa.Array]:
     # One mask per rule of _normalize_identifier; on ASCII text that collapse_whitespace keeps,
     # each is exactly the normaliser's own test.
     uuid_like = pc.match_substring_regex(text, _UUID.pattern, ignore_case=True)
-    accepted = [
+    return [
         pc.string_is_ascii(text),
         pc.match_substring_regex(text, _TIDY),
         pc.invert(pc.is_in(pc.ascii_lower(text), value_set=_ID_PLACEHOLDERS)),
@@ -65,7 +65,6 @@ def canonical_identifiers(values: np.ndarray) -> np.ndarray:
         pc.or_(pc.invert(uuid_like), pc.match_substring_regex(text, _CANONICAL_UUID)),
         pc.invert(_filler(text)),
     ]
-    return _numpy(_all(accepted))
 
 
 def canonical_ips(values: np.ndarray) -> np.ndarray:
@@ -73,14 +72,13 @@ def canonical_ips(values: np.ndarray) -> np.ndarray:
 
     Anything else (padding, ports, brackets, IPv6, surrounding space) is left to the normaliser.
     """
-    text = arrow_strings(values)
-    if text is None:
-        return np.zeros(len(values), dtype=bool)
-    accepted = [
-        pc.match_substring_regex(text, DOTTED_QUAD),
-        pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_V4)),
-    ]
-    return _numpy(_all(accepted))
+    return _accepted(
+        values,
+        lambda text: [
+            pc.match_substring_regex(text, DOTTED_QUAD),
+            pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_V4)),
+        ],
+    )
 
 
 # Nine ASCII digits with an issued SSN's area (001-665, 667-899), group (01-99) and serial
@@ -96,15 +94,14 @@ def canonical_ssns(values: np.ndarray) -> np.ndarray:
     scheme's digit-only length nor letters), so an issued-looking number that is not a filler
     comes back unchanged. Anything else (separators, masks, other schemes) takes the normaliser.
     """
-    text = arrow_strings(values)
-    if text is None:
-        return np.zeros(len(values), dtype=bool)
-    accepted = [
-        pc.match_substring_regex(text, _ISSUED_SSN),
-        pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_SSNS)),
-        pc.invert(_filler(text)),
-    ]
-    return _numpy(_all(accepted))
+    return _accepted(
+        values,
+        lambda text: [
+            pc.match_substring_regex(text, _ISSUED_SSN),
+            pc.invert(pc.is_in(text, value_set=_PLACEHOLDER_SSNS)),
+            pc.invert(_filler(text)),
+        ],
+    )
 
 
 def _filler(text: pa.Array) -> pa.Array:
@@ -129,6 +126,14 @@ def arrow_strings(values: np.ndarray) -> pa.Array | None:
         return pa.array(values, type=pa.string())
     except (ValueError, pa.ArrowException):  # UnicodeEncodeError is a ValueError
         return None
+
+
+def _accepted(values: np.ndarray, rules: Callable[[pa.Array], list[pa.Array]]) -> np.ndarray:
+    """True where every rule's mask holds; nothing is accepted when the batch has no Arrow form."""
+    text = arrow_strings(values)
+    if text is None:
+        return np.zeros(len(values), dtype=bool)
+    return _numpy(_all(rules(text)))
 
 
 def _all(masks: list[pa.Array]) -> pa.Array:

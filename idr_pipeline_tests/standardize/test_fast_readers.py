@@ -57,17 +57,29 @@ _TRICKY_PHONES = [
 ]  # fmt: skip
 
 
+def _distinct(values: list[str]) -> np.ndarray:
+    """The distinct values in first-seen order, as the batch readers receive them."""
+    return np.array(list(dict.fromkeys(values)), dtype=object)
+
+
+def _assert_normalises_to(
+    values: np.ndarray, done: np.ndarray, found: np.ndarray, normalize: Callable[[str], object]
+) -> None:
+    """Every value a fast reader takes gets the result the per-value normaliser gives it."""
+    for value, is_done, result in zip(values, done, found, strict=True):
+        if is_done:
+            assert normalize(value) == (result, None), value
+
+
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(_PHONES, min_size=1, max_size=30), region=_REGIONS)
 @example(values=_TRICKY_PHONES, region="US")
 @example(values=_TRICKY_PHONES, region="GB")
 @example(values=_TRICKY_PHONES, region="ZZ")
 def test_fast_e164_gives_what_normalize_phone_gives(values: list[str], region: str) -> None:
-    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    uniques = _distinct(values)
     done, found = fast_e164(uniques, region)
-    for value, is_done, result in zip(uniques, done, found, strict=True):
-        if is_done:
-            assert normalize_phone(value, region) == (result, None), value
+    _assert_normalises_to(uniques, done, found, lambda value: normalize_phone(value, region))
 
 
 def test_fast_e164_reads_the_common_spellings() -> None:
@@ -138,11 +150,9 @@ _TRICKY_DOBS = [
 @example(values=_TRICKY_DOBS, region="US")
 @example(values=_TRICKY_DOBS, region="GB")
 def test_fast_dobs_gives_what_normalize_dob_gives(values: list[str], region: str) -> None:
-    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    uniques = _distinct(values)
     done, found = fast_dobs(uniques, region)
-    for value, is_done, result in zip(uniques, done, found, strict=True):
-        if is_done:
-            assert normalize_dob(value, region) == (result, None), value
+    _assert_normalises_to(uniques, done, found, lambda value: normalize_dob(value, region))
 
 
 def test_fast_dobs_reads_the_numeric_spellings() -> None:
@@ -318,17 +328,15 @@ _TRICKY_EMAILS = [
 @given(values=st.lists(_EMAILS, min_size=1, max_size=30))
 @example(values=_TRICKY_EMAILS)
 def test_canonical_emails_are_their_own_normal_form(values: list[str]) -> None:
-    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
-    for value, accepted in zip(uniques, canonical_emails(uniques), strict=True):
-        if accepted:
-            assert normalize_email(value) == (value, None), value
+    uniques = _distinct(values)
+    _assert_normalises_to(uniques, canonical_emails(uniques), uniques, normalize_email)
 
 
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(_EMAILS, min_size=1, max_size=30))
 @example(values=_TRICKY_EMAILS)
 def test_fast_match_keys_are_match_key_of_normalized(values: list[str]) -> None:
-    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
+    uniques = _distinct(values)
     done, keys = fast_match_keys(uniques)
     for value, is_done, key in zip(uniques, done, keys, strict=True):
         if is_done:
@@ -385,10 +393,8 @@ _NATIONAL_IDS = st.from_regex(r"\A[0-9]{9}\Z", fullmatch=True) | st.text("012345
 @given(values=st.lists(_NATIONAL_IDS, min_size=1, max_size=30))
 @example(values=_SSN_GRID)
 def test_canonical_ssns_are_their_own_normal_form(values: list[str]) -> None:
-    uniques = np.array(list(dict.fromkeys(values)), dtype=object)
-    for value, accepted in zip(uniques, canonical_ssns(uniques), strict=True):
-        if accepted:
-            assert normalize_national_id(value) == (value, None), value
+    uniques = _distinct(values)
+    _assert_normalises_to(uniques, canonical_ssns(uniques), uniques, normalize_national_id)
 
 
 def test_canonical_ssns_take_every_issued_looking_ssn() -> None:
