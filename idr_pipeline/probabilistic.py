@@ -242,7 +242,12 @@ def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) 
     union, bits = union_codes([codes[name] for name in names])
     n = max(len(ids_by_rank), 1)
     ids = pa.array(ids_by_rank, type=pa.string())
-    sets, which = np.unique(bits, return_inverse=True)
+    # The bit sets are small integers (below 2 ** generators): counted, not sorted as
+    # np.unique(return_inverse=True) would, which took 2.2 s over the 1M run's 10.9M pairs.
+    counts = np.bincount(bits)
+    sets = np.flatnonzero(counts)
+    which = np.zeros(len(counts), dtype=np.int64)
+    which[sets] = np.arange(len(sets))
     spelt = pa.array(
         [",".join(name for i, name in enumerate(names) if int(b) >> i & 1) for b in sets], type=pa.string()
     )
@@ -250,7 +255,7 @@ def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) 
         {
             "record_id_l": ids.take(pa.array(union // n)),
             "record_id_r": ids.take(pa.array(union % n)),
-            "generators": spelt.take(pa.array(which.reshape(-1).astype(np.int64))),
+            "generators": spelt.take(pa.array(which[bits])),
         }
     )
 

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from idr_pipeline.identity.clustering import REFUSED_WEAK_BRIDGE
 from idr_pipeline.probabilistic import (
@@ -71,6 +73,31 @@ def test_union_pairs_tags_every_generator():
         {"record_id_l": "a", "record_id_r": "b", "generators": "deterministic,minhash"},
         {"record_id_l": "a", "record_id_r": "c", "generators": "deterministic"},
     ]
+
+
+@given(
+    pairs=st.dictionaries(
+        st.sampled_from(["deterministic", "minhash", "embedding"]),
+        st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)).filter(lambda p: p[0] < p[1]), max_size=12),
+    )
+)
+def test_union_pairs_names_each_pair_with_the_generators_that_proposed_it(pairs: dict) -> None:
+    out = union_pairs(
+        {
+            name: pd.DataFrame(
+                {"record_id_l": [f"r{a}" for a, _ in found], "record_id_r": [f"r{b}" for _, b in found]},
+                dtype=object,
+            )
+            for name, found in pairs.items()
+        }
+    )
+    want: dict[tuple[str, str], set[str]] = {}
+    for name, found in pairs.items():
+        for a, b in found:
+            want.setdefault((f"r{a}", f"r{b}"), set()).add(name)
+    got = {(r.record_id_l, r.record_id_r): r.generators for r in out.itertuples()}
+    assert got == {pair: ",".join(sorted(names)) for pair, names in want.items()}
+    assert len(out) == len(got)
 
 
 def test_deterministic_links_join_the_scored_pairs():
