@@ -125,6 +125,16 @@ def read_mapped_raw(
     return out, missing
 
 
+# Columns nearly unique per record: Parquet's writer tries a dictionary for each, finds it no
+# smaller than the values and rewrites them plain (the 1M run's clean files hold these columns
+# PLAIN only), so the dictionary attempt is skipped. The files' encodings stay what they were.
+UNIQUE_LIKE_COLUMNS = (
+    "record_id", "source_customer_id", "email", "email_key", "phone", "street", "national_id",
+    "device_id", "anonymous_id", "updated_at", META_LINE,
+)  # fmt: skip
+PLAIN_ENCODED = {f"parquet.enable.dictionary#{column}": "false" for column in UNIQUE_LIKE_COLUMNS}
+
+
 def _clean_schema() -> T.StructType:
     fields = [T.StructField(c, T.StringType()) for c in [*CANONICAL_COLUMNS, "email_key", EXTRAS_COLUMN]]
     fields += [
@@ -186,6 +196,7 @@ def clean_profiles(
         .sortWithinPartitions(PARTITION_KEY)
         .mapInPandas(clean_partitions(default_region, dict(tombstones or {})), _staged_schema())
         .write.mode("overwrite")
+        .options(**PLAIN_ENCODED)
         .partitionBy(OUTCOME)
         .parquet(staging)
     )

@@ -322,3 +322,40 @@ def test_run_cleaning_adopts_the_staged_clean_rows_and_leaves_no_staging(spark, 
     assert stats.raw_rows == 5 and stats.collapsed_duplicates == 1 and stats.balanced
     assert stats.quarantined_rows == len(quarantine) == 2
     assert lake.list_dirs(lake.path(*CLEANING_STAGING)) == []
+
+
+def test_unique_like_columns_are_written_without_a_dictionary(spark, tmp_path) -> None:
+    """One e-mail and one city on 300 records: a dictionary would take both; the e-mail column,
+    nearly unique on real data, is written plain without trying one."""
+    from idr_pipeline.ingest.landing import land_batch, read_batch
+    from idr_pipeline.ingest.mapping import identity_mapping
+    from idr_pipeline.lake import Lake
+    from idr_pipeline.pipeline import CLEAN as CLEAN_DATASET
+    from idr_pipeline.pipeline import run_cleaning
+
+    path = tmp_path / "crm.csv"
+    rows = "".join(f"c{i},crm,Ann,ann@example.com,Boston\n" for i in range(300))
+    path.write_text("record_id,source,first_name,email,city\n" + rows)
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    mapping = identity_mapping("crm", path.name, "csv")
+    land_batch(lake, read_batch(mapping, path))
+    run_cleaning(spark, lake, {"crm": mapping}, "US", tombstones={})
+
+    encodings = _column_encodings(lake.latest_dataset(*CLEAN_DATASET))
+    assert "PLAIN_DICTIONARY" not in encodings["email"]
+    assert "PLAIN_DICTIONARY" in encodings["city"]
+
+
+def _column_encodings(dataset) -> dict[str, tuple[str, ...]]:
+    """Each column's encodings over the dataset's files."""
+    import pyarrow.parquet as pq
+
+    found: dict[str, tuple[str, ...]] = {}
+    for fragment in dataset.get_fragments():
+        with dataset.filesystem.open_input_file(fragment.path) as handle:
+            metadata = pq.ParquetFile(handle).metadata
+        for group in range(metadata.num_row_groups):
+            for i in range(metadata.num_columns):
+                column = metadata.row_group(group).column(i)
+                found[column.path_in_schema] = found.get(column.path_in_schema, ()) + column.encodings
+    return found
