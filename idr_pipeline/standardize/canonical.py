@@ -133,7 +133,7 @@ def _accepted(values: np.ndarray, rules: Callable[[pa.Array], list[pa.Array]]) -
     text = arrow_strings(values)
     if text is None:
         return np.zeros(len(values), dtype=bool)
-    return _numpy(_all(rules(text)))
+    return true_where(_all(rules(text)))
 
 
 def _all(masks: list[pa.Array]) -> pa.Array:
@@ -143,5 +143,6 @@ def _all(masks: list[pa.Array]) -> pa.Array:
     return result
 
 
-def _numpy(mask: pa.Array) -> np.ndarray:
+def true_where(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow boolean mask as numpy, a missing verdict read as False (not accepted)."""
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)

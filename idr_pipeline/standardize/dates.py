@@ -31,6 +31,7 @@ from idr_pipeline.standardize.base import (
     is_placeholder,
 )
 from idr_pipeline.standardize.canonical import arrow_strings as _arrow_strings
+from idr_pipeline.standardize.canonical import true_where
 
 # Regions that write the month first (the US and the territories that follow its conventions).
 MONTH_FIRST_REGIONS: frozenset[str] = frozenset({"US", "PR", "GU", "VI", "AS", "MP", "UM"})
@@ -242,7 +243,7 @@ def _plain_iso_seconds(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     text = _arrow_strings(np.asarray(values, dtype=object))
     if text is None or n == 0:
         return read, seconds
-    shaped = _mask(pc.match_substring_regex(text, _FAST_ISO_TIMESTAMP))
+    shaped = true_where(pc.match_substring_regex(text, _FAST_ISO_TIMESTAMP))
     if not shaped.any():
         return read, seconds
     rows = text.filter(pa.array(shaped))
@@ -250,11 +251,11 @@ def _plain_iso_seconds(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         _ints(pc.utf8_slice_codeunits(rows, start, start + width))
         for start, width in ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2))
     )
-    zoned = _mask(pc.match_substring_regex(rows, r"[+-][0-9]{2}:[0-9]{2}$"))
+    zoned = true_where(pc.match_substring_regex(rows, r"[+-][0-9]{2}:[0-9]{2}$"))
     offset = np.zeros(len(rows), dtype=np.int64)
     if zoned.any():
         tail = pc.utf8_slice_codeunits(rows.filter(pa.array(zoned)), -6)
-        sign = np.where(_mask(pc.starts_with(tail, "-")), -1, 1)
+        sign = np.where(true_where(pc.starts_with(tail, "-")), -1, 1)
         hours, minutes = (_ints(pc.utf8_slice_codeunits(tail, a, a + 2)) for a in (1, 4))
         offset[zoned] = sign * (hours * 3600 + minutes * 60)
     valid = _is_date(year, month, day) & (hour <= 23) & (minute <= 59) & (second <= 59)
@@ -384,16 +385,16 @@ def fast_dobs(values: np.ndarray, default_region: str = "US") -> tuple[np.ndarra
     parts = pc.split_pattern_regex(text, r"[-/. ]")
     year, month, day = (np.zeros(n, dtype=np.int64) for _ in range(3))
     short_year = np.zeros(n, dtype=bool)
-    iso = _mask(pc.match_substring_regex(text, _FAST_ISO))
+    iso = true_where(pc.match_substring_regex(text, _FAST_ISO))
     if iso.any():
         year[iso], month[iso], day[iso] = (_part(parts, i, iso) for i in range(3))
-    compact = _mask(pc.match_substring_regex(text, _FAST_COMPACT))
+    compact = true_where(pc.match_substring_regex(text, _FAST_COMPACT))
     if compact.any():
         digits = text.filter(pa.array(compact))
         year[compact], month[compact], day[compact] = (
             _ints(pc.utf8_slice_codeunits(digits, a, b)) for a, b in ((0, 4), (4, 6), (6, 8))
         )
-    numeric = _mask(pc.match_substring_regex(text, _FAST_NUMERIC))
+    numeric = true_where(pc.match_substring_regex(text, _FAST_NUMERIC))
     if numeric.any():
         first, second, spelt_year = (_part(parts, i, numeric) for i in range(3))
         short_year[numeric] = _ints(pc.utf8_length(pc.list_element(parts.filter(pa.array(numeric)), 2))) == 2
@@ -439,7 +440,3 @@ def _part(parts: pa.Array, index: int, rows: np.ndarray) -> np.ndarray:
 
 def _ints(text: pa.Array) -> np.ndarray:
     return np.asarray(pc.cast(text, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _mask(found: pa.Array) -> np.ndarray:
-    return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)

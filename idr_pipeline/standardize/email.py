@@ -23,7 +23,7 @@ from idr_pipeline.standardize.base import (
     Normalized,
     is_placeholder,
 )
-from idr_pipeline.standardize.canonical import arrow_strings
+from idr_pipeline.standardize.canonical import arrow_strings, true_where
 
 GMAIL_DOMAINS: frozenset[str] = frozenset({"gmail.com", "googlemail.com"})
 _MAILTO = "mailto:"
@@ -137,7 +137,7 @@ def canonical_emails(values: np.ndarray) -> np.ndarray:
     distinct = pc.unique(domains.filter(candidate)).to_pylist()
     good = pa.array([d for d in distinct if _valid_domain(d) == d], type=pa.string())
     accepted = pc.and_(candidate, pc.is_in(domains, value_set=good))
-    return np.asarray(pc.fill_null(accepted, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return true_where(accepted)
 
 
 def fast_match_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

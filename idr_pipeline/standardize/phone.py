@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
 from idr_pipeline.standardize.base import EMPTY, INVALID_NUMBER, PLACEHOLDER, Normalized, is_placeholder
-from idr_pipeline.standardize.canonical import arrow_strings
+from idr_pipeline.standardize.canonical import arrow_strings, true_where
 
 E164_PATTERN = re.compile(r"^\+[1-9]\d{6,14}$")
 _LEADING_00 = re.compile(r"^[\s(]*00\D*")
@@ -203,7 +203,7 @@ def fast_e164(values: np.ndarray, default_region: str) -> tuple[np.ndarray, np.n
         e164 = pc.or_(e164, national)
     candidate = pc.and_(pc.match_substring_regex(text, _ASCII_PUNCTUATED), e164)
     valid = pc.and_(candidate, _valid_nsn_in(pc.utf8_slice_codeunits(keys, 2), main))
-    done = np.asarray(pc.fill_null(valid, False).to_numpy(zero_copy_only=False), dtype=bool)
+    done = true_where(valid)
     return done, np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
 
 
