@@ -189,13 +189,13 @@ def _cluster_overlaps(
     previous = previous_links["identity_id"].combine_chunks().filter(found)
     id_codes, id_labels = pd.factorize(previous.to_numpy(zero_copy_only=False))
     keep = id_codes >= 0  # a link without an identity joins none, as groupby dropped it
-    key = cluster[keep] * max(len(id_labels), 1) + id_codes[keep]
-    pairs, records = np.unique(key, return_counts=True)
+    width = max(len(id_labels), 1)
+    pairs, records = np.unique(cluster[keep] * width + id_codes[keep], return_counts=True)
     active = registry[registry.status == "active"][["identity_id", "created_at"]]
     return pd.DataFrame(
         {
-            "component": labels[pairs // max(len(id_labels), 1)],
-            "identity_id": id_labels[pairs % max(len(id_labels), 1)],
+            "component": labels[pairs // width],
+            "identity_id": id_labels[pairs % width],
             "records": records.astype(np.int64),
         }
     ).merge(active, on="identity_id", how="inner")
