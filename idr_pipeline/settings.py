@@ -45,9 +45,7 @@ class IdrSettings(BaseSettings):
     # told otherwise: with UseAdaptiveSizePolicyWithSystemGC the free ratios apply to the
     # collection release_jvm_memory asks for, and the old generation went 0.72 -> 0.11 GB
     # committed, so the JVM does not keep its peak heap while the pandas steps run beside it.
-    spark_driver_java_options: str = (
-        "-XX:+UseParallelGC -XX:+UseAdaptiveSizePolicyWithSystemGC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
-    )
+    spark_driver_java_options: str = "-XX:+UseParallelGC -XX:+UseAdaptiveSizePolicyWithSystemGC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
     spark_shuffle_partitions: int = 8
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     default_phone_region: str = "US"
