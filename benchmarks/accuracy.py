@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets import DATASETS, REPO, Prepared, describe, prepare  # noqa: E402
 
-from idr_pipeline.evaluate import PairwiseScores, score_clusters  # noqa: E402
+from idr_pipeline.quality.accuracy import PairwiseScores, score_clusters  # noqa: E402
 
 SYSTEMS = ["ours", "splink"]
 DEFAULT_DATASETS = [d for d in DATASETS if d != "gen1m"]  # the million is opt-in: it takes long

@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from idr_pipeline.api.auth import create_key  # noqa: E402
-from idr_pipeline.matching.comparisons import COMPARISONS  # noqa: E402
-from idr_pipeline.matching.fellegi_sunter import MatchModel  # noqa: E402
+from idr_pipeline.scoring.comparisons import COMPARISONS  # noqa: E402
+from idr_pipeline.scoring.fellegi_sunter import MatchModel  # noqa: E402
 from idr_pipeline.standardize import email_match_key  # noqa: E402
 from idr_pipeline.store import IdentityStore, open_store  # noqa: E402
 

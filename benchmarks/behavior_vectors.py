@@ -31,8 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from idr_pipeline.generate.events import LUXURY_RATE, _world, generate_event_stream  # noqa: E402
-from idr_pipeline.segments.behavior import (  # noqa: E402
+from idr_pipeline.core.spark import get_spark  # noqa: E402
+from idr_pipeline.devtools.synthetic.clickstream import LUXURY_RATE, _world, generate_event_stream  # noqa: E402
+from idr_pipeline.segments.behavior import (
     BEHAVIOUR_DAYS,
     BehaviourVectors,
     behaviour_texts,
@@ -41,8 +42,7 @@ from idr_pipeline.segments.behavior import (  # noqa: E402
     vectorize,
 )
 from idr_pipeline.segments.dsl import PrototypeSegment  # noqa: E402
-from idr_pipeline.segments.evaluate import load_catalog  # noqa: E402
-from idr_pipeline.spark import get_spark  # noqa: E402
+from idr_pipeline.segments.steps import load_catalog  # noqa: E402
 
 UNTIL = datetime(2025, 6, 1, tzinfo=UTC)
 VARIANTS: dict[str, dict] = {

@@ -24,14 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from idr_pipeline.candidates.deterministic import DEFAULT_RULES, deterministic_pairs
-from idr_pipeline.candidates.minhash import (
-    SHINGLE_COLUMNS,
-    choose_bands,
-    lsh_candidates,
-    profile_signatures,
-)
+from idr_pipeline.candidates.minhash import SHINGLE_COLUMNS, choose_bands, lsh_candidates, profile_signatures
 from idr_pipeline.candidates.report import blocking_report
-from idr_pipeline.generate import generate_dataset
+from idr_pipeline.devtools.synthetic import generate_dataset
 
 LATEST = "_LATEST"
 NAME = ("first_name", "last_name")
@@ -52,7 +47,7 @@ def prepare(people: int, root: Path, seed: int) -> tuple[pd.DataFrame, pd.DataFr
     if not (profiles_dir / LATEST).exists():
         t0 = time.perf_counter()
         result = generate_dataset(people, data, seed=seed)
-        cmd = [sys.executable, "-m", "idr_pipeline.cli", "resolve"]
+        cmd = [sys.executable, "-m", "idr_pipeline.cli.app", "resolve"]
         for path in result.paths.values():
             cmd += ["-i", str(path)]
         cmd += ["--mapping", str(result.sources_path), "-o", str(base / "out.csv"), "--work-dir", str(work)]

@@ -35,8 +35,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from idr_pipeline.core.schema import CANONICAL_COLUMNS  # noqa: E402
 from idr_pipeline.ingest.readers import META_ERROR, read_source_file  # noqa: E402
-from idr_pipeline.schema import CANONICAL_COLUMNS  # noqa: E402
 
 IDR = REPO / ".venv" / "bin" / "idr"
 

@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 from idr_pipeline.candidates.embedding import encode, load_model, profile_text  # noqa: E402
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex  # noqa: E402
-from idr_pipeline.generate import generate_dataset  # noqa: E402
+from idr_pipeline.devtools.synthetic import generate_dataset  # noqa: E402
 from idr_pipeline.settings import get_settings  # noqa: E402
 
 SOURCE_FILES = ["crm_customers.csv", "pos_customers.csv", "web_signups.jsonl", "app_users.parquet"]

@@ -17,8 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.matching.comparisons import compare, term_frequencies, tf_values
-from idr_pipeline.matching.fellegi_sunter import score, train
+from idr_pipeline.scoring.comparisons import compare, term_frequencies, tf_values
+from idr_pipeline.scoring.fellegi_sunter import score, train
 
 _SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556")
 

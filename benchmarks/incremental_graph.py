@@ -29,8 +29,8 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from idr_pipeline.identity.incremental import GraphState, apply_batch, full_recompute
-from idr_pipeline.identity.incremental_persist import BatchInput, StateStore
+from idr_pipeline.graph.incremental.persist import BatchInput, StateStore
+from idr_pipeline.graph.incremental.state import GraphState, apply_batch, full_recompute
 
 KINDS = np.array(["record", "email_key", "anonymous_id", "device_id", "source_customer_key"], dtype=object)
 KIND_WEIGHTS = [0.5, 0.2, 0.15, 0.1, 0.05]
@@ -84,8 +84,8 @@ def labels_only(keys: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarra
 
 def spark_full(keys: np.ndarray, src: np.ndarray, dst: np.ndarray) -> tuple[float, int, float]:
     """Seconds for the project's Spark connected_components (data already in Spark), rounds, setup s."""
-    from idr_pipeline.identity.components import connected_components
-    from idr_pipeline.spark import get_spark
+    from idr_pipeline.core.spark import get_spark
+    from idr_pipeline.graph.components import connected_components
 
     t0 = time.perf_counter()
     spark = get_spark()

@@ -53,13 +53,14 @@ def main() -> None:
     parser.add_argument("--steps", choices=["clean", "both"], default="both")
     args = parser.parse_args()
 
-    from idr_pipeline.identity.blocklist import load_blocklist
+    from idr_pipeline.cli.resolve import mappings_for_inputs
+    from idr_pipeline.core.lake import Lake
+    from idr_pipeline.core.spark import get_spark, release_jvm_memory
+    from idr_pipeline.graph.blocklist import load_blocklist
+    from idr_pipeline.graph.steps import run_edges
     from idr_pipeline.ingest.landing import land_batch, read_batch
-    from idr_pipeline.lake import Lake
-    from idr_pipeline.pipeline import run_cleaning, run_edges
-    from idr_pipeline.resolve_files import mappings_for_inputs
     from idr_pipeline.settings import get_settings
-    from idr_pipeline.spark import get_spark, release_jvm_memory
+    from idr_pipeline.standardize.steps import run_cleaning
 
     files = sorted(p for p in args.inputs.iterdir() if p.suffix in {".csv", ".jsonl", ".parquet"})
     files = [p for p in files if p.stem != "truth"]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from idr_pipeline.generate import generate_dataset
+from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.devtools.synthetic import generate_dataset
 from idr_pipeline.ingest.mapping import load_mappings
 from idr_pipeline.ingest.readers import META_ERROR, read_source_file
-from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.standardize import standardize_frame, validate_clean
 
 BATCH = 20_000

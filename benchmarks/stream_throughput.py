@@ -40,21 +40,21 @@ def main() -> None:
     os.environ["IDR_STREAM_MAX_RANGE_MESSAGES"] = str(args.range_size)
     os.environ["IDR_TOPIC_PARTITIONS"] = str(args.partitions)
     if args.bootstrap is None:
-        from idr_pipeline.services import service_endpoints
+        from idr_pipeline.devtools.services import service_endpoints
 
         args.bootstrap = service_endpoints(start=True)["kafka_bootstrap"]
     os.environ["IDR_KAFKA_BOOTSTRAP_SERVERS"] = args.bootstrap
-    from idr_pipeline.events.config import get_stream_settings
     from idr_pipeline.settings import get_settings
+    from idr_pipeline.stream.config import get_stream_settings
 
     get_settings.cache_clear()  # read again now that the environment names the broker and lake
     get_stream_settings.cache_clear()
 
     import dagster as dg
 
-    from idr_pipeline.events.producer import publish
-    from idr_pipeline.events.runner import ingest_stream
-    from idr_pipeline.generate.events import generate_event_stream
+    from idr_pipeline.devtools.stream_runs import ingest_stream
+    from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream
+    from idr_pipeline.stream.producer import publish
 
     t = time.perf_counter()
     days = max(1, -(-args.events // 9_000))  # ~9.4k events per day from 10k people

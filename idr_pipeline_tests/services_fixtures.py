@@ -15,7 +15,7 @@ from functools import cache
 
 import pytest
 
-from idr_pipeline.services import service_endpoints
+from idr_pipeline.devtools.services import service_endpoints
 
 
 @cache

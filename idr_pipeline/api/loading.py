@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
-from idr_pipeline.lake import LATEST_POINTER
-from idr_pipeline.matching.fellegi_sunter import MatchModel
-from idr_pipeline.matching_pipeline import MODEL
+from idr_pipeline.core.catalog import MODEL
+from idr_pipeline.core.lake import LATEST_POINTER
+from idr_pipeline.scoring.fellegi_sunter import MatchModel
 from idr_pipeline.settings import IdrSettings
 
 

@@ -13,8 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from idr_pipeline.events.schema import TOPIC_PROFILES
-from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.core.schema import CANONICAL_COLUMNS
+from idr_pipeline.stream.contracts import TOPIC_PROFILES
 
 API_SOURCE = "api"
 

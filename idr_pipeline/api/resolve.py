@@ -32,12 +32,12 @@ from idr_pipeline.candidates.deterministic import _SEP as KEY_SEP
 from idr_pipeline.candidates.deterministic import _SUFFIX as _SURNAME_SUFFIX
 from idr_pipeline.candidates.deterministic import DEFAULT_RULES, BlockingRule
 from idr_pipeline.candidates.deterministic import _email_names as email_names
-from idr_pipeline.matching.comparisons import Sides, compare_sides_with_tf
-from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight
-from idr_pipeline.matching.nicknames import NICKNAME_GROUPS, canonical_given_name
-from idr_pipeline.probabilistic import HOUSEHOLD_COLUMN, HOUSEHOLD_COMPARISONS
+from idr_pipeline.scoring.comparisons import Sides, compare_sides_with_tf
+from idr_pipeline.scoring.fellegi_sunter import MatchModel, prior_weight
+from idr_pipeline.scoring.score import HOUSEHOLD_COLUMN, HOUSEHOLD_COMPARISONS
 from idr_pipeline.standardize import email_match_key, normalize_country
 from idr_pipeline.standardize.frame import PLAIN_FIELDS, REGIONAL_FIELDS
+from idr_pipeline.standardize.nicknames import NICKNAME_GROUPS, canonical_given_name
 from idr_pipeline.store import IdentityStore
 from idr_pipeline.store.tables import GOLDEN_PROFILES
 

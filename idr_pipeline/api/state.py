@@ -28,7 +28,7 @@ from idr_pipeline.store import IdentityStore, open_store
 if TYPE_CHECKING:  # pragma: no cover
     from idr_pipeline.api.resolve import Resolver
     from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
-    from idr_pipeline.matching.fellegi_sunter import MatchModel
+    from idr_pipeline.scoring.fellegi_sunter import MatchModel
 
 log = logging.getLogger(__name__)
 

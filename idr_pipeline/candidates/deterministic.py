@@ -46,7 +46,7 @@ from idr_pipeline.candidates._buckets import (
     record_ranks,
     sorted_unique,
 )
-from idr_pipeline.matching.nicknames import NICKNAME_GROUPS, canonical_given_name
+from idr_pipeline.standardize.nicknames import NICKNAME_GROUPS, canonical_given_name
 
 KeyFunction = Callable[[pd.DataFrame], pd.Series]
 

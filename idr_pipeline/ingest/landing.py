@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow as pa
 
+from idr_pipeline.core.catalog import RAW_PROFILES, RAW_ZONE
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW, read_source_file
 
 if TYPE_CHECKING:  # pragma: no cover
-    from idr_pipeline.lake import Lake
-
-RAW_ZONE = "raw"
-RAW_DATASET = "profiles"
+    from idr_pipeline.core.lake import Lake
 
 
 @dataclass(frozen=True)
@@ -45,11 +43,11 @@ def file_batch_id(path: str | Path) -> str:
 
 
 def raw_batch_path(lake: Lake, source: str, batch_id: str) -> str:
-    return lake.path(RAW_ZONE, RAW_DATASET, f"source={source}", f"batch_id={batch_id}")
+    return lake.path(RAW_ZONE, RAW_PROFILES, f"source={source}", f"batch_id={batch_id}")
 
 
 def raw_source_path(lake: Lake, source: str) -> str:
-    return lake.path(RAW_ZONE, RAW_DATASET, f"source={source}")
+    return lake.path(RAW_ZONE, RAW_PROFILES, f"source={source}")
 
 
 def _arrow_schema(columns: list[str]) -> pa.Schema:

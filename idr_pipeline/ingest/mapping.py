@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.core.schema import CANONICAL_COLUMNS
 
 SUPPORTED_FORMATS = ("csv", "jsonl", "parquet")
 

@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from idr_pipeline.segments.dsl import MAX_WITHIN_DAYS
-from idr_pipeline.segments.events import in_window
+from idr_pipeline.segments.resolved_events import in_window
 from idr_pipeline.store.tables import AGGREGATE_VALUE_CHARS, AGGREGATED_EVENT_TYPES
 
 #: Every within_days the DSL accepts can be answered.

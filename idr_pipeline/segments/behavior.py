@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 from scipy import sparse
 
 from idr_pipeline.segments.dsl import PrototypeSegment
-from idr_pipeline.segments.events import in_window
+from idr_pipeline.segments.resolved_events import in_window
 
 VECTORIZERS: tuple[str, ...] = ("tokens", "minilm")
 BEHAVIOUR_DAYS = 90

@@ -14,7 +14,7 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from idr_pipeline.segments.events import in_window
+from idr_pipeline.segments.resolved_events import in_window
 
 WINDOWS: tuple[int, ...] = (7, 30, 90)
 #: Event type -> feature stem.

@@ -30,7 +30,7 @@ from idr_pipeline.segments.dsl import (
     Purchased,
     behaviour_args,
 )
-from idr_pipeline.segments.events import in_window
+from idr_pipeline.segments.resolved_events import in_window
 
 ID = "identity_id"
 

@@ -16,13 +16,7 @@ import pyarrow.compute as pc
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import ATEXT, DOT_ATOM_TEXT, EMAIL_MAX_LENGTH, LOCAL_PART_MAX_LENGTH
 
-from idr_pipeline.standardize.base import (
-    EMPTY,
-    INVALID_SYNTAX,
-    PLACEHOLDER,
-    Normalized,
-    is_placeholder,
-)
+from idr_pipeline.standardize.base import EMPTY, INVALID_SYNTAX, PLACEHOLDER, Normalized, is_placeholder
 from idr_pipeline.standardize.canonical import arrow_strings, true_where
 
 GMAIL_DOMAINS: frozenset[str] = frozenset({"gmail.com", "googlemail.com"})

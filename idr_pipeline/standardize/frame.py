@@ -17,7 +17,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.core.schema import CANONICAL_COLUMNS
 from idr_pipeline.standardize import canonical
 from idr_pipeline.standardize.base import WRONG_TYPE, Normalized, collapse_whitespace
 from idr_pipeline.standardize.country import normalize_country

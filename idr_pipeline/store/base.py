@@ -20,7 +20,7 @@ from functools import cache
 from itertools import accumulate, islice
 from typing import Any, Self
 
-from idr_pipeline.identity.paths import path_between
+from idr_pipeline.graph.paths import path_between
 from idr_pipeline.store.tables import (
     ACTIVE,
     EVENT_AGGREGATE_RUNS,

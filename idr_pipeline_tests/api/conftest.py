@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from idr_pipeline.api import create_app
 from idr_pipeline.api.auth import create_key
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
-from idr_pipeline.matching.comparisons import COMPARISONS
-from idr_pipeline.matching.fellegi_sunter import MatchModel
+from idr_pipeline.scoring.comparisons import COMPARISONS
+from idr_pipeline.scoring.fellegi_sunter import MatchModel
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore, open_store
 from idr_pipeline_tests.services_fixtures import throwaway_database

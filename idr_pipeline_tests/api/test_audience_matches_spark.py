@@ -22,12 +22,12 @@ from pyspark.sql import SparkSession
 
 from idr_pipeline.api import create_app
 from idr_pipeline.api.auth import create_key
-from idr_pipeline.lake import Lake
-from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
+from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS
+from idr_pipeline.core.lake import Lake
 from idr_pipeline.segments.aggregates import AGGREGATE_DAYS
 from idr_pipeline.segments.dsl import parse_expression
-from idr_pipeline.segments.evaluate import MEMBER_SCHEMA, build_features, load_inputs
 from idr_pipeline.segments.rules_spark import RuleInputs, evaluate_rule
+from idr_pipeline.segments.steps import MEMBER_SCHEMA, build_features, load_inputs
 from idr_pipeline.store import open_store
 from idr_pipeline_tests.api.conftest import make_settings
 from idr_pipeline_tests.segments.helpers import LANDED_SCHEMA, write_landed

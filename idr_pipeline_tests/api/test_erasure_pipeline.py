@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from idr_pipeline.cleaning import clean_profiles
+from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
-from idr_pipeline.pipeline import CleaningStats, load_tombstones
-from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.standardize.job import clean_profiles
+from idr_pipeline.standardize.steps import CleaningStats, load_tombstones
 from idr_pipeline_tests.api.conftest import Api
 
 

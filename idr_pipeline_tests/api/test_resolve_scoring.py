@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from idr_pipeline.api.resolve import CandidateScorer, Resolver, profile_frame
-from idr_pipeline.matching.comparisons import COMPARISONS, Sides, compare_sides_with_tf, compare_with_tf
-from idr_pipeline.matching.fellegi_sunter import MatchModel, prior_weight, score
-from idr_pipeline.probabilistic import HOUSEHOLD_COLUMN, household_dependency
+from idr_pipeline.scoring.comparisons import COMPARISONS, Sides, compare_sides_with_tf, compare_with_tf
+from idr_pipeline.scoring.fellegi_sunter import MatchModel, prior_weight, score
+from idr_pipeline.scoring.score import HOUSEHOLD_COLUMN, household_dependency
 from idr_pipeline.store import open_store
 
 QUERY = {

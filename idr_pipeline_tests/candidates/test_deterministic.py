@@ -208,7 +208,7 @@ def test_cross_bucket_cap_skips_the_common_side():
 
 def test_training_sessions_are_blocking_conditions():
     """Every EM session condition must put its pairs in the candidates (see TrainingSession)."""
-    from idr_pipeline.matching.fellegi_sunter import DEFAULT_SESSIONS
+    from idr_pipeline.scoring.fellegi_sunter import DEFAULT_SESSIONS
 
     implied = {"dob": "dob", "address": "street", "email": "email_key", "phone": "phone",
                "national_id": "national_id", "device_id": "device_id"}  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from idr_pipeline.events.parse import EVENT_SCHEMA
+from idr_pipeline.stream.parse import EVENT_SCHEMA
 
 #: The as-of day of every golden case; windows end at the following midnight (exclusive).
 AS_OF = date(2025, 3, 31)

@@ -9,12 +9,12 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
+from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS
+from idr_pipeline.core.lake import Lake
+from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.defs.segments.assets import audience_segments, behavior_embeddings, user_features
 from idr_pipeline.defs.segments.checks import segment_sizes_within_bounds
-from idr_pipeline.lake import Lake
-from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
-from idr_pipeline.spark import spark_conf
 from idr_pipeline.store import open_store
 from idr_pipeline_tests.segments.helpers import LANDED_SCHEMA, write_landed
 

@@ -8,13 +8,18 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from idr_pipeline.lake import Lake
-from idr_pipeline.pipeline import GOLDEN, IDENTIFIERS
+from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS
+from idr_pipeline.core.lake import Lake
 from idr_pipeline.segments.behavior import behaviour_texts
 from idr_pipeline.segments.dsl import SegmentCatalog
-from idr_pipeline.segments.evaluate import evaluate_segments
-from idr_pipeline.segments.events import as_of_end, read_events, resolve_event_identities, stitch_report
 from idr_pipeline.segments.features import build_user_features
+from idr_pipeline.segments.resolved_events import (
+    as_of_end,
+    read_events,
+    resolve_event_identities,
+    stitch_report,
+)
+from idr_pipeline.segments.steps import evaluate_segments
 from idr_pipeline.store import open_store
 from idr_pipeline_tests.segments.helpers import AS_OF, END, days, ev, write_landed
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from idr_pipeline.segments.dsl import SegmentCatalog
-from idr_pipeline.segments.evaluate import check_segment_sizes, evaluation_order
 from idr_pipeline.segments.membership import apply_members, diff_members, retire_segments
+from idr_pipeline.segments.steps import check_segment_sizes, evaluation_order
 from idr_pipeline.store import IdentityStore
 
 CATALOG = SegmentCatalog.model_validate(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from idr_pipeline.schema import CANONICAL_COLUMNS
+from idr_pipeline.core.schema import CANONICAL_COLUMNS
 from idr_pipeline.standardize import standardize_frame, validate_clean
 
 PASS_THROUGH = ["extras", "_batch_id", "_ingested_at", "_line_number", "_trust", "_duplicate_count", "_raw"]

@@ -3,10 +3,10 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.ingest.partitions import source_partitions
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 from idr_pipeline.ingest.landing import land_source
-from idr_pipeline.reporting import markdown_table
 
 
 @dg.asset(

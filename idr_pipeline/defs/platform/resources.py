@@ -6,11 +6,11 @@ from contextlib import contextmanager
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from idr_pipeline.identity.blocklist import load_blocklist
+from idr_pipeline.core.lake import Lake
+from idr_pipeline.core.spark import spark_conf
+from idr_pipeline.graph.blocklist import load_blocklist
 from idr_pipeline.ingest.mapping import SourceMapping, load_mappings
-from idr_pipeline.lake import Lake
 from idr_pipeline.settings import get_settings
-from idr_pipeline.spark import spark_conf
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -76,7 +76,7 @@ class PipelineConfig(dg.ConfigurableResource):
     index_dir: str
 
     def match_config(self):
-        from idr_pipeline.probabilistic import MatchConfig
+        from idr_pipeline.settings import MatchConfig
 
         return MatchConfig(
             threshold=self.match_threshold,

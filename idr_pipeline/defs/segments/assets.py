@@ -3,10 +3,10 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.defs.segments.partitions import is_current, partition_as_of, segments_daily
-from idr_pipeline.reporting import markdown_table
-from idr_pipeline.segments.evaluate import (
+from idr_pipeline.segments.steps import (
     build_behavior_embeddings,
     build_features,
     evaluate_segments,

@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
+from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.platform.resources import StoreResource
-from idr_pipeline.reporting import markdown_table
-from idr_pipeline.segments.evaluate import check_segment_sizes, load_catalog
+from idr_pipeline.segments.steps import check_segment_sizes, load_catalog
 
 
 @dg.asset_check(

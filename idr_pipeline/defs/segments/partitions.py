@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from idr_pipeline.segments.events import as_of_end
+from idr_pipeline.segments.resolved_events import as_of_end
 from idr_pipeline.settings import get_settings
 
 #: ``end_offset=1``: today's partition exists while today runs, so the latest audiences are

@@ -4,9 +4,9 @@ import dagster as dg
 import pandas as pd
 from dagster_pyspark import PySparkResource
 
+from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
-from idr_pipeline.reporting import markdown_table
-from idr_pipeline.serving import load_store
+from idr_pipeline.store.steps import load_store
 
 
 @dg.asset(

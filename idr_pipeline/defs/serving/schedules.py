@@ -8,7 +8,7 @@ resolve_job = dg.define_asset_job(
     # ranges, days), and one job cannot span several partitions definitions.
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets("raw_profiles")
-    - dg.AssetSelection.groups("streaming", "segments", "stitching"),
+    - dg.AssetSelection.groups("stream", "segments"),
     description="Standardise, link, cluster, build golden records and serve; raw landing runs per source.",
 )
 

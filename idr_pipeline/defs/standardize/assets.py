@@ -3,9 +3,9 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
-from idr_pipeline.pipeline import run_cleaning
-from idr_pipeline.reporting import markdown_table
+from idr_pipeline.standardize.steps import run_cleaning
 
 
 @dg.multi_asset(

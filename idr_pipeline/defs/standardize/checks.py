@@ -3,9 +3,9 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from idr_pipeline.accounting import row_account
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
-from idr_pipeline.pipeline import read_erased_rows
+from idr_pipeline.quality.accounting import row_account
+from idr_pipeline.standardize.steps import read_erased_rows
 
 
 @dg.asset_check(

@@ -1,0 +1,1 @@
+"""Dagster definitions of the candidates stage: profile embeddings, Faiss index, candidate pairs."""

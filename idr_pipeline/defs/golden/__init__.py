@@ -1,0 +1,1 @@
+"""Dagster definitions of the golden stage: one golden record per identity."""

@@ -1,0 +1,1 @@
+"""Dagster definitions of the graph stage: deterministic edges and the identity graph."""

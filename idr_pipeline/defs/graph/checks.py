@@ -1,0 +1,33 @@
+"""Checks on the identity graph: no runaway clusters, no record left without an identity."""
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+from pyspark.sql import functions as F
+
+from idr_pipeline.core.catalog import LINKS
+from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.quality.accounting import records_without_identity
+
+
+@dg.asset_check(asset="identity_graph", description="the largest identity stays under the configured cap")
+def largest_cluster_under_cap(
+    pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+) -> dg.AssetCheckResult:
+    links = lake.lake(pyspark.spark_session).read_latest(*LINKS)
+    largest = links.groupBy("identity_id").count().agg(F.max("count")).first()[0] or 0
+    return dg.AssetCheckResult(
+        passed=largest <= pipeline_config.max_cluster_size,
+        metadata={"largest_cluster": int(largest), "cap": pipeline_config.max_cluster_size},
+    )
+
+
+@dg.asset_check(asset="identity_graph", description="every clean record is linked to exactly one identity")
+def every_record_has_identity(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
+    lk = lake.lake(pyspark.spark_session)
+    missing = records_without_identity(lk)
+    links = lk.read_latest(*LINKS)
+    duplicated = links.groupBy("record_id").count().where(F.col("count") > 1).count()
+    return dg.AssetCheckResult(
+        passed=missing == 0 and duplicated == 0,
+        metadata={"records_without_identity": missing, "records_with_several_identities": duplicated},
+    )

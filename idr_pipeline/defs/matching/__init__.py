@@ -1,1 +1,0 @@
-"""Probabilistic matching: embeddings, Faiss index, candidate pairs, the match model, scored pairs."""

@@ -1,0 +1,32 @@
+"""Everything the streaming folder contributes to the code location."""
+
+import dagster as dg
+
+from idr_pipeline.defs.stream.assets import stream_assets, topic_assets
+from idr_pipeline.defs.stream.sensors import stream_jobs, stream_sensors
+
+
+def _streaming(resources: dict[str, object] | None = None) -> dg.Definitions:
+    return dg.Definitions(
+        assets=[*topic_assets, *stream_assets],
+        jobs=list(stream_jobs.values()),
+        sensors=stream_sensors,
+        resources=resources,
+    )
+
+
+@dg.definitions
+def streaming() -> dg.Definitions:
+    return _streaming()
+
+
+def standalone_streaming_definitions() -> dg.Definitions:
+    """The streaming part alone, with the resources it needs (kafka, lake) from the settings.
+
+    For the streaming tests and the benchmark, so that they exercise exactly this folder and
+    do not depend on the state of the rest of the code location.
+    """
+    from idr_pipeline.defs.platform.resources import build_resources
+
+    all_resources = build_resources()
+    return _streaming({k: all_resources[k] for k in ("kafka", "lake")})

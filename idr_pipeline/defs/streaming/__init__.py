@@ -1,1 +1,0 @@
-"""Dagster definitions (loaded by idr_pipeline.definitions)."""

@@ -1,0 +1,10 @@
+"""Sample-data generator: ground-truth people rendered into four dirty source files.
+
+``generate_dataset(people, out_dir, seed)`` writes crm/pos CSV, web JSON-lines and app Parquet
+files (column names as in ``idr_pipeline/config/sources.yaml``), ``truth.csv`` and a copy of
+the mapping. See ``writer.py`` for the folder layout and ``damage.py`` for what is dirty.
+"""
+
+from idr_pipeline.devtools.synthetic.writer import GENERATION_STEPS, GenerationResult, generate_dataset
+
+__all__ = ["GENERATION_STEPS", "GenerationResult", "generate_dataset"]

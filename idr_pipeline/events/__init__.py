@@ -1,1 +1,0 @@
-"""Behavioural events and real-time profiles arriving on Kafka."""

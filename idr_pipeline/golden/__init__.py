@@ -1,0 +1,1 @@
+"""The golden stage: one best profile per identity by survivorship, with its identifiers."""

@@ -1,0 +1,1 @@
+"""The graph stage: deterministic edges, clustering of scored pairs, stable identity ids."""

@@ -1,0 +1,1 @@
+"""The incremental identity graph: touched components only, equal to a full recomputation."""

@@ -1,1 +1,0 @@
-"""Identity: deterministic edges, connected components and stable identity ids."""

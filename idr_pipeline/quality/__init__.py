@@ -1,0 +1,1 @@
+"""Quality of a run: accuracy against a truth file, row accounting, the run summary."""

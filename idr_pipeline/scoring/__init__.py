@@ -1,0 +1,1 @@
+"""The scoring stage: comparison levels, the Fellegi-Sunter model, its training and scoring."""

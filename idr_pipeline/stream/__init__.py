@@ -1,0 +1,1 @@
+"""Behavioral events and real-time profiles on Kafka: contracts, offset ranges, landing, stitching."""
