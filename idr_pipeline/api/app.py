@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI
 
-from idr_pipeline.api.auth import KeyCache
+from idr_pipeline.api.keys import KeyCache
 from idr_pipeline.api.loading import load_index, load_model
 from idr_pipeline.api.publish import ProfilePublisher
 from idr_pipeline.api.resolve import Resolver
@@ -27,6 +27,7 @@ from idr_pipeline.api.routes_audience import router as audience_router
 from idr_pipeline.api.routes_read import router as read_router
 from idr_pipeline.api.routes_write import router as write_router
 from idr_pipeline.api.state import AppState, StorePool
+from idr_pipeline.candidates.embedding import encode, profile_text
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.store import IdentityStore
 
@@ -108,7 +109,6 @@ class _TooLarge(Exception):
 
 def _embedder(settings: IdrSettings) -> Callable[[list[dict[str, Any]]], np.ndarray]:
     """Profile rows -> unit vectors, with the model and quantisation the index was built with."""
-    from idr_pipeline.candidates.embedding import encode, profile_text
 
     def embed(rows: list[dict[str, Any]]) -> np.ndarray:
         return encode(

@@ -14,29 +14,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 
+from idr_pipeline.api.keys import ApiKey, KeyCache
+from idr_pipeline.api.state import get_state
 from idr_pipeline.store import IdentityStore
 from idr_pipeline.store.tables import API_KEY_SCOPES
 
 KEY_PREFIX = "idr_"
 HEADER = "X-API-Key"
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_id: str
-    name: str | None
-    scopes: frozenset[str]
-
-    def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
 
 
 def hash_key(key: str) -> str:
@@ -88,38 +78,6 @@ def authenticate(store: IdentityStore, presented: str | None) -> ApiKey | None:
     return None
 
 
-class KeyCache:
-    """Keys that authenticated recently, by SHA-256, each trusted for ``ttl`` seconds.
-
-    Without it every request paid a store round trip for its key before anything else, on
-    the event loop (where a server store's network wait also hands the GIL to busy worker
-    threads and stalls every queued request). Only successes are kept: an unknown or revoked
-    key is looked up every time, and a cached key is looked up again once its entry expires,
-    so a revocation takes effect within ``ttl``. ``ttl`` 0 turns caching off.
-    """
-
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[ApiKey, float]] = {}
-
-    def get(self, digest: str) -> ApiKey | None:
-        entry = self._entries.get(digest)
-        if entry is None:
-            return None
-        if entry[1] <= time.monotonic():
-            self._entries.pop(digest, None)
-            return None
-        return entry[0]
-
-    def put(self, digest: str, key: ApiKey) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[digest] = (key, time.monotonic() + self.ttl)
-
-
 def authenticate_cached(store: IdentityStore, presented: str | None, cache: KeyCache) -> ApiKey | None:
     """:func:`authenticate`, answered from ``cache`` while a success is fresh."""
     if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 256:
@@ -151,8 +109,6 @@ def require(scope: str) -> Callable[[Request], Awaitable[ApiKey]]:
     # async: a sync dependency would cost a worker-thread hop per request. A cache miss looks
     # the key up on the event loop's own connection; a hit (the usual case) needs no store.
     async def check(request: Request) -> ApiKey:
-        from idr_pipeline.api.state import get_state
-
         state = get_state(request)
         key = authenticate_cached(state.store(), presented_key(request), state.key_cache)
         if key is None:

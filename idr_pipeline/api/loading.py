@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.dataset as ds
+from pyarrow import fs as pafs
+
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.core.catalog import MODEL
 from idr_pipeline.core.lake import LATEST_POINTER
@@ -23,8 +26,6 @@ def load_model(settings: IdrSettings) -> MatchModel:
     """
     if settings.api_model_path:
         return MatchModel.from_json(Path(settings.api_model_path).read_text(encoding="utf-8"))
-    import pyarrow.dataset as ds
-    from pyarrow import fs as pafs
 
     base = "/".join([settings.lake_uri.rstrip("/"), *MODEL])
     filesystem, root = pafs.FileSystem.from_uri(base)

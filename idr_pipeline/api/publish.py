@@ -13,6 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from kafka import KafkaProducer
+
 from idr_pipeline.core.schema import CANONICAL_COLUMNS
 from idr_pipeline.stream.contracts import TOPIC_PROFILES
 
@@ -43,8 +45,6 @@ class ProfilePublisher:
     def _get(self) -> Any:
         with self._lock:
             if self._producer is None:
-                from kafka import KafkaProducer
-
                 self._producer = KafkaProducer(
                     bootstrap_servers=self.bootstrap,
                     acks="all",

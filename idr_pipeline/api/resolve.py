@@ -28,10 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates.deterministic import _SEP as KEY_SEP
-from idr_pipeline.candidates.deterministic import _SUFFIX as _SURNAME_SUFFIX
-from idr_pipeline.candidates.deterministic import DEFAULT_RULES, BlockingRule
-from idr_pipeline.candidates.deterministic import _email_names as email_names
+from idr_pipeline.candidates.deterministic import (
+    DEFAULT_RULES,
+    GENERATIONAL_SUFFIX,
+    KEY_SEPARATOR,
+    BlockingRule,
+    email_names,
+)
 from idr_pipeline.scoring.comparisons import Sides, compare_sides_with_tf
 from idr_pipeline.scoring.fellegi_sunter import MatchModel, prior_weight
 from idr_pipeline.scoring.score import HOUSEHOLD_COLUMN, HOUSEHOLD_COMPARISONS
@@ -109,7 +112,7 @@ def query_keys(row: dict[str, Any]) -> list[tuple[str, str]]:
         return (re.sub(r"[\s-]", "", value) or None) if value else None
 
     first, last, postcode = txt("first_name"), txt("last_name"), compact("postcode")
-    surname = re.sub(r"[^a-z]", "", re.sub(_SURNAME_SUFFIX, "", last)) or None if last else None
+    surname = re.sub(r"[^a-z]", "", re.sub(GENERATIONAL_SUFFIX, "", last)) or None if last else None
     given = re.sub(r"[^a-z]", "", canonical_given_name(first)) or None if first else None
     dob = txt("dob")
     street = txt("street")
@@ -121,12 +124,12 @@ def query_keys(row: dict[str, Any]) -> list[tuple[str, str]]:
         "anonymous_id": txt("anonymous_id"),
         "dob": dob if dob and len(dob) >= 10 else None,
         "street": re.sub(r"\s+", " ", street) if street else None,
-        "surname_postcode": f"{surname}{KEY_SEP}{postcode}" if surname and postcode else None,
-        "given_name_postcode": f"{given}{KEY_SEP}{postcode}" if given and postcode else None,
+        "surname_postcode": f"{surname}{KEY_SEPARATOR}{postcode}" if surname and postcode else None,
+        "given_name_postcode": f"{given}{KEY_SEPARATOR}{postcode}" if given and postcode else None,
     }
     out = [(rule, key) for rule, key in keys.items() if key]
     if given and surname:
-        out.append(("full_name", f"{given}{KEY_SEP}{surname}"))
+        out.append(("full_name", f"{given}{KEY_SEPARATOR}{surname}"))
     email = txt("email_key") or txt("email")
     local = email.split("@", 1)[0].split("+", 1)[0] if email else None
     if local:
@@ -135,7 +138,7 @@ def query_keys(row: dict[str, Any]) -> list[tuple[str, str]]:
         surnames = frozenset([surname]) if surname and len(surname) >= 2 else frozenset()
         for g, last_name in sorted(email_names(local, vocabulary, surnames)):
             canon = re.sub(r"[^a-z]", "", canonical_given_name(g)) or g
-            out.append(("full_name", f"{canon}{KEY_SEP}{last_name}"))
+            out.append(("full_name", f"{canon}{KEY_SEPARATOR}{last_name}"))
     return out
 
 

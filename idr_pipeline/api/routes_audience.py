@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from idr_pipeline.api.audience_sql import as_datetime, behaviour_leaves, compile_audience, events_as_of_sql
-from idr_pipeline.api.auth import ApiKey, require
+from idr_pipeline.api.auth import require
+from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, SegmentList
 from idr_pipeline.api.pagination import decode_cursor, next_cursor
 from idr_pipeline.api.state import get_state

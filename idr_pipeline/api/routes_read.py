@@ -8,7 +8,8 @@ import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from idr_pipeline.api.auth import ApiKey, require
+from idr_pipeline.api.auth import require
+from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import (
     Health,
     IdentityOut,

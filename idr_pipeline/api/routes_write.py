@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, status
 
 from idr_pipeline.api.activation import new_activation, run_activation, validate_target
-from idr_pipeline.api.auth import ApiKey, require
+from idr_pipeline.api.auth import require
 from idr_pipeline.api.erasure import SharedIdentifier, erase_subject
+from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import (
     ActivationCreated,
     ActivationOut,

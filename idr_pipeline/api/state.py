@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from idr_pipeline.api.auth import KeyCache
+from idr_pipeline.api.keys import KeyCache
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore, open_store
 

@@ -38,7 +38,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates._buckets import (
+from idr_pipeline.candidates.buckets import (
     bucket_pairs,
     code_pairs_frame,
     cross_bucket_pairs,
@@ -54,7 +54,7 @@ IDENTIFIER_MAX_BUCKET = 100
 BLOCK_MAX_BUCKET = 100
 # A handle's initial-and-surname partners: beyond a few, the handle cannot say which one it is.
 HANDLE_PARTNER_MAX_BUCKET = 20
-_SEP = "\u241f"
+KEY_SEPARATOR = "\u241f"
 
 
 @dataclass(frozen=True)
@@ -183,14 +183,14 @@ def _combined(parts: tuple[_Coded, ...]) -> np.ndarray:
 
 
 def _key_strings(keys: _Keys, index: pd.Index) -> pd.Series:
-    """The keys as the strings the API hashes: parts joined by ``_SEP``, <NA> when any is missing."""
+    """The keys as the strings the API hashes: parts joined by ``KEY_SEPARATOR``, <NA> when any is missing."""
     present = np.ones(len(keys.positions), dtype=bool)
     for p in keys.parts:
         present &= p.codes >= 0
     joined: np.ndarray | None = None
     for p in keys.parts:
         values = p.labels[p.codes[present]] if len(p.labels) else np.zeros(0, dtype=object)
-        joined = values if joined is None else joined + _SEP + values
+        joined = values if joined is None else joined + KEY_SEPARATOR + values
     out = np.full(len(keys.positions), pd.NA, dtype=object)
     out[present] = joined
     return pd.Series(out, index=index, dtype="string")
@@ -278,7 +278,7 @@ def _street(profiles: pd.DataFrame) -> _Coded:
     return _text(profiles, "street", lambda s: s.str.replace(r"\s+", " ", regex=True))
 
 
-_SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
+GENERATIONAL_SUFFIX = r"\s+(?:jr|sr|ii|iii|iv)\.?$"
 
 
 @_shared_part
@@ -287,7 +287,7 @@ def _surname(profiles: pd.DataFrame) -> _Coded:
     return _text(
         profiles,
         "last_name",
-        lambda s: s.str.replace(_SUFFIX, "", regex=True).str.replace(r"[^a-z]", "", regex=True),
+        lambda s: s.str.replace(GENERATIONAL_SUFFIX, "", regex=True).str.replace(r"[^a-z]", "", regex=True),
     )
 
 
@@ -346,7 +346,7 @@ _LETTERS = re.compile(r"[a-z]+")
 _MIN_PART = 2
 
 
-def _email_names(local: str, given: frozenset[str], surnames: frozenset[str]) -> set[tuple[str, str]]:
+def email_names(local: str, given: frozenset[str], surnames: frozenset[str]) -> set[tuple[str, str]]:
     """(given, surname) readings of an e-mail handle; empty when it reads as no name.
 
     Separated handles ('sara.oneill', 'oneill_sara77') give both orders, since a handle does not
@@ -361,7 +361,7 @@ def _email_names(local: str, given: frozenset[str], surnames: frozenset[str]) ->
 def _names_of_words(
     words: list[str], given: frozenset[str], surnames: frozenset[str]
 ) -> set[tuple[str, str]]:
-    """``_email_names`` of a handle already split into its letter runs."""
+    """``email_names`` of a handle already split into its letter runs."""
     if len(words) >= 2:
         a, b = words[0], words[1]
         if len(a) >= _MIN_PART and len(b) >= _MIN_PART:

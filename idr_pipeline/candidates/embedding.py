@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+from idr_pipeline.settings import get_settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from sentence_transformers import SentenceTransformer
@@ -122,7 +123,6 @@ def profile_text(profiles: pd.DataFrame) -> list[str]:
 def _resolve_model_path(model_path: str | os.PathLike[str] | None) -> str:
     if model_path:
         return str(model_path)
-    from idr_pipeline.settings import get_settings
 
     path = get_settings().embedding_model_path
     if not path:
@@ -145,6 +145,7 @@ def load_model(
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # Imported on use: torch and sentence-transformers are heavy and only the embedding path needs them.
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -181,7 +182,7 @@ def encode(
     """
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    import torch
+    import torch  # imported on use: heavy, and only the embedding path needs it
 
     if num_threads:
         torch.set_num_threads(int(num_threads))

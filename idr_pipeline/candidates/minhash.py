@@ -46,8 +46,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from idr_pipeline.candidates._buckets import (
+from idr_pipeline.candidates.buckets import (
     BucketStats,
     bucket_pairs,
     code_pairs_frame,
@@ -512,6 +514,7 @@ def choose_bands(
 
 def s_curve_png(choice: BandChoice, threshold: float) -> bytes:
     """The chosen curve with the threshold, for Dagster asset metadata (MetadataValue.image)."""
+    # Imported on use: matplotlib is heavy and only the asset metadata draws charts.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -706,7 +709,6 @@ def lsh_band_rows_spark(
     profiles_sdf: SparkDataFrame, r: int, b: int, num_perm: int, seed: int
 ) -> SparkDataFrame:
     """(record_id, band, bucket) per record with shingles, computed on the executors."""
-    from pyspark.sql import types as T
 
     missing = [c for c in ("record_id", *SHINGLE_COLUMNS) if c not in profiles_sdf.columns]
     if missing:
@@ -753,7 +755,6 @@ def lsh_pairs_spark(
     Buckets above max_bucket are dropped before the join, so the join never builds the
     quadratic pair set of a placeholder-like bucket; count them with ``oversized_buckets_spark``.
     """
-    from pyspark.sql import functions as F
 
     rows = lsh_band_rows_spark(profiles_sdf, r, b, num_perm, seed)
     sizes = rows.groupBy("band", "bucket").agg(F.count(F.lit(1)).alias("size"))
@@ -775,7 +776,6 @@ def oversized_buckets_spark(
     band_rows: SparkDataFrame, max_bucket: int = DEFAULT_MAX_BUCKET
 ) -> SparkDataFrame:
     """Buckets skipped by ``lsh_pairs_spark``: (band, bucket, size), largest first."""
-    from pyspark.sql import functions as F
 
     return (
         band_rows.groupBy("band", "bucket")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates._buckets import sorted_unique
+from idr_pipeline.candidates.buckets import sorted_unique
 
 UNION = "union"
 REPORT_COLUMNS = [

@@ -4,6 +4,7 @@ pairs (with the EM training sample), as the Dagster assets and ``idr resolve`` r
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,10 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
+from idr_pipeline.candidates.embedding import encode, profile_text
+from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.candidates.minhash import BandChoice
+from idr_pipeline.candidates.report import blocking_report
 from idr_pipeline.candidates.union import generate_candidates
 from idr_pipeline.core.catalog import CANDIDATES, EDGES, EMBEDDINGS, TRAINING_PAIRS
 from idr_pipeline.core.lake import Lake
@@ -50,9 +54,6 @@ class EmbeddingStats:
 def run_embeddings(
     spark: SparkSession, lake: Lake, policy: str, limit: int, model_path: str, quantize: bool
 ) -> EmbeddingStats:
-    import time
-
-    from idr_pipeline.candidates.embedding import encode, profile_text
 
     # With embeddings off nothing is chosen: skip reading every profile and edge to say so.
     off = policy == "none"
@@ -88,7 +89,6 @@ def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
 
 
 def run_faiss_index(lake: Lake, index_dir: str) -> dict[str, object]:
-    from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 
     record_ids, vectors = read_embeddings(lake)
     index = FaissCandidateIndex(dim=vectors.shape[1] if len(vectors) else 384)
@@ -109,7 +109,6 @@ class CandidateStats:
 def run_candidates(
     spark: SparkSession, lake: Lake, index_dir: str, config: MatchConfig, truth_path: Path | None = None
 ) -> CandidateStats:
-    from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 
     profiles = read_profiles(lake)
     extra = {}
@@ -138,8 +137,6 @@ def run_candidates(
     )
     report = None
     if truth_path is not None and truth_path.exists():
-        from idr_pipeline.candidates.report import blocking_report
-
         truth = pd.read_csv(truth_path, dtype=str, keep_default_na=False)
         truth = truth[truth["record_id"].isin(profiles["record_id"])]
         report = blocking_report(by_generator, truth, n_records=len(profiles))

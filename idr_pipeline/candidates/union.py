@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from idr_pipeline.candidates._buckets import (
+from idr_pipeline.candidates.buckets import (
     BucketStats,
     code_pairs_frame,
     frame_codes,

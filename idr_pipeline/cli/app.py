@@ -11,13 +11,28 @@ import shutil
 import time
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
+import dagster as dg
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from idr_pipeline.cli.resolve import resolve_files
+from idr_pipeline.cli.serve import register as _register_api
+from idr_pipeline.cli.stream import generate_events
+from idr_pipeline.core.lake import Lake
+from idr_pipeline.core.spark import get_spark
+from idr_pipeline.devtools import services
+from idr_pipeline.devtools.dagster_runs import materialize_everything
+from idr_pipeline.devtools.stream_demo import format_stream_demo, run_stream_demo
+from idr_pipeline.devtools.synthetic import generate_dataset
+from idr_pipeline.ingest.mapping import MappingError
+from idr_pipeline.quality.summary import format_summary, summarize
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
+from idr_pipeline.store import open_store
+from idr_pipeline.store.sqlite_store import sqlite_path_from_url
 
 app = typer.Typer(help="idr_pipeline: identity resolution and audience segmentation.", no_args_is_help=True)
 services_app = typer.Typer(
@@ -53,7 +68,6 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
 ) -> None:
     """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth."""
-    from idr_pipeline.devtools.synthetic import generate_dataset
 
     with _progress() as progress:
         tasks: dict[str, int] = {}
@@ -86,8 +100,6 @@ def resolve(
     ] = None,
 ) -> None:
     """Resolve files outside Dagster with the same pipeline functions the assets run."""
-    from idr_pipeline.cli.resolve import resolve_files
-    from idr_pipeline.ingest.mapping import MappingError
 
     started = time.perf_counter()
     try:
@@ -119,7 +131,6 @@ def why(
     record_b: Annotated[str, typer.Argument(help="Another record id.")],
 ) -> None:
     """Why two records are in one identity: the chain of kept links and each link's weights."""
-    from idr_pipeline.store import open_store
 
     with open_store(get_settings().store_url) as store:
         answer = store.why_merged(record_a, record_b)
@@ -159,12 +170,6 @@ def demo(
     event_days: Annotated[int, typer.Option(min=1, help="Days of behavioural events to stream.")] = 7,
 ) -> None:
     """Generate a sample, materialize every asset through Dagster, stream events, print the summary."""
-    import dagster as dg
-
-    from idr_pipeline.core.lake import Lake
-    from idr_pipeline.core.spark import get_spark
-    from idr_pipeline.devtools.dagster_runs import materialize_everything
-    from idr_pipeline.quality.summary import format_summary, summarize
 
     settings = get_settings()
     started = time.perf_counter()
@@ -180,8 +185,6 @@ def demo(
     console.print(format_summary(summary), highlight=False)
     checks = dict(run.check_results)
     if stream:
-        from idr_pipeline.devtools.stream_demo import format_stream_demo, run_stream_demo
-
         with console.status("streaming events through Kafka: sensors, stitching, segments"):
             streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh)
         console.rule("stream")
@@ -204,14 +207,10 @@ def _reset_local_state(landing_dir: str, lake_uri: str, store_url: str) -> None:
     """Remove only local folders and SQLite files: a demo must never wipe a remote lake or store."""
     targets = [Path(landing_dir)]
     if lake_uri.startswith("file:"):
-        from urllib.parse import urlparse
-
         targets.append(Path(urlparse(lake_uri).path))
     for target in targets:
         shutil.rmtree(target, ignore_errors=True)
     if store_url.startswith("sqlite:///"):
-        from idr_pipeline.store.sqlite_store import sqlite_path_from_url
-
         Path(sqlite_path_from_url(store_url)).unlink(missing_ok=True)
 
 
@@ -225,7 +224,6 @@ def services_up(
     only: Annotated[list[str] | None, typer.Option(help="start just these: kafka, mariadb")] = None,
 ) -> None:
     """Start the Tansu broker and MariaDB (installing MariaDB if it is missing)."""
-    from idr_pipeline.devtools import services
 
     with console.status("starting services"):
         state = services.up(_run_dir(run_dir), only=only or None)
@@ -235,7 +233,6 @@ def services_up(
 @services_app.command("down")
 def services_down(run_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Stop both services and forget their state."""
-    from idr_pipeline.devtools import services
 
     services.down(_run_dir(run_dir))
     console.print("services stopped")
@@ -244,7 +241,6 @@ def services_down(run_dir: Annotated[Path | None, typer.Option()] = None) -> Non
 @services_app.command("status")
 def services_status(run_dir: Annotated[Path | None, typer.Option()] = None) -> None:
     """Show whether each service is running and how to reach it."""
-    from idr_pipeline.devtools import services
 
     _print_services(services.status(_run_dir(run_dir)))
 
@@ -256,10 +252,7 @@ def _print_services(state: dict) -> None:
     console.print(table)
 
 
-# `idr serve` and `idr keys ...` (the API) live in their own module.
-from idr_pipeline.cli.serve import register as _register_api  # noqa: E402
-from idr_pipeline.cli.stream import generate_events  # noqa: E402
-
+# `idr serve`, `idr keys ...` and `idr generate-events` live in their own modules.
 _register_api(app)
 app.command("generate-events")(generate_events)
 

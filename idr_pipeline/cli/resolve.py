@@ -33,6 +33,7 @@ from idr_pipeline.scoring.steps import run_match_model, run_scoring
 from idr_pipeline.settings import IdrSettings, MatchConfig, get_settings
 from idr_pipeline.standardize.profiles import reusing_profiles
 from idr_pipeline.standardize.steps import CleaningStats, run_cleaning
+from idr_pipeline.store.tombstones import load_tombstones
 
 FORMAT_BY_SUFFIX = {
     ".csv": "csv",
@@ -166,7 +167,9 @@ def resolve_files(
             land_batch(lake, batch)
         step("standardising")
         mappings = {name: mapping for name, (mapping, _path) in paired.items()}
-        cleaning = run_cleaning(spark, lake, mappings, settings.default_phone_region)
+        cleaning = run_cleaning(
+            spark, lake, mappings, settings.default_phone_region, load_tombstones(settings.store_url)
+        )
         step("linking shared identifiers")
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
         config = match_config_from(settings)

@@ -9,10 +9,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from idr_pipeline.api import create_app
+from idr_pipeline.api.auth import create_key, list_keys, revoke_key
 from idr_pipeline.settings import get_settings
+from idr_pipeline.store import open_store
 
 keys_app = typer.Typer(help="API keys: create, revoke, list.", no_args_is_help=True)
 console = Console()
@@ -25,9 +29,6 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
 ) -> None:
     """Run the query and activation API (OpenAPI page at /docs)."""
-    import uvicorn
-
-    from idr_pipeline.api import create_app
 
     settings = get_settings()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
@@ -44,7 +45,6 @@ def serve(
 
 
 def _store():
-    from idr_pipeline.store import open_store
 
     store = open_store(get_settings().store_url)
     store.ensure_schema()
@@ -57,7 +57,6 @@ def keys_create(
     scopes: Annotated[str, typer.Option(help="Comma-separated: read, activate, admin.")] = "read",
 ) -> None:
     """Create a key and print it once: only its SHA-256 is stored."""
-    from idr_pipeline.api.auth import create_key
 
     with _store() as store:
         try:
@@ -72,7 +71,6 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key_id printed by create/list.")]) -> None:
     """Revoke a key: requests with it get 401 from then on."""
-    from idr_pipeline.api.auth import revoke_key
 
     with _store() as store:
         if not revoke_key(store, key_id):
@@ -84,7 +82,6 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key_id printed b
 @keys_app.command("list")
 def keys_list() -> None:
     """Key ids, names, scopes and dates (never the keys)."""
-    from idr_pipeline.api.auth import list_keys
 
     with _store() as store:
         rows = list_keys(store)

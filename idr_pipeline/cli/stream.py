@@ -14,6 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream, write_jsonl
+from idr_pipeline.settings import get_settings
+from idr_pipeline.stream.config import get_stream_settings
+from idr_pipeline.stream.producer import publish
+
 console = Console()
 
 
@@ -41,8 +46,6 @@ def generate_events(
 
     About 1% of the messages are malformed on purpose; they land as dead letters.
     """
-    from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream, write_jsonl
-    from idr_pipeline.stream.config import get_stream_settings
 
     end = datetime.fromisoformat(until.replace("Z", "+00:00")) if until else None
     if end is not None and end.tzinfo is None:
@@ -52,9 +55,6 @@ def generate_events(
     ss = get_stream_settings()
     table = Table("topic", "messages", "destination", "seconds", "msg/s")
     if to == "kafka":
-        from idr_pipeline.settings import get_settings
-        from idr_pipeline.stream.producer import publish
-
         bootstrap = get_settings().kafka_bootstrap_servers
         for topic, msgs in ((ss.events_topic, stream.events), (ss.profiles_topic, stream.profiles)):
             with console.status(f"publishing {len(msgs):,} messages to {topic}"):

@@ -16,6 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import pyarrow as pa
@@ -124,7 +129,6 @@ class Lake:
     # directly, through pyarrow's filesystem layer (local folders, and HDFS through libhdfs).
 
     def _arrow_fs(self, path: str):
-        from pyarrow import fs as pafs
 
         return pafs.FileSystem.from_uri(path)
 
@@ -132,7 +136,6 @@ class Lake:
         self, pdf: pd.DataFrame | pa.Table, zone: str, name: str, schema: pa.Schema | None = None
     ) -> str:
         """``write_version`` for a pandas frame (or Arrow table): one Parquet file, then the pointer flip."""
-        import pyarrow as pa
 
         table = (
             pdf
@@ -147,8 +150,6 @@ class Lake:
         """``write_pandas_version`` for a frame produced in parts: each part is written as it
         comes, so the whole frame never has to be held (scored pairs at a million records are
         several GB as pandas). The pointer flips only after the last part."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
 
         version = _new_version()
         filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))
@@ -168,7 +169,6 @@ class Lake:
         """One Parquet file and a ``_SUCCESS`` marker in ``path``, replacing what was there, the
         layout a Spark ``coalesce(1).write`` leaves; written by Arrow because the rows are
         already in the driver (sending them through the JVM cost more than writing them)."""
-        import pyarrow.parquet as pq
 
         self.delete(path)
         filesystem, root = self._arrow_fs(path)
@@ -191,7 +191,6 @@ class Lake:
     def latest_dataset(self, zone: str, name: str) -> ds.Dataset:
         """The latest version as an Arrow dataset, for callers that read part of it (some
         columns, some rows) more than once without listing its files each time."""
-        import pyarrow.dataset as ds
 
         version = self.latest_version(zone, name)
         if version is None:

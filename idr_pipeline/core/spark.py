@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from pyspark.sql import SparkSession
+
 from idr_pipeline.settings import PACKAGE_CONFIG_DIR, IdrSettings, get_settings
 
 LOG4J_CONFIG = PACKAGE_CONFIG_DIR / "log4j2.properties"
@@ -46,7 +48,6 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
 
 
 def get_spark(settings: IdrSettings | None = None):  # -> SparkSession (import kept local: slow)
-    from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
     for key, value in spark_conf(settings).items():

@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from idr_pipeline.definitions import load_idr_definitions
+from idr_pipeline.defs.stream.streams import STREAMS
+from idr_pipeline.devtools import services
+from idr_pipeline.devtools.dagster_runs import check_evaluations, run_config
+from idr_pipeline.devtools.stream_runs import SENSOR_TAG, ingest_stream, publish_generated_stream
 from idr_pipeline.settings import get_settings
+from idr_pipeline.store import open_store
 
 
 @dataclass
@@ -40,8 +46,6 @@ def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
     """A fresh demo empties the topics, so the offset ranges of an earlier demo must go too:
     their partitions, their materializations, and their runs (a range's run key is its
     offsets, so an old run would make the same range of the new topic look done)."""
-    from idr_pipeline.defs.stream.streams import STREAMS
-    from idr_pipeline.devtools.stream_runs import SENSOR_TAG
 
     for stream in STREAMS:
         for key in instance.get_dynamic_partitions(stream.partitions_def.name):
@@ -54,7 +58,6 @@ def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
 
 def _checks(result: dg.ExecuteInProcessResult) -> tuple[dict[str, bool], list[str]]:
     """Check name -> passed; a failed check of WARN severity is listed as a warning instead."""
-    from idr_pipeline.devtools.dagster_runs import check_evaluations
 
     evaluations = check_evaluations(result)
     warnings = [
@@ -77,11 +80,6 @@ def _metadata_value(result: dg.ExecuteInProcessResult, asset: str, key: str, def
 def run_stream_demo(
     instance: dg.DagsterInstance, people: int, seed: int, days: int, fresh: bool
 ) -> StreamDemo:
-    from idr_pipeline.definitions import load_idr_definitions
-    from idr_pipeline.devtools import services
-    from idr_pipeline.devtools.dagster_runs import run_config
-    from idr_pipeline.devtools.stream_runs import ingest_stream, publish_generated_stream
-    from idr_pipeline.store import open_store
 
     started = time.perf_counter()
     if fresh:

@@ -18,7 +18,10 @@ import dagster as dg
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.stream.streams import STREAMS, Stream
 from idr_pipeline.devtools.dagster_runs import run_config
-from idr_pipeline.stream.producer import PublishStats
+from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream
+from idr_pipeline.settings import get_settings
+from idr_pipeline.stream.config import get_stream_settings
+from idr_pipeline.stream.producer import PublishStats, publish
 
 RUN_KEY_TAG = "dagster/run_key"
 SENSOR_TAG = "dagster/sensor_name"
@@ -153,10 +156,6 @@ def publish_generated_stream(
     The demo's producer side: call it after generating the landing files with the same
     ``people`` and ``seed``, then :func:`ingest_stream` to land what it published.
     """
-    from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream
-    from idr_pipeline.settings import get_settings
-    from idr_pipeline.stream.config import get_stream_settings
-    from idr_pipeline.stream.producer import publish
 
     servers = bootstrap or get_settings().kafka_bootstrap_servers
     settings = get_stream_settings()

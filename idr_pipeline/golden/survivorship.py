@@ -12,6 +12,8 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from idr_pipeline.standardize.identifier_columns import identifier_expression
+
 ATTRIBUTE_GROUPS: dict[str, list[str]] = {
     "name": ["first_name", "last_name"],
     "address": ["street", "city", "state", "postcode", "country"],
@@ -30,15 +32,6 @@ IDENTIFIER_TYPES = [
     "anonymous_id",
     "source_customer_key",
 ]
-
-
-def identifier_expression(id_type: str) -> Column:
-    """Column expressions need an active Spark session, so they are built on call."""
-    if id_type == "source_customer_key":
-        return F.when(
-            F.col("source_customer_id").isNotNull(), F.concat_ws(":", "source", "source_customer_id")
-        )
-    return F.col(id_type)
 
 
 def _group_key(cols: list[str]) -> Column:

@@ -18,8 +18,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from idr_pipeline.golden.survivorship import identifier_expression
-from idr_pipeline.graph.identifier_runs import EDGE_COLUMNS, SHARED_COLUMNS, SORT_ORDER, VALUE_KEY
+from idr_pipeline.core.sorted_runs import whole_tables
+from idr_pipeline.graph.identifier_runs import (
+    EDGE_COLUMNS,
+    SHARED_COLUMNS,
+    SORT_ORDER,
+    VALUE_KEY,
+    classify_runs,
+)
+from idr_pipeline.standardize.identifier_columns import identifier_expression
 
 LINKING_IDENTIFIERS = ["email_key", "phone", "national_id", "device_id", "source_customer_key"]
 
@@ -64,8 +71,6 @@ def link_identifiers(occurrences: DataFrame, max_people: int, blocklist: dict[st
     """
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from idr_pipeline.core.sorted_runs import whole_tables
-        from idr_pipeline.graph.identifier_runs import VALUE_KEY, classify_runs
 
         for occ in whole_tables(batches, VALUE_KEY):
             shared, edges = classify_runs(occ, max_people, blocklist)

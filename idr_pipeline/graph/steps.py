@@ -32,8 +32,10 @@ from idr_pipeline.graph.cluster import cluster, policy_of
 from idr_pipeline.graph.clustering import CLUSTERING_COLUMNS, rows_clustering_reads, strong_components
 from idr_pipeline.graph.edges import (
     deterministic_edges,
+    edge_summary,
     identifier_occurrences,
     link_identifiers,
+    not_identity_summary,
     shared_identifiers,
 )
 from idr_pipeline.graph.identity_graph import (
@@ -68,7 +70,6 @@ def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], m
     bounded) instead of five Spark jobs over the written files. The preview stays a Spark query
     over the written shared values: its ties are broken by the order Spark reads them in.
     """
-    from idr_pipeline.graph.edges import edge_summary, not_identity_summary
 
     clean = lake.read_latest(*CLEAN)
     linked = link_identifiers(identifier_occurrences(clean), max_people, blocklist).cache()
@@ -103,7 +104,6 @@ def _read_registry(lake: Lake) -> pd.DataFrame:
 
 
 def _read_merges(lake: Lake) -> pd.DataFrame:
-    from idr_pipeline.graph.identity_graph import empty_merges
 
     return lake.read_latest_pandas(*MERGES) if lake.has_dataset(*MERGES) else empty_merges()
 

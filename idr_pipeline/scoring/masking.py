@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.candidates._buckets import sorted_unique
+from idr_pipeline.candidates.buckets import sorted_unique
 
 # Identifier columns whose values households share; see mask_shared_identifiers.
 SHARED_IDENTIFIER_COLUMNS = {

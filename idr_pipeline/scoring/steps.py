@@ -20,23 +20,25 @@ from idr_pipeline.scoring.masking import mask_shared_identifiers
 from idr_pipeline.scoring.score import score_position_chunks, weight_names
 from idr_pipeline.scoring.train import train_on_positions
 from idr_pipeline.settings import MatchConfig
-from idr_pipeline.standardize.profiles import _profile_memo, _profiles_key, _reused, read_profiles
+from idr_pipeline.standardize.profiles import current_memo, memoized, profiles_version, read_profiles
 
 
 def comparison_cache(lake: Lake, config: MatchConfig) -> dict:
     """The ``Sides`` cache of the masked profiles (their factorised and cleaned columns): within
     ``reusing_profiles`` training and scoring share it (3.3 s to build at a million records),
     outside each call starts empty."""
-    memo = _profile_memo.get()
+    memo = current_memo()
     if memo is None:
         return {}
-    return memo.setdefault(("comparison_cache", *_profiles_key(lake), config.max_people_per_identifier), {})
+    return memo.setdefault(
+        ("comparison_cache", *profiles_version(lake), config.max_people_per_identifier), {}
+    )
 
 
 def read_masked_profiles(lake: Lake, config: MatchConfig) -> pd.DataFrame:
     """The profiles as the model sees them: household-shared identifier values blanked."""
-    return _reused(
-        ("masked", *_profiles_key(lake), config.max_people_per_identifier),
+    return memoized(
+        ("masked", *profiles_version(lake), config.max_people_per_identifier),
         lambda: mask_shared_identifiers(read_profiles(lake), config.max_people_per_identifier)[0],
     )
 

@@ -38,6 +38,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy import sparse
 
+from idr_pipeline.candidates.embedding import encode
 from idr_pipeline.segments.dsl import PrototypeSegment
 from idr_pipeline.segments.resolved_events import in_window
 
@@ -148,8 +149,6 @@ def vectorize(texts: Sequence[str], vectorizer: str = "tokens", **minilm: object
     if vectorizer == "tokens":
         return token_vectors(texts)
     if vectorizer == "minilm":
-        from idr_pipeline.candidates.embedding import encode
-
         return encode(list(texts), **{"num_threads": 1, **minilm})  # type: ignore[arg-type]
     raise ValueError(f"unknown behaviour vectoriser {vectorizer!r}; choose from {VECTORIZERS}")
 

@@ -24,7 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from idr_pipeline.standardize.base import GENERIC_PLACEHOLDERS
-from idr_pipeline.standardize.identifiers import _UUID, MAX_ID_LENGTH, PLACEHOLDER_IDS, PLACEHOLDER_SSNS
+from idr_pipeline.standardize.identifiers import (
+    MAX_ID_LENGTH,
+    PLACEHOLDER_IDS,
+    PLACEHOLDER_SSNS,
+    UUID_PATTERN,
+)
 from idr_pipeline.standardize.ip import PLACEHOLDER_IPS
 from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
@@ -55,7 +60,7 @@ def canonical_identifiers(values: np.ndarray) -> np.ndarray:
 def _identifier_rules(text: pa.Array) -> list[pa.Array]:
     # One mask per rule of _normalize_identifier; on ASCII text that collapse_whitespace keeps,
     # each is exactly the normaliser's own test.
-    uuid_like = pc.match_substring_regex(text, _UUID.pattern, ignore_case=True)
+    uuid_like = pc.match_substring_regex(text, UUID_PATTERN.pattern, ignore_case=True)
     return [
         pc.string_is_ascii(text),
         pc.match_substring_regex(text, _TIDY),

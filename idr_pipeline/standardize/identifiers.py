@@ -34,7 +34,7 @@ _FOREIGN_NATIONAL_ID = re.compile(r"^(?=.*\d)(?=.*[A-Z])[A-Z0-9]{6,20}$")
 # Digit-only ids of another length are other countries' schemes (Australia's 7-8 digit ids,
 # Sweden's 10-12 digit personnummer ...): kept as keys, without SSN rules.
 _OTHER_DIGIT_ID = re.compile(r"^[0-9]{5,8}$|^[0-9]{10,20}$")
-_UUID = re.compile(
+UUID_PATTERN = re.compile(
     r"^(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}?$",
     re.IGNORECASE,
 )
@@ -109,7 +109,7 @@ def _normalize_identifier(value: str) -> Normalized:
     if len(text) > MAX_ID_LENGTH or _CONTROL.search(text):
         # Longer than any id scheme we ingest: a concatenated field or a pasted blob.
         return Normalized(None, INVALID_ID)
-    if match := _UUID.match(text):
+    if match := UUID_PATTERN.match(text):
         text = "-".join(match.groups()).lower()
     if len(text) >= 3 and len(set(text.replace("-", ""))) == 1:
         # '0000', 'xxxxxx', the nil UUID, 'ffffffff-ffff-...': fillers, not ids.

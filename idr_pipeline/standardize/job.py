@@ -38,6 +38,8 @@ from idr_pipeline.standardize.batches import (
     QUARANTINED,
     STAGED_RAW,
     STAGED_REASON,
+    clean_sorted_partition,
+    staged,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,7 +160,6 @@ def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
     """A mapInPandas function over partitions sorted by the partition key; imports on the worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from idr_pipeline.standardize.batches import clean_sorted_partition, staged
 
         names = _staged_schema().names
         for out in clean_sorted_partition(batches, default_region, tombstones):

@@ -37,7 +37,12 @@ def reusing_profiles() -> Iterator[None]:
         _profile_memo.reset(token)
 
 
-def _reused(key: tuple, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def current_memo() -> dict[tuple, object] | None:
+    """The memo of the enclosing ``reusing_profiles``, or None outside one."""
+    return _profile_memo.get()
+
+
+def memoized(key: tuple, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     memo = _profile_memo.get()
     if memo is None:
         return read()
@@ -46,7 +51,7 @@ def _reused(key: tuple, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     return memo[key].copy()
 
 
-def _profiles_key(lake: Lake) -> tuple:
+def profiles_version(lake: Lake) -> tuple:
     return (lake.path(*CLEAN), lake.latest_version(*CLEAN))
 
 
@@ -59,8 +64,8 @@ def read_profiles(lake: Lake, columns: Sequence[str] = PROFILE_COLUMNS) -> pd.Da
     ``columns`` gives the same rows in the same order.
     """
     wanted = ["record_id", *(c for c in columns if c != "record_id")]
-    return _reused(
-        ("profiles", *_profiles_key(lake), tuple(wanted)),
+    return memoized(
+        ("profiles", *profiles_version(lake), tuple(wanted)),
         lambda: (
             lake.read_latest_arrow(*CLEAN, columns=wanted)
             .sort_by("record_id")

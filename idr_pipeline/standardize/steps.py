@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import SparkSession
@@ -37,21 +36,6 @@ class CleaningStats:
         )
 
 
-def load_tombstones(store_url: str) -> dict[str, set[str]]:
-    """The store's erasure tombstones; none when the embedded store file does not exist yet.
-
-    Any other failure propagates: cleaning without the tombstones would bring erased people back.
-    """
-    from idr_pipeline.store import open_store, parse_store_url
-
-    parsed = parse_store_url(store_url)
-    if parsed.backend == "sqlite" and (parsed.path == ":memory:" or not Path(parsed.path).exists()):
-        return {}
-    with open_store(store_url) as store:
-        store.ensure_schema()
-        return store.tombstone_hashes()
-
-
 def read_erased_rows(lake: Lake) -> int:
     """Rows the latest cleaning run erased (0 before the first run that recorded it)."""
     if not lake.has_dataset(*ERASED):
@@ -64,13 +48,10 @@ def run_cleaning(
     lake: Lake,
     mappings: dict[str, SourceMapping],
     default_region: str,
-    tombstones: dict[str, set[str]] | None = None,
+    tombstones: dict[str, set[str]],
 ) -> CleaningStats:
-    """``tombstones`` (id_type -> SHA-256 set) defaults to those in the settings' store."""
-    if tombstones is None:
-        from idr_pipeline.settings import get_settings
-
-        tombstones = load_tombstones(get_settings().store_url)
+    """``tombstones``: the store's erasure tombstones (id_type -> hashes); rows carrying one are
+    erased, not cleaned (see ``idr_pipeline.store.tombstones.load_tombstones``)."""
     raw, missing = read_mapped_raw(spark, lake, mappings)
     staging = lake.path(*CLEANING_STAGING, uuid.uuid4().hex)
     try:

@@ -7,6 +7,8 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.singlestore_store import SingleStoreIdentityStore
+from idr_pipeline.store.sqlite_store import SqliteIdentityStore, sqlite_path_from_url
 
 _SQLITE = ("sqlite",)
 _SERVER = ("singlestoredb", "mysql", "mariadb")
@@ -41,8 +43,6 @@ def parse_store_url(url: str) -> StoreUrl:
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
     if sep and scheme in _SQLITE:
-        from idr_pipeline.store.sqlite_store import sqlite_path_from_url
-
         return StoreUrl(backend="sqlite", scheme=scheme, path=sqlite_path_from_url(url))
     if sep and scheme in _SERVER:
         parts = urlsplit(url)
@@ -76,9 +76,6 @@ def open_store(url: str) -> IdentityStore:
     """
     parsed = parse_store_url(url)
     if parsed.backend == "sqlite":
-        from idr_pipeline.store.sqlite_store import SqliteIdentityStore
-
         return SqliteIdentityStore(parsed.path)
-    from idr_pipeline.store.singlestore_store import SingleStoreIdentityStore
 
     return SingleStoreIdentityStore(url)

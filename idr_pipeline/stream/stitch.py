@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from idr_pipeline.core.catalog import INCREMENTAL_GRAPH
+from idr_pipeline.core.catalog import IDENTIFIERS, INCREMENTAL_GRAPH, LINKS, REGISTRY, SHARED_IDENTIFIERS
 from idr_pipeline.core.clock import utc_timestamp
 from idr_pipeline.graph.incremental.persist import BatchInput, StateStore
 from idr_pipeline.graph.incremental.state import RECORD, STITCH_TYPES, Delta, GraphState, bootstrap_state
@@ -161,7 +161,6 @@ def identify_graph(events: pd.DataFrame, user_id_source: str = USER_ID_SOURCE) -
 
 def bootstrap_from_lake(lake: LakeLike) -> GraphState:
     """The batch's resolution as the stream's starting state (empty before the first batch run)."""
-    from idr_pipeline.core.catalog import IDENTIFIERS, LINKS, REGISTRY, SHARED_IDENTIFIERS
 
     if not lake.has_dataset(*LINKS):
         return GraphState()
@@ -180,7 +179,6 @@ def _locate(location: LakeLike | str) -> tuple[StateStore, str | None, Callable[
     """(state store, batch version the state must be based on, how to bootstrap it)."""
     if isinstance(location, str):
         return StateStore(location), None, None
-    from idr_pipeline.core.catalog import LINKS
 
     return (
         StateStore(location.path(*INCREMENTAL_GRAPH)),

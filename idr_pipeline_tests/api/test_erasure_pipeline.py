@@ -12,7 +12,8 @@ import pandas as pd
 from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
 from idr_pipeline.standardize.job import clean_profiles
-from idr_pipeline.standardize.steps import CleaningStats, load_tombstones
+from idr_pipeline.standardize.steps import CleaningStats
+from idr_pipeline.store.tombstones import load_tombstones
 from idr_pipeline_tests.api.conftest import Api
 
 

@@ -328,7 +328,7 @@ def _band_keys_reference(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
 
 
 def test_blocked_band_keys_and_lsh_codes_equal_the_whole_array_definition():
-    from idr_pipeline.candidates._buckets import bucket_pairs, sorted_unique, unique_pairs
+    from idr_pipeline.candidates.buckets import bucket_pairs, sorted_unique, unique_pairs
     from idr_pipeline.candidates.minhash import lsh_codes
 
     rng = np.random.default_rng(3)

@@ -5,12 +5,14 @@ from contextlib import contextmanager
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from kafka import KafkaConsumer, KafkaProducer
 
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.graph.blocklist import load_blocklist
 from idr_pipeline.ingest.mapping import SourceMapping, load_mappings
-from idr_pipeline.settings import get_settings
+from idr_pipeline.settings import MatchConfig, get_settings
+from idr_pipeline.store import open_store
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -29,7 +31,6 @@ class StoreResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator:
-        from idr_pipeline.store import open_store
 
         store = open_store(self.url)
         try:
@@ -45,13 +46,11 @@ class KafkaResource(dg.ConfigurableResource):
     bootstrap_servers: str
 
     def producer(self, **kwargs):
-        from kafka import KafkaProducer
 
         return KafkaProducer(bootstrap_servers=self.bootstrap_servers.split(","), **kwargs)
 
     def consumer(self, **kwargs):
         # No group: offsets are owned by the sensor cursor, and group joins are slow on Tansu.
-        from kafka import KafkaConsumer
 
         return KafkaConsumer(bootstrap_servers=self.bootstrap_servers.split(","), group_id=None, **kwargs)
 
@@ -76,7 +75,6 @@ class PipelineConfig(dg.ConfigurableResource):
     index_dir: str
 
     def match_config(self):
-        from idr_pipeline.settings import MatchConfig
 
         return MatchConfig(
             threshold=self.match_threshold,

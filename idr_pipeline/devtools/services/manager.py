@@ -18,6 +18,7 @@ from typing import Any
 
 from idr_pipeline.devtools.services import kafka, mariadb
 from idr_pipeline.devtools.services._proc import pid_alive, pid_command, stop_pid
+from idr_pipeline.settings import get_settings
 
 STATE_FILE = "services.json"
 #: Environment variables that point tests at services started elsewhere (e.g. by CI).
@@ -30,8 +31,6 @@ _COMMAND_MARKER = {"kafka": "tansu", "mariadb": "mariadbd"}
 def resolve_run_dir(run_dir: str | os.PathLike[str] | None = None) -> Path:
     """``run_dir`` if given, else ``IdrSettings.run_dir`` (env ``IDR_RUN_DIR``, default ``<repo>/run``)."""
     if run_dir is None:
-        from idr_pipeline.settings import get_settings
-
         run_dir = get_settings().run_dir
     return Path(run_dir).expanduser().resolve()
 

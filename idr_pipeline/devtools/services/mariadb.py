@@ -19,6 +19,8 @@ from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
+import singlestoredb as s2
+
 from idr_pipeline.devtools.services._proc import (
     free_port,
     pid_alive,
@@ -171,7 +173,6 @@ def store_url(port: int) -> str:
 
 def mariadb_healthy(url: str, timeout: float = 5.0) -> bool:
     """True when the ``idr`` user can log in over TCP and run a query, as the store will."""
-    import singlestoredb as s2
 
     try:
         conn = s2.connect(url, connect_timeout=max(1, int(timeout)))
