@@ -45,10 +45,9 @@ def main() -> None:
         args.bootstrap = service_endpoints(start=True)["kafka_bootstrap"]
     os.environ["IDR_KAFKA_BOOTSTRAP_SERVERS"] = args.bootstrap
     from idr_pipeline.settings import get_settings
-    from idr_pipeline.stream.config import get_stream_settings
 
     get_settings.cache_clear()  # read again now that the environment names the broker and lake
-    get_stream_settings.cache_clear()
+    get_settings.cache_clear()
 
     import dagster as dg
 

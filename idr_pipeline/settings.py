@@ -105,6 +105,24 @@ class IdrSettings(BaseSettings):
     # Where `idr services` keeps pids, data dirs and the endpoints file.
     run_dir: str = Field(default=str(PROJECT_ROOT / "run"))
 
+    # The Kafka streams.
+    # Topic names are settings so tests (and a staging cluster) can use their own.
+    events_topic: str = "idr.events"
+    profiles_topic: str = "idr.profiles"
+    # Partitions a topic gets when `idr generate-events` or a test creates it.
+    topic_partitions: int = 3
+    # One offset range (one Dagster partition, one run) holds at most this many messages, so a
+    # backlog of millions becomes many bounded runs instead of one run that never ends.
+    stream_max_range_messages: int = 50_000
+    # At most this many ranges are planned per partition per sensor tick; the rest waits.
+    stream_max_ranges_per_tick: int = 20
+    # A range that cannot be read completely within this many seconds fails its run.
+    stream_read_timeout_s: float = 60.0
+    # Asset checks: a batch above this share of dead letters fails its check (the batch itself
+    # still lands); consumer lag above this many messages warns.
+    max_dead_letter_rate: float = 0.05
+    max_consumer_lag: int = 1_000_000
+
     # The query and activation API (`idr serve`).
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -165,7 +165,7 @@ def build_state(settings: IdrSettings) -> AppState:
         neighbours=_index_neighbours(state),
     )
     state.resolver.refresh(pool.get())
-    state.publisher = ProfilePublisher(settings.kafka_bootstrap_servers)
+    state.publisher = ProfilePublisher(settings.kafka_bootstrap_servers, settings.profiles_topic)
     return state
 
 

@@ -16,7 +16,6 @@ from typing import Any
 from kafka import KafkaProducer
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS
-from idr_pipeline.stream.contracts import TOPIC_PROFILES
 
 API_SOURCE = "api"
 
@@ -36,7 +35,7 @@ def _json_bytes(value: Any) -> bytes:
 class ProfilePublisher:
     """One lazily created producer per process: connecting per request would cost ~100 ms."""
 
-    def __init__(self, bootstrap: str, topic: str = TOPIC_PROFILES) -> None:
+    def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self._producer: Any = None

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream, write_jsonl
 from idr_pipeline.settings import get_settings
-from idr_pipeline.stream.config import get_stream_settings
 from idr_pipeline.stream.producer import publish
 
 console = Console()
@@ -52,7 +51,7 @@ def generate_events(
         end = end.replace(tzinfo=UTC)
     with console.status(f"simulating {days} days of {people:,} people"):
         stream = generate_event_stream(people=people, days=days, seed=seed, until=end)
-    ss = get_stream_settings()
+    ss = get_settings()
     table = Table("topic", "messages", "destination", "seconds", "msg/s")
     if to == "kafka":
         bootstrap = get_settings().kafka_bootstrap_servers

@@ -20,7 +20,6 @@ from idr_pipeline.defs.stream.streams import STREAMS, Stream
 from idr_pipeline.devtools.dagster_runs import run_config
 from idr_pipeline.devtools.synthetic.clickstream import generate_event_stream
 from idr_pipeline.settings import get_settings
-from idr_pipeline.stream.config import get_stream_settings
 from idr_pipeline.stream.producer import PublishStats, publish
 
 RUN_KEY_TAG = "dagster/run_key"
@@ -158,7 +157,7 @@ def publish_generated_stream(
     """
 
     servers = bootstrap or get_settings().kafka_bootstrap_servers
-    settings = get_stream_settings()
+    settings = get_settings()
     stream = generate_event_stream(people=people, days=days, seed=seed, until=until)
     return {
         settings.events_topic: publish(servers, settings.events_topic, stream.events, rate=rate),

@@ -12,9 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS
 
-TOPIC_EVENTS = "idr.events"
-TOPIC_PROFILES = "idr.profiles"
-
 EventType = Literal["page_view", "ad_click", "purchase", "identify"]
 EVENT_TYPES: tuple[str, ...] = ("page_view", "ad_click", "purchase", "identify")
 

@@ -16,7 +16,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from idr_pipeline.stream.config import get_stream_settings
+from idr_pipeline.settings import get_settings
 from idr_pipeline.stream.contracts import Event, ProfileMessage
 
 
@@ -41,7 +41,7 @@ class PublishStats:
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int | None = None) -> None:
     """Create the topics that do not exist yet (several partitions, so ranges run side by side)."""
-    n = partitions or get_stream_settings().topic_partitions
+    n = partitions or get_settings().topic_partitions
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
         existing = set(admin.list_topics())
@@ -106,7 +106,7 @@ def publish_events(
     bootstrap: str, events: Iterable[Event | Mapping[str, Any]], topic: str | None = None, rate: float = 0.0
 ) -> PublishStats:
     """Validate and publish events; an invalid one raises before anything is sent after it."""
-    return publish(bootstrap, topic or get_stream_settings().events_topic, map(event_message, events), rate)
+    return publish(bootstrap, topic or get_settings().events_topic, map(event_message, events), rate)
 
 
 def publish_profiles(
@@ -116,9 +116,7 @@ def publish_profiles(
     rate: float = 0.0,
 ) -> PublishStats:
     """Validate and publish canonical profile records (real-time sign-ups and updates)."""
-    return publish(
-        bootstrap, topic or get_stream_settings().profiles_topic, map(profile_message, records), rate
-    )
+    return publish(bootstrap, topic or get_settings().profiles_topic, map(profile_message, records), rate)
 
 
 def dumps(obj: Any) -> bytes:

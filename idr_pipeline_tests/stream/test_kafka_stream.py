@@ -23,7 +23,6 @@ from idr_pipeline.defs.stream.streams import EVENTS, PROFILES
 from idr_pipeline.devtools.stream_runs import ingest_stream
 from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
-from idr_pipeline.stream.config import get_stream_settings
 from idr_pipeline.stream.consume import RangeReadError, read_range, watermarks
 from idr_pipeline.stream.offsets import OffsetRange, decode_cursor, parse_range_key
 from idr_pipeline.stream.producer import Message, ensure_topics, publish, publish_events, publish_profiles
@@ -49,7 +48,6 @@ def env(kafka_bootstrap: str, idr_env, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("IDR_TOPIC_PARTITIONS", "2")
     monkeypatch.setenv("IDR_STREAM_READ_TIMEOUT_S", "10")
     get_settings.cache_clear()
-    get_stream_settings.cache_clear()
     ensure_topics(kafka_bootstrap, [events_topic, profiles_topic])
     with dg.instance_for_test() as instance:
         yield Env(
@@ -60,7 +58,7 @@ def env(kafka_bootstrap: str, idr_env, monkeypatch: pytest.MonkeyPatch) -> Itera
             standalone_streaming_definitions(),
             instance,
         )
-    get_stream_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 def _event(i: int, anon: str = "anon-1", **extra) -> dict:
@@ -116,7 +114,7 @@ def test_read_range_is_exact_and_fails_loudly_when_short(env: Env):
 def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("IDR_STREAM_MAX_RANGE_MESSAGES", "20")
     monkeypatch.setenv("IDR_STREAM_MAX_RANGES_PER_TICK", "2")
-    get_stream_settings.cache_clear()
+    get_settings.cache_clear()
     publish_events(env.bootstrap, [_event(i) for i in range(50)], topic=env.events_topic)
 
     first = _evaluate(env, EVENTS, None)

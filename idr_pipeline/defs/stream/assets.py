@@ -14,8 +14,8 @@ from idr_pipeline.core.catalog import dead_letter_dataset
 from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.platform.resources import KafkaResource, LakeResource
 from idr_pipeline.defs.stream.streams import STREAMS, Stream
+from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
-from idr_pipeline.stream.config import get_stream_settings
 from idr_pipeline.stream.consume import read_range, watermarks
 from idr_pipeline.stream.offsets import parse_range_key
 
@@ -29,7 +29,7 @@ def topic_spec(stream: Stream) -> dg.AssetSpec:
         stream.source_key,
         kinds={"kafka"},
         group_name="stream",
-        description=f"Kafka topic {stream.default_topic!r} (external: produced outside Dagster). "
+        description=f"Kafka topic {stream.topic()!r} (external: produced outside Dagster). "
         "The sensor records the consumer lag here as an observation on every tick.",
         metadata={"topic": stream.topic()},
     )
@@ -81,7 +81,7 @@ def build_stream_asset(stream: Stream) -> dg.AssetsDefinition:
         can_subset=False,
     )
     def _land(context: dg.AssetExecutionContext, kafka: KafkaResource, lake: LakeResource):
-        settings = get_stream_settings()
+        settings = get_settings()
         topic = stream.topic(settings)
         rng = parse_range_key(topic, context.partition_key)
         started = time.monotonic()

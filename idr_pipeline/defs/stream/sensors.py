@@ -12,7 +12,7 @@ import dagster as dg
 
 from idr_pipeline.defs.platform.resources import KafkaResource
 from idr_pipeline.defs.stream.streams import STREAMS, Stream
-from idr_pipeline.stream.config import get_stream_settings
+from idr_pipeline.settings import get_settings
 from idr_pipeline.stream.consume import watermarks
 from idr_pipeline.stream.offsets import cursor_from_keys, decode_cursor, encode_cursor, plan_ranges
 
@@ -27,7 +27,7 @@ def build_job(stream: Stream):
 
 def evaluate_stream(stream: Stream, context: dg.SensorEvaluationContext, bootstrap: str) -> dg.SensorResult:
     """The sensor body, separate so the demo runner and the tests call exactly this."""
-    settings = get_stream_settings()
+    settings = get_settings()
     topic = stream.topic(settings)
     cursor = decode_cursor(context.cursor)
     if not cursor:

@@ -13,9 +13,8 @@ from datetime import datetime
 import dagster as dg
 
 from idr_pipeline.core.catalog import RAW_EVENTS, RAW_PROFILE_STREAM
-from idr_pipeline.stream.config import StreamSettings, get_stream_settings
+from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.stream.consume import RawMessage
-from idr_pipeline.stream.contracts import TOPIC_EVENTS, TOPIC_PROFILES
 from idr_pipeline.stream.parse import ParsedBatch, parse_events, parse_profiles
 
 Parser = Callable[[str, int, Sequence[RawMessage], datetime | None], ParsedBatch]
@@ -24,8 +23,7 @@ Parser = Callable[[str, int, Sequence[RawMessage], datetime | None], ParsedBatch
 @dataclass(frozen=True)
 class Stream:
     name: str
-    default_topic: str
-    topic_setting: str  # attribute of StreamSettings
+    topic_setting: str  # the IdrSettings field that names the topic
     partitions_def: dg.DynamicPartitionsDefinition
     source_key: dg.AssetKey  # the external Kafka topic asset
     raw_key: dg.AssetKey
@@ -35,8 +33,8 @@ class Stream:
     job_name: str
     sensor_name: str
 
-    def topic(self, settings: StreamSettings | None = None) -> str:
-        return getattr(settings or get_stream_settings(), self.topic_setting)
+    def topic(self, settings: IdrSettings | None = None) -> str:
+        return getattr(settings or get_settings(), self.topic_setting)
 
 
 events_ranges = dg.DynamicPartitionsDefinition(name="idr_events_ranges")
@@ -44,7 +42,6 @@ profiles_ranges = dg.DynamicPartitionsDefinition(name="idr_profiles_ranges")
 
 EVENTS = Stream(
     name="events",
-    default_topic=TOPIC_EVENTS,
     topic_setting="events_topic",
     partitions_def=events_ranges,
     source_key=dg.AssetKey("kafka_idr_events"),
@@ -57,7 +54,6 @@ EVENTS = Stream(
 )
 PROFILES = Stream(
     name="profiles",
-    default_topic=TOPIC_PROFILES,
     topic_setting="profiles_topic",
     partitions_def=profiles_ranges,
     source_key=dg.AssetKey("kafka_idr_profiles"),
