@@ -127,7 +127,7 @@ def model_json() -> str:
 
 
 def resolve_body(i: int, rng: random.Random) -> dict:
-    """Half deterministic (the e-mail, spelt differently), half probabilistic (no identifier)."""
+    """Half deterministic (the e-mail, spelled differently), half probabilistic (no identifier)."""
     p = person(i)
     if rng.random() < 0.5:
         return {"email": f"  {p['email'].upper()} ", "first_name": p["first_name"]}

@@ -1,19 +1,19 @@
-"""Which behaviour vectoriser should prototype segments use: hashed tokens or MiniLM?
+"""Which behavior vectorizer should prototype segments use: hashed tokens or MiniLM?
 
     .venv/bin/python benchmarks/behavior_vectors.py --people 3000 --days 90
 
 Generates the click stream of ``idr generate-events`` (same generator, same seed) without
 Kafka, attributes each event to its person through the person's cookies (the truth, so the
 comparison is about vectors, not about identity resolution), renders every person's last 90
-days with ``behaviour_texts`` on Spark, and then, for each vectoriser, assigns the catalogue's
+days with ``behavior_texts`` on Spark, and then, for each vectorizer, assigns the catalog's
 ``luxury_affinity`` prototype and scores it against the generator's planted luxury buyers:
 
 * ``observable``: planted buyers with at least one luxury purchase in the window. A buyer
   whose every visit was a page view left no luxury trace, so no vector can find them;
   recall is reported against both.
-* precision / recall / F1 at the catalogue's threshold (tuned for the default vectoriser), and
-  at the threshold with the best F1 for that vectoriser (what it could do if re-tuned).
-* seconds to vectorise the population and the prototype (model load excluded; shown apart).
+* precision / recall / F1 at the catalog's threshold (tuned for the default vectorizer), and
+  at the threshold with the best F1 for that vectorizer (what it could do if re-tuned).
+* seconds to vectorize the population and the prototype (model load excluded; shown apart).
 
 The load average is printed with the timings: the box is shared.
 """
@@ -34,9 +34,9 @@ import pandas as pd  # noqa: E402
 from idr_pipeline.core.spark import get_spark  # noqa: E402
 from idr_pipeline.devtools.synthetic.clickstream import LUXURY_RATE, _world, generate_event_stream  # noqa: E402
 from idr_pipeline.segments.behavior import (
-    BEHAVIOUR_DAYS,
-    BehaviourVectors,
-    behaviour_texts,
+    BEHAVIOR_DAYS,
+    BehaviorVectors,
+    behavior_texts,
     prototype_vector,
     token_vectors,
     vectorize,
@@ -107,16 +107,16 @@ def main() -> None:
         events,
         "identity_id string, event_id string, type string, ts timestamp, category string, campaign string",
     )
-    texts = behaviour_texts(sdf, UNTIL, BEHAVIOUR_DAYS).toPandas().sort_values("identity_id")
+    texts = behavior_texts(sdf, UNTIL, BEHAVIOR_DAYS).toPandas().sort_values("identity_id")
     ids = texts["identity_id"].to_numpy()
     planted = {f"p{i:07d}" for i in np.flatnonzero(luxury)}
-    recent = events[events["ts"] >= pd.Timestamp(UNTIL) - pd.Timedelta(days=BEHAVIOUR_DAYS)]
+    recent = events[events["ts"] >= pd.Timestamp(UNTIL) - pd.Timedelta(days=BEHAVIOR_DAYS)]
     observable = set(
         recent.loc[(recent["type"] == "purchase") & (recent["category"] == "luxury"), "identity_id"]
     )
     observable &= planted
     print(
-        f"people {args.people}, days {args.days}, events {len(events)}, identities with a behaviour text "
+        f"people {args.people}, days {args.days}, events {len(events)}, identities with a behavior text "
         f"{len(ids)}, planted luxury {len(planted)} (with a text {len(planted & set(ids))}, observable {len(observable)})"
     )
     print(
@@ -125,7 +125,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
 
     header = (
-        f"{'vectoriser':<12} {'load s':>7} {'vector s':>8} {'@thr P':>7} {'R obs':>6} {'R all':>6} {'F1':>5}"
+        f"{'vectorizer':<12} {'load s':>7} {'vector s':>8} {'@thr P':>7} {'R obs':>6} {'R all':>6} {'F1':>5}"
         f" | {'best thr':>8} {'P':>5} {'R obs':>6} {'F1':>5}"
     )
     print(header)
@@ -137,7 +137,7 @@ def main() -> None:
         if vectorizer == "minilm":
             vectorize(["warm up"], vectorizer, **kwargs)  # model load, reported apart
         t1 = time.perf_counter()
-        vectors = BehaviourVectors(
+        vectors = BehaviorVectors(
             list(ids),
             texts["text"].tolist(),
             vectorize(list(texts["text"]), vectorizer, **kwargs),
@@ -154,11 +154,11 @@ def main() -> None:
             f" | {bt:>8.3f} {bp:>5.3f} {br:>6.3f} {bf:>5.3f}"
         )
 
-    # What each catalogue prototype would take of this population with the default vectoriser:
+    # What each catalog prototype would take of this population with the default vectorizer:
     # the numbers its expected_size bounds are set from.
     tokens = token_vectors(list(texts["text"]))
-    vectors = BehaviourVectors(list(ids), texts["text"].tolist(), tokens, "tokens")
-    print("\ncatalogue prototypes with tokens, share of identities with a behaviour text:")
+    vectors = BehaviorVectors(list(ids), texts["text"].tolist(), tokens, "tokens")
+    print("\ncatalog prototypes with tokens, share of identities with a behavior text:")
     for proto in load_catalog().segments:
         if isinstance(proto, PrototypeSegment):
             scores = vectors.scores(prototype_vector(proto, "tokens"))

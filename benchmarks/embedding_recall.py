@@ -3,12 +3,12 @@
     .venv/bin/python benchmarks/embedding_recall.py --people 5000 --work-dir /tmp/embbench
 
 Generates people (or reuses `--work-dir` when it already holds them), runs `idr resolve` to get
-the standardised profiles from the lake, then:
+the standardized profiles from the lake, then:
 
 1. encode throughput (rows/s) for each model variant on a sample of profile texts: 1 vs 2 torch
-   threads, length caps 256/64/32 tokens, dynamic int8 quantisation of the Linear layers;
-2. how far the quantised (and 32-token) embeddings drift from the full ones: row cosine between
-   the two embeddings of a profile, and the overlap of each profile's top-k neighbour sets;
+   threads, length caps 256/64/32 tokens, dynamic int8 quantization of the Linear layers;
+2. how far the quantized (and 32-token) embeddings drift from the full ones: row cosine between
+   the two embeddings of a profile, and the overlap of each profile's top-k neighbor sets;
 3. pair completeness of the top-k embedding pairs against truth.csv, and the number that
    matters: true pairs the embeddings find that share NO exact key (email key, phone,
    national id, device id, last name + dob, postcode + first initial), and of those, how many
@@ -41,7 +41,7 @@ from idr_pipeline.settings import get_settings  # noqa: E402
 SOURCE_FILES = ["crm_customers.csv", "pos_customers.csv", "web_signups.jsonl", "app_users.parquet"]
 
 
-def standardised_profiles(people: int, seed: int, work: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def standardized_profiles(people: int, seed: int, work: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Clean profiles and truth, generating and resolving only what `work` does not hold yet."""
     landing = work / "landing"
     if not (landing / "truth.csv").exists():
@@ -181,7 +181,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
 
-    profiles, truth = standardised_profiles(args.people, args.seed, args.work_dir)
+    profiles, truth = standardized_profiles(args.people, args.seed, args.work_dir)
     texts = profile_text(profiles)
     model_path = get_settings().embedding_model_path
     load_model(model_path)  # model load is not part of any timing
@@ -273,7 +273,7 @@ def recall(
         index = FaissCandidateIndex(dim=vectors.shape[1])
         index.add(record_ids, vectors)
         for k in args.k:
-            pairs = index.neighbours_as_pairs(record_ids, vectors, k=k)
+            pairs = index.neighbors_as_pairs(record_ids, vectors, k=k)
             found = set(zip(pairs["record_id_l"], pairs["record_id_r"], strict=True))
             hits = found & truth_set
             recall_rows.append(

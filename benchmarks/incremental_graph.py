@@ -73,7 +73,7 @@ def new_batch(keys: np.ndarray, n_edges: int, seed: int) -> tuple[np.ndarray, np
 
 
 def labels_only(keys: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The floor of any full recomputation in memory: key -> int, then one C labelling pass."""
+    """The floor of any full recomputation in memory: key -> int, then one C labeling pass."""
     codes, uniques = pd.factorize(np.concatenate([keys, src, dst]))
     n, m = len(keys), len(src)
     graph = sparse.coo_matrix(

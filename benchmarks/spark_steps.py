@@ -1,4 +1,4 @@
-"""The two Spark steps of a resolve alone, on a landed raw zone: standardising and linking.
+"""The two Spark steps of a resolve alone, on a landed raw zone: standardizing and linking.
 
 A whole ``idr resolve`` at a million records takes over two minutes, and its Spark steps move
 by a few seconds between runs; comparing JVM options or a change to a Spark job needs those
@@ -76,7 +76,7 @@ def main() -> None:
     lake = Lake((args.work / "lake").resolve().as_uri(), spark)
     mappings = {name: mapping for name, (mapping, _path) in paired.items()}
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("standardising", lambda: run_cleaning(spark, lake, mappings, settings.default_phone_region, {})),
+        ("standardizing", lambda: run_cleaning(spark, lake, mappings, settings.default_phone_region, {})),
         (
             "linking",
             lambda: run_edges(

@@ -1,4 +1,4 @@
-"""Rows per second of the standardisation functions on generated data, one core, no Spark.
+"""Rows per second of the standardization functions on generated data, one core, no Spark.
 
     .venv/bin/python benchmarks/standardize_throughput.py --people 100000
 

@@ -3,7 +3,7 @@
 A step's wall time alone does not say whether it kept both cores busy or left one idle, nor
 whether Spark's JVM, the driver or the Python workers (Spark's, and the driver's forked
 children) did the work; that is what decides where a step can still gain. The command's own
-step log ("12.3 s  standardising") marks where each step starts; the process tree is sampled
+step log ("12.3 s  standardizing") marks where each step starts; the process tree is sampled
 every half second with psutil.
 
     .venv-bench/bin/python benchmarks/step_cpu.py --log run.log -- \\
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-# "  12.3 s  standardising    cli.py:98": the elapsed time, then the step's name.
+# "  12.3 s  standardizing    cli.py:98": the elapsed time, then the step's name.
 STEP_LINE = re.compile(r"\d+\.\d s  (.+?)(?:\s{2,}|$)")
 SAMPLE_SECONDS = 0.5
 

@@ -63,7 +63,7 @@ class IdrSettings(BaseSettings):
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     # The driver JVM's collector. Parallel GC, not the default G1: at a million records the
-    # standardising and linking steps used ~8 JVM CPU-s less (benchmarks/README.md). Parallel GC
+    # standardizing and linking steps used ~8 JVM CPU-s less (benchmarks/README.md). Parallel GC
     # resizes its heap only through the adaptive size policy, which ignores System.gc() unless
     # told otherwise: with UseAdaptiveSizePolicyWithSystemGC the free ratios apply to the
     # collection release_jvm_memory asks for, and the old generation went 0.72 -> 0.11 GB
@@ -145,11 +145,11 @@ class IdrSettings(BaseSettings):
     # A trained match model as a JSON file; empty means the latest one in the lake.
     api_model_path: str = ""
 
-    # Audience segments: the catalogue of rule and prototype segments (idr_pipeline.segments.dsl).
+    # Audience segments: the catalog of rule and prototype segments (idr_pipeline.segments.dsl).
     segments_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "segments.yaml"))
     # First daily partition of user_features / behavior_embeddings / audience_segments.
     segments_start_date: str = "2025-01-01"
-    # How identities are vectorised for prototype segments: "tokens" (TF-IDF over category and
+    # How identities are vectorized for prototype segments: "tokens" (TF-IDF over category and
     # campaign tokens) or "minilm"; benchmarks/behavior_vectors.py is the measurement behind it.
     behavior_vectorizer: str = "tokens"
 

@@ -1,11 +1,11 @@
 """Apply docker/singlestore/init.sql to the SingleStore container; run by `singlestore-init`.
 
-The cluster-in-a-box image runs /init.sql only when it initialises an empty data volume. This
+The cluster-in-a-box image runs /init.sql only when it initializes an empty data volume. This
 job runs the same file on every `docker compose up`, so a volume created before a statement was
 added still gets it (every statement in init.sql must therefore be idempotent).
 
 It waits until root can log in with SINGLESTORE_ROOT_PASSWORD: the image sets that password as
-the last step of its first-start initialisation (after adding the leaf), so a successful login
+the last step of its first-start initialization (after adding the leaf), so a successful login
 means the cluster is ready for DDL. Uses the project's own client, ``singlestoredb``.
 """
 
@@ -34,7 +34,7 @@ def connect_when_ready(host: str, port: int, password: str, wait_seconds: float)
         attempt += 1
         try:
             return s2.connect(host=host, port=port, user="root", password=password)
-        except Exception as exc:  # not up yet, still initialising, or password not set yet
+        except Exception as exc:  # not up yet, still initializing, or password not set yet
             if time.monotonic() >= deadline:
                 raise SystemExit(
                     f"SingleStore at {host}:{port} not ready after {wait_seconds:.0f}s: {exc}"

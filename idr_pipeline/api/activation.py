@@ -1,6 +1,6 @@
 """Sending a segment's members somewhere: a customer-match file, a Kafka topic or a webhook.
 
-Only SHA-256 hashes of normalised contact points leave the store, in the form the ad platforms
+Only SHA-256 hashes of normalized contact points leave the store, in the form the ad platforms
 match on (Google Ads "Formatting guidelines for uploading hashed data", answer 7476159; Meta
 Marketing API "Hashing and Normalizing Data"):
 
@@ -45,12 +45,12 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def normalise_email(email: Any) -> str | None:
+def normalize_email(email: Any) -> str | None:
     text = str(email or "").strip().lower()
     return text if "@" in text else None
 
 
-def normalise_phone(phone: Any, fmt: str) -> str | None:
+def normalize_phone(phone: Any, fmt: str) -> str | None:
     """E.164 for Google; Meta's digits-with-country-code; None for anything not E.164."""
     text = str(phone or "").strip()
     digits = re.sub(r"\D", "", text)
@@ -60,8 +60,8 @@ def normalise_phone(phone: Any, fmt: str) -> str | None:
 
 
 def hashed_contact(profile: dict[str, Any], fmt: str) -> dict[str, str | None]:
-    email = normalise_email(profile.get("email"))
-    phone = normalise_phone(profile.get("phone"), fmt)
+    email = normalize_email(profile.get("email"))
+    phone = normalize_phone(profile.get("phone"), fmt)
     return {
         "email_sha256": sha256_hex(email) if email else None,
         "phone_sha256": sha256_hex(phone) if phone else None,

@@ -108,7 +108,7 @@ class _TooLarge(Exception):
 
 
 def _embedder(settings: IdrSettings) -> Callable[[list[dict[str, Any]]], np.ndarray]:
-    """Profile rows -> unit vectors, with the model and quantisation the index was built with."""
+    """Profile rows -> unit vectors, with the model and quantization the index was built with."""
 
     def embed(rows: list[dict[str, Any]]) -> np.ndarray:
         return encode(
@@ -122,10 +122,10 @@ def _embedder(settings: IdrSettings) -> Callable[[list[dict[str, Any]]], np.ndar
     return embed
 
 
-def _index_neighbours(state: AppState, k: int = 10) -> Callable[[IdentityStore, dict[str, Any]], list[str]]:
+def _index_neighbors(state: AppState, k: int = 10) -> Callable[[IdentityStore, dict[str, Any]], list[str]]:
     """Identity ids of the query's nearest embedded records: the batch's embedding generator."""
 
-    def neighbours(store: IdentityStore, query: dict[str, Any]) -> list[str]:
+    def neighbors(store: IdentityStore, query: dict[str, Any]) -> list[str]:
         if state.index is None or state.embedder is None or len(state.index) == 0:
             return []
         vector = state.embedder([query])
@@ -136,7 +136,7 @@ def _index_neighbours(state: AppState, k: int = 10) -> Callable[[IdentityStore, 
             return []
         return [r["identity_id"] for r in store.select_rows("record_links", {"record_id": records})]
 
-    return neighbours
+    return neighbors
 
 
 def build_state(settings: IdrSettings) -> AppState:
@@ -162,7 +162,7 @@ def build_state(settings: IdrSettings) -> AppState:
         state.model,
         settings.match_threshold,
         settings.default_phone_region,
-        neighbours=_index_neighbours(state),
+        neighbors=_index_neighbors(state),
     )
     state.resolver.refresh(pool.get())
     state.publisher = ProfilePublisher(settings.kafka_bootstrap_servers, settings.profiles_topic)

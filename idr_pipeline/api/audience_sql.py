@@ -6,12 +6,12 @@ same text runs on SQLite and MariaDB/SingleStore (no INTERSECT/EXCEPT, which Mar
 gained late). Only table and column names from :mod:`idr_pipeline.store.tables` reach the SQL
 text; every value is a placeholder.
 
-Behavioural leaves (purchased/clicked/viewed) read ``event_aggregates``, which the feature step
+Behavioral leaves (purchased/clicked/viewed) read ``event_aggregates``, which the feature step
 publishes from the same resolved events the Spark rules read (see
 :mod:`idr_pipeline.segments.aggregates`): each leaf is one ``GROUP BY identity_id HAVING``
 subquery over the aggregates of its event type and window, so it answers as the Spark segment
 evaluator would as of that publish's instant (``events_as_of``). They are what makes a query
-expensive, so an expression may hold at most MAX_BEHAVIOUR_LEAVES of them.
+expensive, so an expression may hold at most MAX_BEHAVIOR_LEAVES of them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from idr_pipeline.segments.dsl import (
-    BEHAVIOUR_LEAVES,
+    BEHAVIOR_LEAVES,
     LEAF_EVENT_TYPE,
     Age,
     All,
@@ -34,7 +34,7 @@ from idr_pipeline.segments.dsl import (
     Not,
     Purchased,
     Viewed,
-    behaviour_args,
+    behavior_args,
     check_cost,
     walk,
 )
@@ -50,9 +50,9 @@ from idr_pipeline.store.tables import (
 #: Bound values one query may carry: below SQLite's 32766-parameter limit with room to spare.
 MAX_PARAMETERS = 2000
 
-#: Behavioural leaves one query may hold: each is a GROUP BY over a window of event aggregates,
+#: Behavioral leaves one query may hold: each is a GROUP BY over a window of event aggregates,
 #: where the other leaves are index look-ups.
-MAX_BEHAVIOUR_LEAVES = 8
+MAX_BEHAVIOR_LEAVES = 8
 
 
 @dataclass
@@ -129,17 +129,17 @@ class _Compiler:
                 f"i.identity_id IN (SELECT identity_id FROM {SEGMENT_MEMBERS.name} "
                 f"WHERE segment_id = {self._marks([expr.in_segment])})"
             )
-        if isinstance(expr, BEHAVIOUR_LEAVES):
-            return self.behaviour(expr)
+        if isinstance(expr, BEHAVIOR_LEAVES):
+            return self.behavior(expr)
         raise TypeError(f"unknown expression node {type(expr).__name__}")  # pragma: no cover
 
-    def behaviour(self, leaf: Purchased | Clicked | Viewed) -> str:
+    def behavior(self, leaf: Purchased | Clicked | Viewed) -> str:
         """Identities with at least min_count events (and min_total spent) of the leaf's kind.
 
         Values are compared as the Spark evaluator compares them: category and campaign
         lower-cased (the aggregates hold them lower-cased), the product id exactly.
         """
-        args = behaviour_args(leaf)
+        args = behavior_args(leaf)
         where = [
             f"event_type = {self._marks([LEAF_EVENT_TYPE[type(leaf)]])}",
             f"days_ago < {self._marks([args.within_days])}",
@@ -159,17 +159,17 @@ class _Compiler:
         )
 
 
-def behaviour_leaves(expr: Expression) -> int:
-    return sum(isinstance(n, BEHAVIOUR_LEAVES) for n in walk(expr))
+def behavior_leaves(expr: Expression) -> int:
+    return sum(isinstance(n, BEHAVIOR_LEAVES) for n in walk(expr))
 
 
 def check_audience_cost(expr: Expression) -> None:
-    """The DSL's node and depth limits, and at most MAX_BEHAVIOUR_LEAVES behavioural leaves."""
+    """The DSL's node and depth limits, and at most MAX_BEHAVIOR_LEAVES behavioral leaves."""
     check_cost(expr)
-    n = behaviour_leaves(expr)
-    if n > MAX_BEHAVIOUR_LEAVES:
+    n = behavior_leaves(expr)
+    if n > MAX_BEHAVIOR_LEAVES:
         raise ExpressionTooCostly(
-            f"expression has {n} behavioural conditions; the limit is {MAX_BEHAVIOUR_LEAVES}"
+            f"expression has {n} behavioral conditions; the limit is {MAX_BEHAVIOR_LEAVES}"
         )
 
 
@@ -188,8 +188,8 @@ def as_datetime(value: Any) -> datetime | None:
 def compile_audience(expr: Expression, placeholder: str = "?", today: date | None = None) -> CompiledAudience:
     """The predicate selecting active identities that satisfy ``expr``.
 
-    Raises ExpressionTooCostly past the DSL's node/depth limits, MAX_BEHAVIOUR_LEAVES
-    behavioural leaves or MAX_PARAMETERS bound values.
+    Raises ExpressionTooCostly past the DSL's node/depth limits, MAX_BEHAVIOR_LEAVES
+    behavioral leaves or MAX_PARAMETERS bound values.
     """
     check_audience_cost(expr)
     compiler = _Compiler(placeholder, today or date.today())

@@ -5,7 +5,7 @@ pipeline run would resolve them straight back. A tombstone per identifier (its S
 the value) is what the cleaning step checks; see ``idr_pipeline.cleaning_batches.erased_mask``.
 
 An identifier that other identities also hold (a household landline) is not tombstoned: that
-would erase the neighbours' records on the next run. The identifier the request names must
+would erase the neighbors' records on the next run. The identifier the request names must
 belong to exactly one identity, or the request is refused, for the same reason.
 """
 
@@ -35,7 +35,7 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def normalised_identifiers(id_type: str, value: str, default_region: str) -> list[tuple[str, str]]:
+def normalized_identifiers(id_type: str, value: str, default_region: str) -> list[tuple[str, str]]:
     """(id_type, value) pairs as the pipeline stores them; empty when the value is unusable."""
     if id_type in ("email", "email_key"):
         email = normalize_email(value).value
@@ -55,8 +55,8 @@ def normalised_identifiers(id_type: str, value: str, default_region: str) -> lis
             if customer_id and source.strip()
             else []
         )
-    normalised = normalize_identifier(value).value
-    return [(id_type, normalised)] if normalised else []
+    normalized = normalize_identifier(value).value
+    return [(id_type, normalized)] if normalized else []
 
 
 @dataclass
@@ -81,9 +81,9 @@ def _merged_into(store: IdentityStore, identity_ids: list[str]) -> list[str]:
 def erase_subject(state: AppState, id_type: str, value: str) -> Erasure:
     store = state.store()
     request_id = uuid.uuid4().hex
-    asked = normalised_identifiers(id_type, value, state.settings.default_phone_region)
+    asked = normalized_identifiers(id_type, value, state.settings.default_phone_region)
     if not asked:
-        raise ValueError(f"{id_type} value is not a usable identifier after normalisation")
+        raise ValueError(f"{id_type} value is not a usable identifier after normalization")
     owners = sorted({i for t, v in asked for i in store.lookup(t, v)})
     if len(owners) > 1:
         raise SharedIdentifier(

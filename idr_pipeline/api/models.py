@@ -19,7 +19,7 @@ _Request = ConfigDict(extra="forbid")
 Short = Annotated[str, Field(max_length=320)]
 IdValue = Annotated[str, Field(min_length=1, max_length=320)]
 
-#: Identifier types a client may name (erasure, resolve look-ups); ``email`` is normalised to
+#: Identifier types a client may name (erasure, resolve look-ups); ``email`` is normalized to
 #: its match key and ``source_customer_key`` is ``<source>:<source_customer_id>``.
 IdType = Literal[
     "email", "email_key", "phone", "national_id", "device_id", "anonymous_id", "source_customer_key"
@@ -61,7 +61,7 @@ class IdentityOut(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    """Any subset of a profile's fields, raw: the API normalises them as the pipeline does."""
+    """Any subset of a profile's fields, raw: the API normalizes them as the pipeline does."""
 
     model_config = _Request
 
@@ -111,7 +111,7 @@ class SimilarHit(BaseModel):
 
 class SimilarResponse(BaseModel):
     query_identity_id: str | None
-    neighbours: list[SimilarHit]
+    neighbors: list[SimilarHit]
 
 
 # ------------------------------------------------------------------ audiences
@@ -130,8 +130,8 @@ class AudienceResult(Page):
     identities: list[str]
     events_as_of: datetime | None = Field(
         default=None,
-        description="The instant behavioural conditions count their days back from (UTC): the "
-        "pipeline's last publish of event aggregates. Null without behavioural conditions.",
+        description="The instant behavioral conditions count their days back from (UTC): the "
+        "pipeline's last publish of event aggregates. Null without behavioral conditions.",
     )
 
 

@@ -1,7 +1,7 @@
 """Publishing an unmatched /resolve input to ``idr.profiles`` for the pipeline to pick up.
 
 The message is the raw profile (strings, canonical columns) as the file sources land it:
-the stream consumer and standardisation then treat it like any other source row, so the API
+the stream consumer and standardization then treat it like any other source row, so the API
 never writes a half-resolved identity into the store itself.
 """
 

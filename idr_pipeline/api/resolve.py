@@ -1,8 +1,8 @@
 """Resolving one incoming profile against the store, the way the batch would.
 
-1. The input is standardised with the pipeline's own normalisers (``standardize_frame``), so
+1. The input is standardized with the pipeline's own normalizers (``standardize_frame``), so
    "Foo.Bar+x@GMail.com" and "+1 (415) 555-2671" look up the same keys the batch wrote.
-2. Deterministic: each normalised strong identifier is looked up in the store's identifier
+2. Deterministic: each normalized strong identifier is looked up in the store's identifier
    index; one identity holding it is the answer. A phone counts only when the first names do
    not disagree (a landline is a household's, as in the batch).
 3. Probabilistic: candidates come from the batch's blocking rules
@@ -68,8 +68,8 @@ PROFILE_FIELDS = [
 _FIRST_FROM_IDENTIFIERS = ("email_key", "device_id", "anonymous_id")
 
 
-def normalise_input(fields: dict[str, Any], default_region: str) -> dict[str, Any]:
-    """The request's fields after the pipeline's own per-field normalisers (rejected -> None).
+def normalize_input(fields: dict[str, Any], default_region: str) -> dict[str, Any]:
+    """The request's fields after the pipeline's own per-field normalizers (rejected -> None).
 
     The same functions ``standardize_frame`` maps over a batch, called per value: building a
     one-row frame costs ~15 ms, the functions themselves microseconds (they are lru_cached).
@@ -209,7 +209,7 @@ class BlockingIndex:
         return len(self.identity_ids)
 
     def candidates(self, query: dict[str, Any]) -> list[str]:
-        """Identity ids sharing any blocking key with the normalised ``query`` profile."""
+        """Identity ids sharing any blocking key with the normalized ``query`` profile."""
         keys = query_keys(query)
         if not keys:
             return []
@@ -323,7 +323,7 @@ class Resolution:
     matched_on: str | None
     explanation: list[dict[str, Any]]
     candidates_scored: int = 0
-    normalised: dict[str, Any] = field(default_factory=dict)
+    normalized: dict[str, Any] = field(default_factory=dict)
 
     @property
     def matched(self) -> bool:
@@ -342,14 +342,14 @@ class Resolver:
         model: MatchModel | None,
         threshold: float,
         default_region: str,
-        neighbours: Callable[[IdentityStore, dict[str, Any]], list[str]] | None = None,
+        neighbors: Callable[[IdentityStore, dict[str, Any]], list[str]] | None = None,
     ) -> None:
         self.model = model
         self.scorer = CandidateScorer(model) if model is not None else None
         self.threshold = threshold
         self.default_region = default_region
-        #: Optional embedding neighbours: (store, normalised fields) -> identity ids.
-        self.neighbours = neighbours
+        #: Optional embedding neighbors: (store, normalized fields) -> identity ids.
+        self.neighbors = neighbors
         self.blocking: BlockingIndex | None = None
         self._fingerprint: tuple[Any, ...] | None = None
         self._refreshing = threading.Lock()
@@ -408,7 +408,7 @@ class Resolver:
     # ---------------------------------------------------------------- resolve
 
     def resolve(self, store: IdentityStore, fields: dict[str, Any]) -> Resolution:
-        query = normalise_input(fields, self.default_region)
+        query = normalize_input(fields, self.default_region)
         shared: list[str] = []
         for id_type in STRONG_ORDER:
             value = query.get(id_type)
@@ -422,11 +422,11 @@ class Resolver:
                     probability=1.0,
                     matched_on=id_type,
                     explanation=[{"comparison": id_type, "level_label": "exact identifier", "weight": None}],
-                    normalised=query,
+                    normalized=query,
                 )
             shared.extend(ids)
         if self.model is None:
-            return Resolution(None, "none", None, None, [], normalised=query)
+            return Resolution(None, "none", None, None, [], normalized=query)
         return self._probabilistic(store, query, shared)
 
     def _same_first_name(self, store: IdentityStore, identity_id: str, query: dict[str, Any]) -> bool:
@@ -442,17 +442,17 @@ class Resolver:
         ids = list(dict.fromkeys(shared))
         if self.blocking is not None:
             ids.extend(self.blocking.candidates(query))
-        if self.neighbours is not None:
-            ids.extend(self.neighbours(store, query))
+        if self.neighbors is not None:
+            ids.extend(self.neighbors(store, query))
         ids = list(dict.fromkeys(ids))[:MAX_CANDIDATES]
         if not ids:
-            return Resolution(None, "none", None, None, [], normalised=query)
+            return Resolution(None, "none", None, None, [], normalized=query)
         rows = store.select_rows("golden_profiles", {"identity_id": ids})
         if not rows:
-            return Resolution(None, "none", None, None, [], normalised=query)
+            return Resolution(None, "none", None, None, [], normalized=query)
         # One frame, the query in row 0 and the candidates after it, compared as position pairs
-        # (0, i): each column is factorised once over n + 1 values, where repeating the query
-        # n times and concatenating it with the candidates built and factorised 2n.
+        # (0, i): each column is factorized once over n + 1 values, where repeating the query
+        # n times and concatenating it with the candidates built and factorized 2n.
         frame = profile_frame([{**query, "identity_id": "api-query", "identifiers": {}}, *rows])
         n = len(rows)
         sides = Sides(frame, np.zeros(n, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64))
@@ -494,5 +494,5 @@ class Resolver:
             matched_on=None,
             explanation=explanation,
             candidates_scored=n,
-            normalised=query,
+            normalized=query,
         )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
-from idr_pipeline.api.audience_sql import as_datetime, behaviour_leaves, compile_audience, events_as_of_sql
+from idr_pipeline.api.audience_sql import as_datetime, behavior_leaves, compile_audience, events_as_of_sql
 from idr_pipeline.api.auth import require
 from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, SegmentList
@@ -27,7 +27,7 @@ def query_audience(
 ) -> dict[str, Any]:
     """Count and list the active identities matching a typed expression (never SQL).
 
-    Behavioural leaves answer as of ``events_as_of``, the instant the pipeline last published
+    Behavioral leaves answer as of ``events_as_of``, the instant the pipeline last published
     the event aggregates (null when the expression has none, or nothing was published yet).
     """
     store = get_state(request).store()
@@ -36,7 +36,7 @@ def query_audience(
         compiled = compile_audience(body.expression, store.placeholder)
     except ExpressionTooCostly as exc:
         raise HTTPException(422, str(exc)) from exc
-    as_of = as_datetime(store.query(events_as_of_sql())[0][0]) if behaviour_leaves(body.expression) else None
+    as_of = as_datetime(store.query(events_as_of_sql())[0][0]) if behavior_leaves(body.expression) else None
     count_sql, count_params = compiled.count_sql()
     count = int(store.query(count_sql, count_params)[0][0])
     page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)

@@ -1,4 +1,4 @@
-"""Health, identity look-up, resolve and nearest neighbours."""
+"""Health, identity look-up, resolve and nearest neighbors."""
 
 from __future__ import annotations
 
@@ -140,16 +140,16 @@ def similar(
 ) -> dict[str, Any]:
     """Nearest profiles in the Faiss index to the profile holding ``email`` (or to the e-mail alone)."""
     state = get_state(request)
-    normalised = normalize_email(email).value
-    if normalised is None:
+    normalized = normalize_email(email).value
+    if normalized is None:
         raise HTTPException(422, "not a usable e-mail address")
     store = state.store()
-    owners = store.lookup("email_key", email_match_key(normalised) or normalised)
+    owners = store.lookup("email_key", email_match_key(normalized) or normalized)
     owner = owners[0] if len(owners) == 1 else None
     index = state.index
     if index is None or len(index) == 0 or state.embedder is None:
-        return {"query_identity_id": owner, "neighbours": []}
-    profile: dict[str, Any] = {"email": normalised}
+        return {"query_identity_id": owner, "neighbors": []}
+    profile: dict[str, Any] = {"email": normalized}
     own_records: set[str] = set()
     if owner is not None:
         rows = store.select_rows("golden_profiles", {"identity_id": owner})
@@ -174,5 +174,5 @@ def similar(
     )
     return {
         "query_identity_id": owner,
-        "neighbours": [SimilarHit(record_id=n, identity_id=links.get(n), score=round(s, 6)) for n, s in hits],
+        "neighbors": [SimilarHit(record_id=n, identity_id=links.get(n), score=round(s, 6)) for n, s in hits],
     }

@@ -46,7 +46,7 @@ def bucket_pairs(
     """All rank pairs (lo, hi) sharing a key, skipping buckets larger than max_bucket.
 
     ``keys`` is one integer key per row (rows without a key must be filtered out before).
-    Pairs are enumerated fully vectorised: each member at offset o of a bucket of size s pairs
+    Pairs are enumerated fully vectorized: each member at offset o of a bucket of size s pairs
     with the s - 1 - o members after it.
     """
     empty = np.empty(0, dtype=np.int64)

@@ -124,7 +124,7 @@ class _Coded:
 
     Blocking only asks which records share a key, so a key of several parts is the tuple of
     their codes, never a string: at a million records, concatenating the parts' strings,
-    checking them for missing values and factorising the result again were most of the cost;
+    checking them for missing values and factorizing the result again were most of the cost;
     with codes, ``deterministic_pairs`` took 11.1 s instead of 18.6 s.
     """
 
@@ -227,7 +227,7 @@ def _row_parts(*parts: Callable[[pd.DataFrame], _Coded]) -> _CodedKey:
 @_shared_part
 def _lower(profiles: pd.DataFrame, col: str) -> _Coded:
     """``col`` stripped and lower-cased; empty means missing. Every other part starts here, so
-    each column is factorised once."""
+    each column is factorized once."""
     if col not in profiles.columns:
         return _Coded(np.full(len(profiles), -1, dtype=np.int64), np.zeros(0, dtype=object))
     codes, uniques = pd.factorize(profiles[col])
@@ -321,7 +321,7 @@ def _postcode(profiles: pd.DataFrame) -> _Coded:
 def _email_local(profiles: pd.DataFrame) -> _Coded:
     """Local part of the match key (gmail dots and +tags already folded), else of the raw e-mail."""
     key, email = _lower(profiles, "email_key"), _lower(profiles, "email")
-    # The raw e-mails of rows without a key, labelled after the key's (a value in both is
+    # The raw e-mails of rows without a key, labeled after the key's (a value in both is
     # mapped twice, then merged); only those, since each handle is read once per rule.
     fallback = np.where(key.codes < 0, email.codes, -1)
     used = np.flatnonzero(np.bincount(fallback[fallback >= 0], minlength=len(email.labels)))
@@ -589,7 +589,7 @@ class DeterministicResult:
 
     @functools.cached_property
     def pairs(self) -> pd.DataFrame:
-        """record_id_l, record_id_r of ``codes``: spelt out only when read (a report), since
+        """record_id_l, record_id_r of ``codes``: spelled out only when read (a report), since
         ``idr resolve`` needs only their count and 9M pairs of id strings took 2 s at 1M."""
         return code_pairs_frame(self.codes, self.ids_by_rank)
 
@@ -612,7 +612,7 @@ def _rule_codes(rule: BlockingRule, profiles: pd.DataFrame) -> tuple[Keyed, Keye
     """The rule's keyed rows with integer keys, and its partner side's in the same code space.
 
     Keys of the module's own rules are built as codes (see ``_Coded``); any other key function
-    gives strings, factorised here.
+    gives strings, factorized here.
     """
     if isinstance(rule.key, _CodedKey) and isinstance(rule.partner_key, _CodedKey | None):
         a = rule.key.keys(profiles)

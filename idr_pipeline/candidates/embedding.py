@@ -1,10 +1,10 @@
-"""Embedding candidates: render each profile as a short text, encode it with MiniLM, pair neighbours.
+"""Embedding candidates: render each profile as a short text, encode it with MiniLM, pair neighbors.
 
 Exact blocking keys (email key, phone, national id, device id, name + dob, postcode + initial)
 find the pairs that share an identifier verbatim. What they miss are people whose every shared
 value is slightly off: a typo in the name, a different email address with the same name in it, an
 address written differently. A sentence embedding of the whole profile places those close
-together, and a nearest-neighbour search over it needs no key at all, so it catches pairs that
+together, and a nearest-neighbor search over it needs no key at all, so it catches pairs that
 no block would have produced. `benchmarks/embedding_recall.py` measures how many such pairs it
 adds.
 
@@ -108,7 +108,7 @@ def profile_text(profiles: pd.DataFrame) -> list[str]:
       make records from the same *source* look alike rather than the same *person*.
     * Missing fields are left out rather than written as `None`/`unknown`, for the same reason.
     * Phone, national id, device id, IP and anonymous id are left out: they are exact
-      identifiers already handled by deterministic blocking, and digit/uuid strings tokenise
+      identifiers already handled by deterministic blocking, and digit/uuid strings tokenize
       into many pieces the model has no meaning for, diluting the name and address signal.
     * The text is not lower-cased here: the model's tokenizer is uncased.
 
@@ -136,12 +136,12 @@ def load_model(
     max_seq_length: int | None = DEFAULT_MAX_SEQ_LENGTH,
     quantize: bool = False,
 ) -> SentenceTransformer:
-    """The model for one (path, length cap, quantisation) variant, loaded once per process.
+    """The model for one (path, length cap, quantization) variant, loaded once per process.
 
     Each variant is its own cached object rather than one model mutated per call, so two callers
     in the same process asking for different caps cannot race on `max_seq_length`.
     `quantize=True` converts the Linear layers to dynamic int8 (weights int8, activations
-    quantised per batch), which is where nearly all of MiniLM's CPU time goes.
+    quantized per batch), which is where nearly all of MiniLM's CPU time goes.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -154,7 +154,7 @@ def load_model(
         model.max_seq_length = int(max_seq_length)
     model.eval()
     if quantize:
-        # Eager dynamic quantisation is deprecated in favour of torchao, which is not a
+        # Eager dynamic quantization is deprecated in favor of torchao, which is not a
         # dependency; the warnings say nothing actionable to the pipeline's operator.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -177,7 +177,7 @@ def encode(
     `model_path` defaults to the settings' `embedding_model_path`. `num_threads` sets torch's
     intra-op threads for the process (torch has one global pool); leave None to keep whatever the
     process already uses, which on a shared worker is usually what the operator chose.
-    Rows are re-normalised in float32 after the model's own normalisation so that the index
+    Rows are re-normalized in float32 after the model's own normalization so that the index
     sees exact unit vectors (an all-zero row, which MiniLM never produces, stays zero).
     """
     if len(texts) == 0:
@@ -211,7 +211,7 @@ def embedding_pairs(
     quantize: bool = False,
     flat_max: int | None = None,
 ) -> pd.DataFrame:
-    """Candidate pairs (`record_id_l < record_id_r`, `cosine`) from each profile's k neighbours.
+    """Candidate pairs (`record_id_l < record_id_r`, `cosine`) from each profile's k neighbors.
 
     One-shot convenience for a batch run: embed, index, query every profile against all others.
     An incremental pipeline keeps a persisted `FaissCandidateIndex` instead and queries only new
@@ -222,4 +222,4 @@ def embedding_pairs(
     kwargs = {} if flat_max is None else {"flat_max": flat_max}
     index = FaissCandidateIndex(dim=vectors.shape[1], **kwargs)
     index.add(record_ids, vectors)
-    return index.neighbours_as_pairs(record_ids, vectors, k=k, min_cosine=min_cosine)
+    return index.neighbors_as_pairs(record_ids, vectors, k=k, min_cosine=min_cosine)

@@ -28,7 +28,7 @@ FLAT = "flat"
 IVF = "ivf"
 DEFAULT_FLAT_MAX = 200_000
 DEFAULT_NPROBE = 16
-# Query batch for neighbours_as_pairs: bounds the (batch, k) result arrays, not the index.
+# Query batch for neighbors_as_pairs: bounds the (batch, k) result arrays, not the index.
 _QUERY_BATCH = 8192
 _INDEX_FILE = "index.faiss"
 _ID_MAP_FILE = "id_map.parquet"
@@ -52,7 +52,7 @@ def ivf_nlist(n: int) -> int:
 
 
 class FaissCandidateIndex:
-    """Cosine nearest neighbours over unit vectors, addressed by string record id.
+    """Cosine nearest neighbors over unit vectors, addressed by string record id.
 
     `flat_max` is the largest size kept exact; `nprobe` is how many IVF lists a query scans
     (ignored for flat). Re-adding a record id replaces its vector, since a changed profile must
@@ -174,14 +174,14 @@ class FaissCandidateIndex:
         scores = np.where(ids < 0, np.nan, scores).astype(np.float32)
         return names, scores
 
-    def neighbours_as_pairs(
+    def neighbors_as_pairs(
         self,
         record_ids: Sequence[str],
         vectors: np.ndarray,
         k: int = 10,
         min_cosine: float = 0.0,
     ) -> pd.DataFrame:
-        """Pairs frame (`record_id_l < record_id_r`, `cosine`) from each query's k neighbours.
+        """Pairs frame (`record_id_l < record_id_r`, `cosine`) from each query's k neighbors.
 
         Searches k+1 so that a query already in the index still gets k others after its own
         hit is dropped. A pair found from both ends appears once (with the higher cosine, which

@@ -8,7 +8,7 @@ two records become a candidate pair with probability ``1 - (1 - s**r)**b`` for s
 so the pipeline chooses (r, b) for the similarity it cares about instead of comparing n^2 pairs.
 
 Shingles
-    Character 3-grams of each standardised attribute, each value padded with ``^`` and ``$`` so
+    Character 3-grams of each standardized attribute, each value padded with ``^`` and ``$`` so
     first and last letters weigh as much as inner ones and a one- or two-character value still
     yields a shingle. Every shingle is prefixed with its field (``fn:``, ``ln:``, ``em:``, ``ph:``,
     ``st:``, ``pc:``, ``db:``) so "ann" in a first name and "ann" in a street are different
@@ -22,7 +22,7 @@ Shingles
 Hashing
     A shingle string s hashes to ``zlib.crc32(s.encode("utf-32-le"))``: stable across processes
     and machines (Python's ``hash()`` is salted per process, which would make signatures differ
-    between Spark workers). The vectorised path computes the same CRC with numpy over the code
+    between Spark workers). The vectorized path computes the same CRC with numpy over the code
     points, so ``profile_shingles`` (readable, for tests) and ``profile_shingle_hashes`` (fast)
     agree exactly. Permutations are multiply-add-shift hashes ``((a*x + b) mod 2^64) >> 32`` of
     the 32-bit shingle hash, with a, b < 2^64 from a seeded PCG64 generator: a strongly
@@ -114,7 +114,7 @@ def _postcode(v: str | None) -> str | None:
 
 
 def _field_values(profiles: pd.DataFrame) -> dict[str, list[str | None]]:
-    """Per field prefix, the normalised value that is shingled (None when missing), row by row.
+    """Per field prefix, the normalized value that is shingled (None when missing), row by row.
 
     The readable definition, kept for ``profile_shingles`` and the tests; ``_field_codes``
     computes the same values once per distinct value.
@@ -148,28 +148,28 @@ def _recode(codes: np.ndarray, values: Sequence[object], fn: Callable[[object], 
     return inner[codes], uniques.tolist()
 
 
-def _normalised(column: pd.Series | np.ndarray) -> FieldCodes:
+def _normalized(column: pd.Series | np.ndarray) -> FieldCodes:
     codes, uniques = pd.factorize(column)  # missing values (None, NaN, NA) take code -1
     return _recode(codes, uniques, _norm_text)
 
 
 def _field_codes(profiles: pd.DataFrame) -> dict[str, FieldCodes]:
-    """``_field_values`` as codes over distinct values, every normaliser called once per value.
+    """``_field_values`` as codes over distinct values, every normalizer called once per value.
 
     Names, postcodes and birth dates repeat (about 20k distinct among a million records), so
-    per row the normalisers were the largest part of shingling.
+    per row the normalizers were the largest part of shingling.
     """
     n = len(profiles)
 
     def col(name: str) -> FieldCodes:
-        return _normalised(profiles[name]) if name in profiles.columns else (np.full(n, -1, np.intp), [])
+        return _normalized(profiles[name]) if name in profiles.columns else (np.full(n, -1, np.intp), [])
 
     key_codes, keys = col("email_key")
     email_codes = key_codes.copy()
     mails: list[str] = []
     fallback = key_codes < 0
     if "email" in profiles.columns and fallback.any():  # the e-mail is read only without a key
-        mail_codes, mails = _normalised(profiles["email"].to_numpy()[fallback])
+        mail_codes, mails = _normalized(profiles["email"].to_numpy()[fallback])
         email_codes[fallback] = np.where(mail_codes < 0, -1, mail_codes + len(keys))
     return {
         "fn": col("first_name"),
@@ -269,7 +269,7 @@ def _value_shingles(prefix: str, values: Sequence[str | None]) -> ShingleSets:
 
 
 def profile_shingle_hashes(profiles: pd.DataFrame) -> ShingleSets:
-    """Vectorised ``[{shingle_hash(s) for s in row} for row in profile_shingles(profiles)]``.
+    """Vectorized ``[{shingle_hash(s) for s in row} for row in profile_shingles(profiles)]``.
 
     Each distinct value is shingled once; a row's hashes are its values' hashes, field by field.
     """
@@ -471,12 +471,12 @@ _GRID = 2001
 def choose_bands(
     threshold: float, max_hashes: int, fp_weight: float = 1.0, fn_weight: float = 1.0
 ) -> BandChoice:
-    """The (r, b) with r*b <= max_hashes minimising fp_weight * fp_area + fn_weight * threshold_error.
+    """The (r, b) with r*b <= max_hashes minimizing fp_weight * fp_area + fn_weight * threshold_error.
 
-    The false-positive area alone is minimised by pushing the curve far right (large r), which
+    The false-positive area alone is minimized by pushing the curve far right (large r), which
     would miss the true pairs just above the threshold; the threshold error is what keeps the
     curve's steep part at the threshold, so it is the false-negative guard and takes fn_weight.
-    The false-negative area is reported, not optimised: it's dominated by similarities near 1
+    The false-negative area is reported, not optimized: it's dominated by similarities near 1
     that every reasonable banding catches, and adding it would reward a curve left of t.
     Ties go to fewer hashes (cheaper signatures and fewer band rows).
     """
@@ -576,7 +576,7 @@ def _band_key_block(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
     for j in range(r):
         np.multiply(key, _MIX_MUL, out=key)  # uint64 arithmetic wraps, as the key's definition
         np.add(key, bands[:, :, j], out=key)
-        # splitmix64 finaliser: spreads every input bit over the 64-bit key
+        # splitmix64 finalizer: spreads every input bit over the 64-bit key
         for shift, mul in ((30, _MIX_C1), (27, _MIX_C2)):
             np.right_shift(key, np.uint64(shift), out=tmp)
             np.bitwise_xor(key, tmp, out=key)
@@ -597,7 +597,7 @@ class LshResult:
 
     @functools.cached_property
     def pairs(self) -> pd.DataFrame:
-        """record_id_l, record_id_r of ``codes``, spelt out only when read (see DeterministicResult)."""
+        """record_id_l, record_id_r of ``codes``, spelled out only when read (see DeterministicResult)."""
         return code_pairs_frame(self.codes, self.ids_by_rank)
 
     @property

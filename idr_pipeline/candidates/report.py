@@ -7,7 +7,7 @@ saves. The union row answers the question that matters when choosing generators:
 one adds on top of the others.
 
 Works at a million records: true pairs are counted from person group sizes, never
-enumerated, and candidate pairs are compared as int64 codes of factorised record ids.
+enumerated, and candidate pairs are compared as int64 codes of factorized record ids.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
 from idr_pipeline.standardize.profiles import PROFILE_COLUMNS, read_profiles
 
-EMBEDDING_NEIGHBOURS = 10
+EMBEDDING_NEIGHBORS = 10
 
 
 EMBEDDING_MIN_COSINE = 0.80
@@ -35,7 +35,7 @@ def records_to_embed(profiles: pd.DataFrame, linked: set[str], policy: str, limi
 
     MiniLM costs milliseconds per record on a laptop CPU, so by default only records that no
     shared strong identifier links ("unlinked") are embedded: they are where a fuzzy, typo- and
-    nickname-tolerant neighbour search can still find a match the cheap generators missed.
+    nickname-tolerant neighbor search can still find a match the cheap generators missed.
     """
     if policy == "none":
         return profiles.iloc[0:0]
@@ -115,8 +115,8 @@ def run_candidates(
     record_ids, vectors = read_embeddings(lake)
     if record_ids and Path(index_dir).exists():
         index = FaissCandidateIndex.load(index_dir)
-        extra["embedding"] = index.neighbours_as_pairs(
-            record_ids, vectors, k=EMBEDDING_NEIGHBOURS, min_cosine=EMBEDDING_MIN_COSINE
+        extra["embedding"] = index.neighbors_as_pairs(
+            record_ids, vectors, k=EMBEDDING_NEIGHBORS, min_cosine=EMBEDDING_MIN_COSINE
         )
     cands = generate_candidates(profiles, config, extra)
     by_generator, table = cands.by_generator, cands.table

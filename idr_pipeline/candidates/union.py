@@ -34,7 +34,7 @@ from idr_pipeline.settings import MatchConfig
 
 
 class PairsByGenerator(Mapping[str, pd.DataFrame]):
-    """Each generator's own pairs (record_id_l, record_id_r), spelt out as ids only when read.
+    """Each generator's own pairs (record_id_l, record_id_r), spelled out as ids only when read.
 
     ``idr resolve`` needs only their counts; the frames are for the blocking report. At a
     million records the deterministic and MinHash frames were 2-3 s of id strings nobody read.
@@ -91,7 +91,7 @@ def generate_candidates(
     The rules carry nearly all pair completeness (0.96 at 10k and 100k generated people, see
     benchmarks/blocking_report.py); MinHash at a high threshold costs few pairs and catches
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
-    ``extra`` adds pairs found elsewhere (the Faiss neighbours) to the one union.
+    ``extra`` adds pairs found elsewhere (the Faiss neighbors) to the one union.
     """
     choice = choose_bands(config.lsh_threshold, config.lsh_max_hashes)
     # MinHash needs nothing from the rules, so it runs beside them in a second process.
@@ -149,7 +149,7 @@ def em_sample_pairs(
 ) -> tuple[pd.DataFrame, int]:
     """(the EM sample of the union of ``codes`` as record-id pairs, the union's size).
 
-    Only the sample is spelt out as ids: the pool holds every training-only pair as well as the
+    Only the sample is spelled out as ids: the pool holds every training-only pair as well as the
     scored ones, which at a million records is millions of pairs nobody else reads.
     """
     pool, _ = union_codes(codes)
@@ -159,7 +159,7 @@ def em_sample_pairs(
 
 
 def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) -> pa.Table:
-    """`union_pairs` over integer pair codes, spelt out by Arrow: the generators' pairs are never
+    """`union_pairs` over integer pair codes, spelled out by Arrow: the generators' pairs are never
     re-hashed as text, and the ids are taken from one Arrow array of the record ids."""
     names = sorted(codes)
     union, bits = union_codes([codes[name] for name in names])
@@ -171,14 +171,14 @@ def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) 
     sets = np.flatnonzero(counts)
     which = np.zeros(len(counts), dtype=np.int64)
     which[sets] = np.arange(len(sets))
-    spelt = pa.array(
+    spelled = pa.array(
         [",".join(name for i, name in enumerate(names) if int(b) >> i & 1) for b in sets], type=pa.string()
     )
     return pa.table(
         {
             "record_id_l": ids.take(pa.array(union // n)),
             "record_id_r": ids.take(pa.array(union % n)),
-            "generators": spelt.take(pa.array(which[bits])),
+            "generators": spelled.take(pa.array(which[bits])),
         }
     )
 

@@ -167,7 +167,7 @@ def demo(
     stream: Annotated[
         bool, typer.Option(help="Also stream events through Kafka into identities and segments.")
     ] = True,
-    event_days: Annotated[int, typer.Option(min=1, help="Days of behavioural events to stream.")] = 7,
+    event_days: Annotated[int, typer.Option(min=1, help="Days of behavioral events to stream.")] = 7,
 ) -> None:
     """Generate a sample, materialize every asset through Dagster, stream events, print the summary."""
 

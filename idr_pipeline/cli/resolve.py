@@ -165,7 +165,7 @@ def resolve_files(
         for batch in batches:
             step(f"landing {batch.source} ({batch.table.num_rows:,} rows)")
             land_batch(lake, batch)
-        step("standardising")
+        step("standardizing")
         mappings = {name: mapping for name, (mapping, _path) in paired.items()}
         cleaning = run_cleaning(
             spark, lake, mappings, settings.default_phone_region, load_tombstones(settings.store_url)

@@ -24,13 +24,13 @@ CANONICAL_COLUMNS: list[str] = [
 ]
 REQUIRED_COLUMNS: list[str] = ["record_id", "source"]
 
-# Columns added by standardisation (see idr_pipeline.standardize).
+# Columns added by standardization (see idr_pipeline.standardize).
 DERIVED_COLUMNS: list[str] = ["email_key"]
 
 # Ingestion metadata added when a file lands in the raw zone.
 INGEST_COLUMNS: list[str] = ["_source", "_batch_id", "_ingested_at", "_line_number"]
 
-# Strong identifiers: sharing one of these (after normalisation) is evidence of one person.
+# Strong identifiers: sharing one of these (after normalization) is evidence of one person.
 STRONG_IDENTIFIERS: list[str] = ["email_key", "phone", "national_id", "device_id", "source_customer_key"]
 
 # Column that carries, as JSON, any source columns the mapping does not name.

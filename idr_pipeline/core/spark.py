@@ -33,7 +33,7 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Larger Arrow batches cut the Python workers' per-batch costs (conversion, the contract
-        # check, factorising each column): run_cleaning on the 1M raw zone took 94.5/99.2 s at
+        # check, factorizing each column): run_cleaning on the 1M raw zone took 94.5/99.2 s at
         # 100k rows per batch against 104.8/103.3 s at 20k, alternating runs.
         "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
         "spark.ui.enabled": "false",

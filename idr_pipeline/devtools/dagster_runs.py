@@ -1,6 +1,6 @@
-"""Materialise the whole asset graph in-process, as the demo and the tests do.
+"""Materialize the whole asset graph in-process, as the demo and the tests do.
 
-Runs go through the same Definitions the UI loads, so every run, materialisation and check
+Runs go through the same Definitions the UI loads, so every run, materialization and check
 result is recorded in the Dagster instance and shows up in ``dagster dev`` afterwards.
 """
 

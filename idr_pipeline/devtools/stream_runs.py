@@ -3,7 +3,7 @@
 This is what the sensor daemon would do, done synchronously: evaluate each sensor, add the
 range partitions it asks for, record its lag observation, and execute one run per requested
 range through the same jobs the UI shows, so every run and check result lands in the
-instance. Ranges that exist as partitions but never materialised (a crashed run) are run
+instance. Ranges that exist as partitions but never materialized (a crashed run) are run
 again first, which is how "a crashed run loses nothing" holds without the daemon.
 """
 

@@ -176,11 +176,11 @@ def _conflicting_pairs(
     ]
 
 
-def _conflict_weighed_by_model(pairs: list[tuple[str, str]], neighbours: dict[str, dict[str, float]]) -> bool:
+def _conflict_weighed_by_model(pairs: list[tuple[str, str]], neighbors: dict[str, dict[str, float]]) -> bool:
     """The pairs carrying the conflict are, on average, more likely the same person than not
     (an unscored pair counts 0): one heavily corrupted copy among five must not veto the
     other four, while father and son, whose own pairs score low, stay apart."""
-    return bool(pairs) and sum(neighbours[x].get(y, 0.0) for x, y in pairs) / len(pairs) > 0.5
+    return bool(pairs) and sum(neighbors[x].get(y, 0.0) for x, y in pairs) / len(pairs) > 0.5
 
 
 def _name_key(first: object, last: object) -> str | None:
@@ -224,7 +224,7 @@ def rows_clustering_reads(
 def _strongest_first(pairs: pd.DataFrame) -> pd.DataFrame:
     """The pairs by probability descending, then record ids ascending, stable: the order the
     loop takes them in. Sorted by Arrow, whose string order (UTF-8 bytes) is Python's (code
-    points); pandas factorised and sorted both id columns first (1.6-2.0 s of the clustering
+    points); pandas factorized and sorted both id columns first (1.6-2.0 s of the clustering
     at a million records, sampled)."""
     keys = pa.table(
         {
@@ -258,7 +258,7 @@ def cluster_pairs(
     strong = _strongest_first(pairs.loc[is_strong, columns])
     order = strong.index
     # Only records a strong pair touches can ever merge; every other record stays a singleton
-    # and is labelled by itself at the end.
+    # and is labeled by itself at the end.
     linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
     record_ids = list(record_ids)
     unknown = pd.Index(linked).difference(pd.Index(record_ids))
@@ -309,10 +309,10 @@ def cluster_pairs(
     known = (lc >= 0) & (rc >= 0)
     among = known.copy()
     among[known] = guarded[lc[known]] & (component[lc[known]] == component[rc[known]])
-    neighbours: dict[str, dict[str, float]] = defaultdict(dict)
+    neighbors: dict[str, dict[str, float]] = defaultdict(dict)
     for left, right, prob in pairs.loc[among, columns].itertuples(index=False, name=None):
-        neighbours[left][right] = prob
-        neighbours[right][left] = prob
+        neighbors[left][right] = prob
+        neighbors[right][left] = prob
 
     kept: list[Hashable] = []
     refused: list[tuple[str, str, float, str]] = []
@@ -323,7 +323,7 @@ def cluster_pairs(
         a, b = clusters[la], clusters[lb]
         reason = _conflict(a, b, (left, right))
         if reason is not None and _conflict_weighed_by_model(
-            _conflicting_pairs(a, b, reason, nid_of, person_of), neighbours
+            _conflicting_pairs(a, b, reason, nid_of, person_of), neighbors
         ):
             # The pairs of records that carry the conflict were themselves scored as matches:
             # the model has weighed those disagreements directly (a corrupted copy, a re-keyed
@@ -334,7 +334,7 @@ def cluster_pairs(
             reason = REFUSED_SIZE
         if reason is None and len(a.members) > 1 and len(b.members) > 1:
             in_b = set(b.members)
-            total = sum(p for m in a.members for n, p in neighbours[m].items() if n in in_b)
+            total = sum(p for m in a.members for n, p in neighbors[m].items() if n in in_b)
             if total / (len(a.members) * len(b.members)) < policy.min_avg_linkage:
                 reason = REFUSED_WEAK_BRIDGE
         if reason is not None:

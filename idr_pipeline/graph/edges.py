@@ -1,4 +1,4 @@
-"""Deterministic edges: records that share a normalised strong identifier.
+"""Deterministic edges: records that share a normalized strong identifier.
 
 A shared value is only evidence of one person when the records carrying it look like one
 person. Households share landlines and family e-mails; placeholders like test@test.com are

@@ -27,7 +27,7 @@ SHARED_COLUMNS = [
     "id_type", "id_value", "records", "distinct_names", "distinct_dobs", "blocked", "people", "not_identity_reason",
 ]  # fmt: skip
 EDGE_COLUMNS = ["src", "dst", "id_type", "id_value"]
-#: The ASCII characters ``str.strip()`` removes (spelt out here: importing ``standardize`` for
+#: The ASCII characters ``str.strip()`` removes (spelled out here: importing ``standardize`` for
 #: them would cost each Spark Python worker half a second).
 ASCII_WHITESPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
 
@@ -129,7 +129,7 @@ def _distinct_per_group(group: np.ndarray, records: np.ndarray, column: pa.Array
 def blocked_values(types: pa.Array, values: pa.Array, blocklist: dict[str, set[str]]) -> np.ndarray:
     """:func:`is_blocked` of each (type, value), element-wise, with the same answers.
 
-    The rule normalises with ``str.strip().lower()`` and, for phones, keeps ``str.isdigit``
+    The rule normalizes with ``str.strip().lower()`` and, for phones, keeps ``str.isdigit``
     characters. On ASCII strings those are exactly an ASCII trim of the characters
     ``str.isspace`` accepts, ``ascii_lower`` and the digits 0-9, which Arrow computes without
     building a Python string per value (calling the rule once per distinct value was three

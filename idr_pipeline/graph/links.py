@@ -29,7 +29,7 @@ class LinkedPairs:
     scored: int  # how many of the rows are scored pairs
 
     def frame(self, rows: np.ndarray, record_ids: np.ndarray) -> pd.DataFrame:
-        """The chosen rows as the clustering reads them, labelled by row number; ``scored_row``
+        """The chosen rows as the clustering reads them, labeled by row number; ``scored_row``
         is missing for an added link."""
         return pd.DataFrame(
             {
@@ -81,13 +81,13 @@ def deterministic_link_positions(
     sets = np.zeros(len(pairs), dtype=np.int64)
     np.bitwise_or.at(sets, of_pair.reshape(-1), np.left_shift(1, type_code.reshape(-1).astype(np.int64)))
     distinct, which = np.unique(sets, return_inverse=True)
-    spelt = np.array(
+    spelled = np.array(
         [",".join(t for i, t in enumerate(type_names) if int(b) >> i & 1) for b in distinct], dtype=object
     )
     lo, hi = pairs // n, pairs % n
     record_ids = profiles["record_id"].to_numpy(dtype=object)
     swap = record_ids[lo] > record_ids[hi]
-    return np.where(swap, hi, lo), np.where(swap, lo, hi), spelt[which.reshape(-1)]
+    return np.where(swap, hi, lo), np.where(swap, lo, hi), spelled[which.reshape(-1)]
 
 
 def link_positions(

@@ -10,7 +10,7 @@ from scipy.sparse import csgraph
 
 
 def component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Component label per vertex 0..n-1 (scipy's union-find-equivalent labelling, in C)."""
+    """Component label per vertex 0..n-1 (scipy's union-find-equivalent labeling, in C)."""
     if n == 0:
         return np.empty(0, dtype=np.int64)
     # int32 weights: duplicate edges are summed by tocsr, and a narrow type could wrap to 0.

@@ -60,7 +60,7 @@ def new_identity_ids(founding_records: Iterable[str], known_ids: set[str]) -> li
 def _sorted(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
     """``frame.sort_values`` on several keys, sorted by Arrow.
 
-    pandas sorts object columns by factorising each key and sorting its distinct values in
+    pandas sorts object columns by factorizing each key and sorting its distinct values in
     Python: 2.9 s for the two sorts of a re-run's 500k overlaps at a million records. Both
     sorts are stable and put missing values last, and Arrow orders UTF-8 strings by code point,
     as Python orders ``str``; columns Arrow cannot take are sorted by pandas.

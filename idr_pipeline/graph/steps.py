@@ -64,7 +64,7 @@ class EdgeStats:
 
 
 def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], max_people: int) -> EdgeStats:
-    """Write the deterministic edges and the values that must not link, and summarise both.
+    """Write the deterministic edges and the values that must not link, and summarize both.
 
     The counts are read back with Arrow in the driver (``edges.edge_summary`` says why that is
     bounded) instead of five Spark jobs over the written files. The preview stays a Spark query
@@ -94,7 +94,7 @@ def run_edges(spark: SparkSession, lake: Lake, blocklist: dict[str, set[str]], m
 def load_previous_graph(lake: Lake) -> PreviousGraph | None:
     if not (lake.has_dataset(*LINKS) and lake.has_dataset(*REGISTRY)):
         return None
-    # Materialise the previous links now: this run is about to write a new version beside them.
+    # Materialize the previous links now: this run is about to write a new version beside them.
     links = lake.read_latest(*LINKS).select("record_id", "identity_id").localCheckpoint()
     return PreviousGraph(links=links, registry=_read_registry(lake), merges=_read_merges(lake))
 

@@ -1,6 +1,6 @@
 """Source mappings: how each source's columns become canonical profile columns.
 
-A mistake in a mapping (a misspelt canonical name, a column the file does not have) must stop
+A mistake in a mapping (a misspelled canonical name, a column the file does not have) must stop
 that source with a message naming the problem; guessing would silently load nulls.
 """
 

@@ -2,7 +2,7 @@
 
 A line that cannot be parsed is not skipped: it becomes a row with ``_parse_error`` and the raw
 text in ``_raw_line`` so that it reaches quarantine with its reason and the counts add up.
-All values are kept as strings; typing them is standardisation's job, not the reader's.
+All values are kept as strings; typing them is standardization's job, not the reader's.
 """
 
 from __future__ import annotations

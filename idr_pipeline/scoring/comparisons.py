@@ -5,7 +5,7 @@ conditionally independent given match status. The levels here are ordered from 0
 disagreement) upward to the strongest agreement; -1 means a value is missing on either side and
 contributes no evidence at all, which is different from disagreement.
 
-Speed: a pair frame repeats the same records many times, so every column is factorised once
+Speed: a pair frame repeats the same records many times, so every column is factorized once
 over both sides and derived features (e-mail local part, last seven phone digits, date parts,
 nickname groups) are computed on the distinct values only; equality becomes integer comparison
 of codes, and string similarity (rapidfuzz `cpdist`) runs only on pairs that are present and not
@@ -230,7 +230,7 @@ def _tf_key(column: str, value: object) -> str | None:
 
 
 class _Codes:
-    """Several columns factorised into one shared code space (missing = -1)."""
+    """Several columns factorized into one shared code space (missing = -1)."""
 
     def __init__(self, *columns: pd.Series | np.ndarray, clean: Callable[[object], object] = _clean) -> None:
         if not columns:
@@ -251,7 +251,7 @@ class _Codes:
         return np.append(self.uniques, "")[codes]
 
     def derive(self, fn: Callable[[str], object]) -> _Codes:
-        """The same columns mapped through fn (computed once per distinct value) and re-factorised."""
+        """The same columns mapped through fn (computed once per distinct value) and re-factorized."""
         derived = object.__new__(_Codes)
         derived._set(np.concatenate(self.codes), [fn(v) for v in self.uniques], [len(c) for c in self.codes])
         return derived
@@ -272,7 +272,7 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
 class Sides:
     """Pairs as two arrays of row positions into one frame of records.
 
-    A candidate set repeats each record many times, and scoring runs it in chunks; factorising
+    A candidate set repeats each record many times, and scoring runs it in chunks; factorizing
     a column, cleaning its distinct values and deriving features (local parts, nickname groups)
     is done once per frame and kept in ``cache``, which the chunks of one frame share. A pair's
     codes are then two integer gathers.
@@ -325,7 +325,7 @@ class Sides:
 def _similarity(
     codes: _Codes, left: np.ndarray, right: np.ndarray, mask: np.ndarray, scorer=JaroWinkler
 ) -> np.ndarray:
-    """Normalised similarity where mask, 0 elsewhere; rapidfuzz only sees the masked pairs."""
+    """Normalized similarity where mask, 0 elsewhere; rapidfuzz only sees the masked pairs."""
     out = np.zeros(len(left), dtype=np.float32)
     if mask.any():
         out[mask] = cpdist(

@@ -31,7 +31,7 @@ _M_FLOOR = 1e-6  # a level never seen among matches is strong, not infinite, evi
 
 @dataclass
 class MatchModel:
-    """Parameters of a trained model; everything scoring needs, JSON-serialisable."""
+    """Parameters of a trained model; everything scoring needs, JSON-serializable."""
 
     comparisons: list[Comparison]
     m: dict[str, np.ndarray]

@@ -46,7 +46,7 @@ def score_position_chunks(
     ``cache``: a ``Sides`` cache of these profiles to fill or reuse.
     """
     frame = profiles.reset_index(drop=True)
-    # The profiles' factorised columns, shared by every chunk (and by training, when given).
+    # The profiles' factorized columns, shared by every chunk (and by training, when given).
     cache = {} if cache is None else cache
 
     def scored(start: int) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def score_position_chunks(
     if workers <= 1 or len(starts) < 3:
         yield from (scored(start) for start in starts)
         return
-    # The first chunk fills the factorised-column cache, which the child then inherits.
+    # The first chunk fills the factorized-column cache, which the child then inherits.
     yield scored(starts[0])
     half = (len(starts) + 1) // 2
     child = Forked(lambda: [scored(start) for start in starts[half:]])

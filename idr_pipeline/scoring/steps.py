@@ -24,7 +24,7 @@ from idr_pipeline.standardize.profiles import current_memo, memoized, profiles_v
 
 
 def comparison_cache(lake: Lake, config: MatchConfig) -> dict:
-    """The ``Sides`` cache of the masked profiles (their factorised and cleaned columns): within
+    """The ``Sides`` cache of the masked profiles (their factorized and cleaned columns): within
     ``reusing_profiles`` training and scoring share it (3.3 s to build at a million records),
     outside each call starts empty."""
     memo = current_memo()

@@ -54,7 +54,7 @@ def training_comparisons(
 
     Comparing is per pair, so with ``config.workers`` > 1 and at least ``fork_min_pairs`` EM
     pairs a forked child compares the tail of them while this process compares the rest and
-    the random pairs (an even split of the work). A first slice fills the factorised-column
+    the random pairs (an even split of the work). A first slice fills the factorized-column
     cache the child then inherits. The frames are the same either way.
     """
     frame = profiles.reset_index(drop=True)

@@ -1,1 +1,1 @@
-"""Audience segments: typed rule expressions, behaviour prototypes and their members."""
+"""Audience segments: typed rule expressions, behavior prototypes and their members."""

@@ -1,4 +1,4 @@
-"""Per-identity event aggregates for the API's behavioural audience leaves.
+"""Per-identity event aggregates for the API's behavioral audience leaves.
 
 The query API cannot run Spark, so the feature step hands it what the Spark rule evaluator
 (:mod:`idr_pipeline.segments.rules_spark`) would look at, rolled up small enough to serve: one
@@ -53,10 +53,10 @@ def _aggregated_type() -> Column:
 def build_event_aggregates(events: DataFrame, end: datetime) -> DataFrame:
     """Rows of ``event_aggregates`` from resolved events (``resolve_event_identities``)."""
     kind = F.col("type")
-    behaviour = events.where(
+    behavior = events.where(
         F.col("identity_id").isNotNull() & _aggregated_type() & in_window(end, AGGREGATE_DAYS)
     )
-    keyed = behaviour.select(
+    keyed = behavior.select(
         kind.alias("event_type"),
         _value(F.lower(F.col("category"))).alias("category"),
         days_ago(end).alias("days_ago"),

@@ -1,25 +1,25 @@
-"""Behaviour vectors: what an identity did lately, as text and as one unit vector.
+"""Behavior vectors: what an identity did lately, as text and as one unit vector.
 
-The text is the common ground of two vectorisers and of the prototypes: an identity's recent
+The text is the common ground of two vectorizers and of the prototypes: an identity's recent
 events rendered newest first as short phrases ("purchased luxury, clicked spring sale, viewed
-sports"), and a prototype's description and example behaviours written the same way. Either
-vectoriser turns both into unit vectors, so prototype membership is one matrix product and a
+sports"), and a prototype's description and example behaviors written the same way. Either
+vectorizer turns both into unit vectors, so prototype membership is one matrix product and a
 threshold on cosine.
 
 * ``tokens`` (the default): sparse counts of category/campaign words and of verb+object
-  phrases, log-damped, hashed into 2^18 sparse dims and L2-normalised. No fitting, so vectors
-  of two runs are comparable and a prototype needs no population to be vectorised.
+  phrases, log-damped, hashed into 2^18 sparse dims and L2-normalized. No fitting, so vectors
+  of two runs are comparable and a prototype needs no population to be vectorized.
 * ``minilm``: the project's offline all-MiniLM-L6-v2 (``idr_pipeline.candidates.embedding``).
 
 Which one is the default is measured, not argued: ``benchmarks/behavior_vectors.py`` scores
 the ``luxury_affinity`` prototype against the generator's planted luxury buyers (3,000 people,
-90 days, 2,548 identities with a behaviour text, 67 planted buyers with a luxury purchase in
+90 days, 2,548 identities with a behavior text, 67 planted buyers with a luxury purchase in
 the window; shared 2-core box at load ~10). At its best threshold ``tokens`` reaches
-P 0.97 / R 0.97 (F1 0.97) and vectorises everyone in 0.5 s; MiniLM reaches F1 0.56 (fp32,
-53 s + 12 s load) and 0.56 (int8, 29 s). MiniLM's cosines between short behaviour lists are
+P 0.97 / R 0.97 (F1 0.97) and vectorizes everyone in 0.5 s; MiniLM reaches F1 0.56 (fp32,
+53 s + 12 s load) and 0.56 (int8, 29 s). MiniLM's cosines between short behavior lists are
 dominated by their shared form ("purchased x, viewed y"), so one luxury purchase among many
-others moves the vector little; the token vectoriser weighs exactly the words that differ.
-So ``tokens`` is the default (``IDR_BEHAVIOR_VECTORIZER``) and the catalogue's thresholds
+others moves the vector little; the token vectorizer weighs exactly the words that differ.
+So ``tokens`` is the default (``IDR_BEHAVIOR_VECTORIZER``) and the catalog's thresholds
 (0.3) are set for it; MiniLM stays available for free-text prototypes the tokens cannot match.
 """
 
@@ -43,7 +43,7 @@ from idr_pipeline.segments.dsl import PrototypeSegment
 from idr_pipeline.segments.resolved_events import in_window
 
 VECTORIZERS: tuple[str, ...] = ("tokens", "minilm")
-BEHAVIOUR_DAYS = 90
+BEHAVIOR_DAYS = 90
 #: Newest events kept per identity: enough to show a taste, short enough for MiniLM's cap.
 MAX_EVENTS = 30
 TOKEN_DIM = 1 << 18
@@ -74,8 +74,8 @@ def _phrase() -> Column:
     )
 
 
-def behaviour_texts(
-    events: DataFrame, end: datetime, within_days: int = BEHAVIOUR_DAYS, max_events: int = MAX_EVENTS
+def behavior_texts(
+    events: DataFrame, end: datetime, within_days: int = BEHAVIOR_DAYS, max_events: int = MAX_EVENTS
 ) -> DataFrame:
     """``identity_id, text, events``: each identity's recent telling events, newest first."""
     phrased = events.where(F.col("identity_id").isNotNull() & in_window(end, within_days)).select(
@@ -98,11 +98,11 @@ def behaviour_texts(
     )
 
 
-# ----------------------------------------------------------------------------- vectorisers
+# ----------------------------------------------------------------------------- vectorizers
 
 
 def text_tokens(text: str) -> list[str]:
-    """Content words and verb+object phrases of a behaviour text or a free description."""
+    """Content words and verb+object phrases of a behavior text or a free description."""
     tokens: list[str] = []
     for clause in text.lower().replace(";", ",").split(","):
         words = [w for w in _WORD.findall(clause) if w not in _STOP]
@@ -145,12 +145,12 @@ Matrix = np.ndarray | sparse.csr_matrix
 
 
 def vectorize(texts: Sequence[str], vectorizer: str = "tokens", **minilm: object) -> Matrix:
-    """Unit rows, one per text, by the named vectoriser (``minilm`` kwargs go to ``encode``)."""
+    """Unit rows, one per text, by the named vectorizer (``minilm`` kwargs go to ``encode``)."""
     if vectorizer == "tokens":
         return token_vectors(texts)
     if vectorizer == "minilm":
         return encode(list(texts), **{"num_threads": 1, **minilm})  # type: ignore[arg-type]
-    raise ValueError(f"unknown behaviour vectoriser {vectorizer!r}; choose from {VECTORIZERS}")
+    raise ValueError(f"unknown behavior vectorizer {vectorizer!r}; choose from {VECTORIZERS}")
 
 
 def _dense(matrix: Matrix) -> np.ndarray:
@@ -165,22 +165,22 @@ def prototype_texts(segment: PrototypeSegment) -> list[str]:
 
 
 def prototype_vector(segment: PrototypeSegment, vectorizer: str = "tokens", **minilm: object) -> np.ndarray:
-    """The normalised mean of the description's and the examples' vectors (dense)."""
+    """The normalized mean of the description's and the examples' vectors (dense)."""
     mean = _dense(vectorize(prototype_texts(segment), vectorizer, **minilm)).mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return (mean / norm if norm else mean).astype(np.float32)
 
 
 @dataclass
-class BehaviourVectors:
+class BehaviorVectors:
     """Identity ids with their texts and unit vectors (row i of ``vectors`` is ``ids[i]``)."""
 
     ids: list[str]
     texts: list[str]
     vectors: Matrix
     vectorizer: str
-    #: The behaviour window the texts cover; a prototype with another window needs its own.
-    within_days: int = BEHAVIOUR_DAYS
+    #: The behavior window the texts cover; a prototype with another window needs its own.
+    within_days: int = BEHAVIOR_DAYS
 
     def scores(self, prototype: np.ndarray) -> np.ndarray:
         """Cosine of every identity to a unit prototype vector, rounded for stable storage."""
@@ -213,7 +213,7 @@ class BehaviourVectors:
         )
 
     @classmethod
-    def from_frame(cls, pdf: pd.DataFrame) -> BehaviourVectors:
+    def from_frame(cls, pdf: pd.DataFrame) -> BehaviorVectors:
         ids = pdf["identity_id"].astype(str).tolist()
         vectorizer = str(pdf["vectorizer"].iloc[0]) if len(pdf) else "tokens"
         if vectorizer == "tokens":
@@ -227,18 +227,18 @@ class BehaviourVectors:
             vectors = (
                 np.stack([np.asarray(v, np.float32) for v in pdf["values"]]) if len(ids) else np.zeros((0, 0))
             )
-        within = int(pdf["within_days"].iloc[0]) if len(pdf) else BEHAVIOUR_DAYS
+        within = int(pdf["within_days"].iloc[0]) if len(pdf) else BEHAVIOR_DAYS
         texts = pdf["text"].astype(str).tolist()
         return cls(ids=ids, texts=texts, vectors=vectors, vectorizer=vectorizer, within_days=within)
 
 
 def embed_texts(
-    texts: pd.DataFrame, vectorizer: str = "tokens", within_days: int = BEHAVIOUR_DAYS, **minilm: object
-) -> BehaviourVectors:
-    """Vectors of an ``identity_id, text`` frame (as ``behaviour_texts(...).toPandas()``)."""
+    texts: pd.DataFrame, vectorizer: str = "tokens", within_days: int = BEHAVIOR_DAYS, **minilm: object
+) -> BehaviorVectors:
+    """Vectors of an ``identity_id, text`` frame (as ``behavior_texts(...).toPandas()``)."""
     ordered = texts.sort_values("identity_id", kind="stable")
     text_list = ordered["text"].astype(str).tolist()
-    return BehaviourVectors(
+    return BehaviorVectors(
         ids=ordered["identity_id"].astype(str).tolist(),
         texts=text_list,
         vectors=vectorize(text_list, vectorizer, **minilm),
@@ -247,14 +247,12 @@ def embed_texts(
     )
 
 
-def assign_prototype(
-    behaviour: BehaviourVectors, segment: PrototypeSegment, **minilm: object
-) -> pd.DataFrame:
+def assign_prototype(behavior: BehaviorVectors, segment: PrototypeSegment, **minilm: object) -> pd.DataFrame:
     """``identity_id, score`` of identities whose cosine to the prototype is >= its threshold."""
-    if not behaviour.ids:
+    if not behavior.ids:
         return pd.DataFrame({"identity_id": pd.Series(dtype=object), "score": pd.Series(dtype=float)})
-    scores = behaviour.scores(prototype_vector(segment, behaviour.vectorizer, **minilm))
+    scores = behavior.scores(prototype_vector(segment, behavior.vectorizer, **minilm))
     keep = scores >= segment.threshold
     return pd.DataFrame(
-        {"identity_id": np.asarray(behaviour.ids, dtype=object)[keep], "score": scores[keep].astype(float)}
+        {"identity_id": np.asarray(behavior.ids, dtype=object)[keep], "score": scores[keep].astype(float)}
     )

@@ -1,4 +1,4 @@
-"""user_features: per-identity behaviour counts, spend and recency as of one instant.
+"""user_features: per-identity behavior counts, spend and recency as of one instant.
 
 One row per identity with any resolved event in the recency look-back. Counts come in the
 three windows marketing asks for (7, 30, 90 days) both as totals and as ``{category: n}``
@@ -57,7 +57,7 @@ def build_user_features(events: DataFrame, end: datetime) -> DataFrame:
     ranking come from one pass, then per identity. Events without a category count in the
     totals but in no map (a map key cannot be null, and "unknown" would crowd out real tastes).
     """
-    behaviour = events.where(
+    behavior = events.where(
         F.col("identity_id").isNotNull()
         & F.col("type").isin(list(KINDS))
         & in_window(end, RECENCY_LOOKBACK_DAYS)
@@ -66,7 +66,7 @@ def build_user_features(events: DataFrame, end: datetime) -> DataFrame:
     weight = F.lit(0.0)
     for kind, w in CATEGORY_WEIGHTS.items():
         weight = F.when(_is(kind), F.lit(w)).otherwise(weight)
-    per_category = behaviour.groupBy("identity_id", "category").agg(
+    per_category = behavior.groupBy("identity_id", "category").agg(
         *[
             F.sum(F.when(_is(kind) & in_window(end, days), 1).otherwise(0)).alias(_metric(kind, days))
             for days in WINDOWS

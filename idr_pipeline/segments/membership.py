@@ -35,7 +35,7 @@ class MembershipDiff:
         return not (self.joined.empty and self.left.empty and self.rescored.empty)
 
 
-def _normalise(members: pd.DataFrame) -> pd.DataFrame:
+def _normalize(members: pd.DataFrame) -> pd.DataFrame:
     if members is None or members.empty:
         return pd.DataFrame({ID: pd.Series(dtype=object), "score": pd.Series(dtype=float)})
     out = members[[ID, "score"]].copy()
@@ -47,7 +47,7 @@ def _normalise(members: pd.DataFrame) -> pd.DataFrame:
 
 def diff_members(current: pd.DataFrame, new: pd.DataFrame) -> MembershipDiff:
     """Who joined, who left and whose score moved, from two ``identity_id, score`` frames."""
-    cur, nxt = _normalise(current), _normalise(new)
+    cur, nxt = _normalize(current), _normalize(new)
     both = cur.merge(nxt, on=ID, how="outer", suffixes=("_cur", "_new"), indicator=True)
     joined = both[both["_merge"] == "right_only"]
     left = both[both["_merge"] == "left_only"]
@@ -140,7 +140,7 @@ def apply_members(
 
 
 def retire_segments(store, keep: Iterable[str], now: datetime) -> list[SegmentChange]:
-    """Remove segments no longer in the catalogue: their members leave (with history), then the row.
+    """Remove segments no longer in the catalog: their members leave (with history), then the row.
 
     Without this a deleted definition would go on serving its last members to activations.
     """

@@ -1,6 +1,6 @@
 """Landed click-stream events, read back from the raw zone and tied to resolved identities.
 
-Features, rules and behaviour vectors all start from the same frame: events within a look-back
+Features, rules and behavior vectors all start from the same frame: events within a look-back
 window, de-duplicated by ``event_id`` (Kafka delivers at least once, so a range re-landed after
 a failure repeats messages) and carrying the ``identity_id`` they resolve to. Unresolved events
 stay in the frame with a null identity: dropping them would hide how much of the traffic the
@@ -94,7 +94,7 @@ def _email_key(emails: pd.Series) -> pd.Series:
 
 @F.pandas_udf(T.StringType())
 def _identifier(values: pd.Series) -> pd.Series:
-    """The batch's id normalisation: canonical UUIDs, and fillers (nil UUID, 'guest') as null."""
+    """The batch's id normalization: canonical UUIDs, and fillers (nil UUID, 'guest') as null."""
     return values.map(lambda v: normalize_identifier(v).value if isinstance(v, str) else None)
 
 

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from idr_pipeline.segments.dsl import (
-    BEHAVIOUR_LEAVES,
+    BEHAVIOR_LEAVES,
     LEAF_EVENT_TYPE,
     Age,
     All,
@@ -28,7 +28,7 @@ from idr_pipeline.segments.dsl import (
     InSegment,
     Not,
     Purchased,
-    behaviour_args,
+    behavior_args,
 )
 from idr_pipeline.segments.resolved_events import in_window
 
@@ -69,8 +69,8 @@ def _equals_ci(column: str, value: str) -> Column:
     return F.lower(F.col(column)) == F.lit(value.lower())
 
 
-def _behaviour(leaf: Expression, inputs: RuleInputs) -> DataFrame:
-    args = behaviour_args(leaf)  # type: ignore[arg-type]
+def _behavior(leaf: Expression, inputs: RuleInputs) -> DataFrame:
+    args = behavior_args(leaf)  # type: ignore[arg-type]
     cond = (
         F.col(ID).isNotNull()
         & (F.col("type") == F.lit(LEAF_EVENT_TYPE[type(leaf)]))
@@ -136,8 +136,8 @@ def _all(node: All, inputs: RuleInputs) -> DataFrame:
 
 def compile_node(node: Expression, inputs: RuleInputs) -> DataFrame:
     """The distinct identity ids ``node`` selects (not yet restricted to the universe)."""
-    if isinstance(node, BEHAVIOUR_LEAVES):
-        return _behaviour(node, inputs)
+    if isinstance(node, BEHAVIOR_LEAVES):
+        return _behavior(node, inputs)
     if isinstance(node, Attribute):
         return _attribute(node, inputs)
     if isinstance(node, Age):

@@ -1,4 +1,4 @@
-"""Evaluating the whole segment catalogue as of one instant, and writing members to the store.
+"""Evaluating the whole segment catalog as of one instant, and writing members to the store.
 
 The Dagster assets and the demo both call these functions, so a scheduled run, an automated
 run after new events and ``idr demo`` evaluate segments the same way. Inputs come from the
@@ -20,10 +20,10 @@ from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS, embeddings_dataset, f
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.segments.aggregates import AGGREGATE_DAYS, publish_event_aggregates
 from idr_pipeline.segments.behavior import (
-    BEHAVIOUR_DAYS,
-    BehaviourVectors,
+    BEHAVIOR_DAYS,
+    BehaviorVectors,
     assign_prototype,
-    behaviour_texts,
+    behavior_texts,
     embed_texts,
 )
 from idr_pipeline.segments.dsl import (
@@ -102,7 +102,7 @@ def build_features(
 ) -> FeatureStats:
     """Write ``features/user_features/<day>`` as of ``as_of``; returns its figures.
 
-    With a ``store``, also replace its event aggregates (what the API's behavioural leaves
+    With a ``store``, also replace its event aggregates (what the API's behavioral leaves
     read) from the same resolved events: pass one only for the current partition, as the
     store holds current state.
     """
@@ -127,33 +127,33 @@ def build_features(
 # ----------------------------------------------------------------------------- embeddings
 
 
-def compute_behaviour(
-    events: DataFrame, end: datetime, vectorizer: str, within_days: int = BEHAVIOUR_DAYS
-) -> BehaviourVectors:
-    texts = behaviour_texts(events, end, within_days).select("identity_id", "text").toPandas()
+def compute_behavior(
+    events: DataFrame, end: datetime, vectorizer: str, within_days: int = BEHAVIOR_DAYS
+) -> BehaviorVectors:
+    texts = behavior_texts(events, end, within_days).select("identity_id", "text").toPandas()
     return embed_texts(texts, vectorizer, within_days)
 
 
 def build_behavior_embeddings(
     spark: SparkSession, lake: Lake, as_of: date | datetime, vectorizer: str | None = None
-) -> tuple[BehaviourVectors, StitchReport, float]:
+) -> tuple[BehaviorVectors, StitchReport, float]:
     """Write ``features/behavior_embeddings/<day>``; returns the vectors, the stitch report, seconds."""
     started = time.perf_counter()
     vectorizer = vectorizer or get_settings().behavior_vectorizer
-    inputs = load_inputs(spark, lake, as_of, BEHAVIOUR_DAYS)
+    inputs = load_inputs(spark, lake, as_of, BEHAVIOR_DAYS)
     try:
-        vectors = compute_behaviour(inputs.events, inputs.end, vectorizer)
+        vectors = compute_behavior(inputs.events, inputs.end, vectorizer)
     finally:
         inputs.release()
     lake.write_pandas_version(vectors.to_frame(), *embeddings_dataset(partition_key_of(as_of)))
     return vectors, inputs.stitch, time.perf_counter() - started
 
 
-def read_behavior_embeddings(lake: Lake, as_of: date | datetime) -> BehaviourVectors | None:
+def read_behavior_embeddings(lake: Lake, as_of: date | datetime) -> BehaviorVectors | None:
     name = embeddings_dataset(partition_key_of(as_of))
     if not lake.has_dataset(*name):
         return None
-    return BehaviourVectors.from_frame(lake.read_latest_pandas(*name))
+    return BehaviorVectors.from_frame(lake.read_latest_pandas(*name))
 
 
 # ----------------------------------------------------------------------------- segments
@@ -228,13 +228,13 @@ def evaluate_segments(
     as_of: date | datetime,
     *,
     catalog: SegmentCatalog | None = None,
-    embeddings: BehaviourVectors | None = None,
+    embeddings: BehaviorVectors | None = None,
     vectorizer: str | None = None,
     write: bool = True,
 ) -> SegmentStats:
     """Evaluate every segment as of ``as_of`` and (if ``write``) bring the store's members to it.
 
-    ``embeddings`` are the behaviour vectors of the same instant when already computed (the
+    ``embeddings`` are the behavior vectors of the same instant when already computed (the
     behavior_embeddings asset); without them they are computed here. ``write=False`` reports
     sizes only: membership in the store is current state, so only the latest evaluation may
     write it (a backfill of last month must not roll today's audiences back).
@@ -245,7 +245,7 @@ def evaluate_segments(
     inputs = load_inputs(spark, lake, as_of, _lookback(catalog))
     results: dict[str, pd.DataFrame] = {}
     fresh: dict[str, DataFrame] = {}
-    vectors: dict[int, BehaviourVectors] = {}
+    vectors: dict[int, BehaviorVectors] = {}
     if embeddings is not None and embeddings.vectorizer == vectorizer:
         vectors[embeddings.within_days] = embeddings
 
@@ -262,7 +262,7 @@ def evaluate_segments(
         for segment in evaluation_order(catalog):
             if isinstance(segment, PrototypeSegment):
                 if segment.within_days not in vectors:
-                    vectors[segment.within_days] = compute_behaviour(
+                    vectors[segment.within_days] = compute_behavior(
                         inputs.events, inputs.end, vectorizer, segment.within_days
                     )
                 results[segment.id] = assign_prototype(vectors[segment.within_days], segment)

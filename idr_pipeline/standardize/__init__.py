@@ -1,6 +1,6 @@
-"""Field-level standardisation of profile records, and the contract the clean rows must meet.
+"""Field-level standardization of profile records, and the contract the clean rows must meet.
 
-The field normalisers are pure functions of one value (plus the row's region where reading a
+The field normalizers are pure functions of one value (plus the row's region where reading a
 value depends on it); :func:`standardize_frame` applies them to a pandas batch, which is how
 the Spark job runs them (``mapInPandas``), so the same code is unit-tested without Spark.
 """

@@ -1,6 +1,6 @@
-"""Shared vocabulary for the field normalisers: the result type, reason codes, text helpers.
+"""Shared vocabulary for the field normalizers: the result type, reason codes, text helpers.
 
-Every normaliser answers with the same small result so that the frame layer can treat all
+Every normalizer answers with the same small result so that the frame layer can treat all
 fields alike and so a rejected value always says *why* it was rejected (the quarantine report
 is built from these reasons, not from log lines).
 """
@@ -13,7 +13,7 @@ from unidecode import unidecode
 
 
 class Normalized(NamedTuple):
-    """A normalised value, or the reason a present value could not be used.
+    """A normalized value, or the reason a present value could not be used.
 
     ``(None, None)`` means the input was empty: missing data is normal and not worth a reason,
     whereas garbage in a populated field is a data-quality signal worth reporting.
@@ -121,7 +121,7 @@ def is_placeholder(text: str) -> bool:
 
 
 def display_case(word: str) -> str:
-    """Title case per hyphen part, capitalising after an apostrophe only for O'/D'-style prefixes.
+    """Title case per hyphen part, capitalizing after an apostrophe only for O'/D'-style prefixes.
 
     ``str.title`` would give "O'neil" or "Mike'S"; a one-letter prefix before the apostrophe is
     the reliable sign of an Irish/French/Italian particle.

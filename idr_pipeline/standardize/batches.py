@@ -1,10 +1,10 @@
-"""The per-partition half of the cleaning job, in pandas: duplicates, standardising, erasure and
+"""The per-partition half of the cleaning job, in pandas: duplicates, standardizing, erasure and
 each record id's current version, over one Spark partition sorted by :data:`PARTITION_KEY`.
 
 Spark shuffles the raw rows once, by a key that keeps every spelling of a record id in one
 partition, and sorts each partition by it. The rest used to be three more Spark passes (a
 group-by over every column for the exact duplicates, JSON of every row for the quarantine, and a
-window over the standardised record ids, evaluated once for the clean rows and again for the
+window over the standardized record ids, evaluated once for the clean rows and again for the
 quarantine); here each is a step over rows that already sit together. Only the rows that share a
 key with another row need the duplicate and version steps at all, and only quarantined rows need
 their raw JSON.
@@ -28,8 +28,8 @@ from idr_pipeline.standardize import standardize_frame, validate_clean
 from idr_pipeline.standardize.frame import QUARANTINE_REASON, REASONS
 from idr_pipeline.standardize.whitespace import WHITESPACE_ESCAPES
 
-#: The shuffle and sort key: the raw record id without any whitespace. Standardising a record
-#: id trims it and collapses its whitespace, so two raw ids that standardise alike always share
+#: The shuffle and sort key: the raw record id without any whitespace. Standardizing a record
+#: id trims it and collapses its whitespace, so two raw ids that standardize alike always share
 #: this key, and the versions of one record meet in one partition and one sorted run.
 PARTITION_KEY = "_partition_key"
 #: ``standardize.whitespace.WHITESPACE_CODEPOINTS`` as a Java regular expression class, for ``regexp_replace``.
@@ -82,7 +82,7 @@ def collapse_exact_duplicates(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-#: Identifier types an erasure tombstone may name, checked on the normalised values.
+#: Identifier types an erasure tombstone may name, checked on the normalized values.
 TOMBSTONE_TYPES = (
     "email",
     "email_key",
@@ -95,7 +95,7 @@ TOMBSTONE_TYPES = (
 
 
 def erased_mask(clean: pd.DataFrame, tombstones: Mapping[str, set[str]]) -> np.ndarray:
-    """Rows whose normalised identifier's SHA-256 is tombstoned.
+    """Rows whose normalized identifier's SHA-256 is tombstoned.
 
     Tombstones hold hashes, so each distinct value is hashed rather than the tombstones
     un-hashed. ``source_customer_key`` is ``source:source_customer_id``, as the identity graph
@@ -157,7 +157,7 @@ def superseded_reasons(usable: pd.DataFrame) -> pd.Series:
 def raw_json(raw: pd.DataFrame) -> list[str]:
     """The row's canonical fields as they arrived, as JSON without the missing ones.
 
-    Kept on quarantine rows so a fixed normaliser can replay them.
+    Kept on quarantine rows so a fixed normalizer can replay them.
     """
     columns = [raw[c].to_numpy(dtype=object) for c in CANONICAL_COLUMNS]
     return [
@@ -173,7 +173,7 @@ def raw_json(raw: pd.DataFrame) -> list[str]:
 def clean_rows(
     raw: pd.DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None = None
 ) -> pd.DataFrame:
-    """Each distinct raw row once, standardised, with its :data:`OUTCOME`.
+    """Each distinct raw row once, standardized, with its :data:`OUTCOME`.
 
     ``raw`` holds whole runs of :data:`PARTITION_KEY`. Erased rows leave before the versions are
     ranked, so an erased newer version neither hides nor supersedes an older one; they keep only
@@ -182,11 +182,11 @@ def clean_rows(
     deduped = collapse_exact_duplicates(raw.reset_index(drop=True))
     out = standardize_frame(deduped, default_region=default_region)
     reason = out[QUARANTINE_REASON].copy()
-    standardised = reason.isna().to_numpy()
-    if standardised.any():
-        validate_clean(out[standardised])
+    standardized = reason.isna().to_numpy()
+    if standardized.any():
+        validate_clean(out[standardized])
     erased = erased_mask(out, tombstones or {})
-    usable = standardised & ~erased
+    usable = standardized & ~erased
     if usable.any():
         reason[usable] = superseded_reasons(out[usable])
     out[QUARANTINE_REASON] = reason

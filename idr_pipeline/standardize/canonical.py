@@ -1,17 +1,17 @@
-"""Vectorised *fast accept* for values a normaliser would return unchanged, with no reason.
+"""Vectorized *fast accept* for values a normalizer would return unchanged, with no reason.
 
 Record ids, customer, device and anonymous ids and IP addresses are nearly all distinct, so
-factorising a batch saves nothing there, and nearly all of them are already in canonical form:
+factorizing a batch saves nothing there, and nearly all of them are already in canonical form:
 the per-value Python call was the whole cost. Each predicate here tests all distinct values of
 a column at once with Arrow's RE2 kernels and may only accept a value ``v`` when the field's
-normaliser gives ``Normalized(v, None)`` (the property tests hold them to that); whatever it
-does not accept still goes through the normaliser, so refusing too much costs only time.
+normalizer gives ``Normalized(v, None)`` (the property tests hold them to that); whatever it
+does not accept still goes through the normalizer, so refusing too much costs only time.
 
 The identifier and IP tests accept only ASCII, where Python's Unicode ``str.lower`` and
 ``re.IGNORECASE`` agree with Arrow's ASCII-only ``ascii_lower`` and RE2 (the Kelvin sign lowers to
 'k' in Python, so 'UN\\u212a' is the placeholder 'unk'). The key test accepts any text whose only
-whitespace is single ASCII spaces between words, spelt out code point by code point since RE2's
-``\\s`` misses the Unicode spaces ``str.split`` honours.
+whitespace is single ASCII spaces between words, spelled out code point by code point since RE2's
+``\\s`` misses the Unicode spaces ``str.split`` honors.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def canonical_identifiers(values: np.ndarray) -> np.ndarray:
 
 def _identifier_rules(text: pa.Array) -> list[pa.Array]:
     # One mask per rule of _normalize_identifier; on ASCII text that collapse_whitespace keeps,
-    # each is exactly the normaliser's own test.
+    # each is exactly the normalizer's own test.
     uuid_like = pc.match_substring_regex(text, UUID_PATTERN.pattern, ignore_case=True)
     return [
         pc.string_is_ascii(text),
@@ -75,7 +75,7 @@ def _identifier_rules(text: pa.Array) -> list[pa.Array]:
 def canonical_ips(values: np.ndarray) -> np.ndarray:
     """Values ``normalize_ip`` keeps as they are, among the common case: plain dotted-quad IPv4.
 
-    Anything else (padding, ports, brackets, IPv6, surrounding space) is left to the normaliser.
+    Anything else (padding, ports, brackets, IPv6, surrounding space) is left to the normalizer.
     """
     return _accepted(
         values,
@@ -97,7 +97,7 @@ def canonical_ssns(values: np.ndarray) -> np.ndarray:
 
     Nine digits without separators are read by the SSN rules alone (they are neither another
     scheme's digit-only length nor letters), so an issued-looking number that is not a filler
-    comes back unchanged. Anything else (separators, masks, other schemes) takes the normaliser.
+    comes back unchanged. Anything else (separators, masks, other schemes) takes the normalizer.
     """
     return _accepted(
         values,
@@ -123,7 +123,7 @@ def arrow_strings(values: np.ndarray) -> pa.Array | None:
     """The values as Arrow strings, or None when any is not a str or not encodable as UTF-8.
 
     A lone surrogate (which JSON can carry) has no UTF-8 form; then none of the batch is
-    accepted and the normaliser sees every value, as it did before this module.
+    accepted and the normalizer sees every value, as it did before this module.
     """
     if pd.api.types.infer_dtype(values, skipna=False) != "string":
         return None

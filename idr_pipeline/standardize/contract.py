@@ -1,9 +1,9 @@
 """The contract a clean profile row satisfies, checked on every batch the Spark job emits.
 
-The normalisers are meant to guarantee these shapes already; the schema is the independent
-second opinion, so a regression in one normaliser fails the job loudly instead of quietly
+The normalizers are meant to guarantee these shapes already; the schema is the independent
+second opinion, so a regression in one normalizer fails the job loudly instead of quietly
 seeding the identity graph with keys that can never match (a phone without '+', an upper-case
-email). The patterns are deliberately simpler than the normalisers: they state the output
+email). The patterns are deliberately simpler than the normalizers: they state the output
 shape, not how to get there.
 
 Each check judges a column's distinct values twice over, cheaply then exactly: an Arrow
@@ -53,7 +53,7 @@ def _on_distinct(test: Callable[[str], bool], name: str, fast: _FastAccept | Non
     """An element-wise check run once per distinct value and broadcast back to the rows.
 
     The contract runs on every clean row of every batch, and most columns repeat a few values
-    (cities, states, names, dates); per row, the checks cost as much as standardising itself.
+    (cities, states, names, dates); per row, the checks cost as much as standardizing itself.
     A value that is not a ``str`` fails every such check, which is why the columns are declared
     ``object``: pandera's own ``str`` test is a per-row ``isinstance`` over every column.
 
@@ -80,7 +80,7 @@ def _on_distinct(test: Callable[[str], bool], name: str, fast: _FastAccept | Non
 
 
 class _Distinct:
-    """A column's factorisation, and its distinct values as Arrow strings once asked for."""
+    """A column's factorization, and its distinct values as Arrow strings once asked for."""
 
     def __init__(self, series: pd.Series) -> None:
         self.series = series  # held, so that its id is not reused while this is cached
@@ -94,7 +94,7 @@ class _Distinct:
         return self._text
 
 
-#: The columns factorised so far in the current :func:`validate_clean`, by the Series' id.
+#: The columns factorized so far in the current :func:`validate_clean`, by the Series' id.
 _COLUMNS: ContextVar[dict[int, _Distinct] | None] = ContextVar("contract_columns", default=None)
 
 
@@ -102,7 +102,7 @@ def _distinct(series: pd.Series) -> _Distinct:
     """The column's :class:`_Distinct`, shared by its checks within one validation.
 
     pandera hands every check of a column the same Series, and six columns have two or three
-    checks: factorising and converting each once saved a third of that work. The cache lives
+    checks: factorizing and converting each once saved a third of that work. The cache lives
     only while :func:`validate_clean` runs, when nothing changes the frame.
     """
     columns = _COLUMNS.get()
@@ -269,7 +269,7 @@ def validate_clean(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` unchanged if every row meets the contract, else ``SchemaErrors`` naming every failure.
 
     Lazy validation so that one run reports all broken columns and values at once, which is
-    what you need to fix a normaliser, rather than only the first. In place because the schema
+    what you need to fix a normalizer, rather than only the first. In place because the schema
     neither coerces, fills nor drops anything: pandera's defensive copy of the whole batch
     changed nothing and cost more than a third of the validation.
     """

@@ -217,8 +217,8 @@ def read_timestamps(values: Sequence[str], default_region: str = "US") -> tuple[
                 continue
         out[i], reasons[i] = read(text)
     if plain.any():
-        spelt = np.datetime_as_string(seconds[plain].astype("datetime64[s]"), unit="s")
-        out[plain] = np.char.add(spelt, "Z").astype(object)
+        spelled = np.datetime_as_string(seconds[plain].astype("datetime64[s]"), unit="s")
+        out[plain] = np.char.add(spelled, "Z").astype(object)
     return out, reasons
 
 
@@ -396,7 +396,7 @@ def fast_dobs(values: np.ndarray, default_region: str = "US") -> tuple[np.ndarra
         )
     numeric = true_where(pc.match_substring_regex(text, _FAST_NUMERIC))
     if numeric.any():
-        first, second, spelt_year = (_part(parts, i, numeric) for i in range(3))
+        first, second, spelled_year = (_part(parts, i, numeric) for i in range(3))
         short_year[numeric] = _ints(pc.utf8_length(pc.list_element(parts.filter(pa.array(numeric)), 2))) == 2
         month_first = np.where(
             (first > 12) & (second <= 12),
@@ -405,7 +405,7 @@ def fast_dobs(values: np.ndarray, default_region: str = "US") -> tuple[np.ndarra
         )
         month[numeric] = np.where(month_first, first, second)
         day[numeric] = np.where(month_first, second, first)
-        year[numeric] = spelt_year
+        year[numeric] = spelled_year
     today = date.today()
     today_key = today.year * 10000 + today.month * 100 + today.day
     # Two-digit years: this century unless that date is invalid or in the future (_with_year).
@@ -417,10 +417,10 @@ def fast_dobs(values: np.ndarray, default_region: str = "US") -> tuple[np.ndarra
     done &= (key <= today_key) & (year >= MIN_DOB_YEAR)
     done &= ~np.isin(key, [d.year * 10000 + d.month * 100 + d.day for d in PLACEHOLDER_DOBS])
     if done.any():
-        spelt = np.char.add(
+        spelled = np.char.add(
             np.char.add(year[done].astype("U4"), "-"), np.char.zfill(month[done].astype("U2"), 2)
         )
-        out[done] = np.char.add(np.char.add(spelt, "-"), np.char.zfill(day[done].astype("U2"), 2)).astype(
+        out[done] = np.char.add(np.char.add(spelled, "-"), np.char.zfill(day[done].astype("U2"), 2)).astype(
             object
         )
     return done, out

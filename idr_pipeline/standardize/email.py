@@ -47,7 +47,7 @@ def _normalize_email(value: str) -> Normalized:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError:
         return Normalized(None, INVALID_SYNTAX)
-    # email-validator NFC-normalises the local part and IDNA-decodes the domain; lower-case the
+    # email-validator NFC-normalizes the local part and IDNA-decodes the domain; lower-case the
     # result again so the output is a fixed point of this function.
     return Normalized(result.normalized.lower(), None)
 
@@ -70,7 +70,7 @@ def _plain_ascii_address(text: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _valid_domain(domain: str) -> str | None:
-    """The normalised domain if email-validator accepts it (checked with a neutral local part)."""
+    """The normalized domain if email-validator accepts it (checked with a neutral local part)."""
     try:
         return validate_email(f"a@{domain}", check_deliverability=False).domain.lower()
     except EmailNotValidError:
@@ -91,8 +91,8 @@ def _email_match_key(email: str) -> str | None:
 
 
 def match_key_of_normalized(normalized: str) -> str:
-    """``email_match_key`` of an address ``normalize_email`` already returned: normalising is a
-    fixed point, so standardisation folds its own output without validating it a second time."""
+    """``email_match_key`` of an address ``normalize_email`` already returned: normalizing is a
+    fixed point, so standardization folds its own output without validating it a second time."""
     local, _, domain = normalized.rpartition("@")
     if domain in GMAIL_DOMAINS:
         base = local.split("+", 1)[0].replace(".", "")
@@ -113,7 +113,7 @@ def canonical_emails(values: np.ndarray) -> np.ndarray:
 
     Most addresses arrive already trimmed and lower-case; for those the per-value path is only
     the checks of ``_plain_ascii_address``, which hold here as Arrow kernels: the shape, the
-    length limits, and the domain as email-validator normalises it (once per distinct domain,
+    length limits, and the domain as email-validator normalizes it (once per distinct domain,
     through the same cache). Whatever is not accepted takes ``normalize_email``.
     """
     text = arrow_strings(values)
@@ -135,7 +135,7 @@ def canonical_emails(values: np.ndarray) -> np.ndarray:
 
 
 def fast_match_keys(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(done, key) of ``match_key_of_normalized`` for a batch of normalised addresses, in Arrow.
+    """(done, key) of ``match_key_of_normalized`` for a batch of normalized addresses, in Arrow.
 
     A value ends in '@gmail.com' exactly when the text after its last '@' is 'gmail.com', as
     the domain holds no '@'; then the key is the local part up to its first '+', without dots,

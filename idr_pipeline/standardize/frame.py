@@ -1,10 +1,10 @@
-"""Apply the field normalisers to a whole pandas batch (one Arrow batch of ``mapInPandas``).
+"""Apply the field normalizers to a whole pandas batch (one Arrow batch of ``mapInPandas``).
 
 Speed comes from repetition: a batch holds far fewer distinct values than rows (shared
-cities, states, countries, household phones and addresses), so every column is factorised and
-each distinct value is normalised once, then broadcast back with a numpy take. The per-value
+cities, states, countries, household phones and addresses), so every column is factorized and
+each distinct value is normalized once, then broadcast back with a numpy take. The per-value
 functions are also ``lru_cache``d, which carries the benefit across batches in one worker. Id-like
-columns, where nearly every value is distinct, first let a vectorised test (:mod:`canonical`)
+columns, where nearly every value is distinct, first let a vectorized test (:mod:`canonical`)
 pick out the values that are already canonical, so only the others pay for a Python call.
 """
 
@@ -45,7 +45,7 @@ MISSING_RECORD_ID = "missing_record_id"
 MISSING_SOURCE = "missing_source"
 NO_USABLE_FIELDS = "no_usable_fields"
 
-# Normalisers that need nothing but the value itself.
+# Normalizers that need nothing but the value itself.
 PLAIN_FIELDS: dict[str, Callable[[str | None], Normalized]] = {
     "source_customer_id": normalize_identifier,
     "first_name": normalize_name,
@@ -59,14 +59,14 @@ PLAIN_FIELDS: dict[str, Callable[[str | None], Normalized]] = {
     "device_id": normalize_identifier,
     "anonymous_id": normalize_identifier,
 }
-# Normalisers that read the value according to the row's country (or the default region).
+# Normalizers that read the value according to the row's country (or the default region).
 REGIONAL_FIELDS: dict[str, Callable[[str | None, str], Normalized]] = {
     "phone": normalize_phone,
     "postcode": normalize_postcode,
     # People write their birthday the way their country does, whatever system records it.
     "dob": normalize_dob,
 }
-# Distinct values of these that the test accepts map to themselves, without the normaliser.
+# Distinct values of these that the test accepts map to themselves, without the normalizer.
 FAST_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "record_id": canonical.tidy_keys,
     "source": canonical.tidy_keys,
@@ -80,10 +80,10 @@ PLAIN_ACCEPT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "email": canonical_emails,
     "national_id": canonical.canonical_ssns,
 }
-#: Reads distinct values in one go: (done, values) where ``values[done]`` is what the normaliser
+#: Reads distinct values in one go: (done, values) where ``values[done]`` is what the normalizer
 #: would return for them, with no reason.
 FastMap = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
-# Distinct values of these that the reader marks done take its values, without the normaliser.
+# Distinct values of these that the reader marks done take its values, without the normalizer.
 REGIONAL_FAST: dict[str, Callable[[np.ndarray, str], tuple[np.ndarray, np.ndarray]]] = {
     "phone": fast_e164,
     "dob": fast_dobs,
@@ -98,9 +98,9 @@ _Column = np.ndarray  # object array of str | None, one entry per row
 
 
 def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataFrame:
-    """Normalised copy of ``pdf``: same rows, order and index; non-canonical columns untouched.
+    """Normalized copy of ``pdf``: same rows, order and index; non-canonical columns untouched.
 
-    Canonical columns are replaced by their normalised values (a rejected value becomes null),
+    Canonical columns are replaced by their normalized values (a rejected value becomes null),
     and three columns are added: ``email_key`` (the Gmail-folded match key), ``_reasons``
     ('field:reason;...' for every populated value that was rejected, else null) and
     ``_quarantine_reason`` (null when the row is usable; see :func:`quarantine_reasons`).
@@ -147,7 +147,7 @@ def standardize_frame(pdf: pd.DataFrame, default_region: str = "US") -> pd.DataF
 
 
 def quarantine_reasons(out: pd.DataFrame, reason_text: _Column) -> _Column:
-    """Why a normalised row cannot join the clean profiles (null when it can).
+    """Why a normalized row cannot join the clean profiles (null when it can).
 
     A row without ``record_id`` or ``source`` cannot be traced back or deduplicated. Beyond
     that, a row is usable when it could ever be linked to, or told apart from, someone else:
@@ -190,11 +190,11 @@ def _map_unique(
     accept: Callable[[np.ndarray], np.ndarray] | None = None,
     fast: FastMap | None = None,
 ) -> tuple[_Column, _Column]:
-    """Normalise each distinct non-null value once and broadcast (value, reason) to the rows.
+    """Normalize each distinct non-null value once and broadcast (value, reason) to the rows.
 
     ``accept`` marks distinct values that ``normalize`` would return unchanged with no reason;
     those are kept as they are without calling it. ``fast`` does the same for values it can
-    normalise itself, with the values it gives.
+    normalize itself, with the values it gives.
     """
     if fast is None and accept is not None:
         fast = _unchanged(accept)
@@ -221,7 +221,7 @@ def _unchanged(accept: Callable[[np.ndarray], np.ndarray]) -> FastMap:
 def _map_unique_batch(
     column: _Column, normalize_many: Callable[[np.ndarray], tuple[Sequence[str | None], Sequence[str | None]]]
 ) -> tuple[_Column, _Column]:
-    """Like :func:`_map_unique`, for a normaliser that reads all distinct values in one call."""
+    """Like :func:`_map_unique`, for a normalizer that reads all distinct values in one call."""
     codes, uniques = pd.factorize(column)
     found, why = normalize_many(np.asarray(uniques, dtype=object))
     # The extra trailing slot is what code -1 (a null input) picks up.

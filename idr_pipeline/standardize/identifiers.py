@@ -1,6 +1,6 @@
 """Opaque identifiers: national ids, device ids, anonymous (cookie) ids and source customer ids.
 
-These are strong linking keys: two records that share one are merged. So the normalisers here
+These are strong linking keys: two records that share one are merged. So the normalizers here
 are strict about fillers, because a filler shared by thousands of records ('000-00-0000', the
 all-zero advertising id iOS reports when tracking is off) would collapse strangers into one
 identity. Everything else is only tidied up, never reinterpreted.

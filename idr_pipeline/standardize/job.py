@@ -175,7 +175,7 @@ def clean_profiles(
 
     Exact duplicates, erasure and the choice of each record id's current version all need a
     record id's rows together, so ``cleaning_batches`` does them in the same pandas pass that
-    standardises. At a million rows this replaced a group-by over every column, JSON of every
+    standardizes. At a million rows this replaced a group-by over every column, JSON of every
     row and a window evaluated twice (see ``benchmarks/README.md``).
 
     Every row is written once, to ``staging`` split by :data:`OUTCOME` (a folder the caller

@@ -2,7 +2,7 @@
 
 States are reduced to their two-letter postal codes because sources mix 'California', 'Calif.'
 and 'CA'. Canadian provinces are included because their codes never collide with US ones.
-Values we do not recognise are kept (upper-cased) rather than rejected: a foreign region name
+Values we do not recognize are kept (upper-cased) rather than rejected: a foreign region name
 is still useful evidence even if it has no US-style code.
 """
 

@@ -242,7 +242,7 @@ def _parse(text: str) -> dict[str, tuple[str, ...]]:
 
 
 NICKNAME_GROUPS: dict[str, tuple[str, ...]] = _parse(_GROUPS_TEXT)
-# Group keys numbered once so that vectorised comparison can work on small integers.
+# Group keys numbered once so that vectorized comparison can work on small integers.
 GROUP_IDS: dict[str, int] = {
     key: index
     for index, key in enumerate(dict.fromkeys(k for keys in NICKNAME_GROUPS.values() for k in keys))

@@ -47,7 +47,7 @@ STREET_SUFFIXES: dict[str, str] = _table(
         "Cir": ("circle", "circ", "circl", "crcl", "crcle"),
         "Cres": ("crescent", "crsent", "crsnt"),
         "Ct": ("court", "crt"),
-        "Ctr": ("center", "centre", "cent", "centr", "cntr", "cnter"),
+        "Ctr": ("center", "center", "cent", "centr", "cntr", "cnter"),
         "Cv": ("cove",),
         "Cyn": ("canyon", "canyn", "cnyn"),
         "Dr": ("drive", "driv", "drv"),

@@ -1,9 +1,9 @@
-"""What counts as whitespace, spelt out for regex engines whose ``\\s`` is narrower than Python's."""
+"""What counts as whitespace, spelled out for regex engines whose ``\\s`` is narrower than Python's."""
 
 from __future__ import annotations
 
 #: Every character ``str.isspace`` accepts, which is what ``str.split()`` (and so
-#: ``collapse_whitespace``) splits on. Spelt out for the JVM and for RE2, whose ``\\s`` is
+#: ``collapse_whitespace``) splits on. Spelled out for the JVM and for RE2, whose ``\\s`` is
 #: ASCII-only; a test checks the list against Python.
 WHITESPACE_CODEPOINTS: tuple[int, ...] = (
     0x9, 0xA, 0xB, 0xC, 0xD, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,

@@ -591,7 +591,7 @@ class IdentityStore(ABC):
         return self._query(sql, params)
 
     def tombstone_hashes(self) -> dict[str, set[str]]:
-        """id_type -> SHA-256 hex of every erased normalised value, for the cleaning step."""
+        """id_type -> SHA-256 hex of every erased normalized value, for the cleaning step."""
         out: dict[str, set[str]] = defaultdict(set)
         for id_type, digest in self._query("SELECT id_type, value_sha256 FROM tombstones"):
             out[id_type].add(digest)

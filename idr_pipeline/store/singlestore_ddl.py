@@ -26,7 +26,7 @@ merge_history  (merged_id, survivor_id)                  (merged_id)            
 On MariaDB/MySQL the same tables are plain InnoDB with B-tree indexes: the primary key's leftmost
 prefix (id_type, id_value) already is the look-up index, so no duplicate index is created there.
 String columns use the binary utf8mb4 collation on both, so keys compare exactly as in SQLite
-(``Ann@x.com`` and ``ann@x.com`` are different identifiers; normalisation happens upstream).
+(``Ann@x.com`` and ``ann@x.com`` are different identifiers; normalization happens upstream).
 """
 
 from __future__ import annotations

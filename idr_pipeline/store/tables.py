@@ -190,7 +190,7 @@ MATCH_LINKS = TableSpec(
 # ------------------------------------------------------------------ audiences
 
 #: Segment kinds: ``rule`` (the typed DSL in idr_pipeline.segments.dsl) or ``prototype``
-#: (behaviour-embedding similarity to a described prototype).
+#: (behavior-embedding similarity to a described prototype).
 SEGMENT_KINDS = frozenset({"rule", "prototype"})
 
 SEGMENTS = TableSpec(
@@ -241,9 +241,9 @@ SEGMENT_MEMBERSHIP_HISTORY = TableSpec(
     probe_in="identity_id",
 )
 
-# ------------------------------------------------------------------ behaviour
+# ------------------------------------------------------------------ behavior
 
-#: The event types the audience DSL's behavioural leaves count (purchased, clicked, viewed).
+#: The event types the audience DSL's behavioral leaves count (purchased, clicked, viewed).
 AGGREGATED_EVENT_TYPES = frozenset({"purchase", "ad_click", "page_view"})
 #: Longest category, campaign or product id kept in event_aggregates: the DSL names at most 128
 #: characters, so a longer value can never be asked for and is kept as "" (no value).
@@ -298,7 +298,7 @@ EVENT_AGGREGATE_RUNS = TableSpec(
 
 # ------------------------------------------------------------------ API
 
-# Erasure tombstones: the SHA-256 of a normalised identifier value, never the value itself, so
+# Erasure tombstones: the SHA-256 of a normalized identifier value, never the value itself, so
 # the tombstone does not re-store what was erased. Pipeline runs drop raw records carrying one.
 TOMBSTONES = TableSpec(
     name="tombstones",

@@ -18,7 +18,7 @@ from idr_pipeline.store.tables import Column
 
 
 def is_missing(value: Any) -> bool:
-    """None, float NaN, and pandas' NA/NaT (recognised by type name to avoid importing pandas)."""
+    """None, float NaN, and pandas' NA/NaT (recognized by type name to avoid importing pandas)."""
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):

@@ -107,7 +107,7 @@ class ProfileMessage(BaseModel):
     """One ``idr.profiles`` message: a new or updated customer record in canonical columns.
 
     Values are strings as in the raw zone of the file sources, so the stream lands in the same
-    shape and standardisation treats both alike; a number where a string belongs is refused
+    shape and standardization treats both alike; a number where a string belongs is refused
     rather than guessed at (a phone sent as an int has already lost its leading zero).
     """
 

@@ -1,7 +1,7 @@
 """Stitching the streams into the identity graph: what the streaming asset calls per micro-batch.
 
 ``idr.profiles`` records and ``identify`` events become nodes and edges of the incremental
-graph (records are standardised with the batch's own normalisers first, so a streamed
+graph (records are standardized with the batch's own normalizers first, so a streamed
 e-mail meets the batch's ``email_key``), the touched components are re-resolved, and only the
 changed rows reach the store. The state lives beside the batch output in the lake and is
 bootstrapped from it, so the stream continues from what the batch resolved.
@@ -66,7 +66,7 @@ class StitchResult:
 
 
 def _valid(values: pd.Series, normalize: Callable[[str], Any]) -> pd.Series:
-    """Normalised text per row (None when missing or rejected), each distinct value once."""
+    """Normalized text per row (None when missing or rejected), each distinct value once."""
     codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None))
     table = np.array([normalize(u) for u in uniques] + [None], dtype=object)
     return pd.Series(table[codes], index=values.index, dtype=object)
@@ -81,7 +81,7 @@ def profile_graph(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
     """(nodes, edges, look-up identifiers, quarantined rows) of canonical profile records.
 
-    Records without ``email_key`` have not been standardised yet and go through
+    Records without ``email_key`` have not been standardized yet and go through
     ``standardize_frame``; rows it quarantines are left out, as the batch leaves them out.
     """
     quarantined = 0

@@ -179,7 +179,7 @@ def test_identity_reads_are_answered_while_every_worker_thread_is_busy(mariadb_a
             holder.result(timeout=10)
 
 
-def test_resolve_deterministic_on_normalised_email(api: Api) -> None:
+def test_resolve_deterministic_on_normalized_email(api: Api) -> None:
     r = api.client.post(
         "/resolve", json={"email": "  Alice.Smith+promo@GMAIL.com "}, headers=api.h("read")
     ).json()
@@ -233,16 +233,16 @@ def test_resolve_register_needs_activate_and_publishes(api: Api, kafka_bootstrap
     )
 
 
-def test_similar_returns_neighbours_with_scores(api: Api) -> None:
+def test_similar_returns_neighbors_with_scores(api: Api) -> None:
     state = api.client.app.state.idr
     # Stand-in embedder: the stored vector of Alice's first record for any profile of hers.
     vector = state.index.index.reconstruct(state.index._id_of["crm-id-001-0"]).reshape(1, -1)
     state.embedder = lambda rows: vector
     body = api.client.get("/similar?email=ALICE.SMITH@gmail.com&k=3", headers=api.h("read")).json()
     assert body["query_identity_id"] == "id-001"
-    assert len(body["neighbours"]) == 3
-    assert all(n["identity_id"] != "id-001" for n in body["neighbours"])  # her own records excluded
-    assert body["neighbours"][0]["score"] >= body["neighbours"][-1]["score"]
+    assert len(body["neighbors"]) == 3
+    assert all(n["identity_id"] != "id-001" for n in body["neighbors"])  # her own records excluded
+    assert body["neighbors"][0]["score"] >= body["neighbors"][-1]["score"]
     assert api.client.get("/similar?email=not-an-email&k=3", headers=api.h("read")).status_code == 422
 
 
@@ -273,7 +273,7 @@ def test_audience_query_combines_and_paginates(api: Api) -> None:
 @pytest.mark.parametrize(
     "expression",
     [
-        {"any": [{"viewed": {"within_days": d}} for d in range(1, 10)]},  # 9 behavioural leaves
+        {"any": [{"viewed": {"within_days": d}} for d in range(1, 10)]},  # 9 behavioral leaves
         {"all": [{"in_segment": f"s{i}"} for i in range(70)]},  # too many nodes
         {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"not": {"in_segment": "vip"}}}}}}}}},
         {"sql": "SELECT 1"},

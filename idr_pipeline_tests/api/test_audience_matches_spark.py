@@ -1,4 +1,4 @@
-"""The API's behavioural answers equal the Spark segment evaluator's on the same landed events.
+"""The API's behavioral answers equal the Spark segment evaluator's on the same landed events.
 
 One lake (landed events, the batch's identifiers and golden profiles) feeds both sides: the
 feature step publishes the event aggregates to the store as of an instant in the middle of a

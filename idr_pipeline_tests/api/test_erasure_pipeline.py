@@ -1,7 +1,7 @@
 """Erasure end to end: erased through the API, then kept out by the next cleaning run.
 
 The raw rows below still hold the erased person (the raw zone is never rewritten), under
-spellings the tombstones never saw verbatim: the cleaning step normalises, hashes and drops
+spellings the tombstones never saw verbatim: the cleaning step normalizes, hashes and drops
 them, and the row accounting still balances with the erased rows counted.
 """
 
@@ -41,7 +41,7 @@ def _raw_frame(spark, rows: list[dict]):
 
 
 RAW = [
-    # Alice's e-mail, spelt differently, twice (one exact duplicate line).
+    # Alice's e-mail, spelled differently, twice (one exact duplicate line).
     {"record_id": "crm-9", "source": "crm", "first_name": "Alice", "email": "ALICE.SMITH+news@gmail.com"},
     {"record_id": "crm-9", "source": "crm", "first_name": "Alice", "email": "ALICE.SMITH+news@gmail.com"},
     # Only her device id: the tombstone of an identifier she held, not the one she was erased by.

@@ -1,4 +1,4 @@
-"""The online blocking keys and normaliser path agree with the batch's pandas definitions."""
+"""The online blocking keys and normalizer path agree with the batch's pandas definitions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from idr_pipeline.api.resolve import (
     BlockingIndex,
     _hash_keys,
     _rule_keys,
-    normalise_input,
+    normalize_input,
     profile_frame,
     query_keys,
 )
@@ -27,8 +27,8 @@ ROWS = [
 
 
 @pytest.mark.parametrize("fields", ROWS)
-def test_normalise_input_matches_standardize_frame(fields: dict) -> None:
-    fast = normalise_input(fields, "US")
+def test_normalize_input_matches_standardize_frame(fields: dict) -> None:
+    fast = normalize_input(fields, "US")
     frame = standardize_frame(
         pd.DataFrame([{**fields, "record_id": "api-query", "source": "api"}], dtype=object)
     )
@@ -50,7 +50,7 @@ def test_normalise_input_matches_standardize_frame(fields: dict) -> None:
 
 @pytest.mark.parametrize("fields", ROWS)
 def test_query_keys_match_the_batch_rules(fields: dict) -> None:
-    query = normalise_input(fields, "US")
+    query = normalize_input(fields, "US")
     frame = profile_frame([{**query, "identity_id": "q", "identifiers": {}}])
     batch = {(rule.name, key) for rule in ONLINE_RULES for key in _rule_keys(rule, frame)[1]}
     assert set(query_keys(query)) == batch
@@ -59,7 +59,7 @@ def test_query_keys_match_the_batch_rules(fields: dict) -> None:
 @pytest.mark.parametrize("fields", ROWS)
 def test_query_hashes_equal_the_index_hashes(fields: dict) -> None:
     """The query's keys, hashed in one call, hash as the index hashed them rule by rule."""
-    query = normalise_input(fields, "US")
+    query = normalize_input(fields, "US")
     frame = profile_frame([{**query, "identity_id": "q", "identifiers": {}}])
     index = BlockingIndex.build(frame)
     assert index.candidates(query) == (["q"] if query_keys(query) else [])

@@ -116,10 +116,10 @@ def test_resolver_answers_as_the_batch_scores(tmp_path, threshold: float) -> Non
     resolver.refresh(store)
     query = {k: v for k, v in QUERY.items() if k not in ("phone", "email")}  # no deterministic hit
     result = resolver.resolve(store, query)
-    normalised = result.normalised
+    normalized = result.normalized
     assert resolver.blocking is not None
-    rows = store.select_rows("golden_profiles", {"identity_id": resolver.blocking.candidates(normalised)})
-    _, total, weights = batch_scores(model, normalised, rows)
+    rows = store.select_rows("golden_profiles", {"identity_id": resolver.blocking.candidates(normalized)})
+    _, total, weights = batch_scores(model, normalized, rows)
     probability = 1.0 / (1.0 + np.exp2(-total))
     best = int(np.argmax(probability))
     assert result.candidates_scored == len(rows)

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from idr_pipeline.candidates.deterministic import (
-    _SEP,
     DEFAULT_RULES,
+    KEY_SEPARATOR,
     BlockingRule,
     _Coded,
     _combined,
@@ -309,7 +309,7 @@ def _awkward_frame() -> pd.DataFrame:
 
 
 def _as_strings(rule: BlockingRule) -> BlockingRule:
-    """The rule with its keys given only as strings, so deterministic_pairs factorises them."""
+    """The rule with its keys given only as strings, so deterministic_pairs factorizes them."""
     partner = rule.partner_key
     return BlockingRule(
         rule.name,
@@ -346,19 +346,19 @@ def test_integer_keys_group_rows_as_the_key_strings_do():
     assert len(deterministic_pairs(df).training_codes) > 5  # the frame does pair rows
 
 
-def test_key_strings_spell_the_normalised_parts():
+def test_key_strings_spell_the_normalized_parts():
     df = _awkward_frame()
     key = {r.name: r.key(df) for r in DEFAULT_RULES}
-    assert key["source_customer"].tolist()[:3] == [f"crm{_SEP}ab", pd.NA, f"cr{_SEP}mab"]
-    assert key["surname_postcode"].iloc[0] == f"perry{_SEP}ab1" == key["surname_postcode"].iloc[1]
+    assert key["source_customer"].tolist()[:3] == [f"crm{KEY_SEPARATOR}ab", pd.NA, f"cr{KEY_SEPARATOR}mab"]
+    assert key["surname_postcode"].iloc[0] == f"perry{KEY_SEPARATOR}ab1" == key["surname_postcode"].iloc[1]
     assert key["given_name_postcode"].iloc[3] is pd.NA  # a blank first name is missing
-    assert key["dob_postcode"].iloc[3] == f"1985-03-12{_SEP}åb1" == key["dob_postcode"].iloc[4]
+    assert key["dob_postcode"].iloc[3] == f"1985-03-12{KEY_SEPARATOR}åb1" == key["dob_postcode"].iloc[4]
     assert key["street"].tolist()[0:2] == ["1 oak st", "1 oak st"] and key["street"].iloc[5] is pd.NA
     # Row b has a name, and a raw e-mail but no match key: its handle is read as well.
     row_b = set(key["full_name"][key["full_name"].index == 1])
-    assert row_b == {f"zo{_SEP}perry", f"robert{_SEP}smith", f"smith{_SEP}bob"}
+    assert row_b == {f"zo{KEY_SEPARATOR}perry", f"robert{KEY_SEPARATOR}smith", f"smith{KEY_SEPARATOR}bob"}
     assert key["email_initial_surname"].to_dict() == {
-        2: f"j{_SEP}perry",
-        4: f"r{_SEP}smith",
-        5: f"j{_SEP}perry",
+        2: f"j{KEY_SEPARATOR}perry",
+        4: f"r{KEY_SEPARATOR}smith",
+        5: f"j{KEY_SEPARATOR}perry",
     }

@@ -102,7 +102,7 @@ def test_same_person_with_typos_is_nearer_than_strangers(people: pd.DataFrame) -
     assert cos[1, 0] > cos[1, 2] and cos[1, 0] > cos[1, 3]
 
 
-def test_quantised_model_keeps_the_neighbours(people: pd.DataFrame) -> None:
+def test_quantized_model_keeps_the_neighbors(people: pd.DataFrame) -> None:
     # int8 moves each vector noticeably (row cosine ~0.9 to the full model on these texts), so
     # what must hold is the ranking, not closeness to the fp32 vectors.
     texts = profile_text(people)
@@ -166,24 +166,24 @@ def test_index_add_search_remove_save_load(tmp_path: Path, flat_max: int, kind: 
     assert loaded.search(vectors[100:101], 1)[0][0, 0] == "new-record"
 
 
-def test_neighbours_as_pairs_are_deduped_ordered_and_exclude_self() -> None:
+def test_neighbors_as_pairs_are_deduped_ordered_and_exclude_self() -> None:
     n, dim = 400, 16
     vectors = _random_unit(n, dim, seed=3)
     # Ids in reverse string order of position, so l<r needs real swapping.
     ids = [f"r{n - i:04d}" for i in range(n)]
     index = FaissCandidateIndex(dim=dim)
     index.add(ids, vectors)
-    pairs = index.neighbours_as_pairs(ids, vectors, k=5, min_cosine=-1.0)
+    pairs = index.neighbors_as_pairs(ids, vectors, k=5, min_cosine=-1.0)
     assert (pairs["record_id_l"] < pairs["record_id_r"]).all()
     assert not pairs.duplicated(["record_id_l", "record_id_r"]).any()
-    assert len(pairs) >= n * 5 / 2  # every record contributes 5 neighbours, each pair counted once
+    assert len(pairs) >= n * 5 / 2  # every record contributes 5 neighbors, each pair counted once
     lookup = dict(zip(ids, vectors, strict=True))
     expected = [
         float(lookup[a] @ lookup[b]) for a, b in zip(pairs["record_id_l"], pairs["record_id_r"], strict=True)
     ]
     np.testing.assert_allclose(pairs["cosine"], expected, atol=1e-5)
 
-    strict = index.neighbours_as_pairs(ids, vectors, k=5, min_cosine=0.5)
+    strict = index.neighbors_as_pairs(ids, vectors, k=5, min_cosine=0.5)
     assert (strict["cosine"] >= 0.5).all() and len(strict) < len(pairs)
-    empty = index.neighbours_as_pairs([], np.zeros((0, dim), np.float32), k=5)
+    empty = index.neighbors_as_pairs([], np.zeros((0, dim), np.float32), k=5)
     assert list(empty.columns) == ["record_id_l", "record_id_r", "cosine"] and empty.empty

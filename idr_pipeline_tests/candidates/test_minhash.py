@@ -1,4 +1,4 @@
-"""MinHash: shingles, stable signatures, the s-curve optimiser and LSH pairs."""
+"""MinHash: shingles, stable signatures, the s-curve optimizer and LSH pairs."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ PROFILES = pd.DataFrame(
 
 
 # --- shingles -----------------------------------------------------------------------------
-def test_shingles_are_prefixed_padded_and_normalised():
+def test_shingles_are_prefixed_padded_and_normalized():
     sets = profile_shingles(PROFILES)
     assert {"fn:^jo", "fn:jon", "fn:an$", "ln:^pe", "em:357", "ph:063", "pc:065", "db:985"} <= sets[0]
     assert not any(s.startswith("em:") and "yahoo" in s for s in sets[0])  # no domain
@@ -63,7 +63,7 @@ def test_shingles_are_prefixed_padded_and_normalised():
     assert "fn:ann" in same and "ln:ann" in same
 
 
-def test_vectorised_hashes_equal_crc_of_the_readable_shingles():
+def test_vectorized_hashes_equal_crc_of_the_readable_shingles():
     rows = [PROFILES.iloc[i].to_dict() for i in range(len(PROFILES))]
     rows.append(_profile("u", first_name="Zoë Élodie", street="Straße 5", email="x@y.z"))
     df = pd.DataFrame(rows)
@@ -136,7 +136,7 @@ def test_s_curve_is_monotone_from_zero_to_one():
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7, 0.85])
-def test_choose_bands_respects_budget_and_centres_the_curve(threshold: float):
+def test_choose_bands_respects_budget_and_centers_the_curve(threshold: float):
     c = choose_bands(threshold, 128)
     assert c.r * c.b <= 128
     assert c.threshold_error == pytest.approx(abs((1 / c.b) ** (1 / c.r) - threshold))
@@ -280,7 +280,7 @@ def test_fast_shingles_and_signatures_equal_the_readable_definition(drop: list[s
     from idr_pipeline.candidates.minhash import _field_codes, _field_values
 
     df = _awkward_profiles().drop(columns=drop)
-    # Values normalised once per distinct value equal the row-by-row definition.
+    # Values normalized once per distinct value equal the row-by-row definition.
     for prefix, (codes, values) in _field_codes(df).items():
         decoded = [values[c] if c >= 0 else None for c in codes]
         assert decoded == _field_values(df)[prefix], prefix

@@ -2,7 +2,7 @@
 
 Real parts throughout: local Spark, a local lake folder and the SQLite store. The floors on
 precision and recall are deliberately below what the deterministic linker reaches on this
-data, so the test fails on a real regression (a broken normaliser, a lost source) and not on
+data, so the test fails on a real regression (a broken normalizer, a lost source) and not on
 noise.
 """
 

@@ -2,7 +2,7 @@
 
 ``classify_runs``, ``blocked_values`` and ``whole_tables`` work on whole Arrow columns; the
 definitions here walk the rows one value at a time in plain Python, with the blocklist rule
-itself (``is_blocked``), so a vectorised shortcut that drifts from them fails here.
+itself (``is_blocked``), so a vectorized shortcut that drifts from them fails here.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_blocked_values_equal_is_blocked_on_awkward_strings() -> None:
     want = np.array([is_blocked(t, v, BLOCKLIST) for t, v in pairs])
     got = blocked_values(types, values, BLOCKLIST)
     assert got.tolist() == want.tolist()
-    assert want.sum() >= 10  # placeholders are found through each of the normalisations
+    assert want.sum() >= 10  # placeholders are found through each of the normalizations
 
 
 def test_blocked_values_with_an_empty_or_partial_blocklist() -> None:

@@ -57,7 +57,7 @@ def test_deterministic_links_join_the_scored_pairs():
 
 
 def _links_by_ids(edges: pd.DataFrame, profiles: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """The deterministic links spelt out on id strings, the plain way, for comparison."""
+    """The deterministic links spelled out on id strings, the plain way, for comparison."""
     from idr_pipeline.graph.links import PERSONAL_IDENTIFIERS
 
     first = dict(zip(profiles["record_id"], profiles["first_name"], strict=True))
@@ -73,7 +73,7 @@ def _links_by_ids(edges: pd.DataFrame, profiles: pd.DataFrame) -> dict[tuple[str
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_link_positions_match_the_links_spelt_on_ids(seed: int) -> None:
+def test_link_positions_match_the_links_spelled_on_ids(seed: int) -> None:
     from idr_pipeline.graph.links import link_positions
 
     rng = np.random.default_rng(seed)

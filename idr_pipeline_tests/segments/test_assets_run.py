@@ -1,4 +1,4 @@
-"""The three segment assets and their check, materialised for today's partition on a tiny lake."""
+"""The three segment assets and their check, materialized for today's partition on a tiny lake."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _event(i: int, kind: str, ago: timedelta, anon: str, **props: object) -> dic
     return row
 
 
-def test_assets_materialise_today_and_write_the_store(spark: SparkSession, tmp_path: Path) -> None:
+def test_assets_materialize_today_and_write_the_store(spark: SparkSession, tmp_path: Path) -> None:
     lake = Lake((tmp_path / "lake").as_uri(), spark)
     people = [f"id_{i}" for i in range(10)]
     ids = [("anonymous_id", f"anon-{p}", p) for p in people]

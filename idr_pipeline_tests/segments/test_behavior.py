@@ -1,4 +1,4 @@
-"""Behaviour vectors and prototype assignment on a tiny planted population."""
+"""Behavior vectors and prototype assignment on a tiny planted population."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from idr_pipeline.segments.behavior import (
-    BehaviourVectors,
+    BehaviorVectors,
     assign_prototype,
     embed_texts,
     text_tokens,
@@ -64,7 +64,7 @@ def test_prototype_assignment_finds_the_planted_buyers_with_scores() -> None:
 
 def test_vectors_round_trip_through_their_stored_frame() -> None:
     vectors = embed_texts(_population(), "tokens")
-    again = BehaviourVectors.from_frame(vectors.to_frame())
+    again = BehaviorVectors.from_frame(vectors.to_frame())
     assert again.ids == vectors.ids and again.vectorizer == "tokens"
     assert assign_prototype(again, LUXURY).equals(assign_prototype(vectors, LUXURY))
 

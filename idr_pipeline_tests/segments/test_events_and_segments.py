@@ -1,5 +1,5 @@
 """From landed Parquet to store members: identity resolution of events, user features, and the
-whole catalogue evaluated twice (the second run changes nothing)."""
+whole catalog evaluated twice (the second run changes nothing)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 
 from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS
 from idr_pipeline.core.lake import Lake
-from idr_pipeline.segments.behavior import behaviour_texts
+from idr_pipeline.segments.behavior import behavior_texts
 from idr_pipeline.segments.dsl import SegmentCatalog
 from idr_pipeline.segments.features import build_user_features
 from idr_pipeline.segments.resolved_events import (
@@ -58,7 +58,7 @@ def _make_events() -> list[dict]:
         ev("page_view", days(1), "anon-shared", category="luxury"),  # ambiguous cookie
         ev("page_view", days(1), "anon-stranger", category="toys"),  # nobody
         ev("page_view", days(400), "anon-ann", category="luxury"),  # outside every window
-        # cookies are normalised like the batch's: an upper-case UUID is Bob's lower-case one
+        # cookies are normalized like the batch's: an upper-case UUID is Bob's lower-case one
         ev("page_view", days(1), "9F1C2B3A-0000-4000-8000-00000000000B"),
     ]
 
@@ -132,10 +132,10 @@ def test_user_features(world: tuple[Lake, Path], spark: SparkSession) -> None:
     assert cat["days_since_last_purchase"] == 49 and str(cat["as_of"]) == AS_OF.isoformat()
 
 
-def test_behaviour_texts_newest_first(world: tuple[Lake, Path], spark: SparkSession) -> None:
+def test_behavior_texts_newest_first(world: tuple[Lake, Path], spark: SparkSession) -> None:
     lake, _ = world
     resolved = resolve_event_identities(read_events(spark, lake), lake.read_latest(*IDENTIFIERS))
-    texts = {r["identity_id"]: r["text"] for r in behaviour_texts(resolved, END).collect()}
+    texts = {r["identity_id"]: r["text"] for r in behavior_texts(resolved, END).collect()}
     assert texts["id_ann"] == "viewed luxury, purchased luxury, clicked black friday, purchased luxury"
     assert texts["id_cat"] == "viewed sports, purchased books"
     assert set(texts) == {"id_ann", "id_bob", "id_cat", "id_dan"}  # unresolved events render nobody

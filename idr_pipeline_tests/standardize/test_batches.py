@@ -136,7 +136,7 @@ def test_an_id_reused_by_another_source_is_a_named_collision() -> None:
     assert superseded_reasons(usable).tolist() == [None, "record_id_collision_with_source:crm"]
 
 
-def test_erasure_hashes_the_normalised_identifiers() -> None:
+def test_erasure_hashes_the_normalized_identifiers() -> None:
     clean = pd.DataFrame(
         {
             "source": ["crm", "pos", "web"],

@@ -1,6 +1,6 @@
-"""The vectorised fast accepts: whatever one accepts, its normaliser returns unchanged with no reason.
+"""The vectorized fast accepts: whatever one accepts, its normalizer returns unchanged with no reason.
 
-That one-way promise is all ``standardize_frame`` relies on to skip the normaliser for accepted
+That one-way promise is all ``standardize_frame`` relies on to skip the normalizer for accepted
 values, so it is checked on text built from the traps: Unicode spaces RE2's ``\\s`` misses,
 placeholders in any case, fillers, over-long ids, control characters, UUID spellings, padded or
 out-of-range IPv4, ports, IPv6 and non-ASCII letters whose lower case differs from ASCII's.
@@ -156,7 +156,7 @@ VALUES = st.one_of(
 )
 @example(values=["010.0.0.1", "01.2.3.4", "1.2.3.256", "1.2.3.4:80", "0.0.0.0", "255.255.255.255"])
 @example(values=["127.0.0.1", "::ffff:1.2.3.4", "::1", " 1.2.3.4", "1.2.3.4 ", "1.2.3.4\n", "1.2.3"])
-def test_accepted_values_are_kept_by_the_normaliser(path: str, values: list[str]) -> None:
+def test_accepted_values_are_kept_by_the_normalizer(path: str, values: list[str]) -> None:
     accept, normalize = FAST_PATHS[path]
     accepted = accept(np.array(values, dtype=object))
     assert accepted.dtype == bool and accepted.shape == (len(values),)
@@ -220,7 +220,7 @@ _MIXED_ROWS = [
 @example(rows=_MIXED_ROWS)
 def test_standardize_frame_is_the_same_with_and_without_the_fast_paths(rows: list[dict]) -> None:
     pdf = pd.DataFrame(rows, columns=FAST_FIELDS)
-    # Repeats, so factorising and broadcasting back matter too.
+    # Repeats, so factorizing and broadcasting back matter too.
     pdf = pd.concat([pdf, pdf.iloc[::-1]], ignore_index=True)
     fast = standardize_frame(pdf, "US")
     with pytest.MonkeyPatch.context() as patch:

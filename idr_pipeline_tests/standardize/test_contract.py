@@ -1,4 +1,4 @@
-"""The clean-profile contract rejects what a broken normaliser would let through."""
+"""The clean-profile contract rejects what a broken normalizer would let through."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The contract's checks share each column's factorisation within one validation, and only there.
+"""The contract's checks share each column's factorization within one validation, and only there.
 
 Sharing is keyed on the Series pandera hands the checks, so the verdicts must be those of
-checks that each factorise for themselves (the schema validated outside ``validate_clean``),
+checks that each factorize for themselves (the schema validated outside ``validate_clean``),
 a frame changed in place between two validations must be judged afresh, and nothing may be
 left cached once a validation ends, whether it passed or failed.
 """
@@ -45,7 +45,7 @@ def test_shared_columns_give_the_verdicts_of_separate_checks() -> None:
     assert set(shared["column"]) == set(_SECOND_CHECK_FAILURES)
 
 
-def test_each_column_is_factorised_once_and_nothing_stays_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_column_is_factorized_once_and_nothing_stays_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     made: list[object] = []
     real = contract._Distinct.__init__
 

@@ -109,7 +109,7 @@ _PLAINISH = (
 @example(texts=["2024-02-30 10:00:00", "1899-12-31T23:00:00-02:00", "2100-12-31T23:30:00-01:00"], region="US")
 @example(texts=["2024-01-01T24:00:00", "2024-01-01T10:00:60", "1969-12-31T23:59:59.999+00:00"], region="GB")
 def test_the_batch_reader_agrees_with_parse_timestamp(texts: list[str], region: str) -> None:
-    """read_timestamps' plain-ISO path is an optimisation only: value and reason per text must be
+    """read_timestamps' plain-ISO path is an optimization only: value and reason per text must be
     what parse_timestamp gives, for plain ISO, near misses (bad dates, hour 24, out-of-range
     years and offsets, non-ASCII digits) and arbitrary text."""
     values, reasons = read_timestamps(texts, region)

@@ -108,8 +108,8 @@ def test_fast_path_agrees_with_email_validator(local: str, domain: str) -> None:
     domain=st.sampled_from(["gmail.com", "GoogleMail.com", "x.test", "bücher.de", "ex.co.uk"]),
     pad=st.sampled_from(["", " ", "mailto:"]),
 )
-def test_normalising_is_a_fixed_point_so_its_output_folds_directly(local: str, domain: str, pad: str) -> None:
-    """Standardisation folds its own normalised addresses with match_key_of_normalized."""
+def test_normalizing_is_a_fixed_point_so_its_output_folds_directly(local: str, domain: str, pad: str) -> None:
+    """Standardization folds its own normalized addresses with match_key_of_normalized."""
     from idr_pipeline.standardize.email import match_key_of_normalized
 
     normalized = normalize_email(f"{pad}{local}@{domain}").value

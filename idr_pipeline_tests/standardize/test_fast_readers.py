@@ -1,8 +1,8 @@
-"""The vectorised readers of whole columns give exactly what the per-value normaliser gives,
+"""The vectorized readers of whole columns give exactly what the per-value normalizer gives,
 and the streets' faster casing what the readable one gives.
 
-``standardize_frame`` trusts a reader's ``done`` values without calling the normaliser, so
-each reader is held to the normaliser itself on values built from the traps of its field:
+``standardize_frame`` trusts a reader's ``done`` values without calling the normalizer, so
+each reader is held to the normalizer itself on values built from the traps of its field:
 every punctuation the phone cache key drops or keeps, Unicode digits and spaces, too few or too
 many digits, invalid area codes and exchanges, extensions, '00' prefixes, non-North-American
 regions; impossible, future, pre-1900 and filler dates, two-digit years either side of the pivot,
@@ -62,10 +62,10 @@ def _distinct(values: list[str]) -> np.ndarray:
     return np.array(list(dict.fromkeys(values)), dtype=object)
 
 
-def _assert_normalises_to(
+def _assert_normalizes_to(
     values: np.ndarray, done: np.ndarray, found: np.ndarray, normalize: Callable[[str], object]
 ) -> None:
-    """Every value a fast reader takes gets the result the per-value normaliser gives it."""
+    """Every value a fast reader takes gets the result the per-value normalizer gives it."""
     for value, is_done, result in zip(values, done, found, strict=True):
         if is_done:
             assert normalize(value) == (result, None), value
@@ -79,7 +79,7 @@ def _assert_normalises_to(
 def test_fast_e164_gives_what_normalize_phone_gives(values: list[str], region: str) -> None:
     uniques = _distinct(values)
     done, found = fast_e164(uniques, region)
-    _assert_normalises_to(uniques, done, found, lambda value: normalize_phone(value, region))
+    _assert_normalizes_to(uniques, done, found, lambda value: normalize_phone(value, region))
 
 
 def test_fast_e164_reads_the_common_spellings() -> None:
@@ -152,7 +152,7 @@ _TRICKY_DOBS = [
 def test_fast_dobs_gives_what_normalize_dob_gives(values: list[str], region: str) -> None:
     uniques = _distinct(values)
     done, found = fast_dobs(uniques, region)
-    _assert_normalises_to(uniques, done, found, lambda value: normalize_dob(value, region))
+    _assert_normalizes_to(uniques, done, found, lambda value: normalize_dob(value, region))
 
 
 def test_fast_dobs_reads_the_numeric_spellings() -> None:
@@ -329,7 +329,7 @@ _TRICKY_EMAILS = [
 @example(values=_TRICKY_EMAILS)
 def test_canonical_emails_are_their_own_normal_form(values: list[str]) -> None:
     uniques = _distinct(values)
-    _assert_normalises_to(uniques, canonical_emails(uniques), uniques, normalize_email)
+    _assert_normalizes_to(uniques, canonical_emails(uniques), uniques, normalize_email)
 
 
 @settings(max_examples=300, deadline=None)
@@ -394,7 +394,7 @@ _NATIONAL_IDS = st.from_regex(r"\A[0-9]{9}\Z", fullmatch=True) | st.text("012345
 @example(values=_SSN_GRID)
 def test_canonical_ssns_are_their_own_normal_form(values: list[str]) -> None:
     uniques = _distinct(values)
-    _assert_normalises_to(uniques, canonical_ssns(uniques), uniques, normalize_national_id)
+    _assert_normalizes_to(uniques, canonical_ssns(uniques), uniques, normalize_national_id)
 
 
 def test_canonical_ssns_take_every_issued_looking_ssn() -> None:

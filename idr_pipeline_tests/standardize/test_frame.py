@@ -195,7 +195,7 @@ def test_any_batch_keeps_its_rows_and_meets_the_contract(rows: list[dict], regio
 
 
 @pytest.mark.parametrize("column", ["email", "phone", "dob", "country"])
-def test_standardising_twice_changes_nothing(column: str) -> None:
+def test_standardizing_twice_changes_nothing(column: str) -> None:
     once = standardize_frame(_frame([GOOD, {**GOOD, "country": "GB", "phone": "07911 123456"}]))
     twice = standardize_frame(once)
     pd.testing.assert_series_equal(twice[column], once[column])

@@ -128,7 +128,7 @@ def test_the_nanp_shortcut_reads_numbers_as_libphonenumber_parses_them(national:
 def test_validity_from_the_main_region_first_agrees_with_libphonenumber(
     country_code: int, national: str
 ) -> None:
-    """The main-region shortcut is an optimisation only: it must accept exactly what
+    """The main-region shortcut is an optimization only: it must accept exactly what
     ``is_valid_number`` accepts, for shared country codes (+1, +7, +44, +262, +599), single-region
     ones, and non-geographic ones (+800, +882)."""
     import phonenumbers

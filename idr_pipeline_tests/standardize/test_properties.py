@@ -1,8 +1,8 @@
-"""Properties every normaliser owes the pipeline, checked on arbitrary and on realistic text.
+"""Properties every normalizer owes the pipeline, checked on arbitrary and on realistic text.
 
 * Never raise: one odd value must not kill a Spark task holding a hundred thousand rows.
-* Idempotent: normalising a normalised value changes nothing, so re-running the job (or
-  standardising data that another job already cleaned) cannot drift.
+* Idempotent: normalizing a normalized value changes nothing, so re-running the job (or
+  standardizing data that another job already cleaned) cannot drift.
 * Honest results: a value or a known reason code, never both.
 """
 
@@ -35,8 +35,8 @@ from idr_pipeline.standardize.base import ALL_REASONS, Normalized
 TODAY = date(2025, 6, 1)
 REGIONS = ["US", "GB", "CA", "DE", "FR", "IN", "BR", "JP"]
 
-Normaliser = Callable[[str | None, str], Normalized]
-NORMALISERS: dict[str, Normaliser] = {
+Normalizer = Callable[[str | None, str], Normalized]
+NORMALIZERS: dict[str, Normalizer] = {
     "email": lambda v, r: normalize_email(v),
     "name": lambda v, r: normalize_name(v),
     "street": lambda v, r: normalize_street(v),
@@ -73,11 +73,11 @@ _any_text = st.text(max_size=60) | _shaped
 
 
 @settings(max_examples=300, deadline=None)
-@given(field=st.sampled_from(sorted(NORMALISERS)), text=_any_text, region=st.sampled_from(REGIONS))
+@given(field=st.sampled_from(sorted(NORMALIZERS)), text=_any_text, region=st.sampled_from(REGIONS))
 @example(field="name", text="ǅ-'a", region="US")
 @example(field="email", text="İ@x.com", region="US")
 def test_never_raises_and_is_idempotent(field: str, text: str, region: str) -> None:
-    normalize = NORMALISERS[field]
+    normalize = NORMALIZERS[field]
     result = normalize(text, region)
     assert isinstance(result, Normalized)
     assert result.value is None or result.reason is None
@@ -98,7 +98,7 @@ def test_email_key_is_idempotent_and_agrees_with_the_address(text: str) -> None:
         assert email_match_key(key) == key
 
 
-@given(field=st.sampled_from(sorted(NORMALISERS)), region=st.sampled_from(REGIONS))
+@given(field=st.sampled_from(sorted(NORMALIZERS)), region=st.sampled_from(REGIONS))
 def test_none_and_blank_are_empty_without_reason(field: str, region: str) -> None:
     for blank in (None, "", "   ", "\t\n"):
-        assert NORMALISERS[field](blank, region) == Normalized(None, None)
+        assert NORMALIZERS[field](blank, region) == Normalized(None, None)

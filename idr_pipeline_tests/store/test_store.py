@@ -1,6 +1,6 @@
 """The serving store on both backends: embedded SQLite and the MySQL-protocol server (MariaDB).
 
-Every behavioural test runs twice through the ``store`` fixture (``conftest.py``); the MariaDB
+Every behavioral test runs twice through the ``store`` fixture (``conftest.py``); the MariaDB
 run gets a fresh database of its own, so tests neither see each other's rows nor depend on
 their order.
 """
@@ -210,7 +210,7 @@ def test_record_link_moves_with_its_record(store: IdentityStore) -> None:
         ("phone", "+15555550100", ["ID-A"]),
         ("device_id", "dev-123", ["ID-A"]),
         ("email", "bob@example.com", ["ID-B"]),
-        ("email", "ANN@example.com", []),  # exact match: normalisation happens upstream
+        ("email", "ANN@example.com", []),  # exact match: normalization happens upstream
         ("phone", "ann@example.com", []),  # the type is part of the key
     ],
 )

@@ -88,7 +88,7 @@ def test_identify_event_merges_two_stored_identities(store: IdentityStore, state
     assert again.merges.empty and not any(again.changed.values())
 
 
-def test_streamed_profiles_are_standardised_and_join_by_email(store: IdentityStore, state_dir: str) -> None:
+def test_streamed_profiles_are_standardized_and_join_by_email(store: IdentityStore, state_dir: str) -> None:
     _load_batch_output(store)
     profiles = pd.DataFrame(
         [

@@ -64,7 +64,7 @@ def faiss_index(
     deps=["clean_profiles", "identity_edges", "faiss_index"],
     group_name="candidates",
     kinds={"parquet"},
-    description="Candidate pairs from deterministic keys, MinHash-LSH and Faiss neighbours, with a blocking report.",
+    description="Candidate pairs from deterministic keys, MinHash-LSH and Faiss neighbors, with a blocking report.",
 )
 def candidate_pairs(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig

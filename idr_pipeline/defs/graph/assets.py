@@ -12,7 +12,7 @@ from idr_pipeline.graph.steps import run_clustering, run_edges, run_graph
     deps=["clean_profiles"],
     group_name="graph",
     kinds={"spark", "parquet"},
-    description="Links between records sharing a normalised strong identifier, minus blocklisted and shared values.",
+    description="Links between records sharing a normalized strong identifier, minus blocklisted and shared values.",
 )
 def identity_edges(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig

@@ -1,1 +1,1 @@
-"""Dagster definitions of behaviour features, behaviour vectors and audience segments."""
+"""Dagster definitions of behavior features, behavior vectors and audience segments."""

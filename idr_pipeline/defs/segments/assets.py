@@ -50,7 +50,7 @@ def _aggregate_metadata(run: dict[str, object] | None) -> dict[str, object]:
     kinds={"spark", "parquet", "sqlite", "singlestore"},
     description="Per identity: 7/30/90-day views, clicks and purchases (total and by category), "
     "spend, recency and top categories, as of the partition's day. Today's partition also "
-    "replaces the store's event_aggregates, which the API's behavioural audience leaves read.",
+    "replaces the store's event_aggregates, which the API's behavioral audience leaves read.",
 )
 def user_features(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource, store: StoreResource
@@ -80,8 +80,8 @@ def user_features(
     automation_condition=ON_NEW_EVENTS,
     group_name="segments",
     kinds={"parquet"},
-    description="One behaviour vector per identity from its last 90 days of events "
-    "(text rendering + the configured vectoriser), for prototype segments.",
+    description="One behavior vector per identity from its last 90 days of events "
+    "(text rendering + the configured vectorizer), for prototype segments.",
 )
 def behavior_embeddings(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource

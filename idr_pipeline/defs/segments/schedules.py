@@ -8,7 +8,7 @@ segments_job = dg.define_asset_job(
     "segments_job",
     selection=dg.AssetSelection.assets("user_features", "behavior_embeddings", "audience_segments"),
     partitions_def=segments_daily,
-    description="Features, behaviour vectors and audiences as of the partition's day.",
+    description="Features, behavior vectors and audiences as of the partition's day.",
 )
 
 # 03:00 UTC, after the 02:00 resolve job: today's partition (end_offset=1), so "clicked in the

@@ -9,7 +9,7 @@ resolve_job = dg.define_asset_job(
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets("raw_profiles")
     - dg.AssetSelection.groups("stream", "segments"),
-    description="Standardise, link, cluster, build golden records and serve; raw landing runs per source.",
+    description="Standardize, link, cluster, build golden records and serve; raw landing runs per source.",
 )
 
 daily_resolve_schedule = dg.ScheduleDefinition(

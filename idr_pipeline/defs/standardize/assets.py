@@ -16,7 +16,7 @@ from idr_pipeline.store.tombstones import load_tombstones
             deps=["raw_profiles"],
             group_name="standardize",
             kinds={"spark", "parquet"},
-            description="Standardised canonical profiles (pandera-validated); one row per record_id.",
+            description="Standardized canonical profiles (pandera-validated); one row per record_id.",
         ),
         dg.AssetSpec(
             "quarantined_profiles",

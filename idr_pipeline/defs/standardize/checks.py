@@ -1,4 +1,4 @@
-"""Checks on standardisation: nothing lost, and not too much rejected."""
+"""Checks on standardization: nothing lost, and not too much rejected."""
 
 import dagster as dg
 from dagster_pyspark import PySparkResource

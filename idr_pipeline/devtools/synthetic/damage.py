@@ -75,7 +75,7 @@ PHONE_FORMATS: tuple[str, ...] = (
     "+1{a}{e}{s}",
 )
 
-# Date-of-birth formats; the standardiser reads all of them (US month-first for the numeric one).
+# Date-of-birth formats; the standardizer reads all of them (US month-first for the numeric one).
 DOB_FORMATS: tuple[str, ...] = ("iso", "us", "dd_mon_yyyy", "yyyymmdd", "us_short")
 UNPARSEABLE_DOBS = np.array(
     ["unknown", "00/00/0000", "31/31/1985", "19xx", "n/a?", "2/30/1990"], dtype=object
@@ -106,7 +106,7 @@ def nonempty(values: np.ndarray) -> np.ndarray:
 
 
 def typo(word: str, kind: int, pos: float, letter: str) -> str:
-    """One keyboard slip: 0 delete, 1 substitute, 2 insert, 3 transpose neighbours.
+    """One keyboard slip: 0 delete, 1 substitute, 2 insert, 3 transpose neighbors.
 
     These are exactly one edit (Damerau) away from the truth, the distance fuzzy matchers are
     tuned for.

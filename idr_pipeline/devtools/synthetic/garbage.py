@@ -109,7 +109,7 @@ def jsonl_garbage_lines(good_lines: list[str], n: int, rng: np.random.Generator)
             out.append("")
         elif kind == 1:  # a write cut off mid-object
             out.append(base[: max(2, int(cut * (len(base) - 1)))])
-        elif kind == 2:  # a Python dict printed instead of serialised
+        elif kind == 2:  # a Python dict printed instead of serialized
             out.append(repr(json.loads(base)))
         elif kind == 3:
             out.append("null")

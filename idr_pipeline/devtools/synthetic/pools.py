@@ -104,14 +104,14 @@ class Pools:
     carrier_ips: np.ndarray
 
 
-def _normalised(weights: np.ndarray) -> np.ndarray:
+def _normalized(weights: np.ndarray) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
     return w / w.sum()
 
 
 def _zipf(n: int, s: float = 1.0) -> np.ndarray:
     """Rank-frequency weights: a few cities and streets are everywhere, most are rare."""
-    return _normalised(1.0 / np.arange(1, n + 1, dtype=np.float64) ** s)
+    return _normalized(1.0 / np.arange(1, n + 1, dtype=np.float64) ** s)
 
 
 def random_public_ips(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -154,7 +154,7 @@ def build_pools(seed: int, n_cities: int = 3000, n_street_bases: int = 4000) -> 
             seen.add(name)
             cities.append(name)
     codes = np.array(list(STATE_POPULATION), dtype=object)
-    state_p = _normalised(np.array([pop for _, pop in STATE_POPULATION.values()]))
+    state_p = _normalized(np.array([pop for _, pop in STATE_POPULATION.values()]))
     city_state = rng.choice(codes, size=n_cities, p=state_p)
     ranges = AddressProvider.states_postcode
     zip_count = rng.integers(1, 5, size=n_cities)
@@ -166,15 +166,15 @@ def build_pools(seed: int, n_cities: int = 3000, n_street_bases: int = 4000) -> 
     domains = np.array(list(EMAIL_DOMAINS), dtype=object)
     return Pools(
         male_first=np.array(list(male), dtype=object),
-        male_first_p=_normalised(np.array(list(male.values()))),
+        male_first_p=_normalized(np.array(list(male.values()))),
         female_first=np.array(list(female), dtype=object),
-        female_first_p=_normalised(np.array(list(female.values()))),
+        female_first_p=_normalized(np.array(list(female.values()))),
         last=np.array(list(last), dtype=object),
-        last_p=_normalised(np.array(list(last.values()))),
+        last_p=_normalized(np.array(list(last.values()))),
         street_bases=np.array(bases, dtype=object),
         street_bases_p=_zipf(len(bases), 0.9),
         street_suffixes=np.array(list(STREET_SUFFIXES), dtype=object),
-        street_suffixes_p=_normalised(np.array(list(STREET_SUFFIXES.values()))),
+        street_suffixes_p=_normalized(np.array(list(STREET_SUFFIXES.values()))),
         city=np.array(cities, dtype=object),
         city_state=city_state,
         city_zip=city_zip,
@@ -182,7 +182,7 @@ def build_pools(seed: int, n_cities: int = 3000, n_street_bases: int = 4000) -> 
         city_p=_zipf(n_cities, 0.8),
         state_names={code: name for code, (name, _) in STATE_POPULATION.items()},
         email_domains=domains,
-        email_domains_p=_normalised(np.array(list(EMAIL_DOMAINS.values()))),
+        email_domains_p=_normalized(np.array(list(EMAIL_DOMAINS.values()))),
         area_codes=np.array(AREA_CODES, dtype=object),
         carrier_ips=random_public_ips(rng, _CARRIER_IPS),
     )

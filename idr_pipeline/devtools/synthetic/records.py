@@ -6,7 +6,7 @@ decides which address was current (movers keep their old address in stale record
 system's habits decide the formatting (the CRM writes US dates, the web form ISO ones).
 
 Columns are built whole (one numpy array per canonical field, indexed by the records' person
-index) so that rendering 200k records is a handful of vectorised gathers plus the damage
+index) so that rendering 200k records is a handful of vectorized gathers plus the damage
 passes, not a Python loop with per-field branching.
 """
 

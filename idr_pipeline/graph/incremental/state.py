@@ -425,7 +425,7 @@ def full_recompute(
     """Every component from scratch, named by the batch's id rules against ``previous``.
 
     The reference the incremental step must equal, and the cost it is benchmarked against:
-    one labelling of the whole graph, then ``stable_ids.assign_identity_ids`` carrying ids over
+    one labeling of the whole graph, then ``stable_ids.assign_identity_ids`` carrying ids over
     from the previous assignment (oldest survives, fresh ids from the smallest node key).
     """
     src, dst = _edge_arrays(edges)

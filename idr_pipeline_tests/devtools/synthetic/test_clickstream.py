@@ -1,4 +1,4 @@
-"""The generated stream refers to the people of `idr generate` and holds every behaviour the issue asks for."""
+"""The generated stream refers to the people of `idr generate` and holds every behavior the issue asks for."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_same_seed_same_bytes():
     assert generate_event_stream(300, 3, seed=8, until=UNTIL).events != a.events
 
 
-def test_stream_refers_to_generated_people_and_has_every_behaviour(tmp_path):
+def test_stream_refers_to_generated_people_and_has_every_behavior(tmp_path):
     people, seed = 800, 11
     result = generate_dataset(people=people, out_dir=tmp_path / "landing", seed=seed)
     web_rows = []

@@ -1,4 +1,4 @@
-"""Behavioural audience leaves over published event aggregates, on SQLite and MariaDB: every leaf
+"""Behavioral audience leaves over published event aggregates, on SQLite and MariaDB: every leaf
 option, windows at their edge, NOT/AND/OR mixed with profile and segment leaves, pagination,
 erasure, the cost limit, and SQL text that carries no client value."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from idr_pipeline.api.audience_sql import MAX_BEHAVIOUR_LEAVES, compile_audience
+from idr_pipeline.api.audience_sql import MAX_BEHAVIOR_LEAVES, compile_audience
 from idr_pipeline.segments.dsl import parse_expression
 from idr_pipeline_tests.api.conftest import EXTRA, Api, _open_api
 from idr_pipeline_tests.services_fixtures import throwaway_database
@@ -40,7 +40,7 @@ RUN = {"as_of": AS_OF, "events": sum(a["events"] for a in AGGREGATES) + 2, "unre
 
 
 @pytest.fixture(params=["sqlite", "mariadb"])
-def behaviour_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+def behavior_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     """The seeded app on either backend, with the aggregates above published."""
     if request.param == "sqlite":
         apis = _open_api(tmp_path, f"sqlite:///{tmp_path / 'store.db'}")
@@ -94,11 +94,11 @@ CASES: dict[str, tuple[dict, set[str]]] = {
     "click_category_and_campaign": ({"clicked": {"category": "apparel", "campaign": "black_friday"}}, set()),
     "viewed_default_window": ({"viewed": {"category": "sports"}}, {"id-004"}),
     "viewed_min_count": ({"viewed": {"within_days": 33, "min_count": 3}}, {"id-004", "id-102"}),
-    "not_behaviour": (
+    "not_behavior": (
         {"all": [US, {"not": {"purchased": {"within_days": 30}}}]},
         US_IDS - {"id-001", "id-002"},
     ),
-    "or_behaviour_and_segment": (
+    "or_behavior_and_segment": (
         {
             "any": [
                 {"clicked": {"campaign": "black_friday"}},
@@ -131,31 +131,31 @@ CASES: dict[str, tuple[dict, set[str]]] = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_behavioural_leaf_options(behaviour_api: Api, name: str) -> None:
+def test_behavioral_leaf_options(behavior_api: Api, name: str) -> None:
     expression, expected = CASES[name]
-    assert _ids(behaviour_api, expression) == expected
+    assert _ids(behavior_api, expression) == expected
 
 
-def test_behavioural_answers_say_as_of_when(behaviour_api: Api) -> None:
-    body = _query(behaviour_api, {"viewed": {"within_days": 366}}, limit=5)
+def test_behavioral_answers_say_as_of_when(behavior_api: Api) -> None:
+    body = _query(behavior_api, {"viewed": {"within_days": 366}}, limit=5)
     assert datetime.fromisoformat(body["events_as_of"]) == AS_OF
-    assert _query(behaviour_api, US)["events_as_of"] is None
+    assert _query(behavior_api, US)["events_as_of"] is None
 
 
-def test_behavioural_pages_are_keyset_ordered(behaviour_api: Api) -> None:
+def test_behavioral_pages_are_keyset_ordered(behavior_api: Api) -> None:
     expression = {"viewed": {"within_days": 366}}
-    first = _query(behaviour_api, expression, limit=5)
+    first = _query(behavior_api, expression, limit=5)
     assert first["count"] == 1 + EXTRA
     seen, cursor = list(first["identities"]), first["next_cursor"]
     while cursor:
-        page = _query(behaviour_api, expression, limit=5, cursor=cursor)
+        page = _query(behavior_api, expression, limit=5, cursor=cursor)
         seen += page["identities"]
         cursor = page["next_cursor"]
     assert seen == sorted(set(seen)) and len(seen) == 1 + EXTRA
 
 
-def test_erased_person_leaves_behavioural_audiences(behaviour_api: Api) -> None:
-    api = behaviour_api
+def test_erased_person_leaves_behavioral_audiences(behavior_api: Api) -> None:
+    api = behavior_api
     r = api.client.request(
         "DELETE",
         "/subjects",
@@ -167,16 +167,16 @@ def test_erased_person_leaves_behavioural_audiences(behaviour_api: Api) -> None:
     assert _ids(api, {"purchased": {"within_days": 366}}) == {"id-002"}
 
 
-def test_too_many_behavioural_leaves_is_422(behaviour_api: Api) -> None:
-    leaves = [{"purchased": {"within_days": d}} for d in range(1, MAX_BEHAVIOUR_LEAVES + 2)]
-    r = behaviour_api.client.post(
-        "/audiences/query", json={"expression": {"any": leaves}}, headers=behaviour_api.h("read")
+def test_too_many_behavioral_leaves_is_422(behavior_api: Api) -> None:
+    leaves = [{"purchased": {"within_days": d}} for d in range(1, MAX_BEHAVIOR_LEAVES + 2)]
+    r = behavior_api.client.post(
+        "/audiences/query", json={"expression": {"any": leaves}}, headers=behavior_api.h("read")
     )
-    assert r.status_code == 422 and "behavioural" in r.text
-    assert _ids(behaviour_api, {"any": leaves[:MAX_BEHAVIOUR_LEAVES]}) == {"id-001"}
+    assert r.status_code == 422 and "behavioral" in r.text
+    assert _ids(behavior_api, {"any": leaves[:MAX_BEHAVIOR_LEAVES]}) == {"id-001"}
 
 
-def test_behavioural_sql_binds_every_value() -> None:
+def test_behavioral_sql_binds_every_value() -> None:
     hostile = "x' OR 1=1 --"
     expression = parse_expression(
         {
