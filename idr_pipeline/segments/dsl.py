@@ -14,36 +14,40 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_WITHIN_DAYS = 366
-#: Limits past which an expression is refused (the API answers 422): each behavioural leaf
+#: Limits past which an expression is refused (the API answers 422): each behavioral leaf
 #: costs a scan of the feature window, so width and depth are what make a query expensive.
 MAX_NODES = 64
 MAX_DEPTH = 8
 MAX_IN_VALUES = 500
+#: Bounds of the numeric leaf options: past them no identity can qualify, and both stores' integers
+#: (64-bit) and floats must hold every value a client may send.
+MAX_MIN_COUNT = 1_000_000_000
+MAX_MIN_TOTAL = 1e12
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 
 
-class _Behaviour(BaseModel):
+class _Behavior(BaseModel):
     model_config = _Strict
 
     within_days: int = Field(default=30, ge=1, le=MAX_WITHIN_DAYS)
     category: Name | None = None
-    min_count: int = Field(default=1, ge=1)
+    min_count: int = Field(default=1, ge=1, le=MAX_MIN_COUNT)
 
 
-class PurchasedArgs(_Behaviour):
+class PurchasedArgs(_Behavior):
     product_id: Name | None = None
     #: Sum of purchase prices in the window (single currency: the generator's and most shops').
-    min_total: float | None = Field(default=None, ge=0)
+    min_total: float | None = Field(default=None, ge=0, le=MAX_MIN_TOTAL, allow_inf_nan=False)
 
 
-class ClickedArgs(_Behaviour):
+class ClickedArgs(_Behavior):
     campaign: Name | None = None
 
 
-class ViewedArgs(_Behaviour):
+class ViewedArgs(_Behavior):
     pass
 
 
@@ -127,7 +131,7 @@ class Not(BaseModel):
 
 Expression = Union[Purchased, Clicked, Viewed, Attribute, Age, InSegment, All, AnyOf, Not]  # noqa: UP007
 Leaf = Purchased | Clicked | Viewed | Attribute | Age | InSegment
-BEHAVIOUR_LEAVES = (Purchased, Clicked, Viewed)
+BEHAVIOR_LEAVES = (Purchased, Clicked, Viewed)
 
 for _model in (All, AnyOf, Not):
     _model.model_rebuild()
@@ -173,14 +177,14 @@ def referenced_segments(expr: Expression) -> set[str]:
 
 
 def max_window_days(expr: Expression) -> int:
-    """The longest look-back any behavioural leaf needs (0 when none)."""
+    """The longest look-back any behavioral leaf needs (0 when none)."""
     return max(
-        (behaviour_args(n).within_days for n in walk(expr) if isinstance(n, BEHAVIOUR_LEAVES)), default=0
+        (behavior_args(n).within_days for n in walk(expr) if isinstance(n, BEHAVIOR_LEAVES)), default=0
     )
 
 
-def behaviour_args(leaf: Purchased | Clicked | Viewed) -> PurchasedArgs | ClickedArgs | ViewedArgs:
-    """The arguments of a behavioural leaf, with ``event_type`` telling which event it counts."""
+def behavior_args(leaf: Purchased | Clicked | Viewed) -> PurchasedArgs | ClickedArgs | ViewedArgs:
+    """The arguments of a behavioral leaf, with ``event_type`` telling which event it counts."""
     if isinstance(leaf, Purchased):
         return leaf.purchased
     if isinstance(leaf, Clicked):
@@ -188,7 +192,7 @@ def behaviour_args(leaf: Purchased | Clicked | Viewed) -> PurchasedArgs | Clicke
     return leaf.viewed
 
 
-#: The event type each behavioural leaf counts.
+#: The event type each behavioral leaf counts.
 LEAF_EVENT_TYPE: dict[type, str] = {Purchased: "purchase", Clicked: "ad_click", Viewed: "page_view"}
 
 
@@ -208,7 +212,7 @@ def to_json(expr: Expression) -> dict:
     return expr.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-# ------------------------------------------------------------------ segment catalogue
+# ------------------------------------------------------------------ segment catalog
 
 
 class SizeBounds(BaseModel):
@@ -232,7 +236,7 @@ class RuleSegment(BaseModel):
 
 
 class PrototypeSegment(BaseModel):
-    """Membership by cosine similarity of an identity's behaviour vector to the prototype's."""
+    """Membership by cosine similarity of an identity's behavior vector to the prototype's."""
 
     model_config = _Strict
 
@@ -240,7 +244,7 @@ class PrototypeSegment(BaseModel):
     kind: Literal["prototype"] = "prototype"
     name: str
     description: str = ""
-    #: Example behaviours rendered like an identity's behaviour text ("purchased luxury ...").
+    #: Example behaviors rendered like an identity's behavior text ("purchased luxury ...").
     examples: list[str] = Field(default_factory=list)
     threshold: float = Field(ge=-1, le=1)
     within_days: int = Field(default=90, ge=1, le=MAX_WITHIN_DAYS)

@@ -75,3 +75,17 @@ def test_catalog_rejects_duplicate_ids_and_dangling_references() -> None:
         SegmentCatalog.model_validate(
             {"segments": [{"id": "p", "kind": "prototype", "name": "p", "threshold": 0.5}]}
         )
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [
+        {"purchased": {"min_count": 9223372036854775808}},
+        {"purchased": {"min_total": 1e23}},
+        {"purchased": {"min_total": float("nan")}},
+        {"clicked": {"min_count": 0}},
+    ],
+)
+def test_numeric_options_out_of_bounds_are_refused(leaf: dict) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        parse_expression(leaf)
