@@ -173,9 +173,9 @@ def create_app(settings: IdrSettings | None = None, *, freeze_gc: bool = False) 
     """The app; ``freeze_gc`` (set by ``idr serve``) moves everything alive after start-up out
     of the garbage collector's sight (``gc.freeze``).
 
-    A full collection walks every tracked object: on the 2-core box that took 85-140 ms with
-    the imports, model and blocking index loaded, and each one stalled every request in
-    flight (the 100+ ms tail of the load test). Frozen objects are never collected, which is
+    A full collection walks every tracked object, and with the imports, model and blocking
+    index loaded that is a long pause during which every request in flight waits (it shows as
+    the latency tail under load). Frozen objects are never collected, which is
     right for what start-up loads and keeps for the process's life; it is off by default so
     tests that build many apps in one process do not pin each one's leftovers.
     """

@@ -2,7 +2,7 @@
 
 Kept out is the hard part: the raw zone still holds the person's source rows, so the next
 pipeline run would resolve them straight back. A tombstone per identifier (its SHA-256, never
-the value) is what the cleaning step checks; see ``idr_pipeline.cleaning_batches.erased_mask``.
+the value) is what the cleaning step checks; see ``idr_pipeline.standardize.batches.erased_mask``.
 
 An identifier that other identities also hold (a household landline) is not tombstoned: that
 would erase the neighbors' records on the next run. The identifier the request names must

@@ -33,7 +33,8 @@ def _json_bytes(value: Any) -> bytes:
 
 
 class ProfilePublisher:
-    """One lazily created producer per process: connecting per request would cost ~100 ms."""
+    """One lazily created producer per process: connecting per request would add a broker
+    connection and a metadata round trip to every call."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.bootstrap = bootstrap

@@ -12,7 +12,7 @@
    trained Fellegi-Sunter model, including the household correction the batch applies.
 
 Without a trained model only step 2 runs (``/health`` says so). The blocking index holds 64-bit
-hashes of the keys, sorted, so 100k identities cost ~10 MB rather than a dict of strings.
+hashes of the keys, sorted: eight bytes a key in one array rather than a dict of Python strings.
 """
 
 from __future__ import annotations
@@ -71,8 +71,9 @@ _FIRST_FROM_IDENTIFIERS = ("email_key", "device_id", "anonymous_id")
 def normalize_input(fields: dict[str, Any], default_region: str) -> dict[str, Any]:
     """The request's fields after the pipeline's own per-field normalizers (rejected -> None).
 
-    The same functions ``standardize_frame`` maps over a batch, called per value: building a
-    one-row frame costs ~15 ms, the functions themselves microseconds (they are lru_cached).
+    The same functions ``standardize_frame`` maps over a batch, called per value: a one-row
+    frame would pay the frame machinery's fixed cost, far above the functions themselves (they
+    are lru_cached).
     """
     region = (default_region or "US").strip().upper()
 
@@ -99,7 +100,8 @@ def query_keys(row: dict[str, Any]) -> list[tuple[str, str]]:
     """(rule, key) of one profile under ONLINE_RULES, computed on scalars.
 
     The same key definitions as the pandas functions in ``candidates.deterministic``
-    (``test_resolve`` checks they agree): per-query pandas calls cost ~4 ms per rule.
+    (``test_resolve`` checks they agree): pandas' fixed cost per call is too high to pay per
+    rule on every query.
     """
 
     def txt(name: str) -> str | None:
@@ -214,7 +216,7 @@ class BlockingIndex:
         if not keys:
             return []
         # Every key hashed in one call (hash_array hashes each value on its own, so this equals
-        # _hash_keys per rule); one call per key cost ~80 us of pandas overhead each.
+        # _hash_keys per rule); one call per key would pay pandas' fixed overhead per key.
         qualified = np.array([f"{rule}\x1f{key}" for rule, key in keys], dtype=object)
         hashed = pd.util.hash_array(qualified, categorize=False).astype(np.int64)
         lo = np.searchsorted(self.hashes, hashed, "left")
@@ -261,8 +263,8 @@ class CandidateScorer:
     level's ``weight_table`` entry; on a TF level with a known value, log2(m / max(tf(v),
     tf_min)), a value missing from the TF table counting as tf_min; then the household
     correction), without their pandas frames and per-level ``Series.map``: built for millions
-    of pairs, on 50 candidates their fixed cost was ~4 ms of a /resolve's ~12 ms of CPU, and
-    every millisecond a /resolve holds the GIL is one the requests behind it queue for.
+    of pairs, their fixed cost per call dominates on a few dozen candidates, and every
+    millisecond a /resolve holds the GIL is one the requests behind it queue for.
     ``test_resolve_scoring`` checks it against the batch functions.
     """
 
@@ -273,7 +275,7 @@ class CandidateScorer:
         self.tables = [np.concatenate([[0.0], model.weight_table(name)]) for name in self.names]
         self.household = [self.names.index(c) for c in HOUSEHOLD_COMPARISONS if c in self.names]
         self.prior = prior_weight(model)
-        # Plain dicts: a lookup per agreeing value is ~50 ns against ~5 us for Series.get.
+        # Plain dicts: a lookup per agreeing value, without Series.get's per-call overhead.
         self._tf: dict[str, dict[Any, float]] = {}
 
     def _frequencies(self, column: str) -> dict[Any, float]:
@@ -377,7 +379,7 @@ class Resolver:
         """Rebuild in a background thread when older than ``max_age`` and the golden profiles
         changed since; requests keep the old index meanwhile. Returns the thread, if started.
 
-        The rebuild reads every profile and holds the GIL for seconds (~5 s at 100k), which
+        The rebuild reads every profile and holds the GIL for seconds on a large store, which
         every request served meanwhile feels; when nothing changed (one aggregate query,
         answered by the store without the GIL) the index is only marked fresh again.
         """

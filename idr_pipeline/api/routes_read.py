@@ -67,11 +67,11 @@ async def get_identity(
 ) -> dict[str, Any]:
     """Golden profile, identifiers, source records, current segments and merge history.
 
-    ``async``, and its one store round trip (see ``get_identity``, ~0.3 ms against MariaDB)
-    runs on the event loop's own connection, as the key check does on a cache miss. A plain
-    ``def`` route cost two worker-thread hand-offs per request (FastAPI runs the route on the
+    ``async``, and its one short store round trip (see ``get_identity``) runs on the event
+    loop's own connection, as the key check does on a cache miss. A plain ``def`` route would
+    cost two worker-thread hand-offs per request (FastAPI runs the route on the
     thread pool, then validates its answer there too): queue, wake-up and GIL hand-overs that
-    cost more CPU than the read itself, and under load a finished read waited for the GIL
+    cost more CPU than the read itself, and under load a finished read would wait for the GIL
     while the loop served other requests. It also means identity reads never queue behind
     ``/resolve`` calls occupying every worker thread.
     """
@@ -91,10 +91,10 @@ async def resolve(
     """Deterministic look-up on strong identifiers, else the trained model over blocked candidates.
 
     ``async`` with one worker-thread hop for the resolver (CPU for milliseconds, and store
-    reads): as a plain ``def`` route it made two, the route and then the validation of its
+    reads): a plain ``def`` route would make two, the route and then the validation of its
     answer, and each hop back to the event loop and out again can wait for the GIL behind
-    another /resolve computing meanwhile (up to the 5 ms switch interval per hand-over). The
-    answer is validated on the loop (~0.1 ms).
+    another /resolve computing meanwhile (up to the interpreter's switch interval per
+    hand-over). The answer is validated on the loop, which is cheap.
     """
     state = get_state(request)
     fields = body.model_dump(exclude_none=True)

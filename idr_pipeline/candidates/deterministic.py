@@ -1,6 +1,6 @@
 """Candidate pairs from exact blocking keys, in pandas.
 
-Two families of keys. Shared identifiers are the same evidence ``identity/edges.py`` links on,
+Two families of keys. Shared identifiers are the same evidence ``graph/edges.py`` links on,
 but here they only propose pairs: the probabilistic model scores them, so a household phone
 becomes a pair to judge rather than a merge. Classic blocking rules then catch the duplicates
 that share no identifier at all (new e-mail, new phone) from name, address and birth-date
@@ -13,15 +13,18 @@ that share *only* a name, or a name on one side and an e-mail address built from
 other ('sara.oneill@' vs Sara O'Neill). The full-name rule reads given and surname out of the
 e-mail local part for exactly that, and compares given names through the nickname table; the
 e-mail-initial rule pairs 'jsmith@' with J. Smith without pairing every J. Smith with every
-other. Rules that proposed many pairs but no true pair another rule missed (surname + birth
-year, first initial + postcode, birth date + first initial) were dropped; the exact birth date
-and street rules stay partly because ``fellegi_sunter.DEFAULT_SESSIONS`` trains on them.
+other. Rules that propose many pairs but no true pair another rule misses (surname + birth
+year, first initial + postcode) are left out. The exact birth date rule only feeds EM training
+(``BlockingRule.predicts=False``), since ``fellegi_sunter.DEFAULT_SESSIONS`` needs every
+same-date pair; narrower birth-date rules are scored instead. The street rule stays partly
+because a training session reads it.
 
 Every rule has a bucket cap. A key shared by more records than that is a placeholder, a
 system default or a very common name in a big block; enumerating it would cost s^2/2 pairs
 for little recall, so it's skipped and counted, and the report shows what the cap cost.
-This module is for ``idr resolve`` on small data and for the blocking report; the pipeline
-runs the same idea on Spark.
+The candidates stage runs these rules over the clean profiles in the driver
+(``candidates/union.py``), and the API applies the single-record rules to one query
+(``api/resolve.py``).
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ def _shared_part(fn: Callable[..., _Part]) -> Callable[..., _Part]:
     """Within one ``deterministic_pairs`` call, compute this key part once per frame (and args).
 
     Surname, given name, birth date, postcode and e-mail handle each feed several rules, and
-    first name three parts; computed per rule, the same work ran up to six times over a
-    million records. Outside a call (the API keys one query at a time) nothing is kept.
+    first name three parts; computed per rule, the same work would run up to six times over
+    the whole frame. Outside a call (the API keys one query at a time) nothing is kept.
     Callers must not modify the result.
     """
 
@@ -123,9 +126,8 @@ class _Coded:
     """A key part as integer codes into its distinct values: -1 where missing.
 
     Blocking only asks which records share a key, so a key of several parts is the tuple of
-    their codes, never a string: at a million records, concatenating the parts' strings,
-    checking them for missing values and factorizing the result again were most of the cost;
-    with codes, ``deterministic_pairs`` took 11.1 s instead of 18.6 s.
+    their codes, never a string: concatenating the parts' strings, checking them for missing
+    values and factorizing the result again would cost more than finding the pairs.
     """
 
     codes: np.ndarray  # int64, one per row (or per key entry of a multi-key rule)
@@ -148,8 +150,8 @@ def _taken(mapping: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def _relabel(part: _Coded, step: Step) -> _Coded:
     """``step`` over the distinct values only, taken back to every row; empty means missing.
 
-    Names, postcodes and birth dates repeat across a million records: pandas string methods
-    per row were most of the blocking time. ``part.labels`` may repeat a value (see
+    Names, postcodes and birth dates repeat across records, so the string work runs once per
+    distinct value rather than once per row. ``part.labels`` may repeat a value (see
     ``_email_local``); the result's labels are distinct.
     """
     done = step(pd.Series(part.labels, dtype=object).astype("string"))
@@ -233,7 +235,7 @@ def _lower(profiles: pd.DataFrame, col: str) -> _Coded:
     codes, uniques = pd.factorize(profiles[col])
     raw = _Coded(codes.astype(np.int64), np.asarray(uniques, dtype=object))
     if all(isinstance(v, str) for v in raw.labels):
-        # str methods in a comprehension: pandas' string accessor took 1.4 s over the columns
+        # str methods in a comprehension: lighter than pandas' string accessor on plain str values
         return _relabel_each(raw, lambda v: v.strip().lower())
     return _relabel(raw, lambda s: s.str.strip().str.lower())  # astype("string") spells the rest
 
@@ -329,8 +331,7 @@ def _email_local(profiles: pd.DataFrame) -> _Coded:
     relabel[used] = np.arange(len(used)) + len(key.labels)
     filled = np.where(key.codes >= 0, key.codes, _taken(relabel, fallback))
     both = _Coded(filled, np.concatenate([key.labels, email.labels[used]]))
-    # str.partition per distinct value: pandas' str.split(n=1).str[0] built a list per value, 1.9 s
-    # of the 3.4 s this took at a million records.
+    # str.partition per distinct value: pandas' str.split(n=1).str[0] would build a list per value.
     return _relabel_each(both, lambda v: v.partition("@")[0].partition("+")[0])
 
 
@@ -382,7 +383,7 @@ def _names_of_words(
 
 @_shared_part
 def _name_vocabulary(profiles: pd.DataFrame) -> tuple[frozenset[str], frozenset[str]]:
-    # Over the distinct names: per row, the regex and the set building took 1.8 s at 1M records.
+    # Over the distinct names, not per row: the regex and the set building run once per name.
     first = pd.Series(_text(profiles, "first_name").labels, dtype=object).astype("string")
     first = first.str.replace(r"[^a-z]", "", regex=True)
     given = frozenset(first[first.str.len() >= _MIN_PART]) | frozenset(NICKNAME_GROUPS)
@@ -590,7 +591,8 @@ class DeterministicResult:
     @functools.cached_property
     def pairs(self) -> pd.DataFrame:
         """record_id_l, record_id_r of ``codes``: spelled out only when read (a report), since
-        ``idr resolve`` needs only their count and 9M pairs of id strings took 2 s at 1M."""
+        ``idr resolve`` needs only their count, and millions of pairs of id strings are slow to
+        build."""
         return code_pairs_frame(self.codes, self.ids_by_rank)
 
 
@@ -652,8 +654,8 @@ def deterministic_pairs(
     ranks, ids_by_rank = record_ranks(profiles["record_id"])
     n = len(ranks)
     # The unions so far, kept sorted: each rule's codes are looked up in one array, and its new
-    # codes merged in (a merge of two sorted runs, not a sort). Looking each rule up in every
-    # earlier rule's part, then sorting the parts at the end, took 4.3 + 2.9 s at a million.
+    # codes merged in (a merge of two sorted runs, not a sort), so no rule is looked up in every
+    # earlier rule's part and nothing is sorted again at the end.
     empty = np.zeros(0, dtype=np.int64)
     training = empty  # every rule's pairs, training-only rules included
     union = empty  # the predicting rules' pairs
@@ -674,8 +676,8 @@ def deterministic_pairs(
             new = code[~seen]
             training = merge_disjoint_sorted(training, new)
             if rule.predicts:
-                # the union is within training: only codes seen there can be in it (of full_name's
-                # 5.1M codes, 0.5M), so the rest skip the second lookup
+                # the union is within training: only codes seen there can be in it (for the broad
+                # rules a small share of their codes), so the rest skip the second lookup
                 in_union = seen.copy()
                 in_union[seen] = _in_sorted(code[seen], union)
                 union = merge_disjoint_sorted(union, code[~in_union])

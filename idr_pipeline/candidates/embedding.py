@@ -12,15 +12,13 @@ The model is loaded once per process and per variant (`load_model` is cached). O
 forced before `sentence_transformers` is imported, because the model folder is a local wheel and
 a network look-up would only add latency (or hang) on an air-gapped worker.
 
-Measured on the shared 2-core box (`benchmarks/embedding_recall.py`, 1,000 profile texts, load
-average ~7): one torch thread beats two by 2-4x there (full 133-241 rows/s vs 55-60; int8 312-436
-vs 100-112), because two OpenMP threads on an oversubscribed machine spend their time waiting
-for each other; so pass `num_threads=1` on shared workers. Dynamic int8 is a further 1.3-3x and
-found as many true pairs (k=10 completeness 0.81 vs 0.79 on 5k people) although it moves each
-vector (row cosine to fp32 ~0.93, top-10 overlap 0.64), so it suits candidate generation but its
-cosines are not interchangeable with fp32 ones. The token cap does not change speed on these
-texts (<= 35 word pieces, padded to the batch's longest anyway); 64 only guards against the odd
-long street.
+On an oversubscribed machine two OpenMP threads spend their time waiting for each other, so
+pass `num_threads=1` on shared workers. Dynamic int8 encodes faster and finds as many true pairs
+although it moves each vector, so it suits candidate generation but its cosines are not
+interchangeable with fp32 ones. The token cap does not change speed on these texts (a few dozen
+word pieces, padded to the batch's longest anyway); 64 only guards against the odd long street.
+`benchmarks/embedding_recall.py` measures speed, recall and the int8 drift; the figures are in
+docs/performance.md.
 """
 
 from __future__ import annotations

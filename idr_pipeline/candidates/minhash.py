@@ -27,8 +27,8 @@ Hashing
     agree exactly. Permutations are multiply-add-shift hashes ``((a*x + b) mod 2^64) >> 32`` of
     the 32-bit shingle hash, with a, b < 2^64 from a seeded PCG64 generator: a strongly
     universal family (Dietzfelbinger) computed with uint64 arithmetic that wraps, and no
-    division. The former ``(a*x + b) mod p`` with p = 2^32 + 15 spent most of the signing time
-    in the 64-bit modulo (21 s of signatures for a million records).
+    division: a ``(a*x + b) mod p`` family would spend most of the signing time in the 64-bit
+    modulo.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def _norm_text(v: object) -> str | None:
     if v is None or (isinstance(v, float) and v != v):  # None, NaN
         return None
     # Trimmed, lower-cased, every whitespace run one space: str.split() splits on exactly the
-    # characters re's \s matches (str.isspace), and is 3x faster than re.sub("\s+", " ", ...).
+    # characters re's \s matches (str.isspace), and is cheaper than re.sub("\s+", " ", ...).
     t = " ".join(str(v).lower().split())
     return t[:MAX_FIELD_CHARS] or None
 
@@ -156,8 +156,8 @@ def _normalized(column: pd.Series | np.ndarray) -> FieldCodes:
 def _field_codes(profiles: pd.DataFrame) -> dict[str, FieldCodes]:
     """``_field_values`` as codes over distinct values, every normalizer called once per value.
 
-    Names, postcodes and birth dates repeat (about 20k distinct among a million records), so
-    per row the normalizers were the largest part of shingling.
+    Names, postcodes and birth dates repeat (far fewer distinct values than records), so the
+    normalizers run once per distinct value rather than once per row.
     """
     n = len(profiles)
 
@@ -221,7 +221,7 @@ _CRC_TABLE = _crc_table()
 class ShingleSets:
     """Hashed shingle sets as CSR: row i's hashes are ``hashes[indptr[i]:indptr[i+1]]``.
 
-    A flat array instead of Python sets keeps a million records at a few hundred MB and lets
+    A flat array rather than Python sets keeps four bytes a shingle, not an object, and lets
     the signature step run as whole-array numpy operations. Repeats within a row are allowed:
     the minimum of a multiset equals the minimum of the set.
     """
@@ -337,7 +337,7 @@ def minhash_signatures(
             sig[k, rows] = np.minimum(np.minimum.reduceat(v, starts), MAX_SIGNATURE)
 
     # numpy releases the GIL in these whole-array steps, so permutations split across threads
-    # run on every core (1.8 -> 1.2 s for 100k profiles on 2 cores); each writes its own rows.
+    # run on every core; each writes its own rows.
     threads = max(1, min(num_perm, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(sign, [range(i, num_perm, threads) for i in range(threads)]))
@@ -349,8 +349,8 @@ def profile_signatures(profiles: pd.DataFrame, num_perm: int = DEFAULT_NUM_PERM,
 
     Exact: a row's shingles are the union of its fields' shingle sets, and the minimum over a
     union is the minimum of the minima (a missing field contributes EMPTY, above every value).
-    A million profiles hold about 1.2M distinct field values with 12.5M shingles, against 26M
-    shingles row by row.
+    Field values repeat across profiles, so there are far fewer shingles to sign per distinct
+    value than row by row.
     """
     out = np.full((len(profiles), num_perm), EMPTY, dtype=np.uint32)
     a, b = permutation_params(num_perm, seed)
@@ -564,7 +564,7 @@ def band_keys(signatures: np.ndarray, r: int, b: int) -> np.ndarray:
 
 
 # Rows hashed per step: the block's (rows, b) keys stay in cache through the 6 x 8 whole-array
-# steps of the r mixing rounds (whole (n, b) arrays: 1.4 s at a million profiles, blocks: 0.3 s).
+# steps of the r mixing rounds, where whole (n, b) arrays would go through memory at every step.
 _KEY_ROWS = 4096
 
 
@@ -639,7 +639,7 @@ def lsh_codes(
     ranks: np.ndarray, signatures: np.ndarray, r: int, b: int, max_bucket: int = DEFAULT_MAX_BUCKET
 ) -> tuple[np.ndarray, list[BucketStats], int]:
     """(sorted pair codes over ``ranks``, per-band statistics, records without shingles): the
-    pairs as integers only, cheap to hand back from a forked child (see ``idr_pipeline.forked``)."""
+    pairs as integers only, cheap to hand back from a forked child (see ``idr_pipeline.core.forked``)."""
     n = len(ranks)
     if r * b > signatures.shape[1]:
         raise ValueError(f"r*b = {r * b} exceeds the {signatures.shape[1]} signature values")
@@ -672,8 +672,8 @@ def _key_order(keys: np.ndarray) -> np.ndarray:
 
     The record's index fills the low bits of its key, so ``np.sort`` of the packed values gives
     the order; keys equal above those bits but not below may interleave, which ``bucket_pairs``
-    repairs: its stable argsort is exact in any case, and on sorted input takes 3 ms instead of
-    95 ms (1M keys; ``np.sort`` of the packed keys: 55 ms).
+    repairs: its stable argsort is exact in any case, and on nearly sorted input it is far
+    cheaper than on unsorted keys.
     """
     bits = np.uint64(max(1, int(len(keys)).bit_length()))
     packed = (keys >> bits) << bits

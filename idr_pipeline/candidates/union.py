@@ -36,8 +36,8 @@ from idr_pipeline.settings import MatchConfig
 class PairsByGenerator(Mapping[str, pd.DataFrame]):
     """Each generator's own pairs (record_id_l, record_id_r), spelled out as ids only when read.
 
-    ``idr resolve`` needs only their counts; the frames are for the blocking report. At a
-    million records the deterministic and MinHash frames were 2-3 s of id strings nobody read.
+    ``idr resolve`` needs only their counts; the frames are for the blocking report, and
+    spelling millions of pairs out as id strings is work nobody else needs.
     """
 
     def __init__(self) -> None:
@@ -66,7 +66,7 @@ class PairsByGenerator(Mapping[str, pd.DataFrame]):
 @dataclass
 class Candidates:
     # record_id_l, record_id_r, generators (comma-separated): the pairs to score, as Arrow,
-    # since they go straight to Parquet (10M pairs as pandas strings took 4.7 s at 1M records)
+    # since they go straight to Parquet (millions of pairs as pandas strings are slow and large)
     table: pa.Table
     by_generator: PairsByGenerator
     band_choice: BandChoice
@@ -88,8 +88,8 @@ def generate_candidates(
 ) -> Candidates:
     """Exact-key rules (the recall) plus MinHash over all fields (the typo safety net).
 
-    The rules carry nearly all pair completeness (0.96 at 10k and 100k generated people, see
-    benchmarks/blocking_report.py); MinHash at a high threshold costs few pairs and catches
+    The rules carry nearly all pair completeness (``benchmarks/blocking_report.py`` measures it,
+    docs/matching.md has the figures); MinHash at a high threshold costs few pairs and catches
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
     ``extra`` adds pairs found elsewhere (the Faiss neighbors) to the one union.
     """
@@ -150,7 +150,7 @@ def em_sample_pairs(
     """(the EM sample of the union of ``codes`` as record-id pairs, the union's size).
 
     Only the sample is spelled out as ids: the pool holds every training-only pair as well as the
-    scored ones, which at a million records is millions of pairs nobody else reads.
+    scored ones, which on a large run is millions of pairs nobody else reads.
     """
     pool, _ = union_codes(codes)
     rows = em_sample_rows(len(pool), config)
@@ -165,8 +165,8 @@ def _union_in_rank_space(codes: dict[str, np.ndarray], ids_by_rank: np.ndarray) 
     union, bits = union_codes([codes[name] for name in names])
     n = max(len(ids_by_rank), 1)
     ids = pa.array(ids_by_rank, type=pa.string())
-    # The bit sets are small integers (below 2 ** generators): counted, not sorted as
-    # np.unique(return_inverse=True) would, which took 2.2 s over the 1M run's 10.9M pairs.
+    # The bit sets are small integers (below 2 ** generators): counted in one pass, not sorted
+    # as np.unique(return_inverse=True) would.
     counts = np.bincount(bits)
     sets = np.flatnonzero(counts)
     which = np.zeros(len(counts), dtype=np.int64)

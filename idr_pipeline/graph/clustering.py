@@ -51,8 +51,8 @@ class ClusteringPolicy:
 class _Cluster:
     members: list[str]
     # What the guards compare, kept per cluster as it grows so a merge's check looks at the
-    # members that carry something instead of pairing every member with every other (the
-    # pairing was a third of the loop at a million records). None while the cluster has none.
+    # members that carry something instead of pairing every member with every other (which
+    # grows with the product of the two clusters' sizes). None while the cluster has none.
     national_ids: list[tuple[str, str]] | None = None  # (record, national id)
     people: dict[str, list[tuple[str, str]]] | None = None  # full-name key -> [(record, dob)]
 
@@ -224,8 +224,7 @@ def rows_clustering_reads(
 def _strongest_first(pairs: pd.DataFrame) -> pd.DataFrame:
     """The pairs by probability descending, then record ids ascending, stable: the order the
     loop takes them in. Sorted by Arrow, whose string order (UTF-8 bytes) is Python's (code
-    points); pandas factorized and sorted both id columns first (1.6-2.0 s of the clustering
-    at a million records, sampled)."""
+    points), without factorizing and sorting both id columns first as pandas would."""
     keys = pa.table(
         {
             "probability": pa.array(pairs["probability"].to_numpy(dtype=np.float64)),
@@ -383,8 +382,8 @@ def merge_clusterings(record_ids: Iterable[str], parts: Iterable[ClusteringResul
 
 def _merge_taken_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Frames each already in the loop's order (probability descending, then the record ids),
-    merged into that order: a merge of sorted runs, where sorting the concatenation by three
-    keys took 1.2 s per frame at a million records."""
+    merged into that order: a merge of sorted runs, cheaper than sorting the concatenation by
+    three keys."""
     frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) <= 1:
         return frames[0] if frames else pd.DataFrame(columns=["record_id_l", "record_id_r", "probability"])

@@ -133,10 +133,10 @@ LINKED_ARROW_SCHEMA = to_arrow_schema(LINKED_SCHEMA)
 
 
 # --- Summaries of the two outputs, read back with Arrow in the driver.
-# The edges are at most one per identifier occurrence (518k rows, ~20 MB in these columns, at
-# a million records) and the matching steps after this one hold every profile's columns in the
-# driver anyway, so reading them adds no new scale limit; it replaces five small Spark jobs over
-# the written files, which cost 5.8 s of JVM CPU (3.1 s the shuffle for the distinct records).
+# The edges are at most one per identifier occurrence, a few narrow columns, and the matching
+# steps after this one hold every profile's columns in the driver anyway, so reading them adds
+# no new scale limit; it spares five small Spark jobs over the written files, one of them a
+# shuffle for the distinct records.
 
 
 def edge_summary(edges: pa.Table) -> tuple[int, int, pd.DataFrame]:

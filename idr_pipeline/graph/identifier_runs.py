@@ -1,10 +1,10 @@
 """Per identifier value, in Arrow: how many people carry it, and the star edges it links.
 
-The Spark job (``identity.edges``) shuffles the identifier occurrences once by value and sorts
+The Spark job (``graph.edges``) shuffles the identifier occurrences once by value and sorts
 each partition so that a value's carriers arrive as one run with the smallest record id first
 (:data:`SORT_ORDER` after a hash of the value, see ``edges.link_identifiers``). Counting,
-classifying and linking are then one pass over the run starts, where the Spark plan used to
-need a group-by, a join back to the occurrences and a window (and computed the occurrences
+classifying and linking are then one pass over the run starts, where a Spark plan would
+need a group-by, a join back to the occurrences and a window (and compute the occurrences
 more than once). Pure functions of Arrow tables.
 """
 
@@ -111,8 +111,8 @@ def _star_edges(
 def _distinct_per_group(group: np.ndarray, records: np.ndarray, column: pa.Array) -> np.ndarray:
     """Distinct non-missing values of ``column`` in each group (``records``: each group's rows).
 
-    A group of one row has one value or none; only the rows of larger groups (a third of the
-    occurrences at a million records) are encoded and de-duplicated.
+    A group of one row has one value or none; only the rows of larger groups are encoded and
+    de-duplicated.
     """
     counts = np.zeros(len(records), dtype=np.int64)
     alone = records[group] == 1
@@ -132,8 +132,8 @@ def blocked_values(types: pa.Array, values: pa.Array, blocklist: dict[str, set[s
     The rule normalizes with ``str.strip().lower()`` and, for phones, keeps ``str.isdigit``
     characters. On ASCII strings those are exactly an ASCII trim of the characters
     ``str.isspace`` accepts, ``ascii_lower`` and the digits 0-9, which Arrow computes without
-    building a Python string per value (calling the rule once per distinct value was three
-    quarters of the linking step's Python time at a million records). Anything else (Unicode,
+    building a Python string per value (calling the rule once per distinct value would
+    dominate the linking step's Python time). Anything else (Unicode,
     whose case folding and digits differ between engines, or a missing value) goes through
     :func:`is_blocked` itself, so there stays one definition of "placeholder".
     """
@@ -161,7 +161,7 @@ def _national_digits(phones: pa.Array) -> pa.Array:
     """``blocklist.phone_digits`` of ASCII phones: their digits, a NANP number's leading 1 dropped.
 
     Most are ``+`` and digits (E.164) and need only the ``+`` dropped; a regex keeps the
-    digits of the rest only (over every value it took 2 of the step's 2.8 s of Python time).
+    digits of the rest only (over every value it would dominate the step's Python time).
     """
     rest = pc.if_else(pc.starts_with(phones, "+"), pc.utf8_slice_codeunits(phones, 1), phones)
     other = pc.invert(pc.fill_null(pc.ascii_is_decimal(rest), False))

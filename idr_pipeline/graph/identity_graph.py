@@ -117,11 +117,10 @@ def identity_graph_from_clusters(
     """``build_identity_graph`` for the matcher's clusters, in the driver.
 
     The clusters are already a pandas frame in the driver (the matcher clusters there), so
-    sending them to Spark to join them with a few hundred thousand ids and back cost more than
-    the joins (16.5 s of Spark jobs at a million records). The ids are carried over by the same
-    rules (``assign_identity_ids``). The record ids stay Arrow strings and every join is a
-    lookup by position: turning the million clean ids into Python strings and joining them in
-    pandas cost more than the rest of the step.
+    sending them to Spark to join them with the ids and back would cost more than the joins.
+    The ids are carried over by the same rules (``assign_identity_ids``). The record ids stay
+    Arrow strings and every join is a lookup by position: turning every clean id into a Python
+    string and joining them in pandas would cost more than the rest of the step.
 
     sources: record_id, source of every clean profile (other columns are ignored);
     components: node, component; previous_links: record_id, identity_id of the last run, or
@@ -161,7 +160,7 @@ def identity_graph_from_clusters(
 def rows_at(dataset: ds.Dataset, rows: np.ndarray, columns: list[str]) -> pa.Table:
     """Rows of a Parquet dataset by position in its ``to_table`` order (``rows`` ascending),
     decoding only the row groups that hold them: the preview needs ten profiles, and reading
-    its five other columns for all million cost 0.2-0.5 s of CPU, more than a row group."""
+    its other columns for every profile would decode the whole dataset for ten rows."""
     pieces = []
     start = 0
     for fragment in dataset.get_fragments():
@@ -250,8 +249,8 @@ def _next_registry(
     """Every id ever issued, with its status: active, merged (into a survivor) or retired.
 
     record_count: links of each assigned row. An identity without a link (0) is never
-    unchanged, even against a registry count of 0: its count was missing, not 0, when this
-    took a frame of counts, and a missing count equals none.
+    unchanged, even against a registry count of 0: a count of 0 here means no count at all,
+    and a missing count equals none.
     """
     ids = assigned["identity_id"]
     updated_at = pd.Series(now, index=assigned.index, dtype=object)

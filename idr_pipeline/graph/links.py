@@ -17,9 +17,9 @@ class LinkedPairs:
     """The scored pairs plus the deterministic links, as row positions into the profiles.
 
     Rows 0..scored-1 are the scored pairs in their order; after them come the deterministic
-    links nobody scored. Positions, not ids: at a million records, looking up tens of millions
-    of id strings and holding them as Python objects was most of the clustering step, and the
-    clustering reads only a small share of the rows.
+    links nobody scored. Positions, not ids: looking up tens of millions of id strings and
+    holding them as Python objects would cost more than the clustering, which reads only a
+    small share of the rows.
     """
 
     left: np.ndarray
@@ -55,9 +55,8 @@ def deterministic_link_positions(
     ``src`` and ``dst`` are the edges' row positions in ``profiles``. Returns one row per
     linked pair, ordered by (lower position, higher position): the positions of record_id_l and
     record_id_r (record_id_l < record_id_r), and the pair's identifier types, sorted and
-    comma-joined. All in positions and integer codes: the
-    same done on id strings (a join on the first names, drop_duplicates, a group-by on pairs)
-    took 2.4 s of the clustering step at a million records.
+    comma-joined. All in positions and integer codes: the same done on id strings (a join on
+    the first names, drop_duplicates, a group-by on pairs) would build a Python object per id.
     """
     n = np.int64(max(len(profiles), 1))
     id_type = np.asarray(id_type, dtype=object)

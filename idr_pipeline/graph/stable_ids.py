@@ -39,7 +39,7 @@ def new_identity_ids(founding_records: Iterable[str], known_ids: set[str]) -> li
     """``new_identity_id`` for each founding record in turn, each new id taken before the next.
 
     An id is salted only when it collides, which 64-bit hashes all but never do: so all ids are
-    hashed at once (a first run hashes every component, 0.7 s at a million records one by one),
+    hashed at once (a first run hashes every component, slow one by one),
     and only if two of them collide, or one is already known, are they issued one by one.
     """
     founding = list(founding_records)
@@ -61,7 +61,7 @@ def _sorted(frame: pd.DataFrame, keys: list[tuple[str, str]]) -> pd.DataFrame:
     """``frame.sort_values`` on several keys, sorted by Arrow.
 
     pandas sorts object columns by factorizing each key and sorting its distinct values in
-    Python: 2.9 s for the two sorts of a re-run's 500k overlaps at a million records. Both
+    Python, slow on the hundreds of thousands of overlaps of a large re-run. Both
     sorts are stable and put missing values last, and Arrow orders UTF-8 strings by code point,
     as Python orders ``str``; columns Arrow cannot take are sorted by pandas.
     """

@@ -171,8 +171,7 @@ def run_graph(
         preview = pd.DataFrame()
         if len(sizes):
             # Ten of the largest identity's profiles (ties to the smallest id): the first ten in
-            # the profiles' file order. The Spark join and limit promised no order; they gave
-            # these ten at a million records, read in that order.
+            # the profiles' file order, read in that order, so the preview is deterministic.
             preview = rows_at(profiles, result.rows_of(sizes.idxmax())[:10], shown).to_pandas()
     lake.write_pandas_version(_registry_table(result.registry), *REGISTRY)
     lake.write_pandas_version(_merges_table(result.merges), *MERGES)
@@ -214,7 +213,7 @@ class ClusterOutput:
 
 
 def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
-    # Only the columns the guards read: all of them cost 3.8 s at a million records, these 1.5.
+    # Only the columns the guards read: every column would cost more to read than it serves.
     profiles = read_profiles(lake, CLUSTERING_COLUMNS)
     scored = lake.read_latest_arrow(*SCORED, columns=[*PAIR_KEYS, "probability"])
     edges = lake.read_latest_arrow(*EDGES, columns=["src", "dst", "id_type"])
@@ -262,10 +261,10 @@ def kept_weights(lake: Lake, kept: pd.DataFrame) -> list[str]:
     scored = rows.notna().to_numpy()
     if scored.any():
         columns = [c for c in lake.latest_columns(*SCORED) if c.startswith(WEIGHT_PREFIX)]
-        # Taken in Arrow before pandas: the kept links are a twentieth of the scored pairs, and
-        # all of their weights as pandas were most of this (3.2 s at a million records).
+        # Taken in Arrow before pandas: the kept links are a small share of the scored pairs,
+        # and turning all of the pairs' weights into pandas would be most of this step.
         weights = lake.read_latest_arrow(*SCORED, columns=columns)
-        # Set in numpy: a pandas Series' masked __setitem__ of the JSON list took 0.8 s.
+        # Set in numpy: a pandas Series' masked __setitem__ of the JSON list is slow per element.
         out[scored] = weights_json(weights.take(rows[scored].astype(np.int64).to_numpy()).to_pandas())
     return out.tolist()
 

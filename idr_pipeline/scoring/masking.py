@@ -26,7 +26,7 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
     out = profiles.copy()
     first = out.get("first_name", pd.Series(index=out.index, dtype=object)).fillna("")
     # Who carries a value: the first two letters of the first name, as codes computed per distinct
-    # name. Counting distinct (value, name) code pairs replaced a string group-by (1.6 s at 1M).
+    # name. Distinct (value, name) code pairs are counted on integers, not grouped as strings.
     name_codes, names = pd.factorize(first)
     prefixes = pd.Series(names, dtype=object).str.lower().str[:2].to_numpy(dtype=object)
     prefix_codes, prefix_values = pd.factorize(np.append(prefixes, ""))

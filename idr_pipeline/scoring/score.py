@@ -39,7 +39,7 @@ def score_position_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Probability and ``w_<comparison>`` weights of the pairs of rows ``left_pos[i]``,
     ``right_pos[i]`` of ``profiles``, in chunks; the caller brings the pairs' ids (the batch
-    keeps them as Arrow strings: a million records' candidate ids as Python strings were GBs).
+    keeps them as Arrow strings, since a Python string per candidate id is slow and large).
 
     With ``workers`` > 1 a forked child scores the second half of the chunks while this process
     scores (and the caller writes) the first; the chunks come out in the same order either way.

@@ -25,8 +25,8 @@ from idr_pipeline.standardize.profiles import current_memo, memoized, profiles_v
 
 def comparison_cache(lake: Lake, config: MatchConfig) -> dict:
     """The ``Sides`` cache of the masked profiles (their factorized and cleaned columns): within
-    ``reusing_profiles`` training and scoring share it (3.3 s to build at a million records),
-    outside each call starts empty."""
+    ``reusing_profiles`` training and scoring share it (it is costly to build), outside each
+    call starts empty."""
     memo = current_memo()
     if memo is None:
         return {}
@@ -68,7 +68,7 @@ class ScoreStats:
 
 def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreStats:
     masked = read_masked_profiles(lake, config)
-    # Candidate ids stay Arrow strings: as pandas objects they were GBs and slow to look up.
+    # Candidate ids stay Arrow strings: as pandas objects they would be large and slow to look up.
     candidates = lake.read_latest_arrow(*CANDIDATES)
     left, right = arrow_positions(masked["record_id"], candidates["record_id_l"], candidates["record_id_r"])
     model = read_model(lake)
@@ -80,7 +80,7 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
 
     def parts():
         # Each scored chunk is written as it comes: held together, the pairs and their
-        # weights were the run's peak memory at a million records.
+        # weights would set the run's peak memory.
         start = 0
         cosine = candidates["cosine"].to_numpy()
         parts = score_position_chunks(

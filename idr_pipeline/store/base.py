@@ -85,7 +85,8 @@ def _identity_layout() -> tuple[int, dict[str, tuple[int, ...]]]:
 
     Position 0 is the part number. Tables share positions: a table's n-th column of a family
     sits at that family's n-th position, so the row is as wide as the widest table per family
-    (19 positions instead of 1 + 37). The MySQL client parses a description per column and
+    (far narrower than one position per column of every table). The MySQL client parses a
+    description per column and
     per statement, so every position saved is client time on each identity read.
     """
     families: dict[str, int] = {}
@@ -370,9 +371,9 @@ class IdentityStore(ABC):
         its current memberships). A merged identity is returned as stored; follow
         ``merged_into`` to reach its survivor.
 
-        One statement, one round trip: against a server store each round trip costs ~0.25 ms
-        of network and client time plus a GIL hand-over in a threaded server, and the seven
-        separate reads this replaces were most of ``GET /identities/{id}``'s latency.
+        One statement, one round trip: against a server store each round trip costs network
+        and client time plus a GIL hand-over in a threaded server, and one read per table would
+        make those most of ``GET /identities/{id}``'s latency.
         """
         rows = self._query(_identity_sql(self.placeholder), (identity_id,) * len(_IDENTITY_PARTS))
         by_part: dict[str, list[dict[str, Any]]] = defaultdict(list)

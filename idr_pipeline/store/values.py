@@ -72,7 +72,7 @@ def _to_json_text(value: Any) -> str:
 def converter(column: Column) -> Callable[[Any, datetime], Any]:
     """A function turning a caller value into ``column``'s canonical value.
 
-    Built once per column and upsert, because a million-row load calls it fifteen million times:
+    Built once per column and upsert, because a load calls it once per value of every row:
     the plain-string case returns before any of the general checks run.
     """
     general = _CONVERT[column.kind]

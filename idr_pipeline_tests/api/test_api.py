@@ -364,7 +364,7 @@ def test_activation_unknown_segment_and_activation(api: Api) -> None:
 
 
 def _read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[dict]:
-    """Read back without a consumer group (joins take ~20 s on Tansu): assign and seek."""
+    """Read back without a consumer group (joins are slow on Tansu): assign and seek."""
     import json
 
     from kafka import KafkaConsumer, TopicPartition

@@ -2,7 +2,7 @@
 
 ``cluster_pairs`` keeps each cluster's national ids and (name, dob) entries as it grows and
 ``_conflict`` reads those, instead of pairing every member of one side with every member of the
-other. These tests pin the per-cluster version to the pairwise definition it replaced, and the
+other. These tests pin the per-cluster version to the pairwise definition, and the
 Arrow sort of the strong pairs to pandas' stable sort.
 """
 

@@ -1,4 +1,4 @@
-"""run_edges' summaries, read with Arrow, against the Spark queries they replaced."""
+"""run_edges' summaries, read with Arrow, against the same summaries as Spark queries."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""identity_graph_from_clusters (Arrow lookups by position) against the pandas joins it replaced.
+"""identity_graph_from_clusters (Arrow lookups by position) against a reference in pandas joins.
 
 The reference below is the straightforward definition: links by joining the clusters with the
 ids and the clean profiles, overlaps by merge and groupby, counts by groupby, the registry by

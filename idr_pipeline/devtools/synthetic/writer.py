@@ -2,7 +2,7 @@
 
 The output folder is self-describing: ``sources.yaml`` (a copy of the packaged mapping) says
 how to read the four files, and ``truth.csv`` says which person each record depicts, so the
-folder can be handed to the pipeline and to ``evaluate`` without any other context.
+folder can be handed to the pipeline and to ``quality.accuracy`` without any other context.
 
 truth.csv holds one row per distinct record id that depicts a person (``record_id,person_id``,
 sorted by record id). An old version of a record and an exact duplicate row share their

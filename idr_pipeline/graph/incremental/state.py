@@ -436,7 +436,7 @@ def full_recompute(
     m = len(src)
     labels = component_labels(len(uniques), codes[n_nodes : n_nodes + m], codes[n_nodes + m :])
     # The smallest key per component, by rank: pandas' groupby-min on strings falls back to a
-    # Python loop per group, which is most of a full run at a million nodes.
+    # Python loop per group, which would dominate a full run on a large graph.
     rank = np.empty(len(uniques), dtype=np.int64)
     rank[pc.sort_indices(pa.array(uniques, pa.string())).to_numpy()] = np.arange(len(uniques))
     first = pd.Series(rank).groupby(labels).transform("min").to_numpy()
