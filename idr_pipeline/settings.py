@@ -47,7 +47,7 @@ class MatchConfig:
     em_max_pairs: int = 2_000_000
     # An identifier carried by more than this many distinct first names is a household value.
     max_people_per_identifier: int = 1
-    # Processes for the pandas matching steps (see idr_pipeline.forked); 1 runs them inline.
+    # Processes for the pandas matching steps (see idr_pipeline.core.forked); 1 runs them inline.
     workers: int = 1
 
 
@@ -62,12 +62,13 @@ class IdrSettings(BaseSettings):
     store_url: str = Field(default=f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}")
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
-    # The driver JVM's collector. Parallel GC, not the default G1: at a million records the
-    # standardizing and linking steps used ~8 JVM CPU-s less (benchmarks/README.md). Parallel GC
-    # resizes its heap only through the adaptive size policy, which ignores System.gc() unless
-    # told otherwise: with UseAdaptiveSizePolicyWithSystemGC the free ratios apply to the
-    # collection release_jvm_memory asks for, and the old generation went 0.72 -> 0.11 GB
-    # committed, so the JVM does not keep its peak heap while the pandas steps run beside it.
+    # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch
+    # work with no pause target, and they spend less JVM CPU under it (docs/performance.md).
+    # Parallel GC resizes its heap only through the adaptive size policy, which ignores
+    # System.gc() unless told otherwise: with UseAdaptiveSizePolicyWithSystemGC the free ratios
+    # apply to the collection release_jvm_memory asks for, so the committed old generation
+    # shrinks to what is live and the JVM does not keep its peak heap while the pandas steps
+    # run beside it.
     spark_driver_java_options: str = "-XX:+UseParallelGC -XX:+UseAdaptiveSizePolicyWithSystemGC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
     spark_shuffle_partitions: int = 8
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -89,14 +90,13 @@ class IdrSettings(BaseSettings):
     min_avg_linkage: float = 0.8
     # Processes for the steps that run in the Python driver rather than on Spark (reading source
     # files, MinHash beside the blocking rules, scoring and clustering in halves; see
-    # idr_pipeline.forked). Two use the core the Spark steps leave idle there: the 1M resolve
-    # took 235.7 s instead of 306.7 s back to back. Its peak at 1M was 6.73 GB summed PSS
-    # (8.61 GB summed RSS, which counts the pages a forked child shares with its parent twice).
-    # 1 runs everything inline.
+    # idr_pipeline.core.forked). Two use the core the Spark steps leave idle there; a forked
+    # child shares its parent's pages copy-on-write, so it adds its own working set, not a copy
+    # of the profiles (docs/performance.md has the time and memory). 1 runs everything inline.
     driver_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
-    # "all". Off by default: on generated data the unlinked policy proposed 248 extra pairs at
-    # 10k people, none of them true, for 40 s of encoding (docs/matching.md has the figures).
+    # "all". Off by default: on generated data the unlinked policy's extra pairs were none of
+    # them true, and encoding is slow on a CPU (docs/matching.md has the figures).
     embed_policy: str = "none"
     embed_max_records: int = 50_000
     embed_quantize: bool = True

@@ -108,8 +108,8 @@ def write_table(table: pa.Table, path: Path) -> None:
     """Parquet or CSV by the file's extension.
 
     A CSV of string columns where nothing needs quoting (the identity table, as a rule) is
-    written by Arrow, which quotes every string or nothing: at a million rows, sorting and
-    writing it through pandas cost about 2 s more. Anything else goes through pandas
+    written by Arrow, which quotes every string or nothing and sorts and writes without
+    turning the rows into Python objects. Anything else goes through pandas
     (``QUOTE_MINIMAL``), so both paths write the same bytes for the same rows.
     """
     path.parent.mkdir(parents=True, exist_ok=True)

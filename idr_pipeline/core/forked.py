@@ -1,10 +1,9 @@
 """Run a pure matching step in a forked child process while the caller does other work.
 
 The Spark steps of a batch run keep both cores of a laptop busy; the pandas steps after them
-(candidates, scoring) ran on one, with the other idle (measured at a million records: 1.0-1.1
-cores busy during each pandas step against 1.9 during the Spark ones). Most of that code holds
-the GIL, so threads do not help; a forked child does. Fork, not spawn, because the child then
-inherits the caller's frames without pickling a million profiles: only the result travels
+(candidates, scoring) would run on one, with the other idle. Most of that code holds the GIL,
+so threads do not help; a forked child does. Fork, not spawn, because the child then
+inherits the caller's frames without pickling the profiles: only the result travels
 back, pickled through a pipe, so a step meant for a child returns compact arrays, not frames
 of Python strings.
 
@@ -104,9 +103,8 @@ def map_forked(
     returned in the order of ``items``.
 
     With ``cost``, the dearest item goes first to the least loaded worker (longest processing
-    time first), so one large file is not paired with another while a small one sits alone:
-    dealt round-robin, four source files at a million records kept one core busy 3.6 s and the
-    other 7.7 s. Without it, every item costs the same.
+    time first), so one large file is not paired with another while a small one sits alone,
+    as dealing round-robin would. Without it, every item costs the same.
     """
     workers = min(workers, len(items))
     if workers <= 1 or not can_fork():

@@ -106,8 +106,8 @@ class Lake:
         """Move a finished Parquet folder in as the new version, then flip the pointer.
 
         For a dataset that a job wrote as one partition of a larger output: writing it again
-        would encode every row a second time (the clean profiles, a million rows, cost 5.6 s
-        that way). A rename within one filesystem moves no data, and on HDFS it is atomic.
+        would encode every row a second time. A rename within one filesystem moves no data, and
+        on HDFS it is atomic.
         """
         version = _new_version()
         fs, source = self._fs_path(folder)
@@ -125,7 +125,7 @@ class Lake:
     # --- pandas in and out, without the JVM --------------------------------------------------
     # The matcher works on pandas frames in the driver process. Handing a frame of millions of
     # pairs to Spark (createDataFrame) or back (toPandas) copies it through the JVM heap, which
-    # is where a 1M-record run ran out of memory; Arrow reads and writes the same Parquet
+    # holds a second copy of every row at once; Arrow reads and writes the same Parquet
     # directly, through pyarrow's filesystem layer (local folders, and HDFS through libhdfs).
 
     def _arrow_fs(self, path: str):
@@ -148,8 +148,8 @@ class Lake:
         self, parts: Iterable[pd.DataFrame | pa.Table], zone: str, name: str, schema: pa.Schema
     ) -> str:
         """``write_pandas_version`` for a frame produced in parts: each part is written as it
-        comes, so the whole frame never has to be held (scored pairs at a million records are
-        several GB as pandas). The pointer flips only after the last part."""
+        comes, so the whole frame never has to be held (scored pairs on a large run do not fit
+        comfortably in memory as pandas). The pointer flips only after the last part."""
 
         version = _new_version()
         filesystem, root = self._arrow_fs(self.path(zone, name, f"v={version}"))

@@ -33,8 +33,7 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Larger Arrow batches cut the Python workers' per-batch costs (conversion, the contract
-        # check, factorizing each column): run_cleaning on the 1M raw zone took 94.5/99.2 s at
-        # 100k rows per batch against 104.8/103.3 s at 20k, alternating runs.
+        # check, factorizing each column), paid once per batch whatever its size.
         "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
@@ -60,9 +59,9 @@ def get_spark(settings: IdrSettings | None = None):  # -> SparkSession (import k
 def release_jvm_memory(spark) -> None:
     """Drop cached data and let the JVM hand its heap back to the operating system.
 
-    After the Spark steps, the JVM holds its whole heap (4.7 GB at a million records) while the
+    After the Spark steps, the JVM holds its whole heap, sized for those steps, while the
     pandas stages run beside it. A full collection after the caches are dropped shrinks the
-    committed heap to what is live (measured 4.2 -> 0.5 GB), so the two peaks do not add up.
+    committed heap to what is live, so the two peaks do not add up.
     Under Parallel GC that takes -XX:+UseAdaptiveSizePolicyWithSystemGC (in the default
     ``spark_driver_java_options``): without it the heap stays at its peak after this call.
     """

@@ -59,7 +59,7 @@ class ReadBatch:
     """A source file read and checked against its mapping, not yet in the lake.
 
     Reading touches no lake or Spark connection, so several files can be read in forked
-    children at once (see ``idr_pipeline.forked``); the table travels back as Arrow buffers.
+    children at once (see ``idr_pipeline.core.forked``); the table travels back as Arrow buffers.
     """
 
     source: str

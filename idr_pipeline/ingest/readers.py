@@ -193,7 +193,7 @@ def read_parquet_as_text(path: str | Path) -> pd.DataFrame:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Reading builds a list per row, and the cyclic garbage collector walks them all again
-    and again as they pile up (1.8 of 3.9 s reading a 300k-row CSV). They hold no cycles."""
+    and again as they pile up, a large share of the reading time. They hold no cycles."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -213,9 +213,9 @@ def read_source_file(path: str | Path, fmt: str) -> pd.DataFrame:
         return readers[fmt](path)
 
 
-# Relative cost of reading one byte of each format, measured on the gen1m files
-# (read_batch: crm csv 3.5 s / 47 MB, pos csv 2.7 s / 31 MB, web jsonl 4.2 s / 91 MB,
-# app parquet 0.9 s / 28 MB). Only the ratios matter: they decide which files share a core.
+# Relative cost of reading one byte of each format, from timing read_batch on the generated
+# files of each format (docs/performance.md). Only the ratios matter: they decide which files
+# share a core.
 READ_COST_PER_BYTE = {"csv": 1.0, "jsonl": 0.6, "parquet": 0.4}
 
 

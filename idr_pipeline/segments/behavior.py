@@ -12,13 +12,12 @@ threshold on cosine.
 * ``minilm``: the project's offline all-MiniLM-L6-v2 (``idr_pipeline.candidates.embedding``).
 
 Which one is the default is measured, not argued: ``benchmarks/behavior_vectors.py`` scores
-the ``luxury_affinity`` prototype against the generator's planted luxury buyers (3,000 people,
-90 days, 2,548 identities with a behavior text, 67 planted buyers with a luxury purchase in
-the window; shared 2-core box at load ~10). At its best threshold ``tokens`` reaches
-P 0.97 / R 0.97 (F1 0.97) and vectorizes everyone in 0.5 s; MiniLM reaches F1 0.56 (fp32,
-53 s + 12 s load) and 0.56 (int8, 29 s). MiniLM's cosines between short behavior lists are
-dominated by their shared form ("purchased x, viewed y"), so one luxury purchase among many
-others moves the vector little; the token vectorizer weighs exactly the words that differ.
+the ``luxury_affinity`` prototype against the generator's planted luxury buyers, and at their
+best thresholds ``tokens`` finds them far more precisely than MiniLM, with no model to load and
+in a fraction of the time (docs/performance.md has the figures). MiniLM's cosines between short
+behavior lists are dominated by their shared form ("purchased x, viewed y"), so one luxury
+purchase among many others moves the vector little; the token vectorizer weighs exactly the
+words that differ.
 So ``tokens`` is the default (``IDR_BEHAVIOR_VECTORIZER``) and the catalog's thresholds
 (0.3) are set for it; MiniLM stays available for free-text prototypes the tokens cannot match.
 """

@@ -2,7 +2,7 @@
 each record id's current version, over one Spark partition sorted by :data:`PARTITION_KEY`.
 
 Spark shuffles the raw rows once, by a key that keeps every spelling of a record id in one
-partition, and sorts each partition by it. The rest used to be three more Spark passes (a
+partition, and sorts each partition by it. The rest would otherwise be three more Spark passes (a
 group-by over every column for the exact duplicates, JSON of every row for the quarantine, and a
 window over the standardized record ids, evaluated once for the clean rows and again for the
 quarantine); here each is a step over rows that already sit together. Only the rows that share a

@@ -2,10 +2,10 @@
 
 Spark carries the data: one shuffle brings every row of a record id to one partition, sorted.
 Everything else (exact duplicates, the field rules of ``idr_pipeline.standardize``, erasure,
-superseded versions) is the pure pandas pass of ``idr_pipeline.cleaning_batches`` over each
+superseded versions) is the pure pandas pass of ``idr_pipeline.standardize.batches`` over each
 sorted partition, run with ``mapInPandas``, so it is tested without Spark and behaves the same
-in the job. One shuffle instead of a group-by, a window and Spark-side JSON is what made the
-step 17% faster at a million records. The rows are then written once, split by outcome, and
+in the job. One shuffle takes the place of a group-by, a window and Spark-side JSON, each its
+own pass over the data. The rows are then written once, split by outcome, and
 the clean rows' folder becomes the clean profiles without being written again.
 
 Accounting is exact by construction: every raw row ends in exactly one of clean,
@@ -127,9 +127,9 @@ def read_mapped_raw(
     return out, missing
 
 
-# Columns nearly unique per record: Parquet's writer tries a dictionary for each, finds it no
-# smaller than the values and rewrites them plain (the 1M run's clean files hold these columns
-# PLAIN only), so the dictionary attempt is skipped. The files' encodings stay what they were.
+# Columns nearly unique per record: Parquet's writer would try a dictionary for each, find it
+# no smaller than the values and rewrite them plain, so the dictionary attempt is skipped. The
+# files' encodings are the ones the writer ends up with anyway.
 UNIQUE_LIKE_COLUMNS = (
     "record_id", "source_customer_id", "email", "email_key", "phone", "street", "national_id",
     "device_id", "anonymous_id", "updated_at", META_LINE,
@@ -174,15 +174,14 @@ def clean_profiles(
     """One shuffle of the parsed rows by record id; the rest happens per sorted partition.
 
     Exact duplicates, erasure and the choice of each record id's current version all need a
-    record id's rows together, so ``cleaning_batches`` does them in the same pandas pass that
-    standardizes. At a million rows this replaced a group-by over every column, JSON of every
-    row and a window evaluated twice (see ``benchmarks/README.md``).
+    record id's rows together, so ``batches`` does them in the same pandas pass that
+    standardizes, in place of a group-by over every column, JSON of every row and a window
+    evaluated twice.
 
     Every row is written once, to ``staging`` split by :data:`OUTCOME` (a folder the caller
     owns and deletes): the clean rows' folder (``CleanResult.clean_folder``) is the clean
-    profiles as they are, and the quarantine reads only its own rows back. This replaced
-    caching the outcomes and writing the clean rows from the cache, which encoded every row
-    twice (JVM CPU of ``run_cleaning`` at a million rows: 59.2/60.0 -> 48.9/51.8 s).
+    profiles as they are, and the quarantine reads only its own rows back: nothing is cached
+    and no row is encoded twice.
     """
     spark = raw.sparkSession
     # The counts read Parquet footers or one column; the one full read feeds the shuffle. The

@@ -179,14 +179,15 @@ def fast_e164(values: np.ndarray, default_region: str) -> tuple[np.ndarray, np.n
 
     Nearly every phone of a North American customer file is ten digits in one of a handful of
     punctuations, nearly all distinct, and the Python path (cache key, parse, validity regexes,
-    formatting) cost ~6 us each. Here all of a batch's distinct values take the same steps as
-    Arrow kernels: the cache key of ``_cache_key`` (for a value of ASCII digits and punctuation
-    it is the value without punctuation, with '+1' for ten national digits in a North American
-    region), then the main region's validity patterns of ``_valid_in`` (RE2 and Python's ``re``
-    agree on whether these plain regular patterns match a string of ASCII digits). For such a
-    key ``_normalize_phone`` returns ``'+1' + nsn``, which is the key itself, because the
-    E.164 format of a +1 number is '+1' and its national number. Only values found valid are
-    marked done; every other value is left for ``normalize_phone``, which then decides alone.
+    formatting) is a chain of Python calls for each. Here all of a batch's distinct values take
+    the same steps as Arrow kernels: the cache key of ``_cache_key`` (for a value of ASCII
+    digits and punctuation it is the value without punctuation, with '+1' for ten national
+    digits in a North American region), then the main region's validity patterns of
+    ``_valid_in`` (RE2 and Python's ``re`` agree on whether these plain regular patterns match a
+    string of ASCII digits). For such a key ``_normalize_phone`` returns ``'+1' + nsn``, which
+    is the key itself, because the E.164 format of a +1 number is '+1' and its national number.
+    Only values found valid are marked done; every other value is left for ``normalize_phone``,
+    which then decides alone.
     """
     done = np.zeros(len(values), dtype=bool)
     main = _main_region(1)

@@ -1,7 +1,7 @@
 """Read exactly one offset range, or fail.
 
 No consumer group: the sensor cursor and the partition keys own the offsets, so nothing is
-committed to the broker (and Tansu's group joins, ~20 s each, are avoided). A range that
+committed to the broker (and group joins, slow on Tansu, are avoided). A range that
 cannot be read completely within the timeout raises, so a short read fails the run instead of
 landing fewer rows than the range names.
 """

@@ -1,6 +1,6 @@
 """Feed the landed stream ranges into the incremental identity graph, each range once.
 
-The stitcher itself (:mod:`idr_pipeline.identity.incremental_stitch`) is idempotent, but
+The stitcher itself (:mod:`idr_pipeline.stream.stitch`) is idempotent, but
 replaying every landed range on every run would make a run's cost grow with the topic's
 history. The ranges already stitched are therefore kept in a small JSON ledger beside the
 graph state, and a run takes only the ranges that landed since.

@@ -1,8 +1,8 @@
 """The streaming path against the real Tansu broker: sensors, range runs, re-runs, crashes, dead letters.
 
 Each test gets its own topics (uuid suffix), lake and Dagster instance, so tests never see
-each other's messages, partitions or files. No consumer groups anywhere (Tansu joins take
-~20 s); offsets live in the sensor cursor and the partition keys.
+each other's messages, partitions or files. No consumer groups anywhere (group joins are slow
+on Tansu); offsets live in the sensor cursor and the partition keys.
 """
 
 from __future__ import annotations

@@ -216,9 +216,10 @@ def start_mariadb(run_dir: Path, port: int | None = None, timeout: float = 120.0
         "--skip-log-bin",
         "--character-set-server=utf8mb4",
         "--collation-server=utf8mb4_bin",
-        # The buffer pool holds the serving tables (100k identities are ~100 MB with their
-        # indexes): at 128M the API's random point reads went to disk once the test databases
-        # shared it. Memory is taken as pages are touched, so an idle server stays small.
+        # The buffer pool holds the serving tables with their indexes and the test databases
+        # beside them, so the API's random point reads stay in memory instead of going to disk
+        # (MariaDB's default pool is too small for both). Memory is taken as pages are touched,
+        # so an idle server stays small.
         # Durability per commit is not needed for a development store: the log is flushed
         # once a second, not at every commit.
         "--innodb-buffer-pool-size=1G",

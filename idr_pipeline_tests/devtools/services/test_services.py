@@ -13,7 +13,7 @@ from idr_pipeline.devtools.services.mariadb import socket_path
 
 
 def test_broker_round_trips_a_message(kafka_bootstrap: str) -> None:
-    """Produce, then read back with assign + seek (a group join would cost ~20 s)."""
+    """Produce, then read back with assign + seek (a group join is slow on Tansu)."""
     from kafka import KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import KafkaAdminClient, NewTopic
 
