@@ -33,6 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import record  # noqa: E402
 from datasets import DATASETS, REPO, Prepared, describe, prepare  # noqa: E402
 
 from idr_pipeline.quality.accuracy import PairwiseScores, score_clusters  # noqa: E402
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="also write the report as markdown here")
     parser.add_argument("--work-dir", type=Path, default=REPO / "data" / "benchmarks")
     parser.add_argument("--splink-threshold", type=float, help="override the examples' clustering threshold")
+    parser.add_argument("--record", action="store_true", help="write the tables into docs/performance.md")
     args = parser.parse_args(argv)
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -231,6 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown dataset or system: {unknown}")
 
+    if args.record:
+        record.check(f"accuracy-{name}" for name in datasets)
     report = header(argv)
     results: list[Result] = []
     for name in datasets:
@@ -245,6 +249,9 @@ def main(argv: list[str] | None = None) -> None:
         print("\n".join(section), flush=True)
         report += section
         results += mine
+        if args.record:
+            table = [describe(prepared), "", *dataset_table(mine)]
+            record.record(f"accuracy-{name}", table, record.command_line([sys.argv[0], *argv]))
     ratios = ratio_table(results)
     if len(ratios) > 2:
         section = ["", "## Ratios", "", *ratios]

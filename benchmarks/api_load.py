@@ -19,8 +19,8 @@ What it does:
    pauses its own garbage collector while it drives, so its pauses are not billed to the server.
 5. Reports, per timed run, the CPU seconds every other process on the machine used meanwhile
    (from /proc; the server and the generator excluded, the store server listed on its own):
-   on this shared 2-core box an unflagged Spark test alongside was what turned p99s of
-   20-30 ms into 60 ms and more, so a run says itself whether it had the machine.
+   on a shared machine another job's CPU moves the tail latencies more than any change to the
+   API does, so a run says itself whether it had the machine.
 
 The load generator runs on the same 2-core machine as the server, so the figures include
 that contention. Targets: GET /identities/{id} p99 <= 10 ms at 200 req/s; POST /resolve p99
@@ -44,6 +44,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import record  # noqa: E402
 
 from idr_pipeline.api.auth import create_key  # noqa: E402
 from idr_pipeline.scoring.comparisons import COMPARISONS  # noqa: E402
@@ -258,6 +260,7 @@ def main() -> None:
     parser.add_argument("--identity-rate", type=float, default=200.0)
     parser.add_argument("--resolve-rate", type=float, default=50.0)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--record", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
 
     store = open_store(args.store_url)
@@ -285,6 +288,9 @@ def main() -> None:
         health = wait_healthy(base, proc)
         print(f"server up in {time.perf_counter() - started:.1f} s: {health['store']}, model {health['model']['resolve_mode']}, "
               f"blocking index {health['model']['blocking_index_identities']:,} identities")  # fmt: skip
+        section = f"api-load-{health['store']['backend']}"
+        if args.record:
+            record.check([section])
         results = []
         for kind, rate in (("identity", args.identity_rate), ("resolve", args.resolve_rate)):
             asyncio.run(drive(base, key, kind, rate, 3.0, args.identities))  # warm-up, not counted
@@ -312,6 +318,9 @@ def main() -> None:
         print(" | ".join(header))
         for r in results:
             print(" | ".join(str(r[h]) for h in header))
+        if args.record:  # one section per store backend, so its column is left out
+            rows = [f"| {' | '.join(str(r[h]) for h in header[1:])} |" for r in results]
+            record.record(section, [f"| {' | '.join(header[1:])} |", "|---" * (len(header) - 1) + "|", *rows])
     finally:
         proc.terminate()
         proc.wait(timeout=30)

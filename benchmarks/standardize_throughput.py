@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import record
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.devtools.synthetic import generate_dataset
@@ -37,7 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--record", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
+    if args.record:
+        record.check(["standardize-throughput"])
     with tempfile.TemporaryDirectory() as tmp:
         result = generate_dataset(args.people, Path(tmp), seed=args.seed)
         mappings = load_mappings(result.sources_path)
@@ -46,6 +50,7 @@ def main() -> None:
             for name, m in mappings.items()
         }
     total_rows, total_std, total_both = 0, 0.0, 0.0
+    table = ["| source | rows | standardize rows/s | + contract rows/s |", "|---|---:|---:|---:|"]
     print(f"{'source':<8}{'rows':>10}{'standardize rows/s':>22}{'+ contract rows/s':>20}")
     for name, frame in frames.items():
         std_s = both_s = 0.0
@@ -62,7 +67,13 @@ def main() -> None:
         total_std += std_s
         total_both += both_s
         print(f"{name:<8}{len(frame):>10,}{len(frame) / std_s:>22,.0f}{len(frame) / both_s:>20,.0f}")
+        table.append(f"| {name} | {len(frame):,} | {len(frame) / std_s:,.0f} | {len(frame) / both_s:,.0f} |")
     print(f"{'total':<8}{total_rows:>10,}{total_rows / total_std:>22,.0f}{total_rows / total_both:>20,.0f}")
+    table.append(
+        f"| total | {total_rows:,} | {total_rows / total_std:,.0f} | {total_rows / total_both:,.0f} |"
+    )
+    if args.record:
+        record.record("standardize-throughput", table)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import psutil
+import record
 
 # "  12.3 s  standardizing    cli.py:98": the elapsed time, then the step's name.
 STEP_LINE = re.compile(r"\d+\.\d s  (.+?)(?:\s{2,}|$)")
@@ -40,7 +41,9 @@ def process_kind(process: psutil.Process, root_pid: int) -> str:
     return "driver" if process.pid == root_pid else "worker"
 
 
-def run(command: list[str], log_path: Path, memory: bool = False) -> int:
+def run(command: list[str], log_path: Path, memory: bool = False, table: list[str] | None = None) -> int:
+    """Run ``command``, write its output and then the step table to ``log_path``; the table's
+    lines are also appended to ``table`` as markdown rows when one is given."""
     log = log_path.open("w")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     current = ["start"]
@@ -90,7 +93,10 @@ def run(command: list[str], log_path: Path, memory: bool = False) -> int:
             peak[step] = (sum(held.values()), held)
     reader.join(timeout=5)
     extra = " | peak PSS GB (jvm/driver/worker)" if memory else ""
-    log.write(f"\nstep | wall | jvm cpu | driver cpu | worker cpu | cores busy{extra}\n")
+    head = f"step | wall | jvm cpu | driver cpu | worker cpu | cores busy{extra}"
+    log.write(f"\n{head}\n")
+    if table is not None:
+        table += [f"| {head} |", "|---" + "|---:" * (head.count("|")) + "|"]
     for step in dict.fromkeys(order):
         used = cpu[step]
         busy = sum(used.values()) / max(wall[step], 1e-9)
@@ -103,6 +109,8 @@ def run(command: list[str], log_path: Path, memory: bool = False) -> int:
             split = "/".join(f"{held[kind] / 2**30:.2f}" for kind in ("jvm", "driver", "worker"))
             line += f" | {total / 2**30:.2f} ({split})"
         log.write(line + "\n")
+        if table is not None:
+            table.append(f"| {line} |")
     log.close()
     return proc.returncode or 0
 
@@ -111,12 +119,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, required=True, help="where the output and the table go")
     parser.add_argument("--memory", action="store_true", help="also sample summed PSS per step")
+    parser.add_argument("--record", action="store_true", help="write the table into docs/performance.md")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command to run after --")
-    sys.exit(run(command, args.log, args.memory))
+    if args.record:
+        record.check(["resolve-steps"])
+    table: list[str] = []
+    code = run(command, args.log, args.memory, table)
+    if args.record and code == 0:
+        record.record("resolve-steps", table)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

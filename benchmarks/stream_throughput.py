@@ -18,6 +18,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import record
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(
@@ -30,7 +32,10 @@ def main() -> None:
     parser.add_argument(
         "--bootstrap", default=None, help="default: IDR_KAFKA_BOOTSTRAP_SERVERS or the dev services"
     )
+    parser.add_argument("--record", action="store_true", help="write the figures into docs/performance.md")
     args = parser.parse_args()
+    if args.record:
+        record.check(["stream-throughput"])
 
     suffix = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="idr-stream-bench-"))
@@ -75,21 +80,18 @@ def main() -> None:
 
     assert not stats.failed, stats.failed
     assert stats.messages == len(events) == stats.valid + stats.dead, stats
-    print(
-        f"broker            {args.bootstrap} (Tansu), {args.partitions} partitions, ranges <= {args.range_size:,}"
-    )
-    print(
-        f"events            {len(events):,} ({size_mb:.1f} MB JSON; generated in {generate_s:.1f} s, not timed)"
-    )
-    print(f"publish           {pub.seconds:6.1f} s  {pub.per_second:10,.0f} events/s")
-    print(
+    lines = [
+        f"broker            {args.bootstrap} (Tansu), {args.partitions} partitions, ranges <= {args.range_size:,}",
+        f"events            {len(events):,} ({size_mb:.1f} MB JSON; generated in {generate_s:.1f} s, not timed)",
+        f"publish           {pub.seconds:6.1f} s  {pub.per_second:10,.0f} events/s",
         f"land              {land_s:6.1f} s  {stats.messages / land_s:10,.0f} events/s  "
-        f"({stats.partitions} range runs; {stats.valid:,} valid, {stats.dead:,} dead letters)"
-    )
-    print(
-        f"end to end        {total_s:6.1f} s  {len(events) / total_s:10,.0f} events/s  (publish start -> last range landed)"
-    )
-    print(f"machine           {os.cpu_count()} cores")
+        f"({stats.partitions} range runs; {stats.valid:,} valid, {stats.dead:,} dead letters)",
+        f"end to end        {total_s:6.1f} s  {len(events) / total_s:10,.0f} events/s  (publish start -> last range landed)",
+        f"machine           {os.cpu_count()} cores",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        record.record("stream-throughput", record.fenced(lines))
 
 
 if __name__ == "__main__":
