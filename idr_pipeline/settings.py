@@ -96,7 +96,7 @@ class IdrSettings(BaseSettings):
     driver_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy's extra pairs were none of
-    # them true, and encoding is slow on a CPU (docs/matching.md has the figures).
+    # them true, and encoding is slow on a CPU (docs/performance.md has the figures).
     embed_policy: str = "none"
     embed_max_records: int = 50_000
     embed_quantize: bool = True

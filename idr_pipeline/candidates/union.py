@@ -89,7 +89,7 @@ def generate_candidates(
     """Exact-key rules (the recall) plus MinHash over all fields (the typo safety net).
 
     The rules carry nearly all pair completeness (``benchmarks/blocking_report.py`` measures it,
-    docs/matching.md has the figures); MinHash at a high threshold costs few pairs and catches
+    docs/performance.md has the figures); MinHash at a high threshold costs few pairs and catches
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
     ``extra`` adds pairs found elsewhere (the Faiss neighbors) to the one union.
     """
