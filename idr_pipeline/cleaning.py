@@ -38,6 +38,7 @@ from idr_pipeline.cleaning_batches import (
 from idr_pipeline.ingest.landing import raw_source_path
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
+from idr_pipeline.privacy.tombstones import Tombstones
 from idr_pipeline.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,7 +155,7 @@ def _staged_schema() -> T.StructType:
     return T.StructType([*_clean_schema().fields, T.StructField(OUTCOME, T.StringType())])
 
 
-def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
+def clean_partitions(default_region: str, tombstones: Tombstones | Mapping[str, set[str]]):
     """A mapInPandas function over partitions sorted by the partition key; imports on the worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -168,7 +169,10 @@ def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
 
 
 def clean_profiles(
-    raw: DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None, staging: str
+    raw: DataFrame,
+    default_region: str,
+    tombstones: Tombstones | Mapping[str, set[str]] | None,
+    staging: str,
 ) -> CleanResult:
     """One shuffle of the parsed rows by record id; the rest happens per sorted partition.
 
@@ -194,7 +198,7 @@ def clean_profiles(
         parsed.select(*CONTENT_COLUMNS, *META_COLUMNS, key.alias(PARTITION_KEY))
         .repartition(PARTITION_KEY)
         .sortWithinPartitions(PARTITION_KEY)
-        .mapInPandas(clean_partitions(default_region, dict(tombstones or {})), _staged_schema())
+        .mapInPandas(clean_partitions(default_region, Tombstones.coerce(tombstones)), _staged_schema())
         .write.mode("overwrite")
         .options(**PLAIN_ENCODED)
         .partitionBy(OUTCOME)

@@ -37,6 +37,7 @@ from idr_pipeline.identity.graph import (
 )
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.lake import Lake
+from idr_pipeline.privacy.tombstones import Tombstones
 
 CLEAN = ("clean", "profiles")
 QUARANTINE = ("clean", "quarantine")
@@ -77,19 +78,26 @@ class CleaningStats:
         )
 
 
-def load_tombstones(store_url: str) -> dict[str, set[str]]:
-    """The store's erasure tombstones; none when the embedded store file does not exist yet.
+def load_tombstones(store_url: str, key: bytes | None = None) -> Tombstones:
+    """The store's erasure tombstones, checked with the tombstone key (the settings' when
+    ``key`` is None); none when the embedded store file does not exist yet.
 
-    Any other failure propagates: cleaning without the tombstones would bring erased people back.
+    Any other failure propagates, including tombstones written under another key
+    (TombstoneKeyMismatch): cleaning without the tombstones would bring erased people back.
     """
+    from idr_pipeline.privacy.secrets import tombstone_key
+    from idr_pipeline.settings import get_settings
     from idr_pipeline.store import open_store, parse_store_url
 
     parsed = parse_store_url(store_url)
     if parsed.backend == "sqlite" and (parsed.path == ":memory:" or not Path(parsed.path).exists()):
-        return {}
+        return Tombstones()
     with open_store(store_url) as store:
         store.ensure_schema()
-        return store.tombstone_hashes()
+        rows = store.tombstone_rows()
+    if not rows:
+        return Tombstones()
+    return Tombstones.from_rows(rows, key if key is not None else tombstone_key(get_settings()))
 
 
 def read_erased_rows(lake: Lake) -> int:
@@ -104,9 +112,9 @@ def run_cleaning(
     lake: Lake,
     mappings: dict[str, SourceMapping],
     default_region: str,
-    tombstones: dict[str, set[str]] | None = None,
+    tombstones: Tombstones | None = None,
 ) -> CleaningStats:
-    """``tombstones`` (id_type -> SHA-256 set) defaults to those in the settings' store."""
+    """``tombstones`` default to those in the settings' store, under the settings' key."""
     if tombstones is None:
         from idr_pipeline.settings import get_settings
 

@@ -14,6 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_WITHIN_DAYS = 366
+#: Upper bounds of the numeric leaf arguments: far above any real audience, far below what
+#: overflows a store's integer or float (1e23 overflowed SQLite's 64-bit integers).
+MAX_MIN_COUNT = 1_000_000
+MAX_MIN_TOTAL = 1_000_000_000.0
 #: Limits past which an expression is refused (the API answers 422): each behavioural leaf
 #: costs a scan of the feature window, so width and depth are what make a query expensive.
 MAX_NODES = 64
@@ -30,13 +34,13 @@ class _Behaviour(BaseModel):
 
     within_days: int = Field(default=30, ge=1, le=MAX_WITHIN_DAYS)
     category: Name | None = None
-    min_count: int = Field(default=1, ge=1)
+    min_count: int = Field(default=1, ge=1, le=MAX_MIN_COUNT)
 
 
 class PurchasedArgs(_Behaviour):
     product_id: Name | None = None
     #: Sum of purchase prices in the window (single currency: the generator's and most shops').
-    min_total: float | None = Field(default=None, ge=0)
+    min_total: float | None = Field(default=None, ge=0, le=MAX_MIN_TOTAL, allow_inf_nan=False)
 
 
 class ClickedArgs(_Behaviour):
@@ -216,8 +220,8 @@ class SizeBounds(BaseModel):
 
     model_config = _Strict
 
-    min_share: float = Field(default=0.0, ge=0, le=1)
-    max_share: float = Field(default=1.0, ge=0, le=1)
+    min_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    max_share: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
 
 
 class RuleSegment(BaseModel):
@@ -242,7 +246,7 @@ class PrototypeSegment(BaseModel):
     description: str = ""
     #: Example behaviours rendered like an identity's behaviour text ("purchased luxury ...").
     examples: list[str] = Field(default_factory=list)
-    threshold: float = Field(ge=-1, le=1)
+    threshold: float = Field(ge=-1, le=1, allow_inf_nan=False)
     within_days: int = Field(default=90, ge=1, le=MAX_WITHIN_DAYS)
     expected_size: SizeBounds = SizeBounds()
 

@@ -58,7 +58,7 @@ def behaviour_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ap
 
 
 def _query(api: Api, expression: dict, **extra: Any) -> dict[str, Any]:
-    r = api.client.post("/audiences/query", json={"expression": expression, **extra}, headers=api.h("read"))
+    r = api.client.post("/audiences/query", json={"expression": expression, **extra}, headers=api.h("export"))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -159,7 +159,7 @@ def test_erased_person_leaves_behavioural_audiences(behaviour_api: Api) -> None:
     r = api.client.request(
         "DELETE",
         "/subjects",
-        json={"id_type": "email", "value": "alice.smith@gmail.com"},
+        json={"id_type": "email", "value": "alice.smith@gmail.com", "include_merged": True},
         headers=api.h("admin"),
     )
     assert r.status_code == 200 and r.json()["rows_deleted"]["event_aggregates"] == 3  # id-001 and id-old
@@ -170,7 +170,7 @@ def test_erased_person_leaves_behavioural_audiences(behaviour_api: Api) -> None:
 def test_too_many_behavioural_leaves_is_422(behaviour_api: Api) -> None:
     leaves = [{"purchased": {"within_days": d}} for d in range(1, MAX_BEHAVIOUR_LEAVES + 2)]
     r = behaviour_api.client.post(
-        "/audiences/query", json={"expression": {"any": leaves}}, headers=behaviour_api.h("read")
+        "/audiences/query", json={"expression": {"any": leaves}}, headers=behaviour_api.h("export")
     )
     assert r.status_code == 422 and "behavioural" in r.text
     assert _ids(behaviour_api, {"any": leaves[:MAX_BEHAVIOUR_LEAVES]}) == {"id-001"}
