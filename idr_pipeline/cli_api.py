@@ -54,14 +54,21 @@ def _store():
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: read, activate, admin.")] = "read",
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: read, pii, export, activate, admin. Give the fewest.")
+    ] = "read",
+    expires_days: Annotated[
+        float | None, typer.Option(help="Days until the key stops working (default: never).")
+    ] = None,
 ) -> None:
     """Create a key and print it once: only its SHA-256 is stored."""
     from idr_pipeline.api.auth import create_key
 
     with _store() as store:
         try:
-            key_id, key = create_key(store, name, [s.strip() for s in scopes.split(",") if s.strip()])
+            key_id, key = create_key(
+                store, name, [s.strip() for s in scopes.split(",") if s.strip()], expires_days
+            )
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(code=2) from None
@@ -88,13 +95,15 @@ def keys_list() -> None:
 
     with _store() as store:
         rows = list_keys(store)
-    table = Table("key_id", "name", "scopes", "created_at", "revoked_at")
+    table = Table("key_id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     for r in rows:
         table.add_row(
             r["key_id"],
             r["name"] or "",
             ",".join(r["scopes"] or []),
             str(r["created_at"]),
+            str(r.get("expires_at") or ""),
+            str(r.get("last_used_at") or ""),
             str(r["revoked_at"] or ""),
         )
     console.print(table)
