@@ -7,6 +7,7 @@ reaches the lake while the Dagster daemon runs without anyone switching it on.
 """
 
 import hashlib
+from pathlib import Path
 
 import dagster as dg
 
@@ -55,9 +56,13 @@ def erasure_purge_job() -> None:
 def erasure_purge_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """One run for the purge requests open now (the run key is their ids, so a run is not
     requested twice for the same set)."""
-    from idr_pipeline.store import open_store
+    from idr_pipeline.store import open_store, parse_store_url
 
-    with open_store(get_settings().store_url) as st:
+    url = get_settings().store_url
+    parsed = parse_store_url(url)
+    if parsed.backend == "sqlite" and (parsed.path == ":memory:" or not Path(parsed.path).exists()):
+        return dg.SkipReason("the store does not exist yet")  # and is not created by looking
+    with open_store(url) as st:
         st.ensure_schema()
         ids = pending_request_ids(st)
     if not ids:
