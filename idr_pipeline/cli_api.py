@@ -6,6 +6,7 @@ through the API, so there is no bootstrap problem of needing an admin key to mak
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -30,6 +31,7 @@ def serve(
     from idr_pipeline.api import create_app
 
     settings = get_settings()
+    _log_personal_reads()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     console.print(f"serving on http://{bind_host}:{bind_port}  (docs: /docs)")
     uvicorn.run(
@@ -41,6 +43,18 @@ def serve(
         loop="auto",
         http="auto",
     )
+
+
+def _log_personal_reads() -> None:
+    """The personal-read log (key ids and field names, never values) goes to stderr at INFO,
+    whatever uvicorn's own level, unless the deployment configured that logger already."""
+    access = logging.getLogger("idr_pipeline.api.access")
+    if not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
 
 
 def _store():
