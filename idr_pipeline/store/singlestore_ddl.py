@@ -72,6 +72,13 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "tombstones": SingleStoreLayout(("id_type", "value_sha256"), ("id_type", "value_sha256")),
     "api_keys": SingleStoreLayout(("key_id",), ("key_id",), (("key_sha256",),)),
     "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),
+    # The stream service's bookkeeping (tables.STREAM_TABLES): small, read by key.
+    "stream_offsets": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic")),
+    "stream_ranges": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic", "kafka_partition")),
+    "stream_losses": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic")),
+    "stream_held_aggregates": SingleStoreLayout(("holder",), ("holder",)),
+    "stream_identify_links": SingleStoreLayout(("anonymous_id",), ("anonymous_id",)),
+    "stream_control": SingleStoreLayout(("consumer",), ("consumer",)),
 }
 
 

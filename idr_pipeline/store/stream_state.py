@@ -1,0 +1,291 @@
+"""The stream service's writes to the store: one transaction per micro-batch, and its bookkeeping.
+
+A micro-batch changes event aggregates, held aggregates, identify links, memberships, the
+offsets and the range ledger; all of it commits together or not at all, so a crash at any
+point leaves the store either before or after the batch, and the offsets say which.
+:func:`single_transaction` makes the store's own writes (``upsert``, ``delete_rows``...) join
+one transaction instead of each committing on its own.
+
+Aggregates are *added to* here (read, add, write the sums), so applying a batch twice would
+count it twice: the offsets written in the same transaction are what prevent that.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.tables import (
+    EVENT_AGGREGATE_RUNS,
+    EVENT_AGGREGATES,
+    STREAM_CONTROL,
+    STREAM_HELD_AGGREGATES,
+)
+
+#: event_aggregates key without identity: (event_type, category, days_ago, product_id, campaign).
+AggregateKey = tuple[str, str, int, str, str]
+#: Ids per IN (...) list.
+CHUNK = 1000
+
+
+@contextmanager
+def _joined() -> Iterator[None]:
+    yield
+
+
+@contextmanager
+def single_transaction(store: IdentityStore) -> Iterator[None]:
+    """One transaction around everything inside; the store's own writes join it.
+
+    The store's methods each open ``_transaction()``; while this block runs, the instance's
+    ``_transaction`` is a no-op context, so they run inside the outer one (a nested BEGIN would
+    fail on SQLite and commit early on MySQL). Re-entrant: an inner block joins the outer one.
+    """
+    if "_transaction" in vars(store):
+        yield
+        return
+    with store._transaction():
+        store._transaction = _joined  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del store._transaction
+
+
+def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# ------------------------------------------------------------------ aggregates
+
+
+@dataclass
+class Sums:
+    events: int = 0
+    amount: float = 0.0
+
+    def add(self, events: int, amount: float) -> None:
+        self.events += events
+        self.amount += amount
+
+
+def add_event_aggregates(store: IdentityStore, deltas: Mapping[tuple[str, AggregateKey], Sums]) -> int:
+    """Add ``{(identity_id, key): Sums}`` to event_aggregates; returns rows written."""
+    by_identity: dict[str, dict[AggregateKey, Sums]] = defaultdict(dict)
+    for (identity, key), sums in deltas.items():
+        by_identity[identity][key] = sums
+    rows: list[dict[str, Any]] = []
+    for ids in _chunks(sorted(by_identity)):
+        days = sorted({k[2] for i in ids for k in by_identity[i]})
+        existing = store.select_rows(EVENT_AGGREGATES.name, {"identity_id": ids, "days_ago": days})
+        current = {
+            (
+                r["identity_id"],
+                (r["event_type"], r["category"], r["days_ago"], r["product_id"], r["campaign"]),
+            ): r
+            for r in existing
+        }
+        for identity in ids:
+            for key, sums in by_identity[identity].items():
+                old = current.get((identity, key))
+                rows.append(
+                    {
+                        "event_type": key[0],
+                        "category": key[1],
+                        "days_ago": key[2],
+                        "identity_id": identity,
+                        "product_id": key[3],
+                        "campaign": key[4],
+                        "events": (old["events"] if old else 0) + sums.events,
+                        "amount": (old["amount"] if old else 0.0) + sums.amount,
+                    }
+                )
+    return store.upsert(EVENT_AGGREGATES.name, rows)
+
+
+#: stream_held_aggregates key without holder: (event_type, category, day, product_id, campaign).
+HeldKey = tuple[str, str, int, str, str]
+
+
+def add_held(store: IdentityStore, deltas: Mapping[tuple[str, HeldKey], Sums]) -> int:
+    """Add ``{(holder, key): Sums}`` to the held aggregates."""
+    by_holder: dict[str, dict[HeldKey, Sums]] = defaultdict(dict)
+    for (holder, key), sums in deltas.items():
+        by_holder[holder][key] = sums
+    rows: list[dict[str, Any]] = []
+    for holders in _chunks(sorted(by_holder)):
+        current = {
+            (r["holder"], (r["event_type"], r["category"], r["day"], r["product_id"], r["campaign"])): r
+            for r in store.select_rows(STREAM_HELD_AGGREGATES.name, {"holder": holders})
+        }
+        for holder in holders:
+            for key, sums in by_holder[holder].items():
+                old = current.get((holder, key))
+                rows.append(
+                    {
+                        "holder": holder,
+                        "event_type": key[0],
+                        "category": key[1],
+                        "day": key[2],
+                        "product_id": key[3],
+                        "campaign": key[4],
+                        "events": (old["events"] if old else 0) + sums.events,
+                        "amount": (old["amount"] if old else 0.0) + sums.amount,
+                    }
+                )
+    return store.upsert(STREAM_HELD_AGGREGATES.name, rows)
+
+
+def take_held(store: IdentityStore, holders: Iterable[str]) -> list[dict]:
+    """Remove and return the held rows of these holders."""
+    out: list[dict] = []
+    for chunk in _chunks(sorted(set(holders))):
+        out += store.select_rows(STREAM_HELD_AGGREGATES.name, {"holder": chunk})
+        store.delete_rows(STREAM_HELD_AGGREGATES.name, {"holder": chunk})
+    return out
+
+
+def take_due(store: IdentityStore, up_to_day: int, skip_prefix: str) -> list[dict]:
+    """Remove and return held rows of days up to ``up_to_day`` whose holder does not start with
+    ``skip_prefix`` (identities' future-dated events whose day has come; cookies stay held)."""
+    ph = store.placeholder
+    # SUBSTR rather than LIKE: the prefix holds "_", a LIKE wildcard, and escapes differ by backend.
+    where = f"day <= {ph} AND SUBSTR(holder, 1, {len(skip_prefix)}) <> {ph}"
+    params = (up_to_day, skip_prefix)
+    names = STREAM_HELD_AGGREGATES.names
+    rows = store.query(f"SELECT {', '.join(names)} FROM {STREAM_HELD_AGGREGATES.name} WHERE {where}", params)
+    store._execute(f"DELETE FROM {STREAM_HELD_AGGREGATES.name} WHERE {where}", params)
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def drop_held_before(store: IdentityStore, day: int) -> int:
+    """Forget held rows of days no window reaches any more."""
+    ph = store.placeholder
+    return store._execute(f"DELETE FROM {STREAM_HELD_AGGREGATES.name} WHERE day < {ph}", (day,))
+
+
+def shift_event_aggregates(store: IdentityStore, days: int, keep_days: int) -> int:
+    """Age every row by ``days`` (``days_ago += days``) and drop rows of ``keep_days`` or older.
+
+    ``days_ago`` is part of the key, so a plain ``+ days`` could collide with a row not yet
+    moved. Two passes avoid that: first every row to a distinct negative value (-d - 2 - days),
+    which no remaining non-negative row can equal, then back to d + days. Returns rows dropped.
+    """
+    if days <= 0:
+        return 0
+    name = EVENT_AGGREGATES.name
+    ph = store.placeholder
+    store._execute(f"UPDATE {name} SET days_ago = -days_ago - 2 - {ph} WHERE days_ago >= 0", (days,))
+    store._execute(f"UPDATE {name} SET days_ago = -days_ago - 2 WHERE days_ago < 0")
+    return store._execute(f"DELETE FROM {name} WHERE days_ago >= {ph}", (keep_days,))
+
+
+def identities_with_days(store: IdentityStore, days: Iterable[int]) -> set[str]:
+    """Identities having aggregates on any of these days_ago."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return set()
+    marks = ", ".join([store.placeholder] * len(wanted))
+    sql = f"SELECT DISTINCT identity_id FROM {EVENT_AGGREGATES.name} WHERE days_ago IN ({marks})"
+    return {r[0] for r in store.query(sql, wanted)}
+
+
+def existing_identities(store: IdentityStore, ids: Iterable[str]) -> set[str]:
+    """The ids that have an identities row (any status)."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        found |= {r["identity_id"] for r in store.select_rows("identities", {"identity_id": chunk})}
+    return found
+
+
+# ------------------------------------------------------------------ the publish record
+
+
+def latest_run(store: IdentityStore) -> dict[str, Any] | None:
+    """The event_aggregate_runs row with the latest as_of, or None before any publish."""
+    rows = store.select_rows(EVENT_AGGREGATE_RUNS.name, order_by=["as_of"])
+    return rows[-1] if rows else None
+
+
+RUN_COUNTS = ("events", "aggregated", "unresolved", "other_types", "unknown_identity")
+
+
+def bump_run(store: IdentityStore, as_of: datetime, window_days: int, add: Mapping[str, int]) -> dict:
+    """Add counts to the run row of ``as_of`` (created from the latest earlier row if missing).
+
+    ``aggregate_rows`` is recounted. The balance the batch publish keeps holds here too:
+    events = aggregated + unresolved + other_types + unknown_identity, because every event the
+    stream counts lands in exactly one of those.
+    """
+    key = as_of.astimezone(UTC).replace(tzinfo=None)
+    # Compared in Python: a datetime filter is not converted to each backend's stored form.
+    rows = [r for r in store.select_rows(EVENT_AGGREGATE_RUNS.name) if r["as_of"] == key]
+    if rows:
+        row = rows[0]
+    else:
+        previous = latest_run(store)
+        row = {k: int(previous[k]) if previous else 0 for k in RUN_COUNTS}
+        row.update(as_of=key, window_days=window_days)
+        if previous:
+            # The carried "aggregated" must match what is left after the shift.
+            row["aggregated"] = aggregated_events(store)
+            row["events"] = row["aggregated"] + sum(row[k] for k in RUN_COUNTS[2:])
+    for k, v in add.items():
+        row[k] = int(row.get(k, 0)) + int(v)
+    row["aggregate_rows"] = store.count_rows(EVENT_AGGREGATES.name)
+    store.upsert(EVENT_AGGREGATE_RUNS.name, [row])
+    return row
+
+
+def aggregated_events(store: IdentityStore) -> int:
+    return int(store.query(f"SELECT COALESCE(SUM(events), 0) FROM {EVENT_AGGREGATES.name}")[0][0])
+
+
+# ------------------------------------------------------------------ control and heartbeat
+
+
+def heartbeat(
+    store: IdentityStore, consumer: str, status: Mapping[str, Any], error: str | None = None
+) -> bool:
+    """Record that the service is alive; returns True when the batch asked it to pause."""
+    rows = store.select_rows(STREAM_CONTROL.name, {"consumer": consumer})
+    row = rows[0] if rows else {"consumer": consumer}
+    row.update(heartbeat_at=_now(), status=dict(status), error=error)
+    paused = row.get("pause_requested_at") is not None
+    if paused and row.get("paused_at") is None:
+        row["paused_at"] = _now()
+    store.upsert(STREAM_CONTROL.name, [row])
+    return paused
+
+
+def control_row(store: IdentityStore, consumer: str) -> dict[str, Any] | None:
+    rows = store.select_rows(STREAM_CONTROL.name, {"consumer": consumer})
+    return rows[0] if rows else None
+
+
+def alive(row: Mapping[str, Any] | None, stale_after_s: float, now: datetime | None = None) -> bool:
+    """A heartbeat newer than ``stale_after_s`` seconds, and no error recorded since."""
+    if not row or row.get("heartbeat_at") is None or row.get("error"):
+        return False
+    now = (now or datetime.now(UTC)).replace(tzinfo=None)
+    return now - row["heartbeat_at"] <= timedelta(seconds=stale_after_s)
+
+
+def set_pause(store: IdentityStore, consumer: str, requested: bool) -> None:
+    """Ask the service to pause after its current micro-batch, or let it go on."""
+    rows = store.select_rows(STREAM_CONTROL.name, {"consumer": consumer})
+    if not rows and not requested:
+        return
+    row = rows[0] if rows else {"consumer": consumer}
+    row.update(pause_requested_at=_now() if requested else None, paused_at=None)
+    store.upsert(STREAM_CONTROL.name, [row])

@@ -1,0 +1,103 @@
+"""A continuous reader of topic partitions from given offsets, on librdkafka (confluent-kafka).
+
+The stream service reads tens of thousands of messages a second; kafka-python decodes fetch
+responses in pure Python, which on its own takes most of a core at that rate, so this reader
+uses librdkafka. There is still no consumer group: partitions are assigned at the offsets the
+service saved, nothing is committed to the broker, and an offset the log does not hold is an
+error (``auto.offset.reset=error``), never a silent jump.
+
+Topic ids come from kafka-python's admin client (Metadata v10+), which reports them on Tansu.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+
+import confluent_kafka as ck
+from kafka import KafkaAdminClient
+
+from idr_pipeline.stream.consume import RawMessage
+
+#: librdkafka reports an offset outside the log with this error code when reset is "error".
+_OFFSET_RESET_ERRORS = {ck.KafkaError._AUTO_OFFSET_RESET, ck.KafkaError.OFFSET_OUT_OF_RANGE}
+
+
+class ReadError(RuntimeError):
+    """The broker refused a read: an offset out of range, an unknown partition, a broken connection."""
+
+    def __init__(self, message: str, out_of_range: bool = False) -> None:
+        super().__init__(message)
+        self.out_of_range = out_of_range
+
+
+def topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
+    """Kafka's UUID of each existing topic (absent topics are left out)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        wanted = list(topics)
+        existing = set(admin.list_topics())
+        present = [t for t in wanted if t in existing]
+        if not present:
+            return {}
+        return {d["name"]: str(d["topic_id"]) for d in admin.describe_topics(present) if d.get("topic_id")}
+    finally:
+        admin.close()
+
+
+class PartitionReader:
+    """Reads assigned partitions forward from the offsets it was given."""
+
+    def __init__(self, bootstrap: str, client_id: str = "idr-stream") -> None:
+        self._consumer = ck.Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                # Required by librdkafka even without subscribing; no group is joined or committed.
+                "group.id": client_id,
+                "client.id": client_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "error",
+                "enable.partition.eof": False,
+                "fetch.wait.max.ms": 100,
+                "fetch.max.bytes": 64 * 1024 * 1024,
+                "max.partition.fetch.bytes": 8 * 1024 * 1024,
+                "topic.metadata.refresh.interval.ms": 10_000,
+            }
+        )
+        self._assigned: dict[tuple[str, int], int] = {}
+
+    def assign(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Read ``(topic, partition)`` from the given next offsets (replaces any earlier assignment)."""
+        self._assigned = dict(positions)
+        self._consumer.assign([ck.TopicPartition(t, p, o) for (t, p), o in sorted(positions.items())])
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[tuple[str, int, RawMessage]]:
+        """Up to ``max_messages`` messages in offset order per partition, waiting at most ``timeout_s``."""
+        out: list[tuple[str, int, RawMessage]] = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < max_messages:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            batch = self._consumer.consume(num_messages=min(10_000, max_messages - len(out)), timeout=left)
+            for msg in batch:
+                error = msg.error()
+                if error is not None:
+                    if error.code() in _OFFSET_RESET_ERRORS:
+                        raise ReadError(
+                            f"{msg.topic()}[{msg.partition()}]: offset out of range ({error.str()})",
+                            out_of_range=True,
+                        )
+                    if error.fatal() or not error.retriable():
+                        raise ReadError(f"{msg.topic()}[{msg.partition()}]: {error.str()}")
+                    continue
+                kind, ts = msg.timestamp()
+                ts = ts if kind != ck.TIMESTAMP_NOT_AVAILABLE else -1
+                out.append(
+                    (msg.topic(), msg.partition(), RawMessage(msg.offset(), msg.key(), msg.value(), ts))
+                )
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
