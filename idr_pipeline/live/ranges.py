@@ -1,15 +1,14 @@
 """The offset ranges the stream service lands: their lake keys, and writing and reading them.
 
 A range is one partition's messages of one micro-batch, ``[start, end)``. Its key is the
-sensor path's ``p<partition>-<first>-<last>`` followed by ``-t<topic id>``: a topic deleted and
-created again starts its offsets over, and the id keeps the new topic's ranges from replacing
-the old one's files. The valid rows' file is written last and is what "landed" means; the
+sensor path's, ``p<partition>-<first>-<last>-t<topic id>`` (:func:`idr_pipeline.stream.offsets.range_key`):
+a topic deleted and created again starts its offsets over, and the id keeps the new topic's
+ranges from replacing the old one's files. The valid rows' file is written last and is what "landed" means; the
 dead letters (written only when there are some) go first, so a landed range is always whole.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,18 +18,16 @@ import pyarrow as pa
 from idr_pipeline.core.catalog import dead_letter_dataset
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RawMessage
-from idr_pipeline.stream.offsets import range_key
+from idr_pipeline.stream.offsets import compact_topic_id, parse_range_key, range_key
 from idr_pipeline.stream.parse import DEAD_LETTER_SCHEMA, ParsedBatch, parse_events, parse_profiles
-
-_KEY = re.compile(r"^p(\d+)-(\d{12,})-(\d{12,})-t([0-9a-f]+)$")
 
 
 def compact_id(topic_id: str) -> str:
-    return topic_id.replace("-", "").lower()
+    return compact_topic_id(topic_id)
 
 
 def live_range_key(partition: int, start: int, end: int, topic_id: str) -> str:
-    return f"{range_key(partition, start, end)}-t{compact_id(topic_id)}"
+    return range_key(partition, start, end, topic_id)
 
 
 @dataclass(frozen=True)
@@ -43,12 +40,12 @@ class LandedRange:
 
 
 def parse_live_key(key: str) -> LandedRange | None:
-    """The range a service key names, or None for keys of the sensor path."""
-    match = _KEY.match(key)
-    if not match:
+    """The range a key names, or None for a key that is not a range's."""
+    try:
+        r = parse_range_key("", key)
+    except ValueError:
         return None
-    partition, first, last, topic = match.groups()
-    return LandedRange(int(partition), int(first), int(last) + 1, topic, key)
+    return LandedRange(r.partition, r.start, r.end, r.topic_id, key)
 
 
 def landed_ranges(lake_uri: str, dataset: str, topic_id: str, partition: int) -> list[LandedRange]:

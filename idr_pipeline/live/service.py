@@ -212,11 +212,15 @@ class StreamService:
         new_rows, losses = [], []
         for topic in self.topics:
             low, high = watermarks(self.config.bootstrap, topic)
+            spec = self.topics[topic]
             for partition in sorted(high):
                 if (topic, partition) in saved:
                     continue
                 start = low.get(partition, 0)
-                saved[(topic, partition)] = Position(ids.get(topic, ""), start)
+                # After what the sensor path already landed from this topic, if anything.
+                landed = landed_ranges(self.config.lake_uri, spec.raw_dataset, ids.get(topic, ""), partition)
+                position = max([start, *[r.end for r in landed]])
+                saved[(topic, partition)] = Position(ids.get(topic, ""), position)
                 new_rows.append(self._offset_row(topic, partition, saved[(topic, partition)]))
                 if start > 0:
                     losses.append(

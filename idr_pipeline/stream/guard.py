@@ -22,10 +22,10 @@ from typing import Literal
 
 Problem = Literal["topic_recreated", "log_start_past_cursor", "high_watermark_below_cursor"]
 
-#: What a person runs to accept the loss and go on; ``{topic}`` and ``{tool}`` are filled in.
+#: What a person runs to accept the loss and go on, per consumer kind; ``{topic}`` is filled in.
 RECOVERY = {
     "stream": "idr stream reset --topic {topic}",
-    "sensor": "idr stream reset-sensor --topic {topic}",
+    "sensor": "set the sensor's cursor as the error of its tick says (dagster sensor cursor ... --set)",
 }
 
 
@@ -69,10 +69,10 @@ class Mismatch:
 class PositionMismatch(RuntimeError):
     """Raised instead of reading on: the saved position does not fit the topic any more."""
 
-    def __init__(self, mismatches: list[Mismatch], tool: str = "stream") -> None:
+    def __init__(self, mismatches: list[Mismatch], tool: str = "stream", recovery: str | None = None) -> None:
         self.mismatches = mismatches
         topics = sorted({m.topic for m in mismatches})
-        recovery = "; ".join(RECOVERY[tool].format(topic=t) for t in topics)
+        recovery = recovery or "; ".join(RECOVERY[tool].format(topic=t) for t in topics)
         lines = [m.describe() for m in mismatches]
         super().__init__(
             "stopped: the saved position does not fit the topic.\n  "

@@ -24,7 +24,8 @@ from idr_pipeline.devtools.stream_runs import ingest_stream
 from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RangeReadError, read_range, watermarks
-from idr_pipeline.stream.offsets import OffsetRange, decode_cursor, parse_range_key
+from idr_pipeline.stream.fast_consume import topic_ids
+from idr_pipeline.stream.offsets import OffsetRange, compact_topic_id, decode_cursor, parse_range_key
 from idr_pipeline.stream.producer import Message, ensure_topics, publish, publish_events, publish_profiles
 
 
@@ -61,6 +62,10 @@ def env(kafka_bootstrap: str, idr_env, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
 
 
+def _tid(env: Env, topic: str) -> str:
+    return compact_topic_id(topic_ids(env.bootstrap, [topic])[topic])
+
+
 def _event(i: int, anon: str = "anon-1", **extra) -> dict:
     ts = datetime.now(UTC) - timedelta(minutes=5)
     return {"event_id": f"e{i}", "type": "page_view", "ts": ts.isoformat(), "anonymous_id": anon, **extra}
@@ -72,7 +77,7 @@ def _evaluate(env: Env, stream, cursor: str | None) -> dg.SensorResult:
         instance=env.instance,
         cursor=cursor,
         definitions=env.defs,
-        resources={"kafka": env.defs.resources["kafka"]},
+        resources={"kafka": env.defs.resources["kafka"], "store": env.defs.resources["store"]},
     )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -120,7 +125,11 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
     first = _evaluate(env, EVENTS, None)
     keys = [r.partition_key for r in first.run_requests]
     (partition,) = {parse_range_key(env.events_topic, k).partition for k in keys}
-    assert keys == [f"p{partition}-000000000000-000000000019", f"p{partition}-000000000020-000000000039"]
+    tid = _tid(env, env.events_topic)
+    assert keys == [
+        f"p{partition}-000000000000-000000000019-t{tid}",
+        f"p{partition}-000000000020-000000000039-t{tid}",
+    ]
     assert [r.run_key for r in first.run_requests] == [f"{env.events_topic}:{k}" for k in keys]
     assert decode_cursor(first.cursor)[env.events_topic][partition] == 40  # not 50: capped tick
     assert _apply(env, first) == keys
@@ -128,7 +137,9 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
     assert obs.asset_key == EVENTS.source_key and obs.metadata["consumer_lag"].value == 50
 
     second = _evaluate(env, EVENTS, first.cursor)
-    assert [r.partition_key for r in second.run_requests] == [f"p{partition}-000000000040-000000000049"]
+    assert [r.partition_key for r in second.run_requests] == [
+        f"p{partition}-000000000040-000000000049-t{tid}"
+    ]
     _apply(env, second)
 
     third = _evaluate(env, EVENTS, second.cursor)
@@ -141,7 +152,9 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
 
     publish_events(env.bootstrap, [_event(i) for i in range(50, 53)], topic=env.events_topic)
     fourth = _evaluate(env, EVENTS, third.cursor)
-    assert [r.partition_key for r in fourth.run_requests] == [f"p{partition}-000000000050-000000000052"]
+    assert [r.partition_key for r in fourth.run_requests] == [
+        f"p{partition}-000000000050-000000000052-t{tid}"
+    ]
 
 
 def test_rerun_gives_same_rows_and_dead_letters_do_not_fail_the_batch(env: Env):

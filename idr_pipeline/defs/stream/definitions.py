@@ -22,11 +22,11 @@ def streaming() -> dg.Definitions:
 
 
 def standalone_streaming_definitions() -> dg.Definitions:
-    """The streaming part alone, with the resources it needs (kafka, lake) from the settings.
+    """The streaming part alone, with the resources it needs (kafka, lake, store) from the settings.
 
     For the streaming tests and the benchmark, so that they exercise exactly this folder and
     do not depend on the state of the rest of the code location.
     """
 
     all_resources = build_resources()
-    return _streaming({k: all_resources[k] for k in ("kafka", "lake")})
+    return _streaming({k: all_resources[k] for k in ("kafka", "lake", "store")})
