@@ -53,7 +53,13 @@ from idr_pipeline.segments.dsl import SegmentCatalog, load_segments
 from idr_pipeline.segments.live_events import anchor_of
 from idr_pipeline.store import open_store
 from idr_pipeline.store.base import IdentityStore
-from idr_pipeline.store.stream_state import bump_run, heartbeat, latest_run, single_transaction
+from idr_pipeline.store.stream_state import (
+    DEFAULT_CONSUMER,
+    bump_run,
+    heartbeat,
+    latest_run,
+    single_transaction,
+)
 from idr_pipeline.store.tables import STREAM_LOSSES, STREAM_OFFSETS, STREAM_RANGES
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RawMessage, watermarks
@@ -63,8 +69,7 @@ from idr_pipeline.stream.producer import ensure_topics
 
 log = logging.getLogger(__name__)
 
-#: The name the service's rows carry in the stream_* tables; one service per store.
-CONSUMER = "idr-stream"
+CONSUMER = DEFAULT_CONSUMER
 
 
 @dataclass(frozen=True)
@@ -209,7 +214,7 @@ class StreamService:
         """
         saved = self._saved()
         ids = topic_ids(self.config.bootstrap, self.topics)
-        new_rows, losses = [], []
+        new_rows, losses, ledger = [], [], []
         for topic in self.topics:
             low, high = watermarks(self.config.bootstrap, topic)
             spec = self.topics[topic]
@@ -222,6 +227,12 @@ class StreamService:
                 position = max([start, *[r.end for r in landed]])
                 saved[(topic, partition)] = Position(ids.get(topic, ""), position)
                 new_rows.append(self._offset_row(topic, partition, saved[(topic, partition)]))
+                for r in landed:  # into the ledger, so the accounting covers them
+                    batch = read_landed(self.config.lake_uri, spec.raw_dataset, r.key)
+                    handed = Landed(
+                        topic, partition, ids.get(topic, ""), r.start, r.end, r.key, batch, self.clock()
+                    )
+                    ledger.append(self._range_row(handed, None))
                 if start > 0:
                     losses.append(
                         self._loss_row(
@@ -232,6 +243,7 @@ class StreamService:
             with single_transaction(self._store):
                 self._store.upsert(STREAM_OFFSETS.name, new_rows)
                 self._store.upsert(STREAM_LOSSES.name, losses)
+                self._store.upsert(STREAM_RANGES.name, ledger)
         self.positions = saved
 
     def _offset_row(self, topic: str, partition: int, pos: Position) -> dict[str, Any]:
@@ -448,9 +460,12 @@ class StreamService:
         self.totals["left"] += sum(stats.changes.left.values())
         return stats
 
-    def _range_row(self, r: Landed, counts: EventCounts) -> dict[str, Any]:
+    def _range_row(self, r: Landed, counts: EventCounts | None) -> dict[str, Any]:
+        """The ledger row of a range; ``counts`` None for a range the sensor path landed."""
         detail: dict[str, Any] = {"gaps": r.gaps, "landed_at": r.landed_at.isoformat()}
-        if self.topics[r.topic].kind == "events":
+        if counts is None:
+            detail["landed_by"] = "sensor"
+        elif self.topics[r.topic].kind == "events":
             detail.update(vars(counts))
         return {
             "consumer": self.config.consumer,

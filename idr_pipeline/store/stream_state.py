@@ -12,6 +12,7 @@ count it twice: the offsets written in the same transaction are what prevent tha
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +27,9 @@ from idr_pipeline.store.tables import (
     STREAM_CONTROL,
     STREAM_HELD_AGGREGATES,
 )
+
+#: The name the stream service's rows carry in the stream_* tables (one service per store).
+DEFAULT_CONSUMER = "idr-stream"
 
 #: event_aggregates key without identity: (event_type, category, days_ago, product_id, campaign).
 AggregateKey = tuple[str, str, int, str, str]
@@ -254,18 +258,40 @@ def aggregated_events(store: IdentityStore) -> int:
 # ------------------------------------------------------------------ control and heartbeat
 
 
+def _set(store: IdentityStore, consumer: str, values: Mapping[str, Any], condition: str = "") -> int:
+    """UPDATE named columns of the consumer's control row (created first when missing).
+
+    Column by column rather than an upsert of the whole row: the service's heartbeat and the
+    batch's pause request write different columns of one row and must not undo each other.
+    """
+    if not store.select_rows(STREAM_CONTROL.name, {"consumer": consumer}):
+        store.upsert(STREAM_CONTROL.name, [{"consumer": consumer}])
+    now = datetime.now(UTC)
+    ph = store.placeholder
+    sets = ", ".join(f"{name} = {ph}" for name in values)
+    params = [store._pipeline(STREAM_CONTROL.column(n))(v, now) for n, v in values.items()]
+    sql = f"UPDATE {STREAM_CONTROL.name} SET {sets} WHERE consumer = {ph}{condition}"
+    with store._transaction():
+        return store._execute(sql, [*params, consumer])
+
+
 def heartbeat(
     store: IdentityStore, consumer: str, status: Mapping[str, Any], error: str | None = None
 ) -> bool:
-    """Record that the service is alive; returns True when the batch asked it to pause."""
-    rows = store.select_rows(STREAM_CONTROL.name, {"consumer": consumer})
-    row = rows[0] if rows else {"consumer": consumer}
-    row.update(heartbeat_at=_now(), status=dict(status), error=error)
-    paused = row.get("pause_requested_at") is not None
-    if paused and row.get("paused_at") is None:
-        row["paused_at"] = _now()
-    store.upsert(STREAM_CONTROL.name, [row])
-    return paused
+    """Record that the service is alive; returns True when the batch asked it to pause.
+
+    Being asked, the service acknowledges (``paused_at``) once; it calls this between
+    micro-batches only, so an acknowledged pause means no batch is in flight.
+    """
+    _set(store, consumer, {"heartbeat_at": _now(), "status": dict(status), "error": error})
+    _set(
+        store,
+        consumer,
+        {"paused_at": _now()},
+        " AND pause_requested_at IS NOT NULL AND paused_at IS NULL",
+    )
+    row = control_row(store, consumer)
+    return bool(row and row.get("pause_requested_at") is not None)
 
 
 def control_row(store: IdentityStore, consumer: str) -> dict[str, Any] | None:
@@ -283,9 +309,38 @@ def alive(row: Mapping[str, Any] | None, stale_after_s: float, now: datetime | N
 
 def set_pause(store: IdentityStore, consumer: str, requested: bool) -> None:
     """Ask the service to pause after its current micro-batch, or let it go on."""
-    rows = store.select_rows(STREAM_CONTROL.name, {"consumer": consumer})
-    if not rows and not requested:
+    _set(store, consumer, {"pause_requested_at": _now() if requested else None, "paused_at": None})
+
+
+@contextmanager
+def stream_paused(
+    store: IdentityStore,
+    consumer: str = DEFAULT_CONSUMER,
+    timeout_s: float = 300.0,
+    stale_after_s: float = 60.0,
+) -> Iterator[None]:
+    """Hold the stream service between micro-batches while the batch replaces what it writes.
+
+    The daily batch rewrites event_aggregates and memberships from the lake; with the service
+    paused, every range it landed is in the lake the batch reads and nothing it applies can
+    interleave with the batch's writes. No wait when no service is alive; a service that does
+    not acknowledge within ``timeout_s`` is an error, not a reason to go ahead.
+    """
+    if not alive(control_row(store, consumer), stale_after_s):
+        yield
         return
-    row = rows[0] if rows else {"consumer": consumer}
-    row.update(pause_requested_at=_now() if requested else None, paused_at=None)
-    store.upsert(STREAM_CONTROL.name, [row])
+    set_pause(store, consumer, True)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            row = control_row(store, consumer)
+            if row and row.get("paused_at") is not None:
+                break
+            if not alive(row, stale_after_s):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the stream service did not pause within {timeout_s:.0f} s")
+            time.sleep(0.2)
+        yield
+    finally:
+        set_pause(store, consumer, False)

@@ -88,7 +88,9 @@ def decode_cursor(text: str | None) -> Cursor:
     if not isinstance(raw, dict):
         raise ValueError(f"cursor is not a JSON object: {text!r}")
     return {
-        str(t): {int(p): int(o) for p, o in parts.items()} for t, parts in raw.items() if not t.startswith("_")
+        str(t): {int(p): int(o) for p, o in parts.items()}
+        for t, parts in raw.items()
+        if not t.startswith("_")
     }
 
 

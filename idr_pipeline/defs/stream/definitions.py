@@ -4,14 +4,16 @@ import dagster as dg
 
 from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.defs.stream.assets import stream_assets, topic_assets
+from idr_pipeline.defs.stream.live import live_assets, live_checks, stream_service_sensor
 from idr_pipeline.defs.stream.sensors import stream_jobs, stream_sensors
 
 
 def _streaming(resources: dict[str, object] | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*topic_assets, *stream_assets],
+        assets=[*topic_assets, *stream_assets, *live_assets],
+        asset_checks=live_checks,
         jobs=list(stream_jobs.values()),
-        sensors=stream_sensors,
+        sensors=[*stream_sensors, stream_service_sensor],
         resources=resources,
     )
 
