@@ -20,7 +20,6 @@ from idr_pipeline.segments.live_events import (
     COOKIE,
     birthday_today,
     day_number,
-    in_aggregate_window,
     is_aggregated_type,
     resolve,
     value_key,
@@ -126,6 +125,7 @@ def apply_events(
     aggregates: dict[tuple[str, tuple], Sums] = defaultdict(Sums)
     held: dict[tuple[str, tuple], Sums] = defaultdict(Sums)
     touched: set[str] = set()
+    window_start = end - timedelta(days=AGGREGATE_DAYS)
     for row, identity, keys in zip(fresh, res.identities, res.keys, strict=True):
         ts: datetime = row["ts"]
         amount = float(row.get("price") or 0.0)
@@ -136,7 +136,7 @@ def apply_events(
                 counts.held_future += 1
             else:
                 counts.unresolved += 1
-        elif not in_aggregate_window(end, ts):
+        elif ts < window_start:
             counts.outside_window += 1
         elif identity is None:
             if keys.anon and is_aggregated_type(row["type"]):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from idr_pipeline.segments.aggregates import AGGREGATE_DAYS
@@ -34,7 +35,7 @@ DAY = timedelta(days=1)
 _DAY_US = 86_400 * 1_000_000
 #: Holders of held aggregates that are cookies rather than identities carry this prefix.
 COOKIE = "anonymous_id:"
-_CHUNK = 1000
+_CHUNK = 10_000
 
 
 def anchor_of(now: datetime) -> datetime:
@@ -74,8 +75,19 @@ def value_key(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
     )
 
 
+@lru_cache(maxsize=1 << 20)
+def _normalized(value: str) -> str | None:
+    return normalize_identifier(value).value
+
+
+@lru_cache(maxsize=1 << 20)
+def _email_key(value: str) -> str | None:
+    return email_match_key(value)
+
+
 def _identifier(value: Any) -> str | None:
-    return normalize_identifier(value).value if isinstance(value, str) else None
+    # Cached: a visitor's cookie repeats in every event of a session.
+    return _normalized(value) if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ def event_keys(row: Mapping[str, Any], user_id_source: str = USER_ID_SOURCE) -> 
     email = row.get("email")
     return Keys(
         f"{user_id_source}:{user}" if user is not None else None,
-        email_match_key(email) if isinstance(email, str) and email else None,
+        _email_key(email) if isinstance(email, str) and email else None,
         _identifier(row.get("anonymous_id")),
     )
 

@@ -79,6 +79,7 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "stream_held_aggregates": SingleStoreLayout(("holder",), ("holder",)),
     "stream_identify_links": SingleStoreLayout(("anonymous_id",), ("anonymous_id",)),
     "stream_control": SingleStoreLayout(("consumer",), ("consumer",)),
+    "stream_touched": SingleStoreLayout(("identity_id",), ("identity_id",)),
 }
 
 

@@ -13,7 +13,6 @@ count it twice: the offsets written in the same transaction are what prevent tha
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from idr_pipeline.store.tables import (
     EVENT_AGGREGATES,
     STREAM_CONTROL,
     STREAM_HELD_AGGREGATES,
+    STREAM_TOUCHED,
+    TableSpec,
 )
 
 #: The name the stream service's rows carry in the stream_* tables (one service per store).
@@ -35,6 +36,9 @@ DEFAULT_CONSUMER = "idr-stream"
 AggregateKey = tuple[str, str, int, str, str]
 #: Ids per IN (...) list.
 CHUNK = 1000
+#: Ids per IN (...) list of a single-column read: far below SQLite's 32766 and MySQL's 65535
+#: bound parameters, and few statements per micro-batch.
+BIG_CHUNK = 10_000
 
 
 @contextmanager
@@ -83,38 +87,56 @@ class Sums:
         self.amount += amount
 
 
+#: Tables whose rows this module builds from native str/int/float values only.
+_NATIVE = frozenset({EVENT_AGGREGATES.name, STREAM_HELD_AGGREGATES.name})
+
+
+def _add_rows(store: IdentityStore, spec: TableSpec, rows: list[dict[str, Any]]) -> int:
+    """INSERT rows, or add their ``events`` and ``amount`` to the existing row of the same key.
+
+    One additive upsert per row and no pre-read: the database adds, so a batch costs one
+    executemany whatever the table holds.
+    """
+    if not rows:
+        return 0
+    now = datetime.now(UTC)
+    convert = [(c.name, store._pipeline(c)) for c in spec.columns]
+    marks = ", ".join([store.placeholder] * len(spec.columns))
+    head = f"INSERT INTO {spec.name} ({', '.join(spec.names)}) VALUES ({marks})"
+    if store.backend_name == "sqlite":
+        sql = (
+            f"{head} ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET "
+            f"events = {spec.name}.events + excluded.events, amount = {spec.name}.amount + excluded.amount"
+        )
+    else:
+        sql = f"{head} ON DUPLICATE KEY UPDATE events = events + VALUES(events), amount = amount + VALUES(amount)"
+    if spec.name in _NATIVE:
+        # Every column is text, an integer or a float already: no conversion to apply.
+        values = [tuple(row[name] for name in spec.names) for row in rows]
+    else:
+        values = [tuple(conv(row.get(name), now) for name, conv in convert) for row in rows]
+    with store._transaction():
+        for chunk in _chunks(values, store.chunk_size):
+            store._executemany(sql, chunk)
+    return len(values)
+
+
 def add_event_aggregates(store: IdentityStore, deltas: Mapping[tuple[str, AggregateKey], Sums]) -> int:
     """Add ``{(identity_id, key): Sums}`` to event_aggregates; returns rows written."""
-    by_identity: dict[str, dict[AggregateKey, Sums]] = defaultdict(dict)
-    for (identity, key), sums in deltas.items():
-        by_identity[identity][key] = sums
-    rows: list[dict[str, Any]] = []
-    for ids in _chunks(sorted(by_identity)):
-        days = sorted({k[2] for i in ids for k in by_identity[i]})
-        existing = store.select_rows(EVENT_AGGREGATES.name, {"identity_id": ids, "days_ago": days})
-        current = {
-            (
-                r["identity_id"],
-                (r["event_type"], r["category"], r["days_ago"], r["product_id"], r["campaign"]),
-            ): r
-            for r in existing
+    rows = [
+        {
+            "event_type": key[0],
+            "category": key[1],
+            "days_ago": key[2],
+            "identity_id": identity,
+            "product_id": key[3],
+            "campaign": key[4],
+            "events": sums.events,
+            "amount": sums.amount,
         }
-        for identity in ids:
-            for key, sums in by_identity[identity].items():
-                old = current.get((identity, key))
-                rows.append(
-                    {
-                        "event_type": key[0],
-                        "category": key[1],
-                        "days_ago": key[2],
-                        "identity_id": identity,
-                        "product_id": key[3],
-                        "campaign": key[4],
-                        "events": (old["events"] if old else 0) + sums.events,
-                        "amount": (old["amount"] if old else 0.0) + sums.amount,
-                    }
-                )
-    return store.upsert(EVENT_AGGREGATES.name, rows)
+        for (identity, key), sums in deltas.items()
+    ]
+    return _add_rows(store, EVENT_AGGREGATES, rows)
 
 
 #: stream_held_aggregates key without holder: (event_type, category, day, product_id, campaign).
@@ -123,31 +145,20 @@ HeldKey = tuple[str, str, int, str, str]
 
 def add_held(store: IdentityStore, deltas: Mapping[tuple[str, HeldKey], Sums]) -> int:
     """Add ``{(holder, key): Sums}`` to the held aggregates."""
-    by_holder: dict[str, dict[HeldKey, Sums]] = defaultdict(dict)
-    for (holder, key), sums in deltas.items():
-        by_holder[holder][key] = sums
-    rows: list[dict[str, Any]] = []
-    for holders in _chunks(sorted(by_holder)):
-        current = {
-            (r["holder"], (r["event_type"], r["category"], r["day"], r["product_id"], r["campaign"])): r
-            for r in store.select_rows(STREAM_HELD_AGGREGATES.name, {"holder": holders})
+    rows = [
+        {
+            "holder": holder,
+            "event_type": key[0],
+            "category": key[1],
+            "day": key[2],
+            "product_id": key[3],
+            "campaign": key[4],
+            "events": sums.events,
+            "amount": sums.amount,
         }
-        for holder in holders:
-            for key, sums in by_holder[holder].items():
-                old = current.get((holder, key))
-                rows.append(
-                    {
-                        "holder": holder,
-                        "event_type": key[0],
-                        "category": key[1],
-                        "day": key[2],
-                        "product_id": key[3],
-                        "campaign": key[4],
-                        "events": (old["events"] if old else 0) + sums.events,
-                        "amount": (old["amount"] if old else 0.0) + sums.amount,
-                    }
-                )
-    return store.upsert(STREAM_HELD_AGGREGATES.name, rows)
+        for (holder, key), sums in deltas.items()
+    ]
+    return _add_rows(store, STREAM_HELD_AGGREGATES, rows)
 
 
 def take_held(store: IdentityStore, holders: Iterable[str]) -> list[dict]:
@@ -207,9 +218,25 @@ def identities_with_days(store: IdentityStore, days: Iterable[int]) -> set[str]:
 def existing_identities(store: IdentityStore, ids: Iterable[str]) -> set[str]:
     """The ids that have an identities row (any status)."""
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
-        found |= {r["identity_id"] for r in store.select_rows("identities", {"identity_id": chunk})}
+    ph = store.placeholder
+    for chunk in _chunks(sorted(set(ids)), BIG_CHUNK):
+        sql = f"SELECT identity_id FROM identities WHERE identity_id IN ({', '.join([ph] * len(chunk))})"
+        found |= {r[0] for r in store.query(sql, chunk)}
     return found
+
+
+@contextmanager
+def touched_scope(store: IdentityStore, identity_ids: list[str]) -> Iterator[None]:
+    """``stream_touched`` holds exactly these identities inside the block (call in a transaction)."""
+    name = STREAM_TOUCHED.name
+    store._execute(f"DELETE FROM {name}")
+    marks = store.placeholder
+    for chunk in _chunks(identity_ids, store.chunk_size):
+        store._executemany(f"INSERT INTO {name} (identity_id) VALUES ({marks})", [(i,) for i in chunk])
+    try:
+        yield
+    finally:
+        store._execute(f"DELETE FROM {name}")
 
 
 # ------------------------------------------------------------------ the publish record

@@ -475,6 +475,14 @@ STREAM_CONTROL = TableSpec(
     probe_in="consumer",
 )
 
+# Scratch: the identities one micro-batch touched, filled and emptied inside its transaction,
+# so the audience SQL reads only their rows (compile_audience's ``scope``).
+STREAM_TOUCHED = TableSpec(
+    name="stream_touched",
+    columns=(_key("identity_id"),),
+    probe_in="identity_id",
+)
+
 STREAM_TABLES: tuple[TableSpec, ...] = (
     STREAM_OFFSETS,
     STREAM_RANGES,
@@ -482,5 +490,6 @@ STREAM_TABLES: tuple[TableSpec, ...] = (
     STREAM_HELD_AGGREGATES,
     STREAM_IDENTIFY_LINKS,
     STREAM_CONTROL,
+    STREAM_TOUCHED,
 )
 TABLES.update({t.name: t for t in STREAM_TABLES})
