@@ -8,6 +8,7 @@ on Tansu); offsets live in the sensor cursor and the partition keys.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from idr_pipeline.core.catalog import RAW_EVENTS, RAW_PROFILE_STREAM, dead_letter_dataset
 from idr_pipeline.defs.stream.assets import ACCOUNTING_CHECK, DEAD_LETTER_CHECK
@@ -25,7 +28,15 @@ from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RangeReadError, read_range, watermarks
 from idr_pipeline.stream.fast_consume import topic_ids
-from idr_pipeline.stream.offsets import OffsetRange, compact_topic_id, decode_cursor, parse_range_key
+from idr_pipeline.stream.guard import PositionMismatch
+from idr_pipeline.stream.offsets import (
+    OffsetRange,
+    compact_topic_id,
+    cursor_meta,
+    decode_cursor,
+    encode_sensor_cursor,
+    parse_range_key,
+)
 from idr_pipeline.stream.producer import Message, ensure_topics, publish, publish_events, publish_profiles
 
 
@@ -260,3 +271,69 @@ def test_crashed_run_loses_nothing_and_rerun_duplicates_nothing(env: Env, monkey
         env.instance.get_dynamic_partitions(EVENTS.partitions_def.name)
     )
     assert PROFILES.partitions_def.name == "idr_profiles_ranges"
+
+
+def _recreate(env: Env, topic: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=env.bootstrap)
+    try:
+        admin.delete_topics([topic])
+        time.sleep(0.5)
+        admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        admin.close()
+
+
+def _profiles(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"record_id": f"web-r{i}", "source": "web", "email": f"r{i}@example.com"}
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.parametrize("lose_cursor", [False, True], ids=["with-cursor", "cursor-rebuilt-from-keys"])
+def test_profiles_sensor_stops_on_a_recreated_topic_grown_past_its_cursor(env: Env, lose_cursor: bool):
+    """The issue's silent skip: a recreated profiles topic that grew past the old cursor."""
+    publish_profiles(env.bootstrap, _profiles(6), topic=env.profiles_topic)
+    first = _evaluate(env, PROFILES, None)
+    for key in _apply(env, first):
+        assert _run(env, PROFILES, key).success
+    _recreate(env, env.profiles_topic)
+    publish_profiles(env.bootstrap, _profiles(20, start=100), topic=env.profiles_topic)
+
+    if lose_cursor:
+        # Rebuilt from the existing partitions: only ranges of the current topic id count, so
+        # the new topic is read from its start instead of from where the old one stopped.
+        result = _evaluate(env, PROFILES, None)
+        planned = [parse_range_key(env.profiles_topic, r.partition_key) for r in result.run_requests]
+        assert {(r.start, r.topic_id) for r in planned} == {(0, _tid(env, env.profiles_topic))}
+        assert sum(r.size for r in planned) == 20
+        return
+    with pytest.raises(
+        PositionMismatch, match="(?s)recreated.*dagster sensor cursor idr_profiles_sensor"
+    ) as err:
+        _evaluate(env, PROFILES, first.cursor)
+    # The message carries the cursor to set: the loss recorded, the new topic from offset 0.
+    fixed = str(err.value).split("--set '", 1)[1].rstrip("'")
+    lost = cursor_meta(fixed).lost
+    assert {x["reason"].split(":")[1].strip().split(" (")[0] for x in lost} == {"the topic was recreated"}
+    after = _evaluate(env, PROFILES, fixed)
+    landed = 0
+    for key in _apply(env, after):
+        assert _run(env, PROFILES, key).success
+        landed += parse_range_key(env.profiles_topic, key).size
+    assert landed == 20
+    assert after.asset_events[0].metadata["lost_ranges"].value == lost
+    rows = land.read_dataset(env.lake_uri, RAW_PROFILE_STREAM)
+    assert rows.num_rows == 26 and len(set(rows.column("record_id").to_pylist())) == 26
+
+
+def test_events_sensor_stops_when_the_high_watermark_is_below_its_cursor(env: Env):
+    publish_events(env.bootstrap, [_event(i) for i in range(8)], topic=env.events_topic)
+    first = _evaluate(env, EVENTS, None)
+    cursor = decode_cursor(first.cursor)
+    meta = cursor_meta(first.cursor)
+    meta.topic_ids = {}  # a cursor written before ids were recorded: only offsets can tell
+    (partition,) = [p for p, o in cursor[env.events_topic].items() if o]
+    cursor[env.events_topic][partition] = 50
+    with pytest.raises(PositionMismatch, match="high watermark 8 is below the next offset to read 50"):
+        _evaluate(env, EVENTS, encode_sensor_cursor(cursor, meta))
