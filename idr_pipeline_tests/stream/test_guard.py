@@ -25,7 +25,9 @@ def test_a_new_topic_id_is_a_recreated_topic_even_at_offset_zero() -> None:
 def test_log_start_past_the_position_names_the_deleted_range() -> None:
     (m,) = check_positions("t", "id1", "id1", {0: 5}, {0: 20}, {0: 25})
     assert (m.problem, m.lost_range()) == ("log_start_past_cursor", (5, 19))
-    with pytest.raises(PositionMismatch, match=r"(?s)offsets 5\.\.19 were deleted.*idr stream reset --topic t"):
+    with pytest.raises(
+        PositionMismatch, match=r"(?s)offsets 5\.\.19 were deleted.*idr stream reset --topic t"
+    ):
         raise PositionMismatch([m])
 
 
