@@ -438,7 +438,7 @@ class StreamService:
             for r in ranges:
                 counts = EventCounts()
                 if self.topics[r.topic].kind == "events":
-                    applied = apply_events(store, r.batch.valid.to_pylist(), self.end, self.recent)
+                    applied = apply_events(store, r.batch.valid_rows(), self.end, self.recent)
                     counts = applied.counts
                     touched |= applied.touched
                     stats.events.add(counts)
