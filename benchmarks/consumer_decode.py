@@ -76,7 +76,9 @@ def confluent(bootstrap: str, topic: str, partitions: list[int], n: int) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--processes", type=int, default=2)
@@ -107,13 +109,21 @@ def main() -> None:
     consumer.close()
     results: dict[str, list[float]] = {}
     for _ in range(args.rounds):
-        results.setdefault("kafka-python, CRC checks on", []).append(kafka_python(bootstrap, topic, everything, n, True))
-        results.setdefault("kafka-python, CRC checks off", []).append(kafka_python(bootstrap, topic, everything, n, False))
+        results.setdefault("kafka-python, CRC checks on", []).append(
+            kafka_python(bootstrap, topic, everything, n, True)
+        )
+        results.setdefault("kafka-python, CRC checks off", []).append(
+            kafka_python(bootstrap, topic, everything, n, False)
+        )
         with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
             started = time.perf_counter()
             pool.map(_worker, [(bootstrap, topic, s, sum(counts[p] for p in s)) for s in shares])
-            results.setdefault(f"kafka-python, {args.processes} processes", []).append(time.perf_counter() - started)
-        results.setdefault("confluent-kafka (librdkafka)", []).append(confluent(bootstrap, topic, everything, n))
+            results.setdefault(f"kafka-python, {args.processes} processes", []).append(
+                time.perf_counter() - started
+            )
+        results.setdefault("confluent-kafka (librdkafka)", []).append(
+            confluent(bootstrap, topic, everything, n)
+        )
     size = sum(len(m.value) for m in messages) / n
     print(f"{n:,} messages of {size:.0f} bytes on {args.partitions} partitions (Tansu {bootstrap})")
     print(f"{'consumer':36} {'best msg/s':>12} {'all runs, s':>20}")

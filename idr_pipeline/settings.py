@@ -129,6 +129,8 @@ class IdrSettings(BaseSettings):
     stream_batch_max_messages: int = 50_000
     # Seconds between the service's reports to Dagster (materializations and check results).
     stream_report_seconds: float = 30.0
+    # The service's Kafka client: "confluent" (librdkafka) or "kafka-python", for comparison.
+    stream_reader: str = "confluent"
 
     # The query and activation API (`idr serve`).
     api_host: str = "127.0.0.1"

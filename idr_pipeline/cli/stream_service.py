@@ -45,6 +45,7 @@ def service_config(settings: IdrSettings | None = None) -> ServiceConfig:
         batch_seconds=s.stream_batch_seconds,
         batch_max_messages=s.stream_batch_max_messages,
         check_seconds=s.stream_report_seconds,
+        reader=s.stream_reader,
     )
 
 

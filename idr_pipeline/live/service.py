@@ -63,7 +63,13 @@ from idr_pipeline.store.stream_state import (
 from idr_pipeline.store.tables import STREAM_LOSSES, STREAM_OFFSETS, STREAM_RANGES
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RawMessage, watermarks
-from idr_pipeline.stream.fast_consume import PartitionReader, ReadError, topic_ids
+from idr_pipeline.stream.fast_consume import (
+    KafkaPythonReader,
+    PartitionReader,
+    ReadError,
+    open_reader,
+    topic_ids,
+)
 from idr_pipeline.stream.guard import Mismatch, PositionMismatch, check_positions
 from idr_pipeline.stream.producer import ensure_topics
 
@@ -91,6 +97,7 @@ class ServiceConfig:
     batch_max_messages: int = 50_000
     check_seconds: float = 30.0
     consumer: str = CONSUMER
+    reader: str = "confluent"
 
     def topics(self) -> list[TopicSpec]:
         return [
@@ -152,7 +159,7 @@ class StreamService:
         self.positions: dict[tuple[str, int], Position] = {}
         self.recent = RecentIds()
         self.store: IdentityStore | None = None
-        self.reader: PartitionReader | None = None
+        self.reader: PartitionReader | KafkaPythonReader | None = None
         self.end: datetime | None = None
         self.rules: RuleSet | None = None
         self.lag: dict[str, int] = {}
@@ -171,7 +178,7 @@ class StreamService:
         self.check_positions()
         self._advance_day()
         self._recover_landed()
-        self.reader = PartitionReader(self.config.bootstrap, client_id=self.config.consumer)
+        self.reader = open_reader(self.config.reader, self.config.bootstrap, client_id=self.config.consumer)
         self.reader.assign({k: p.next_offset for k, p in self.positions.items()})
         self._heartbeat()
         return self

@@ -15,7 +15,8 @@ import time
 from collections.abc import Iterable, Mapping
 
 import confluent_kafka as ck
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import OffsetOutOfRangeError
 
 from idr_pipeline.stream.consume import RawMessage
 
@@ -101,3 +102,62 @@ class PartitionReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class KafkaPythonReader:
+    """The same reader on kafka-python, for comparison (``IDR_STREAM_READER=kafka-python``).
+
+    CRC checks off: they are what makes kafka-python slow (benchmarks/consumer_decode.py), and
+    librdkafka does not check them by default either.
+    """
+
+    def __init__(self, bootstrap: str, client_id: str = "idr-stream") -> None:
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap.split(","),
+            client_id=client_id,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            check_crcs=False,
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+        )
+
+    def assign(self, positions: Mapping[tuple[str, int], int]) -> None:
+        tps = {(t, p): TopicPartition(t, p) for (t, p) in positions}
+        self._consumer.assign(list(tps.values()))
+        for key, offset in positions.items():
+            self._consumer.seek(tps[key], offset)
+
+    def poll(self, max_messages: int, timeout_s: float) -> list[tuple[str, int, RawMessage]]:
+        out: list[tuple[str, int, RawMessage]] = []
+        deadline = time.monotonic() + timeout_s
+        while len(out) < max_messages:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch = self._consumer.poll(timeout_ms=int(left * 1000), max_records=max_messages - len(out))
+            except OffsetOutOfRangeError as exc:
+                raise ReadError(f"offset out of range ({exc})", out_of_range=True) from exc
+            for tp, records in batch.items():
+                out += [
+                    (tp.topic, tp.partition, RawMessage(r.offset, r.key, r.value, r.timestamp))
+                    for r in records
+                ]
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def open_reader(
+    kind: str, bootstrap: str, client_id: str = "idr-stream"
+) -> PartitionReader | KafkaPythonReader:
+    """``confluent`` (the default) or ``kafka-python``."""
+    if kind == "kafka-python":
+        return KafkaPythonReader(bootstrap, client_id)
+    if kind != "confluent":
+        raise ValueError(f"unknown stream reader {kind!r}: confluent or kafka-python")
+    return PartitionReader(bootstrap, client_id)

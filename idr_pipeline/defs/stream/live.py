@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+from kafka.errors import KafkaError
 
 from idr_pipeline.defs.platform.resources import KafkaResource, StoreResource
 from idr_pipeline.defs.stream.streams import EVENTS, PROFILES
@@ -143,7 +144,10 @@ def _lag(store: IdentityStore, topic: str, bootstrap: str) -> int | None:
     }
     if not positions:
         return None
-    _, high = watermarks(bootstrap, topic)
+    try:
+        _, high = watermarks(bootstrap, topic)
+    except KafkaError:  # the broker is down: the lag is unknown, and the check says so
+        return None
     return sum(max(0, high.get(p, 0) - o) for p, o in positions.items())
 
 
