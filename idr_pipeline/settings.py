@@ -129,8 +129,9 @@ class IdrSettings(BaseSettings):
     stream_batch_max_messages: int = 50_000
     # Seconds between the service's reports to Dagster (materializations and check results).
     stream_report_seconds: float = 30.0
-    # The service's Kafka client: "confluent" (librdkafka) or "kafka-python", for comparison.
-    stream_reader: str = "confluent"
+    # The service's Kafka client: "kafka-python" (CRC checks off) or "confluent" (librdkafka,
+    # a little more headroom past 10k events/s; docs/performance.md, "Stream freshness").
+    stream_reader: str = "kafka-python"
 
     # The query and activation API (`idr serve`).
     api_host: str = "127.0.0.1"

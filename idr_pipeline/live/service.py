@@ -3,7 +3,7 @@
 One loop, one process (``idr stream run``; ``idr services up --only stream`` starts it in the
 background). Each micro-batch, per topic partition:
 
-1. read the messages after the saved position (librdkafka, no consumer group);
+1. read the messages after the saved position (no consumer group, nothing committed);
 2. land them in the lake as one offset range (valid rows plus dead letters, the layout the
    daily batch reads);
 3. in one store transaction: add the events to ``event_aggregates`` for the identities they
@@ -97,7 +97,7 @@ class ServiceConfig:
     batch_max_messages: int = 50_000
     check_seconds: float = 30.0
     consumer: str = CONSUMER
-    reader: str = "confluent"
+    reader: str = "kafka-python"
 
     def topics(self) -> list[TopicSpec]:
         return [
@@ -309,6 +309,7 @@ class StreamService:
             spec = self.topics[topic]
             self._drop_orphan_dead_letters(spec, partition, pos)
             for rng in landed_ranges(self.config.lake_uri, spec.raw_dataset, pos.topic_id, partition):
+                pos = self.positions[(topic, partition)]  # moved by each range applied
                 if rng.end <= pos.next_offset:
                     continue
                 if rng.start != pos.next_offset:

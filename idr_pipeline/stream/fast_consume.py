@@ -1,10 +1,13 @@
-"""A continuous reader of topic partitions from given offsets, on librdkafka (confluent-kafka).
+"""Continuous readers of topic partitions from given offsets, for the stream service.
 
-The stream service reads tens of thousands of messages a second; kafka-python decodes fetch
-responses in pure Python, which on its own takes most of a core at that rate, so this reader
-uses librdkafka. There is still no consumer group: partitions are assigned at the offsets the
-service saved, nothing is committed to the broker, and an offset the log does not hold is an
-error (``auto.offset.reset=error``), never a silent jump.
+Two clients behind one interface (``open_reader``): kafka-python, the project's client, with
+CRC checks off (in pure Python they cost most of its decoding time, and librdkafka does not
+check them by default either), and librdkafka through confluent-kafka, which decodes in C on
+its own threads. At 10k events/s the service keeps up equally with both; past that librdkafka
+leaves a little more time to the store (docs/performance.md, "Stream freshness"). Either way
+there is no consumer group: partitions are assigned at the offsets the service saved, nothing
+is committed to the broker, and an offset the log does not hold is an error, never a silent
+jump.
 
 Topic ids come from kafka-python's admin client (Metadata v10+), which reports them on Tansu.
 """
@@ -47,7 +50,7 @@ def topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
 
 
 class PartitionReader:
-    """Reads assigned partitions forward from the offsets it was given."""
+    """Reads assigned partitions forward from the offsets it was given, on librdkafka."""
 
     def __init__(self, bootstrap: str, client_id: str = "idr-stream") -> None:
         self._consumer = ck.Consumer(
@@ -105,10 +108,10 @@ class PartitionReader:
 
 
 class KafkaPythonReader:
-    """The same reader on kafka-python, for comparison (``IDR_STREAM_READER=kafka-python``).
+    """The same reader on kafka-python (``IDR_STREAM_READER=kafka-python``, the default).
 
     CRC checks off: they are what makes kafka-python slow (benchmarks/consumer_decode.py), and
-    librdkafka does not check them by default either.
+    librdkafka does not check them by default either; TCP's checksums still guard the wire.
     """
 
     def __init__(self, bootstrap: str, client_id: str = "idr-stream") -> None:
@@ -155,7 +158,7 @@ class KafkaPythonReader:
 def open_reader(
     kind: str, bootstrap: str, client_id: str = "idr-stream"
 ) -> PartitionReader | KafkaPythonReader:
-    """``confluent`` (the default) or ``kafka-python``."""
+    """``kafka-python`` (the default) or ``confluent``."""
     if kind == "kafka-python":
         return KafkaPythonReader(bootstrap, client_id)
     if kind != "confluent":

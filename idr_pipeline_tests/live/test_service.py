@@ -19,12 +19,14 @@ from kafka.errors import KafkaError
 from idr_pipeline.core.catalog import RAW_EVENTS, dead_letter_dataset
 from idr_pipeline.live import service as service_module
 from idr_pipeline.live.accounting import account
+from idr_pipeline.live.ranges import parse, write_range
 from idr_pipeline.live.recovery import reset_topic
 from idr_pipeline.live.service import CONSUMER
 from idr_pipeline.store.stream_state import stream_paused
 from idr_pipeline.stream import land
-from idr_pipeline.stream.consume import watermarks
+from idr_pipeline.stream.consume import read_range, watermarks
 from idr_pipeline.stream.guard import PositionMismatch
+from idr_pipeline.stream.offsets import OffsetRange, range_key
 from idr_pipeline.stream.producer import Message, publish
 from idr_pipeline_tests.live.conftest import World, drain, event
 
@@ -273,3 +275,27 @@ def test_the_batch_publish_waits_for_the_service_to_pause(world: World) -> None:
         finally:
             stop.set()
             loop.join(30)
+
+
+def test_ranges_landed_while_the_service_was_down_are_applied_at_start(world: World) -> None:
+    """The sensor path may land ranges while the service is stopped: the service applies them all."""
+    topic = world.config.events_topic
+    world.publish([event("page_view", "anon-a", timedelta(minutes=1)) for _ in range(3)])
+    with world.service() as service:
+        drain(service, 3)
+        ((partition, pos),) = [
+            (p, v) for (t, p), v in service.positions.items() if t == topic and v.next_offset
+        ]
+    world.publish(
+        [event("purchase", "anon-a", timedelta(minutes=1), category="luxury", price=300.0) for _ in range(4)]
+    )
+    start = pos.next_offset
+    for first, end in ((start, start + 2), (start + 2, start + 4)):  # two ranges, as a sensor lands them
+        messages = read_range(world.bootstrap, OffsetRange(topic, partition, first, end))
+        key = range_key(partition, first, end, pos.topic_id)
+        write_range(world.config.lake_uri, RAW_EVENTS, key, parse("events", topic, partition, messages))
+    with world.service() as service:
+        assert service.positions[(topic, partition)].next_offset == start + 4
+    assert _aggregated_events(world) == 7
+    assert _members(world, "luxury_buyers") == {"id_a"}
+    _assert_balanced(world)
