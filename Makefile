@@ -33,7 +33,9 @@ test: install services-up
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
+# The broker and the stream service first, so the UI opens on a running stream.
 dev: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/idr services up --only kafka --only stream
 	$(BIN)/dagster dev -w workspace.yaml
 
 services-up: install

@@ -76,12 +76,12 @@ import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
+from idr_pipeline.probabilistic import MatchConfig, generate_candidates  # noqa: E402
+from idr_pipeline.schema import CANONICAL_COLUMNS  # noqa: E402
 
 from idr_pipeline.candidates import chargram_embedding  # noqa: E402
 from idr_pipeline.candidates.embedding import profile_text  # noqa: E402
 from idr_pipeline.ingest.readers import META_ERROR, read_source_file  # noqa: E402
-from idr_pipeline.probabilistic import MatchConfig, generate_candidates  # noqa: E402
-from idr_pipeline.schema import CANONICAL_COLUMNS  # noqa: E402
 from idr_pipeline.settings import get_settings  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -7,12 +7,13 @@ fresh clone works with no configuration at all.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +123,15 @@ class IdrSettings(BaseSettings):
     # still lands); consumer lag above this many messages warns.
     max_dead_letter_rate: float = 0.05
     max_consumer_lag: int = 1_000_000
+    # The long-lived stream service (`idr stream run`, idr_pipeline.live): a micro-batch closes
+    # after this many seconds or this many messages, whichever comes first.
+    stream_batch_seconds: float = 2.0
+    stream_batch_max_messages: int = 50_000
+    # Seconds between the service's reports to Dagster (materializations and check results).
+    stream_report_seconds: float = 30.0
+    # The service's Kafka client: "kafka-python" (CRC checks off) or "confluent" (librdkafka,
+    # a little more headroom past 10k events/s; docs/performance.md, "Stream freshness").
+    stream_reader: str = "kafka-python"
 
     # The query and activation API (`idr serve`).
     api_host: str = "127.0.0.1"
@@ -188,6 +198,15 @@ class IdrSettings(BaseSettings):
     # campaign tokens) or "minilm"; benchmarks/behavior_vectors.py is the measurement behind it.
     behavior_vectorizer: str = "tokens"
 
+    @model_validator(mode="after")
+    def _bootstrap_from_services(self) -> IdrSettings:
+        """Without IDR_KAFKA_BOOTSTRAP_SERVERS, use the broker `idr services up` started, if any."""
+        if "kafka_bootstrap_servers" not in self.model_fields_set:
+            found = services_bootstrap(Path(self.run_dir))
+            if found:
+                self.kafka_bootstrap_servers = found
+        return self
+
     def match_config(self) -> MatchConfig:
         return MatchConfig(
             threshold=self.match_threshold,
@@ -196,6 +215,21 @@ class IdrSettings(BaseSettings):
             max_people_per_identifier=self.max_people_per_identifier,
             workers=self.driver_workers,
         )
+
+
+def services_bootstrap(run_dir: Path) -> str:
+    """The Kafka address in the state file `idr services up` writes (``<run_dir>/services.json``).
+
+    Empty when there is no such file or it names no broker; the file's layout belongs to
+    ``idr_pipeline.devtools.services.manager``, which this module must not import.
+    """
+    try:
+        state = json.loads((run_dir / "services.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    endpoints = state.get("endpoints") if isinstance(state, dict) else None
+    value = endpoints.get("kafka_bootstrap") if isinstance(endpoints, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 @lru_cache(maxsize=1)

@@ -45,6 +45,7 @@ from idr_pipeline.store.tables import (
     GOLDEN_PROFILES,
     IDENTITIES,
     SEGMENT_MEMBERS,
+    TABLES,
 )
 
 #: Bound values one query may carry: below SQLite's 32766-parameter limit with room to spare.
@@ -90,10 +91,12 @@ def _age_bounds(args_min: int | None, args_max: int | None, today: date) -> tupl
 
 
 class _Compiler:
-    def __init__(self, placeholder: str, today: date) -> None:
+    def __init__(self, placeholder: str, today: date, scope: str | None = None) -> None:
         self.ph = placeholder
         self.today = today
         self.params: list[Any] = []
+        # "AND identity_id IN (<scope>)" inside every subquery, or nothing.
+        self.within = f" AND identity_id IN (SELECT identity_id FROM {scope})" if scope else ""
 
     def _marks(self, values: list[Any]) -> str:
         self.params.extend(values)
@@ -111,7 +114,7 @@ class _Compiler:
             values = sorted({v.strip().upper() for v in expr.attribute.in_})
             return (
                 f"i.identity_id IN (SELECT identity_id FROM {GOLDEN_PROFILES.name} "
-                f"WHERE UPPER({column}) IN ({self._marks(values)}))"
+                f"WHERE UPPER({column}) IN ({self._marks(values)}){self.within})"
             )
         if isinstance(expr, Age):
             latest, earliest = _age_bounds(expr.age.min, expr.age.max, self.today)
@@ -122,12 +125,12 @@ class _Compiler:
                 conditions.append(f"dob > {self._marks([earliest])}")
             return (
                 f"i.identity_id IN (SELECT identity_id FROM {GOLDEN_PROFILES.name} "
-                f"WHERE {' AND '.join(conditions)})"
+                f"WHERE {' AND '.join(conditions)}{self.within})"
             )
         if isinstance(expr, InSegment):
             return (
                 f"i.identity_id IN (SELECT identity_id FROM {SEGMENT_MEMBERS.name} "
-                f"WHERE segment_id = {self._marks([expr.in_segment])})"
+                f"WHERE segment_id = {self._marks([expr.in_segment])}{self.within})"
             )
         if isinstance(expr, BEHAVIOR_LEAVES):
             return self.behavior(expr)
@@ -155,7 +158,7 @@ class _Compiler:
             having.append(f"SUM(amount) >= {self._marks([float(leaf.purchased.min_total)])}")
         return (
             f"i.identity_id IN (SELECT identity_id FROM {EVENT_AGGREGATES.name} "
-            f"WHERE {' AND '.join(where)} GROUP BY identity_id HAVING {' AND '.join(having)})"
+            f"WHERE {' AND '.join(where)}{self.within} GROUP BY identity_id HAVING {' AND '.join(having)})"
         )
 
 
@@ -185,14 +188,23 @@ def as_datetime(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
-def compile_audience(expr: Expression, placeholder: str = "?", today: date | None = None) -> CompiledAudience:
+def compile_audience(
+    expr: Expression, placeholder: str = "?", today: date | None = None, scope: str | None = None
+) -> CompiledAudience:
     """The predicate selecting active identities that satisfy ``expr``.
+
+    ``scope`` names a table of the store (in TABLES) with an ``identity_id`` column: every
+    subquery then reads only those identities' rows, so asking about a few identities costs
+    their rows rather than whole tables. The answer for an identity in the scope is the same;
+    callers must ask only about identities in it (the stream service's touched identities).
 
     Raises ExpressionTooCostly past the DSL's node/depth limits, MAX_BEHAVIOR_LEAVES
     behavioral leaves or MAX_PARAMETERS bound values.
     """
     check_audience_cost(expr)
-    compiler = _Compiler(placeholder, today or date.today())
+    if scope is not None:
+        TABLES[scope].column("identity_id")  # KeyError unless a store table with identity ids
+    compiler = _Compiler(placeholder, today or date.today(), scope)
     status = compiler._marks([ACTIVE])
     body = compiler.node(expr)
     if len(compiler.params) > MAX_PARAMETERS:

@@ -22,6 +22,7 @@ from rich.table import Table
 from idr_pipeline.cli.resolve import resolve_files
 from idr_pipeline.cli.serve import register as _register_api
 from idr_pipeline.cli.stream import generate_events
+from idr_pipeline.cli.stream_service import stream_app
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.spark import get_spark
 from idr_pipeline.devtools import services
@@ -221,9 +222,9 @@ def _run_dir(run_dir: Path | None) -> Path:
 @services_app.command("up")
 def services_up(
     run_dir: Annotated[Path | None, typer.Option()] = None,
-    only: Annotated[list[str] | None, typer.Option(help="start just these: kafka, mariadb")] = None,
+    only: Annotated[list[str] | None, typer.Option(help="start just these: kafka, mariadb, stream")] = None,
 ) -> None:
-    """Start the Tansu broker and MariaDB (installing MariaDB if it is missing)."""
+    """Start the Tansu broker and MariaDB (installing MariaDB if it is missing); `--only stream` the stream service."""
 
     with console.status("starting services"):
         state = services.up(_run_dir(run_dir), only=only or None)
@@ -232,7 +233,7 @@ def services_up(
 
 @services_app.command("down")
 def services_down(run_dir: Annotated[Path | None, typer.Option()] = None) -> None:
-    """Stop both services and forget their state."""
+    """Stop the services (the stream service too) and forget their state."""
 
     services.down(_run_dir(run_dir))
     console.print("services stopped")
@@ -255,6 +256,7 @@ def _print_services(state: dict) -> None:
 # `idr serve`, `idr keys ...` and `idr generate-events` live in their own modules.
 _register_api(app)
 app.command("generate-events")(generate_events)
+app.add_typer(stream_app, name="stream")
 
 
 if __name__ == "__main__":  # pragma: no cover

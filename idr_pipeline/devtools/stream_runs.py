@@ -113,7 +113,7 @@ def ingest_stream(
                 cursor=cursor,
                 definitions=defs,
                 sensor_name=stream.sensor_name,
-                resources={"kafka": defs.resources["kafka"]},
+                resources={"kafka": defs.resources["kafka"], "store": defs.resources["store"]},
             )
             result = sensor(context)
             assert isinstance(result, dg.SensorResult)
@@ -131,7 +131,7 @@ def ingest_stream(
                 run_key = request.run_key or ""
                 if run_key and _already_requested(instance, run_key):
                     continue
-                tags = {RUN_KEY_TAG: run_key, SENSOR_TAG: stream.sensor_name}
+                tags = {**(request.tags or {}), RUN_KEY_TAG: run_key, SENSOR_TAG: stream.sensor_name}
                 _execute(defs, instance, stream, str(request.partition_key), tags, log_level, stats)
     stats.seconds = time.monotonic() - started
     for counts in stats.by_stream.values():

@@ -8,6 +8,7 @@ lake (landed events, the batch's identifiers and golden profiles); outputs go to
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -46,6 +47,7 @@ from idr_pipeline.segments.resolved_events import (
 from idr_pipeline.segments.rules_spark import RuleInputs, evaluate_rule
 from idr_pipeline.settings import get_settings
 from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.stream_state import stream_paused
 
 PROFILE_FIELDS = ["identity_id", "country", "state", "city", "postcode", "dob"]
 MEMBER_SCHEMA = "identity_id string, score double"
@@ -104,8 +106,13 @@ def build_features(
 
     With a ``store``, also replace its event aggregates (what the API's behavioral leaves
     read) from the same resolved events: pass one only for the current partition, as the
-    store holds current state.
+    store holds current state. The stream service, if running, is paused meanwhile.
     """
+    with stream_paused(store) if store is not None else nullcontext():
+        return _build_features(spark, lake, as_of, store)
+
+
+def _build_features(spark: SparkSession, lake: Lake, as_of: date | datetime, store) -> FeatureStats:
     started = time.perf_counter()
     inputs = load_inputs(spark, lake, as_of, max(RECENCY_LOOKBACK_DAYS, AGGREGATE_DAYS))
     try:
@@ -237,8 +244,14 @@ def evaluate_segments(
     ``embeddings`` are the behavior vectors of the same instant when already computed (the
     behavior_embeddings asset); without them they are computed here. ``write=False`` reports
     sizes only: membership in the store is current state, so only the latest evaluation may
-    write it (a backfill of last month must not roll today's audiences back).
+    write it (a backfill of last month must not roll today's audiences back). While it writes,
+    the stream service (if running) is paused between its micro-batches.
     """
+    with stream_paused(store) if write else nullcontext():
+        return _evaluate_segments(spark, lake, store, as_of, catalog, embeddings, vectorizer, write)
+
+
+def _evaluate_segments(spark, lake, store, as_of, catalog, embeddings, vectorizer, write) -> SegmentStats:
     started = time.perf_counter()
     catalog = catalog or load_catalog()
     vectorizer = vectorizer or (embeddings.vectorizer if embeddings else get_settings().behavior_vectorizer)

@@ -552,6 +552,9 @@ class IdentityStore(ABC):
             ("segment_members", f"identity_id IN ({marks})", 1),
             ("segment_membership_history", f"identity_id IN ({marks})", 1),
             (EVENT_AGGREGATES.name, f"identity_id IN ({marks})", 1),
+            # The stream service's rows naming the identity (tables.STREAM_TABLES).
+            ("stream_held_aggregates", f"holder IN ({marks})", 1),
+            ("stream_identify_links", f"identity_id IN ({marks})", 1),
             (IDENTITIES.name, f"identity_id IN ({marks})", 1),
         ]
         deleted: dict[str, int] = {}

@@ -74,6 +74,14 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),
     "erasure_audit": SingleStoreLayout(("audit_id",), ("recorded_at",), (("request_id",),)),
     "purge_requests": SingleStoreLayout(("request_id",), ("request_id",), (("status",),)),
+    # The stream service's bookkeeping (tables.STREAM_TABLES): small, read by key.
+    "stream_offsets": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic")),
+    "stream_ranges": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic", "kafka_partition")),
+    "stream_losses": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic")),
+    "stream_held_aggregates": SingleStoreLayout(("holder",), ("holder",)),
+    "stream_identify_links": SingleStoreLayout(("anonymous_id",), ("anonymous_id",)),
+    "stream_control": SingleStoreLayout(("consumer",), ("consumer",)),
+    "stream_touched": SingleStoreLayout(("identity_id",), ("identity_id",)),
 }
 
 

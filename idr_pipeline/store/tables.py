@@ -431,3 +431,129 @@ TABLES: dict[str, TableSpec] = {
         PURGE_REQUESTS,
     )
 }
+
+# ------------------------------------------------------------------ the stream service
+# What the long-lived stream service (idr_pipeline.live) keeps beside the serving tables, so
+# that every offset it reads is accounted for and a restart neither loses nor repeats work.
+# Written in the same transaction as the aggregates and memberships they account for.
+
+# The next offset of each topic partition whose messages are in the store, and the topic id
+# (Kafka's UUID of the topic) they were read from: a recreated topic has a new id.
+STREAM_OFFSETS = TableSpec(
+    name="stream_offsets",
+    columns=(
+        _key("consumer", "VARCHAR(64)"),
+        _key("topic", "VARCHAR(249)"),
+        Column("kafka_partition", "INT", kind="int", role="key", nullable=False),
+        Column("topic_id", "VARCHAR(64)", nullable=False, default=""),
+        Column("next_offset", "BIGINT", kind="int", nullable=False, default=0),
+        _now("updated_at", "touch"),
+    ),
+    probe_eq=("consumer", "topic"),
+    probe_in="kafka_partition",
+)
+
+# One row per landed offset range ``[first_offset, last_offset]``: where its messages went.
+# messages = valid + dead; valid = aggregated + unresolved + held + other_types + duplicates
+# + outside_window + unknown_identity for events (profiles count as valid only).
+STREAM_RANGES = TableSpec(
+    name="stream_ranges",
+    columns=(
+        _key("consumer", "VARCHAR(64)"),
+        _key("topic", "VARCHAR(249)"),
+        Column("kafka_partition", "INT", kind="int", role="key", nullable=False),
+        Column("first_offset", "BIGINT", kind="int", role="key", nullable=False),
+        Column("last_offset", "BIGINT", kind="int", nullable=False, default=0),
+        Column("topic_id", "VARCHAR(64)", nullable=False, default=""),
+        Column("range_key", "VARCHAR(128)", nullable=False, default=""),
+        Column("messages", "INT", kind="int", nullable=False, default=0),
+        Column("valid", "INT", kind="int", nullable=False, default=0),
+        Column("dead", "INT", kind="int", nullable=False, default=0),
+        Column("counts", "TEXT", kind="json"),
+        _now("applied_at", "insert_only"),
+    ),
+    probe_eq=("consumer", "topic"),
+    probe_in="kafka_partition",
+)
+
+# Offsets that were never read, with why: deleted by retention before they were read, or left
+# behind in a topic that was deleted and recreated. ``last_offset`` is NULL when unknown.
+STREAM_LOSSES = TableSpec(
+    name="stream_losses",
+    columns=(
+        _key("consumer", "VARCHAR(64)"),
+        _key("topic", "VARCHAR(249)"),
+        Column("kafka_partition", "INT", kind="int", role="key", nullable=False),
+        Column("first_offset", "BIGINT", kind="int", role="key", nullable=False),
+        Column("topic_id", "VARCHAR(64)", role="key", nullable=False, default=""),
+        Column("last_offset", "BIGINT", kind="int"),
+        Column("reason", "TEXT"),
+        _now("recorded_at", "insert_only"),
+    ),
+    probe_eq=("consumer", "topic"),
+    probe_in="kafka_partition",
+)
+
+# Event aggregates the service holds back: events of a cookie no identity holds yet (until an
+# identify event ties the cookie to one), and events dated after the current day (until the
+# day starts). ``day`` counts days since 1970-01-01 UTC; the other columns are event_aggregates'.
+STREAM_HELD_AGGREGATES = TableSpec(
+    name="stream_held_aggregates",
+    columns=(
+        _key("holder", "VARCHAR(160)"),
+        _key("event_type", "VARCHAR(16)"),
+        Column("category", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("day", "INT", kind="int", role="key", nullable=False),
+        Column("product_id", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("campaign", _AGGREGATE_VALUE, role="key", nullable=False, default=""),
+        Column("events", "INT", kind="int", nullable=False, default=0),
+        Column("amount", "DOUBLE", kind="float", nullable=False, default=0.0),
+    ),
+    probe_in="holder",
+)
+
+# Cookies that identify events tied to an identity; ``identity_id`` NULL once two identities
+# claimed the same cookie (it then resolves nobody, as in the batch's identify rung).
+STREAM_IDENTIFY_LINKS = TableSpec(
+    name="stream_identify_links",
+    columns=(
+        _key("anonymous_id", "VARCHAR(160)"),
+        Column("identity_id", ID_TYPE),
+        _now("linked_at", "touch"),
+    ),
+    probe_in="anonymous_id",
+)
+
+# The service's heartbeat and status, and the pause handshake with the batch publish of
+# event_aggregates (the batch asks, the service finishes its micro-batch and acknowledges).
+STREAM_CONTROL = TableSpec(
+    name="stream_control",
+    columns=(
+        _key("consumer", "VARCHAR(64)"),
+        Column("heartbeat_at", "DATETIME(6)", kind="datetime"),
+        Column("status", "TEXT", kind="json"),
+        Column("pause_requested_at", "DATETIME(6)", kind="datetime"),
+        Column("paused_at", "DATETIME(6)", kind="datetime"),
+        Column("error", "TEXT"),
+    ),
+    probe_in="consumer",
+)
+
+# Scratch: the identities one micro-batch touched, filled and emptied inside its transaction,
+# so the audience SQL reads only their rows (compile_audience's ``scope``).
+STREAM_TOUCHED = TableSpec(
+    name="stream_touched",
+    columns=(_key("identity_id"),),
+    probe_in="identity_id",
+)
+
+STREAM_TABLES: tuple[TableSpec, ...] = (
+    STREAM_OFFSETS,
+    STREAM_RANGES,
+    STREAM_LOSSES,
+    STREAM_HELD_AGGREGATES,
+    STREAM_IDENTIFY_LINKS,
+    STREAM_CONTROL,
+    STREAM_TOUCHED,
+)
+TABLES.update({t.name: t for t in STREAM_TABLES})

@@ -47,6 +47,13 @@ def write_partition(lake_uri: str, dataset: str, partition_key: str, table: pa.T
     return target_uri
 
 
+def delete_partition(lake_uri: str, dataset: str, partition_key: str) -> None:
+    """Remove one partition's folder (a range that must be landed again from the broker)."""
+    filesystem, target = _resolve(raw_zone_path(lake_uri, dataset, partition_key))
+    if filesystem.get_file_info(target).type != fs.FileType.NotFound:
+        filesystem.delete_dir(target)
+
+
 def read_partition(lake_uri: str, dataset: str, partition_key: str) -> pa.Table:
     """The landed table of one partition (for tests, checks and downstream readers)."""
     filesystem, target = _resolve(raw_zone_path(lake_uri, dataset, partition_key))

@@ -8,7 +8,7 @@ wall clock, so re-running an old range judges it exactly as the first run did.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,6 +74,12 @@ class ParsedBatch:
     messages: int
     valid: pa.Table
     dead: pa.Table
+    #: The valid rows as the parser built them (before Arrow), when it did: a consumer that
+    #: needs Python rows next need not convert the table back. None for batches read back.
+    rows: list[dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+
+    def valid_rows(self) -> list[dict[str, Any]]:
+        return self.rows if self.rows is not None else self.valid.to_pylist()
 
     @property
     def dead_rate(self) -> float:
@@ -161,6 +167,7 @@ def _parse(
         messages=len(messages),
         valid=pa.Table.from_pylist(rows, schema=schema),
         dead=pa.Table.from_pylist(dead, schema=DEAD_LETTER_SCHEMA),
+        rows=rows,
     )
 
 

@@ -33,5 +33,6 @@ def test_segment_assets_are_daily_automated_and_read_all_event_ranges() -> None:
 def test_partition_instant_and_which_partition_may_write() -> None:
     now = datetime(2025, 3, 31, 15, 30, tzinfo=UTC)
     assert partition_as_of("2025-03-30", now) == datetime(2025, 3, 31, tzinfo=UTC)
-    assert partition_as_of("2025-03-31", now) == now  # today: as of now, never the future
+    # Today's partition ends at the coming midnight, as the stream service's windows do.
+    assert partition_as_of("2025-03-31", now) == datetime(2025, 4, 1, tzinfo=UTC)
     assert is_current("2025-03-31", now) and not is_current("2025-03-30", now)

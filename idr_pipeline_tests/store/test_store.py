@@ -17,7 +17,7 @@ import pytest
 
 from idr_pipeline.store import IdentityStore, open_store, parse_store_url
 from idr_pipeline.store.singlestore_ddl import SINGLESTORE_LAYOUT, all_ddl, mysql_ddl, singlestore_ddl
-from idr_pipeline.store.tables import IDENTITY_STATUSES, TABLES
+from idr_pipeline.store.tables import IDENTITY_STATUSES, STREAM_TABLES, TABLES
 
 # ----------------------------------------------------------------------------- sample data
 
@@ -460,7 +460,7 @@ def test_singlestore_ddl_has_shard_sort_and_hash_keys() -> None:
 def test_all_ddl_switches_on_the_server_kind() -> None:
     assert all_ddl(singlestore=False) == [mysql_ddl(s) for s in TABLES.values()]
     assert all_ddl(singlestore=True) == [singlestore_ddl(s) for s in TABLES.values()]
-    assert len(all_ddl(singlestore=True)) == len(TABLES) == 16
+    assert len(all_ddl(singlestore=True)) == len(TABLES) == 16 + len(STREAM_TABLES)
 
 
 # ----------------------------------------------------------------------------- URLs

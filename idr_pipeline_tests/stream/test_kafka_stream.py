@@ -8,6 +8,7 @@ on Tansu); offsets live in the sensor cursor and the partition keys.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
 
 from idr_pipeline.core.catalog import RAW_EVENTS, RAW_PROFILE_STREAM, dead_letter_dataset
 from idr_pipeline.defs.stream.assets import ACCOUNTING_CHECK, DEAD_LETTER_CHECK
@@ -24,7 +27,16 @@ from idr_pipeline.devtools.stream_runs import ingest_stream
 from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import RangeReadError, read_range, watermarks
-from idr_pipeline.stream.offsets import OffsetRange, decode_cursor, parse_range_key
+from idr_pipeline.stream.fast_consume import topic_ids
+from idr_pipeline.stream.guard import PositionMismatch
+from idr_pipeline.stream.offsets import (
+    OffsetRange,
+    compact_topic_id,
+    cursor_meta,
+    decode_cursor,
+    encode_sensor_cursor,
+    parse_range_key,
+)
 from idr_pipeline.stream.producer import Message, ensure_topics, publish, publish_events, publish_profiles
 
 
@@ -61,6 +73,10 @@ def env(kafka_bootstrap: str, idr_env, monkeypatch: pytest.MonkeyPatch) -> Itera
     get_settings.cache_clear()
 
 
+def _tid(env: Env, topic: str) -> str:
+    return compact_topic_id(topic_ids(env.bootstrap, [topic])[topic])
+
+
 def _event(i: int, anon: str = "anon-1", **extra) -> dict:
     ts = datetime.now(UTC) - timedelta(minutes=5)
     return {"event_id": f"e{i}", "type": "page_view", "ts": ts.isoformat(), "anonymous_id": anon, **extra}
@@ -72,7 +88,7 @@ def _evaluate(env: Env, stream, cursor: str | None) -> dg.SensorResult:
         instance=env.instance,
         cursor=cursor,
         definitions=env.defs,
-        resources={"kafka": env.defs.resources["kafka"]},
+        resources={"kafka": env.defs.resources["kafka"], "store": env.defs.resources["store"]},
     )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult)
@@ -120,7 +136,11 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
     first = _evaluate(env, EVENTS, None)
     keys = [r.partition_key for r in first.run_requests]
     (partition,) = {parse_range_key(env.events_topic, k).partition for k in keys}
-    assert keys == [f"p{partition}-000000000000-000000000019", f"p{partition}-000000000020-000000000039"]
+    tid = _tid(env, env.events_topic)
+    assert keys == [
+        f"p{partition}-000000000000-000000000019-t{tid}",
+        f"p{partition}-000000000020-000000000039-t{tid}",
+    ]
     assert [r.run_key for r in first.run_requests] == [f"{env.events_topic}:{k}" for k in keys]
     assert decode_cursor(first.cursor)[env.events_topic][partition] == 40  # not 50: capped tick
     assert _apply(env, first) == keys
@@ -128,7 +148,9 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
     assert obs.asset_key == EVENTS.source_key and obs.metadata["consumer_lag"].value == 50
 
     second = _evaluate(env, EVENTS, first.cursor)
-    assert [r.partition_key for r in second.run_requests] == [f"p{partition}-000000000040-000000000049"]
+    assert [r.partition_key for r in second.run_requests] == [
+        f"p{partition}-000000000040-000000000049-t{tid}"
+    ]
     _apply(env, second)
 
     third = _evaluate(env, EVENTS, second.cursor)
@@ -141,7 +163,9 @@ def test_sensor_cursor_advances_only_for_planned_ranges(env: Env, monkeypatch: p
 
     publish_events(env.bootstrap, [_event(i) for i in range(50, 53)], topic=env.events_topic)
     fourth = _evaluate(env, EVENTS, third.cursor)
-    assert [r.partition_key for r in fourth.run_requests] == [f"p{partition}-000000000050-000000000052"]
+    assert [r.partition_key for r in fourth.run_requests] == [
+        f"p{partition}-000000000050-000000000052-t{tid}"
+    ]
 
 
 def test_rerun_gives_same_rows_and_dead_letters_do_not_fail_the_batch(env: Env):
@@ -247,3 +271,69 @@ def test_crashed_run_loses_nothing_and_rerun_duplicates_nothing(env: Env, monkey
         env.instance.get_dynamic_partitions(EVENTS.partitions_def.name)
     )
     assert PROFILES.partitions_def.name == "idr_profiles_ranges"
+
+
+def _recreate(env: Env, topic: str) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=env.bootstrap)
+    try:
+        admin.delete_topics([topic])
+        time.sleep(0.5)
+        admin.create_topics([NewTopic(topic, 2, 1)])
+    finally:
+        admin.close()
+
+
+def _profiles(n: int, start: int = 0) -> list[dict]:
+    return [
+        {"record_id": f"web-r{i}", "source": "web", "email": f"r{i}@example.com"}
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.parametrize("lose_cursor", [False, True], ids=["with-cursor", "cursor-rebuilt-from-keys"])
+def test_profiles_sensor_stops_on_a_recreated_topic_grown_past_its_cursor(env: Env, lose_cursor: bool):
+    """The issue's silent skip: a recreated profiles topic that grew past the old cursor."""
+    publish_profiles(env.bootstrap, _profiles(6), topic=env.profiles_topic)
+    first = _evaluate(env, PROFILES, None)
+    for key in _apply(env, first):
+        assert _run(env, PROFILES, key).success
+    _recreate(env, env.profiles_topic)
+    publish_profiles(env.bootstrap, _profiles(20, start=100), topic=env.profiles_topic)
+
+    if lose_cursor:
+        # Rebuilt from the existing partitions: only ranges of the current topic id count, so
+        # the new topic is read from its start instead of from where the old one stopped.
+        result = _evaluate(env, PROFILES, None)
+        planned = [parse_range_key(env.profiles_topic, r.partition_key) for r in result.run_requests]
+        assert {(r.start, r.topic_id) for r in planned} == {(0, _tid(env, env.profiles_topic))}
+        assert sum(r.size for r in planned) == 20
+        return
+    with pytest.raises(
+        PositionMismatch, match="(?s)recreated.*dagster sensor cursor idr_profiles_sensor"
+    ) as err:
+        _evaluate(env, PROFILES, first.cursor)
+    # The message carries the cursor to set: the loss recorded, the new topic from offset 0.
+    fixed = str(err.value).split("--set '", 1)[1].rstrip("'")
+    lost = cursor_meta(fixed).lost
+    assert {x["reason"].split(":")[1].strip().split(" (")[0] for x in lost} == {"the topic was recreated"}
+    after = _evaluate(env, PROFILES, fixed)
+    landed = 0
+    for key in _apply(env, after):
+        assert _run(env, PROFILES, key).success
+        landed += parse_range_key(env.profiles_topic, key).size
+    assert landed == 20
+    assert after.asset_events[0].metadata["lost_ranges"].value == lost
+    rows = land.read_dataset(env.lake_uri, RAW_PROFILE_STREAM)
+    assert rows.num_rows == 26 and len(set(rows.column("record_id").to_pylist())) == 26
+
+
+def test_events_sensor_stops_when_the_high_watermark_is_below_its_cursor(env: Env):
+    publish_events(env.bootstrap, [_event(i) for i in range(8)], topic=env.events_topic)
+    first = _evaluate(env, EVENTS, None)
+    cursor = decode_cursor(first.cursor)
+    meta = cursor_meta(first.cursor)
+    meta.topic_ids = {}  # a cursor written before ids were recorded: only offsets can tell
+    (partition,) = [p for p, o in cursor[env.events_topic].items() if o]
+    cursor[env.events_topic][partition] = 50
+    with pytest.raises(PositionMismatch, match="high watermark 8 is below the next offset to read 50"):
+        _evaluate(env, EVENTS, encode_sensor_cursor(cursor, meta))

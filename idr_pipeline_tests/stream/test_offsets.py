@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from idr_pipeline.stream.guard import PositionMismatch
 from idr_pipeline.stream.offsets import (
     OffsetRange,
     cursor_from_keys,
@@ -86,16 +87,22 @@ def test_new_partition_appears_and_other_topics_are_untouched():
     assert cursor == {"t": {0: 5}, "other": {0: 3}}  # input not mutated
 
 
-def test_messages_expired_by_retention_are_reported():
-    plan = plan_ranges(
-        "t", {"t": {0: 5}}, low={0: 20}, high={0: 25}, max_messages=10, max_ranges_per_partition=3
-    )
-    assert plan.expired == {0: 15}
+def test_retention_past_the_cursor_stops_planning():
+    # Offsets 5..19 were deleted unread: planning from 20 would skip them in silence.
+    with pytest.raises(PositionMismatch, match=r"offsets 5\.\.19 were deleted"):
+        plan_ranges(
+            "t", {"t": {0: 5}}, low={0: 20}, high={0: 25}, max_messages=10, max_ranges_per_partition=3
+        )
+
+
+def test_a_partition_first_seen_past_its_log_start_reports_what_it_never_saw():
+    plan = plan_ranges("t", {}, low={0: 20}, high={0: 25}, max_messages=10, max_ranges_per_partition=3)
+    assert plan.expired == {0: 20}
     assert [(r.start, r.end) for r in plan.ranges] == [(20, 25)]
 
 
 def test_cursor_past_high_watermark_is_an_error():
-    with pytest.raises(ValueError, match="recreated"):
+    with pytest.raises(PositionMismatch, match="recreated"):
         plan_ranges(
             "t", {"t": {0: 50}}, low={0: 0}, high={0: 10}, max_messages=10, max_ranges_per_partition=3
         )

@@ -18,5 +18,7 @@ daily_segments_schedule = dg.build_schedule_from_partitioned_job(
     name="daily_segments_schedule",
     hour_of_day=3,
     minute_of_hour=0,
-    default_status=dg.DefaultScheduleStatus.STOPPED,
+    # On by default: the batch is the reconciliation of the stream service, and the only
+    # re-evaluation of prototype segments.
+    default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -17,7 +17,8 @@ from idr_pipeline.defs.stream.streams import STREAMS, Stream
 from idr_pipeline.settings import get_settings
 from idr_pipeline.stream import land
 from idr_pipeline.stream.consume import read_range, watermarks
-from idr_pipeline.stream.offsets import parse_range_key
+from idr_pipeline.stream.fast_consume import topic_ids
+from idr_pipeline.stream.offsets import compact_topic_id, parse_range_key
 
 DEAD_LETTER_CHECK = "dead_letter_rate_under_threshold"
 LAG_CHECK = "consumer_lag_under_threshold"
@@ -84,6 +85,12 @@ def build_stream_asset(stream: Stream) -> dg.AssetsDefinition:
         settings = get_settings()
         topic = stream.topic(settings)
         rng = parse_range_key(topic, context.partition_key)
+        current_id = compact_topic_id(topic_ids(kafka.bootstrap_servers, [topic]).get(topic, ""))
+        if rng.topic_id and current_id != rng.topic_id:
+            raise RuntimeError(
+                f"range {rng.key} was planned on topic id {rng.topic_id}, but {topic} now has id "
+                f"{current_id or 'none'}: the topic was recreated and this range's messages are gone"
+            )
         started = time.monotonic()
         messages = read_range(kafka.bootstrap_servers, rng, settings.stream_read_timeout_s)
         read_s = time.monotonic() - started
@@ -106,6 +113,7 @@ def build_stream_asset(stream: Stream) -> dg.AssetsDefinition:
             "first_offset": rng.start,
             "last_offset": rng.end - 1,
             "messages": batch.messages,
+            "topic_id": rng.topic_id or current_id,
         }
         yield dg.MaterializeResult(
             asset_key=stream.raw_key,

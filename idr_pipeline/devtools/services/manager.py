@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from idr_pipeline.devtools.services import kafka, mariadb
+from idr_pipeline.devtools.services import kafka, mariadb, stream
 from idr_pipeline.devtools.services._proc import pid_alive, pid_command, stop_pid
 from idr_pipeline.settings import get_settings
 
@@ -25,7 +25,7 @@ STATE_FILE = "services.json"
 ENV_KAFKA = "IDR_TEST_KAFKA_BOOTSTRAP"
 ENV_STORE = "IDR_TEST_SINGLESTORE_URL"
 #: Substring of each service's command line, checked so a recycled pid is never taken for ours.
-_COMMAND_MARKER = {"kafka": "tansu", "mariadb": "mariadbd"}
+_COMMAND_MARKER = {"kafka": "tansu", "mariadb": "mariadbd", "stream": stream.COMMAND_MARKER}
 
 
 def resolve_run_dir(run_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -78,6 +78,8 @@ def _running(name: str, entry: dict[str, Any] | None) -> bool:
 
 def _healthy(name: str, entry: dict[str, Any]) -> bool:
     # .get: a state file written by an older version may lack a field; that reads as unhealthy.
+    if name == "stream":
+        return True  # a running service; its own health is the idr_stream_service sensor's check
     if name == "kafka":
         return bool(entry.get("bootstrap")) and kafka.broker_healthy(entry["bootstrap"])
     return bool(entry.get("url")) and mariadb.mariadb_healthy(entry["url"])
@@ -99,6 +101,8 @@ def _endpoints_from(state: dict[str, Any]) -> dict[str, str]:
 
 
 SERVICES = ("kafka", "mariadb")
+#: Started only when asked for (``only=["stream"]``): tests must not have a consumer running.
+OPTIONAL_SERVICES = ("stream",)
 
 
 def up(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None = None) -> dict[str, Any]:
@@ -110,14 +114,18 @@ def up(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None
     running and healthy, so nothing was started).
     """
     wanted = set(SERVICES if only is None else only)
-    unknown = wanted - set(SERVICES)
+    unknown = wanted - set(SERVICES) - set(OPTIONAL_SERVICES)
     if unknown:
-        raise ValueError(f"unknown services {sorted(unknown)}; known: {SERVICES}")
+        raise ValueError(f"unknown services {sorted(unknown)}; known: {SERVICES + OPTIONAL_SERVICES}")
     root = resolve_run_dir(run_dir)
     with _locked(root):
         state = read_state(root)
         reused: dict[str, bool] = {}
-        starters = {"kafka": kafka.start_broker, "mariadb": mariadb.start_mariadb}
+        starters = {
+            "kafka": kafka.start_broker,
+            "mariadb": mariadb.start_mariadb,
+            "stream": stream.start_stream,
+        }
         for name, start in starters.items():
             if name not in wanted:
                 continue
@@ -146,7 +154,7 @@ def down(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | No
     the next ``up`` skips initialization; delete the run dir for a clean slate. Tansu keeps
     topics in memory, so stopping it (``only=["kafka"]``) is how a fresh demo empties them.
     """
-    wanted = [name for name in SERVICES if only is None or name in set(only)]
+    wanted = [name for name in (*OPTIONAL_SERVICES, *SERVICES) if only is None or name in set(only)]
     root = resolve_run_dir(run_dir)
     stopped: dict[str, bool] = {}
     with _locked(root):
@@ -157,7 +165,7 @@ def down(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | No
             stopped[name] = _running(name, entry) and stop_pid(
                 (entry or {}).get("pid"), grace=60.0 if name == "mariadb" else 10.0
             )
-        if any(name in state for name in SERVICES):
+        if any(name in state for name in (*SERVICES, *OPTIONAL_SERVICES)):
             state["endpoints"] = _endpoints_from(state)
             _write_state(root, state)
         else:
@@ -174,6 +182,7 @@ def status(run_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         "state_file": str(root / STATE_FILE),
         "kafka": _service_status("kafka", state.get("kafka")),
         "mariadb": _service_status("mariadb", state.get("mariadb")),
+        **({"stream": _service_status("stream", state.get("stream"))} if "stream" in state else {}),
         "endpoints": _endpoints_from(state),
     }
 
