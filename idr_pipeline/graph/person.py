@@ -1,0 +1,123 @@
+"""What tells two people apart, and when two records cannot be one person.
+
+Person-level attributes are the ones a household does not share: the given name, the date of
+birth, the national id and the generational suffix (Jr, Sr, II). The address, the landline, the
+home IP, a family e-mail or a shared tablet are household-level: agreeing on them says "same
+household", and disagreeing on a person-level attribute says "two people" whatever the household
+evidence. The rules forgive what data entry does to one person's values: a one-digit or
+transposed birth date, a one-edit national id, a typo, a nickname, an initial or a swapped name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz.distance import OSA, JaroWinkler
+
+from idr_pipeline.scoring.comparisons import split_suffix
+from idr_pipeline.standardize.nicknames import nickname_groups
+
+CONFLICTING_NATIONAL_ID = "conflicting_national_id"
+CONFLICTING_SUFFIX = "conflicting_suffix"
+CONFLICTING_DOB = "conflicting_dob"
+CONFLICTING_FIRST_NAME = "conflicting_first_name"
+#: Given names this similar (Jaro-Winkler) may be one name mistyped; the scoring's lowest
+#: fuzzy first-name level uses the same bound.
+FIRST_NAME_SIMILARITY = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class PersonKey:
+    """A record's person-level attributes, normalized for comparison; None where missing."""
+
+    first: str | None
+    last: str | None
+    dob: str | None
+    national_id: str | None
+    suffix: str | None
+
+    @property
+    def carries_any(self) -> bool:
+        return any(v is not None for v in (self.first, self.dob, self.national_id, self.suffix))
+
+
+def _text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value or None
+
+
+def person_key(first_name: object, last_name: object, dob: object, national_id: object) -> PersonKey:
+    last, suffix = split_suffix(last_name if isinstance(last_name, str) else None)
+    first = _text(first_name)
+    if first is not None:
+        first = first.replace("-", " ").replace(".", " ").strip() or None
+    return PersonKey(
+        first=first,
+        last=_text(last),
+        dob=_text(dob),
+        national_id=_text(national_id),
+        suffix=suffix.lower() if suffix else None,
+    )
+
+
+def clearly_different_dob(a: str, b: str) -> bool:
+    """Two ISO dates that no data-entry slip turns into each other.
+
+    Equal dates, one mistyped digit, day/month transposed, or a year off by one with the same
+    day and month are typos of one birthday; anything else is two people.
+    """
+    if a == b:
+        return False
+    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+        return False  # one mistyped digit
+    ya, ma, da = a[:4], a[5:7], a[8:10]
+    yb, mb, db = b[:4], b[5:7], b[8:10]
+    if ya == yb and ma == db and da == mb:
+        return False
+    if ma == mb and da == db and ya.isdigit() and yb.isdigit() and abs(int(ya) - int(yb)) == 1:
+        return False
+    return True
+
+
+def different_national_ids(a: str, b: str) -> bool:
+    """Two national ids more than one edit apart: a typo is not a second person."""
+    return a != b and OSA.distance(a, b) > 1
+
+
+def _given_names_agree(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    token_a, token_b = a.split()[0], b.split()[0]
+    if token_a == token_b:  # 'mary ann' / 'mary'
+        return True
+    if (len(token_a) == 1 or len(token_b) == 1) and token_a[0] == token_b[0]:  # 'j' / 'john'
+        return True
+    groups_a = nickname_groups(token_a)
+    if groups_a and set(groups_a) & set(nickname_groups(token_b)):
+        return True
+    return JaroWinkler.similarity(a, b) >= FIRST_NAME_SIMILARITY
+
+
+def first_names_compatible(x: PersonKey, y: PersonKey) -> bool:
+    """Could the two given names be one person's: equal, a typo, a nickname, an initial, or
+    the given and family names swapped or moved between the fields."""
+    if x.first is None or y.first is None:
+        return True
+    if _given_names_agree(x.first, y.first):
+        return True
+    return (x.last is not None and x.last == y.first) or (y.last is not None and y.last == x.first)
+
+
+def person_conflict(x: PersonKey, y: PersonKey) -> str | None:
+    """Why the two records are two people, or None when nothing person-level says so."""
+    if x.national_id and y.national_id and different_national_ids(x.national_id, y.national_id):
+        return CONFLICTING_NATIONAL_ID
+    if x.suffix and y.suffix and x.suffix != y.suffix:
+        return CONFLICTING_SUFFIX
+    if x.dob and y.dob and clearly_different_dob(x.dob, y.dob):
+        return CONFLICTING_DOB
+    if not first_names_compatible(x, y):
+        return CONFLICTING_FIRST_NAME
+    return None
