@@ -7,7 +7,7 @@ pass these tests:
 
 * **forced decisions**: a pair a steward forced apart never ends in one identity; a pair forced
   together merges before anything else and skips the guards below;
-* **no person-level conflict** (:mod:`idr_pipeline.graph.person`): no record of one side may
+* **no person-level conflict** (:mod:`idr_pipeline.scoring.person`): no record of one side may
   conflict with a record of the other on national id, generational suffix, date of birth or
   given name, unless the model matched those conflicting pairs directly (their average
   probability, an unscored pair counting 0, is above one half: a corrupted copy, a re-keyed id);
@@ -46,8 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from idr_pipeline.graph.paths import path_between
-from idr_pipeline.graph.person import PersonKey, person_conflict, person_key
 from idr_pipeline.graph.sparse_components import component_labels
+from idr_pipeline.scoring.person import PersonKey, person_conflict, person_key
 
 REFUSED_WEAK_BRIDGE = "weak_bridge"
 REFUSED_HOUSEHOLD_ONLY = "household_evidence_only"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from idr_pipeline.graph.cluster import cluster
-from idr_pipeline.graph.person import CONFLICTING_DOB
+from idr_pipeline.scoring.person import CONFLICTING_DOB
 from idr_pipeline.settings import MatchConfig
 
 HOUSEHOLD = pd.DataFrame(

@@ -15,9 +15,9 @@ from idr_pipeline.graph.clustering import (
     rows_clustering_reads,
     strong_components,
 )
-from idr_pipeline.graph.person import CONFLICTING_DOB as REFUSED_DOB
-from idr_pipeline.graph.person import CONFLICTING_NATIONAL_ID as REFUSED_NATIONAL_ID
-from idr_pipeline.graph.person import clearly_different_dob
+from idr_pipeline.scoring.person import CONFLICTING_DOB as REFUSED_DOB
+from idr_pipeline.scoring.person import CONFLICTING_NATIONAL_ID as REFUSED_NATIONAL_ID
+from idr_pipeline.scoring.person import clearly_different_dob
 
 
 def _profiles(rows: list[tuple]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from idr_pipeline.graph.clustering import (
     _strongest_first,
     cluster_pairs,
 )
-from idr_pipeline.graph.person import person_conflict, person_key
+from idr_pipeline.scoring.person import person_conflict, person_key
 
 FIRST = ["John", "Jane", "J", "Jon", "Johnny", None]
 DOBS = ["1950-04-01", "1978-09-12", "1978-09-21", None]

@@ -63,6 +63,8 @@ def identity_graph(
             "merges_this_run": stats.new_merges,
             "links_kept": len(clusters.kept),
             "merges_refused": dg.MetadataValue.json(clusters.refused_counts),
+            "possible_matches": dg.MetadataValue.json(clusters.possible_counts),
+            "ambiguous_records": clusters.ambiguous_records,
             "cluster_size_histogram": dg.MetadataValue.md(
                 png_markdown(chart, "cluster size histogram") + "\n\n" + markdown_table(hist, max_rows=20)
             ),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from idr_pipeline.scoring.comparisons import split_suffix
@@ -121,3 +123,75 @@ def person_conflict(x: PersonKey, y: PersonKey) -> str | None:
     if not first_names_compatible(x, y):
         return CONFLICTING_FIRST_NAME
     return None
+
+
+def people_among(keys: list[PersonKey]) -> tuple[int, str | None]:
+    """How many people the carriers of one identifier value are at least, told apart by their
+    person-level attributes, and the first conflict that tells two of them apart.
+
+    Each key joins the first group it conflicts with no member of; a new group starts otherwise.
+    Keys that carry nothing person-level never start a group of their own.
+    """
+    groups: list[list[PersonKey]] = []
+    first_reason: str | None = None
+    for key in keys:
+        if not key.carries_any:
+            continue
+        for group in groups:
+            reasons = [person_conflict(key, member) for member in group]
+            if not any(reasons):
+                group.append(key)
+                break
+            first_reason = first_reason or next(r for r in reasons if r)
+        else:
+            groups.append([key])
+    return max(len(groups), 1 if keys else 0), first_reason
+
+
+@dataclass
+class PersonSignatures:
+    """Each row's person-level attributes as one integer code (-1: carries none), with the key
+    of each code: computed once per frame and shared by every identifier judged on it."""
+
+    codes: np.ndarray
+    keys: list[PersonKey]
+
+    @classmethod
+    def of(cls, first_name: object, last_name: object, dob: object, national_id: object) -> PersonSignatures:
+        frame = pd.DataFrame(
+            {"first": first_name, "last": last_name, "dob": dob, "national_id": national_id}, dtype=object
+        )
+        codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame.fillna("")))
+        keys = [person_key(f or None, ln or None, d or None, n or None) for f, ln, d, n in uniques]
+        carries = np.array([k.carries_any for k in keys] + [False])
+        return cls(np.where(carries[codes], codes, -1), keys)
+
+
+def people_per_value(
+    value_codes: np.ndarray, signatures: PersonSignatures
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Per value code (0..max), :func:`people_among` its carriers (rows with that code; -1 is no
+    value), and the conflict reason of each value carried by several people.
+
+    Only values whose carriers hold two or more distinct person-level attribute sets are judged
+    in Python; the rest are one person or nobody.
+    """
+    n_values = int(value_codes.max()) + 1 if len(value_codes) else 0
+    people = np.zeros(n_values, dtype=np.int64)
+    people[np.unique(value_codes[value_codes >= 0])] = 1
+    both = np.flatnonzero((value_codes >= 0) & (signatures.codes >= 0))
+    reasons: dict[int, str] = {}
+    if not len(both):
+        return people, reasons
+    width = np.int64(len(signatures.keys) + 1)
+    pairs = np.unique(value_codes[both].astype(np.int64) * width + signatures.codes[both])
+    values, signature = pairs // width, pairs % width
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    sizes = np.diff(np.r_[starts, len(values)])
+    for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+        count, reason = people_among([signatures.keys[c] for c in signature[start : start + size].tolist()])
+        value = int(values[start])
+        people[value] = count
+        if reason is not None and count > 1:
+            reasons[value] = reason
+    return people, reasons
