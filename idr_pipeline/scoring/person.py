@@ -67,13 +67,23 @@ def person_key(first_name: object, last_name: object, dob: object, national_id: 
 def clearly_different_dob(a: str, b: str) -> bool:
     """Two ISO dates that no data-entry slip turns into each other.
 
-    Equal dates, one mistyped digit, day/month transposed, or a year off by one with the same
-    day and month are typos of one birthday; anything else is two people.
+    Equal dates, one mistyped digit, two neighboring digits swapped, day and month transposed,
+    or a year off by one with the same day and month are typos of one birthday; anything else
+    is two people.
     """
     if a == b:
         return False
-    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
-        return False  # one mistyped digit
+    if len(a) == len(b):
+        differ = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(differ) == 1:
+            return False  # one mistyped digit
+        if (
+            len(differ) == 2
+            and differ[1] == differ[0] + 1
+            and a[differ[0]] == b[differ[1]]
+            and a[differ[1]] == b[differ[0]]
+        ):
+            return False  # two neighboring digits swapped
     ya, ma, da = a[:4], a[5:7], a[8:10]
     yb, mb, db = b[:4], b[5:7], b[8:10]
     if ya == yb and ma == db and da == mb:
@@ -125,6 +135,11 @@ def person_conflict(x: PersonKey, y: PersonKey) -> str | None:
     return None
 
 
+def canonical_order(key: PersonKey) -> tuple[str, ...]:
+    """A total order of person keys, independent of where the records came from."""
+    return tuple(v or "" for v in (key.first, key.last, key.dob, key.national_id, key.suffix))
+
+
 def people_among(keys: list[PersonKey]) -> tuple[int, str | None]:
     """How many people the carriers of one identifier value are at least, told apart by their
     person-level attributes, and the first conflict that tells two of them apart.
@@ -161,6 +176,8 @@ class PersonSignatures:
         frame = pd.DataFrame(
             {"first": first_name, "last": last_name, "dob": dob, "national_id": national_id}, dtype=object
         )
+        if frame.empty:
+            return cls(np.zeros(0, dtype=np.int64), [])
         codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame.fillna("")))
         keys = [person_key(f or None, ln or None, d or None, n or None) for f, ln, d, n in uniques]
         carries = np.array([k.carries_any for k in keys] + [False])
@@ -174,7 +191,8 @@ def people_per_value(
     value), and the conflict reason of each value carried by several people.
 
     Only values whose carriers hold two or more distinct person-level attribute sets are judged
-    in Python; the rest are one person or nobody.
+    in Python; the rest are one person or nobody. Each value's keys are judged in
+    :func:`canonical_order`, so the count does not depend on how the rows were batched.
     """
     n_values = int(value_codes.max()) + 1 if len(value_codes) else 0
     people = np.zeros(n_values, dtype=np.int64)
@@ -189,7 +207,10 @@ def people_per_value(
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
     sizes = np.diff(np.r_[starts, len(values)])
     for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
-        count, reason = people_among([signatures.keys[c] for c in signature[start : start + size].tolist()])
+        keys = sorted(
+            {signatures.keys[c] for c in signature[start : start + size].tolist()}, key=canonical_order
+        )
+        count, reason = people_among(keys)
         value = int(values[start])
         people[value] = count
         if reason is not None and count > 1:
