@@ -7,14 +7,15 @@ import pandas as pd
 
 from idr_pipeline.scoring.person import PersonSignatures, people_per_value
 
-# Identifier columns whose values several people may share, each with the columns blanked with
-# it; see mask_shared_identifiers.
+# Identifier columns whose values a household shares, each with the columns blanked with it;
+# see mask_shared_identifiers. A national id is not among them: a household does not share one,
+# and the model weighs an agreeing national id against whatever else disagrees (the
+# deterministic edges still judge it by its carriers, see graph.identifier_runs).
 SHARED_IDENTIFIER_COLUMNS = {
     "email_key": ("email", "email_key"),
     "phone": ("phone",),
     "ip_address": ("ip_address",),
     "device_id": ("device_id",),
-    "national_id": ("national_id",),
 }
 REPORT_COLUMNS = ["identifier", "shared_values", "records_masked"]
 
