@@ -190,7 +190,9 @@ def run_system(
     threshold = "default"
     if system == "splink":
         wall -= json.loads(pairs.with_suffix(".json").read_text())["export_seconds"]
-        threshold = f"{splink_threshold if splink_threshold is not None else the_spec['threshold']} (default)"
+        threshold = (
+            f"{the_spec['threshold']} (default)" if splink_threshold is None else f"{splink_threshold} (set)"
+        )
     row = Result(
         prepared.name,
         system,
@@ -321,9 +323,15 @@ def estimates_table(results: list[Result]) -> list[str]:
         assert e is not None
         figures = [e.precision, e.recall, e.f1, e.bcubed_precision, e.bcubed_recall]
         lines.append(
-            f"| {r.label} | {r.threshold} | " + " | ".join(f"{v:.4f} ± {sd:.4f}" for v, sd in figures) + " |"
+            f"| {r.label} | {r.threshold} | " + " | ".join(_estimate(v, sd) for v, sd in figures) + " |"
         )
     return ["", *lines]
+
+
+def _estimate(value: float, sd: float) -> str:
+    """An estimate ± its standard deviation; n/a where there was nothing to estimate from (no
+    predicted pair among the sampled records leaves precision undefined)."""
+    return "n/a" if np.isnan(sd) else f"{value:.4f} ± {sd:.4f}"
 
 
 def ratio_table(results: list[Result]) -> list[str]:
