@@ -28,6 +28,7 @@ from idr_pipeline.devtools import services
 from idr_pipeline.devtools.dagster_runs import materialize_everything
 from idr_pipeline.devtools.stream_demo import format_stream_demo, run_stream_demo
 from idr_pipeline.devtools.synthetic import generate_dataset
+from idr_pipeline.devtools.synthetic.phenomena import Phenomena
 from idr_pipeline.ingest.mapping import MappingError
 from idr_pipeline.quality.summary import format_summary, summarize
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
@@ -66,8 +67,34 @@ def generate(
         Path, typer.Option(help="Folder for the source files, truth.csv and sources.yaml.")
     ] = Path("data/landing"),
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    junior_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of fathers living with a son, those whose son is named after them."),
+    ] = None,
+    shared_device_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of households of two or more, those with a family tablet."),
+    ] = None,
+    initial_only_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of point-of-sale records, those with only a first initial."),
+    ] = None,
+    dob_withheld_rate: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Of people, those who give no source a date of birth.")
+    ] = None,
 ) -> None:
-    """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth."""
+    """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth.
+
+    The rates switch the hard cases of real data (0: off; default: idr_pipeline/devtools/synthetic/phenomena.py).
+    """
+
+    rates = {
+        "junior_rate": junior_rate,
+        "shared_device_rate": shared_device_rate,
+        "initial_only_rate": initial_only_rate,
+        "dob_withheld_rate": dob_withheld_rate,
+    }
+    phenomena = Phenomena(**{name: rate for name, rate in rates.items() if rate is not None})
 
     with _progress() as progress:
         tasks: dict[str, int] = {}
@@ -77,7 +104,9 @@ def generate(
                 progress.update(task_id, completed=progress.tasks[task_id].total)
             tasks[stage] = progress.add_task(stage, total=max(total, 1))
 
-        result = generate_dataset(people=people, out_dir=out, seed=seed, on_progress=on_progress)
+        result = generate_dataset(
+            people=people, out_dir=out, seed=seed, on_progress=on_progress, phenomena=phenomena
+        )
         for task_id in tasks.values():
             progress.update(task_id, completed=progress.tasks[task_id].total)
     table = Table("file", "records")

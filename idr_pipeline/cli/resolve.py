@@ -90,7 +90,6 @@ def mappings_for_inputs(
     return paired
 
 
-
 # A CSV field needs quotes when it holds one of these (pandas' QUOTE_MINIMAL).
 _NEEDS_QUOTES = '[,"\r\n]'
 
