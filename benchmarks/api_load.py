@@ -238,7 +238,8 @@ def others_cpu(before: dict[int, tuple[str, float]], ours: set[int]) -> dict:
     }
 
 
-def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 300) -> dict:
+def wait_healthy(base: str, proc: subprocess.Popen, key: str, timeout: float = 300) -> dict:
+    """The detailed health (a read key) once the server answers its bare liveness check."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -246,9 +247,11 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 300) -> dic
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            return httpx.get(f"{base}/health", timeout=2).json()
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return httpx.get(f"{base}/health/details", headers={"X-API-Key": key}, timeout=10).json()
         except httpx.HTTPError:
-            time.sleep(0.5)
+            pass
+        time.sleep(0.5)
     raise TimeoutError("server did not become healthy")
 
 
@@ -280,12 +283,15 @@ def main() -> None:
         "IDR_API_MODEL_PATH": str(work / "model.json"),
         "IDR_INDEX_DIR": str(work / "faiss"),
         "IDR_API_PORT": str(args.port),
+        # The load generator is one key offering more than the per-key budgets allow.
+        "IDR_API_RATE_LIMIT": "1000000/second",
+        "IDR_API_RATE_LIMIT_RESOLVE": "1000000/second",
     }
     base = f"http://127.0.0.1:{args.port}"
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "idr"), "serve", "--port", str(args.port)], env=env)
     try:
         started = time.perf_counter()
-        health = wait_healthy(base, proc)
+        health = wait_healthy(base, proc, key)
         print(f"server up in {time.perf_counter() - started:.1f} s: {health['store']}, model {health['model']['resolve_mode']}, "
               f"blocking index {health['model']['blocking_index_identities']:,} identities")  # fmt: skip
         section = f"api-load-{health['store']['backend']}"

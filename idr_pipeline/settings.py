@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +155,41 @@ class IdrSettings(BaseSettings):
     api_candidate_refresh_seconds: float = 300.0
     # A trained match model as a JSON file; empty means the latest one in the lake.
     api_model_path: str = ""
+    # Serve /docs, /redoc and /openapi.json; turn off in production.
+    api_docs: bool = True
+    # Per-key request limits (``limits`` notation: "100/second", "1000/minute"; several may be
+    # joined with ";"). Resolve and activations have their own, stricter budgets.
+    api_rate_limit: str = "100/second"
+    api_rate_limit_resolve: str = "50/second"
+    api_rate_limit_activations: str = "10/minute"
+    api_rate_limit_erasure: str = "30/minute"
+    # An audience query (count and page together) is interrupted after this long (422).
+    api_query_timeout_seconds: float = 5.0
+    # Activations run on their own pool, never on the routes' threads; at most this many run at
+    # once and this many more may wait, past which a new activation is refused with 429.
+    api_activation_workers: int = 2
+    api_activation_queue: int = 16
+
+    # Secrets. Each is read from its variable when set; otherwise from its key file, which is
+    # created with 256 random bits (mode 0600) on first use, so a laptop needs no setup and no
+    # two installations share a key. Production sets the variable (or mounts the file).
+    # HMAC-SHA256 key of erasure tombstones: without it a tombstone cannot be matched.
+    tombstone_key: SecretStr | None = None
+    tombstone_key_file: str = Field(default=str(PROJECT_ROOT / "data" / "secrets" / "tombstone.key"))
+    # HMAC-SHA256 key that signs every webhook request (receivers verify with the same key).
+    webhook_signing_key: SecretStr | None = None
+    webhook_signing_key_file: str = Field(
+        default=str(PROJECT_ROOT / "data" / "secrets" / "webhook_signing.key")
+    )
+
+    # Webhook activations: comma-separated host names a webhook may target ("hooks.example.com",
+    # or "*.example.com" for its subdomains). Empty (the default) refuses every webhook.
+    webhook_allowed_hosts: str = ""
+    # Development only: also allow loopback, private and link-local addresses and plain http.
+    webhook_dev_mode: bool = False
+    # Kafka activations publish only to topics starting with this prefix (never the pipeline's
+    # own topics); empty refuses every Kafka activation.
+    kafka_activation_topic_prefix: str = "idr-activation."
 
     # Audience segments: the catalog of rule and prototype segments (idr_pipeline.segments.dsl).
     segments_path: str = Field(default=str(PACKAGE_CONFIG_DIR / "segments.yaml"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,9 +18,13 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
+from idr_pipeline.api.activation import ActivationRunner
 from idr_pipeline.api.keys import KeyCache
+from idr_pipeline.api.limits import KeyUseRecorder, RateLimiter
 from idr_pipeline.api.loading import load_index, load_model
 from idr_pipeline.api.publish import ProfilePublisher
 from idr_pipeline.api.resolve import Resolver
@@ -28,6 +33,7 @@ from idr_pipeline.api.routes_read import router as read_router
 from idr_pipeline.api.routes_write import router as write_router
 from idr_pipeline.api.state import AppState, StorePool
 from idr_pipeline.candidates.embedding import encode, profile_text
+from idr_pipeline.core.secrets import tombstone_key
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.store import IdentityStore
 
@@ -142,7 +148,17 @@ def _index_neighbors(state: AppState, k: int = 10) -> Callable[[IdentityStore, d
 def build_state(settings: IdrSettings) -> AppState:
     pool = StorePool(settings.store_url)
     pool.get().ensure_schema()
-    state = AppState(settings=settings, pool=pool, key_cache=KeyCache(settings.api_key_cache_seconds))
+    state = AppState(
+        settings=settings,
+        pool=pool,
+        key_cache=KeyCache(settings.api_key_cache_seconds),
+        limiter=RateLimiter.from_settings(settings),
+        key_use=KeyUseRecorder(pool.open_unpooled),
+        activations=ActivationRunner(
+            settings, pool.open_unpooled, settings.api_activation_workers, settings.api_activation_queue
+        ),
+        tombstone_key=tombstone_key(settings),
+    )
     try:
         state.model = load_model(settings)
     except Exception as exc:
@@ -196,19 +212,71 @@ def create_app(settings: IdrSettings | None = None, *, freeze_gc: bool = False) 
             yield
         finally:
             state.publisher.close()
+            if state.activations is not None:
+                state.activations.close()
+            if state.key_use is not None:
+                state.key_use.close()
             state.pool.close()
 
+    docs = settings.api_docs
     app = FastAPI(
         title="idr_pipeline API",
         version="1.0",
         description=(
             "Identity look-up, real-time resolve, audience queries, segment activation and erasure. "
-            "Send an API key as `X-API-Key` (or `Authorization: Bearer`); scopes: read, activate, admin."
+            "Send an API key as `X-API-Key` (or `Authorization: Bearer`); scopes: read, pii, export, "
+            "activate, admin."
         ),
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.include_router(read_router)
     app.include_router(audience_router)
     app.include_router(write_router)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     return app
+
+
+#: Text that may stand in a validation error's location: a field name from the models.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-\[\]()., ]{0,80}")
+
+
+def _safe(text: object, limit: int = 200) -> str:
+    """ASCII only (a lone surrogate or any other code point escaped), bounded."""
+    return str(text).encode("ascii", "backslashreplace").decode("ascii")[:limit]
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Location, type and message of each error, without the submitted input or context.
+
+    An unknown field's name is the client's text, so it is not repeated; messages come from
+    the models' constraints (and our validators), never from the input.
+    """
+    out: list[dict[str, Any]] = []
+    for error in list(exc.errors())[:20]:
+        kind = _safe(error.get("type", ""), 64)
+        loc: list[int | str] = []
+        parts = list(error.get("loc") or ())
+        for n, part in enumerate(parts):
+            if isinstance(part, int):
+                loc.append(part)
+            elif kind == "extra_forbidden" and n == len(parts) - 1:
+                loc.append("<unknown field>")
+            else:
+                text = _safe(part, 80)
+                loc.append(text if _NAME.fullmatch(text) else "<field>")
+        out.append({"loc": loc, "type": kind, "msg": _safe(error.get("msg", ""))})
+    return out
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 for a request the models refuse; never echoes the input, never fails itself (a NaN
+    or a lone surrogate in the input broke the default handler, which also logged it)."""
+    try:
+        detail: Any = validation_errors(exc) if isinstance(exc, RequestValidationError) else []
+    except Exception:  # the answer must not depend on what was sent
+        detail = []
+    return JSONResponse(status_code=422, content={"detail": detail or "invalid request"})

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
+
+from idr_pipeline.core.clock import naive_utc_now
 
 
 @dataclass(frozen=True)
@@ -11,9 +14,13 @@ class ApiKey:
     key_id: str
     name: str | None
     scopes: frozenset[str]
+    expires_at: datetime | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or naive_utc_now())
 
 
 class KeyCache:

@@ -33,6 +33,10 @@ class Page(BaseModel):
 # ------------------------------------------------------------------ health
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     store: dict[str, Any]
@@ -55,6 +59,9 @@ class IdentityOut(BaseModel):
     records: list[dict[str, Any]]
     segments: list[dict[str, Any]]
     merges: list[dict[str, Any]]
+    masked_fields: list[str] = Field(
+        default_factory=list, description="Profile fields shown masked (a key without the 'pii' scope)."
+    )
 
 
 # ------------------------------------------------------------------ resolve
@@ -95,12 +102,21 @@ class ResolveResponse(BaseModel):
     method: Literal["deterministic", "probabilistic", "none"]
     probability: float | None
     matched_on: str | None = None
-    explanation: list[Explanation]
-    candidates_scored: int = 0
+    explanation: list[Explanation] = Field(description="Why it matched; empty when nothing matched.")
+    candidates_scored: int | None = Field(default=None, description="Null when nothing matched.")
     registered_record_id: str | None = None
 
 
 # ------------------------------------------------------------------ similar
+
+
+class SimilarRequest(BaseModel):
+    """In the body, never the URL: an e-mail in a query string lands in access logs."""
+
+    model_config = _Request
+
+    email: Annotated[str, Field(min_length=3, max_length=320)]
+    k: int = Field(default=10, ge=1, le=100)
 
 
 class SimilarHit(BaseModel):
@@ -123,6 +139,10 @@ class AudienceQuery(BaseModel):
     expression: Expression
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: Annotated[str, Field(max_length=512)] | None = None
+    count_only: bool = Field(
+        default=False,
+        description="Only count: the identity ids of a page need the 'export' scope, a count does not.",
+    )
 
 
 class AudienceResult(Page):
@@ -209,12 +229,34 @@ class ErasureRequest(BaseModel):
 
     id_type: IdType
     value: IdValue
+    dry_run: bool = Field(default=False, description="List what would go; change nothing.")
+    include_merged: bool = Field(
+        default=False,
+        description="Also erase the identities merged into this one. Without it an identity that "
+        "absorbed others is refused (409): a wrong merge would erase a second person.",
+    )
+
+
+class HeldIdentifier(BaseModel):
+    id_type: str
+    id_value: str
 
 
 class ErasureResult(BaseModel):
     request_id: str
-    identities: list[str]
+    dry_run: bool
+    outcome: Literal["erased", "would_erase", "not_found"]
+    identities: list[str] = Field(description="Identities erased (or that would be).")
+    merged_identities: list[str] = Field(description="Identities merged into the subject's.")
     records: int
+    record_ids: list[str] | None = Field(default=None, description="Dry run only.")
+    identifiers: list[HeldIdentifier] | None = Field(
+        default=None, description="Dry run only: identifiers that would be deleted and tombstoned."
+    )
+    shared_identifiers_kept: int = Field(
+        description="Identifiers other identities also hold: not tombstoned."
+    )
     rows_deleted: dict[str, int]
     index_vectors_removed: int
     tombstones_written: int
+    purge_requested: bool = Field(description="Whether a lake purge was queued (see the purge job).")

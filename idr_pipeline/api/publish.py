@@ -21,9 +21,12 @@ API_SOURCE = "api"
 
 
 def profile_message(fields: dict[str, Any]) -> dict[str, Any]:
+    """The message for an unmatched input. ``source`` is always ``api``, whatever the client
+    sent: survivorship trusts sources by rank, so a client naming the most trusted source (the
+    CRM) would make its values win over the CRM's own."""
     message = {c: fields.get(c) for c in CANONICAL_COLUMNS}
     message["record_id"] = f"api-{uuid.uuid4().hex}"
-    message["source"] = fields.get("source") or API_SOURCE
+    message["source"] = API_SOURCE
     message["updated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return message
 

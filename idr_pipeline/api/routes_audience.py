@@ -1,7 +1,15 @@
-"""Audience queries and segment listings, all keyset-paginated."""
+"""Audience queries and segment listings, all keyset-paginated.
+
+Listing identities is what the ``export`` scope is for. A request *lists* when it answers with
+identity ids the server chose rather than ones the caller named: an audience query's page of
+ids (``count_only`` false) and a segment's member page. Counting an audience, the segment
+catalog and look-ups of a named identity are ``read``. (Whatever a ``read`` key could do with
+narrow audiences, it only ever learns how many people match.)
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -13,6 +21,7 @@ from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, S
 from idr_pipeline.api.pagination import decode_cursor, next_cursor
 from idr_pipeline.api.state import get_state
 from idr_pipeline.segments.dsl import ExpressionTooCostly
+from idr_pipeline.store.base import QueryTimeout
 
 router = APIRouter()
 
@@ -23,28 +32,53 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 @router.post("/audiences/query", response_model=AudienceResult, tags=["audiences"])
 def query_audience(
-    body: AudienceQuery, request: Request, _: ApiKey = Depends(require("read"))
+    body: AudienceQuery, request: Request, key: ApiKey = Depends(require("read"))
 ) -> dict[str, Any]:
-    """Count and list the active identities matching a typed expression (never SQL).
+    """Count the active identities matching a typed expression (never SQL), and list a page of
+    them (the ``export`` scope; ``count_only`` needs ``read`` alone).
 
     Behavioral leaves answer as of ``events_as_of``, the instant the pipeline last published
     the event aggregates (null when the expression has none, or nothing was published yet).
+    Count and page share one time budget (``IDR_API_QUERY_TIMEOUT_SECONDS``); past it the
+    store interrupts the statement and the answer is 422.
     """
-    store = get_state(request).store()
+    if not body.count_only and not key.allows("export"):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "listing identities needs the 'export' scope; send count_only=true for the count alone",
+        )
+    state = get_state(request)
+    store = state.store()
     after = decode_cursor(body.cursor)
     try:
         compiled = compile_audience(body.expression, store.placeholder)
     except ExpressionTooCostly as exc:
         raise HTTPException(422, str(exc)) from exc
     as_of = as_datetime(store.query(events_as_of_sql())[0][0]) if behavior_leaves(body.expression) else None
-    count_sql, count_params = compiled.count_sql()
-    count = int(store.query(count_sql, count_params)[0][0])
-    page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)
-    ids = [row[0] for row in store.query(page_sql, page_params)]
+    deadline = time.monotonic() + state.settings.api_query_timeout_seconds
+
+    def run(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise QueryTimeout("no time left")
+        return store.query_with_timeout(sql, params, left)
+
+    try:
+        count_sql, count_params = compiled.count_sql()
+        count = int(run(count_sql, count_params)[0][0])
+        ids: list[str] = []
+        if not body.count_only:
+            page_sql, page_params = compiled.page_sql(store.placeholder, body.limit, after)
+            ids = [row[0] for row in run(page_sql, page_params)]
+    except QueryTimeout as exc:
+        raise HTTPException(
+            422,
+            f"the audience query ran past {state.settings.api_query_timeout_seconds:g} s; narrow the expression",
+        ) from exc
     return {
         "count": count,
         "identities": ids,
-        "next_cursor": next_cursor(ids, body.limit),
+        "next_cursor": next_cursor(ids, body.limit) if not body.count_only else None,
         "events_as_of": as_of,
     }
 
@@ -67,8 +101,9 @@ def segment_members(
     request: Request,
     cursor: Cursor = None,
     limit: Limit = 100,
-    _: ApiKey = Depends(require("read")),
+    _: ApiKey = Depends(require("export")),
 ) -> dict[str, Any]:
+    """A page of the segment's members: a listing, so the ``export`` scope."""
     store = get_state(request).store()
     if not store.select_rows("segments", {"segment_id": segment_id}):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such segment")

@@ -13,11 +13,14 @@ from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import (
     Health,
     IdentityOut,
+    Liveness,
     ResolveRequest,
     ResolveResponse,
     SimilarHit,
+    SimilarRequest,
     SimilarResponse,
 )
+from idr_pipeline.api.privacy import MASKED_FIELDS, log_identity_read, mask_identity
 from idr_pipeline.api.state import AppState, get_state
 from idr_pipeline.standardize import email_match_key, normalize_email
 
@@ -26,14 +29,22 @@ router = APIRouter()
 IdentityId = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@router.get("/health", response_model=Health, tags=["health"])
-def health(request: Request) -> dict[str, Any]:
-    """Unauthenticated, for load balancers: whether the store answers, and what is loaded."""
+@router.get("/health", response_model=Liveness, tags=["health"])
+async def health() -> dict[str, Any]:
+    """Liveness for load balancers, without a key: the process answers. Nothing else is said
+    here; ``/health/details`` (a key with ``read``) reports the store, index and model."""
+    return {"status": "ok"}
+
+
+@router.get("/health/details", response_model=Health, tags=["health"])
+def health_details(request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Whether the store answers, and what is loaded. Errors are named by kind only."""
     state = get_state(request)
     store_info: dict[str, Any] = {}
     try:
         store = state.store()
-        store_info = {"ok": True, "backend": store.backend_name, "identities": store.count_rows("identities")}
+        store.query("SELECT 1")
+        store_info = {"ok": True, "backend": store.backend_name}
     except Exception as exc:
         store_info = {"ok": False, "error": type(exc).__name__}
     index = state.index
@@ -42,7 +53,7 @@ def health(request: Request) -> dict[str, Any]:
         "vectors": len(index) if index is not None else 0,
         "kind": index.kind if index is not None else None,
         "supports_removal": True,
-        "error": state.index_error,
+        "error": _kind(state.index_error),
     }
     resolver = state.resolver
     model_info = {
@@ -50,7 +61,7 @@ def health(request: Request) -> dict[str, Any]:
         "version": state.model.version if state.model is not None else None,
         "resolve_mode": "deterministic+probabilistic" if state.model is not None else "deterministic only",
         "blocking_index_identities": len(resolver.blocking) if resolver and resolver.blocking else 0,
-        "error": state.model_error,
+        "error": _kind(state.model_error),
     }
     ok = store_info.get("ok") and state.model is not None
     return {
@@ -61,15 +72,23 @@ def health(request: Request) -> dict[str, Any]:
     }
 
 
+def _kind(error: str | None) -> str | None:
+    """``FileNotFoundError: /srv/lake/...`` -> ``FileNotFoundError``: no paths or addresses."""
+    return error.split(":", 1)[0] if error else None
+
+
 @router.get("/identities/{identity_id}", response_model=IdentityOut, tags=["identities"])
 async def get_identity(
-    identity_id: IdentityId, request: Request, _: ApiKey = Depends(require("read"))
+    identity_id: IdentityId, request: Request, key: ApiKey = Depends(require("read"))
 ) -> dict[str, Any]:
     """Golden profile, identifiers, source records, current segments and merge history.
 
-    ``async``, and its one short store round trip (see ``get_identity``) runs on the event
-    loop's own connection, as the key check does on a cache miss. A plain ``def`` route would
-    cost two worker-thread hand-offs per request (FastAPI runs the route on the
+    National id and date of birth are masked (last four digits; the year) unless the key has
+    the ``pii`` scope. Every read is logged with the key id and the fields, never the values.
+
+    ``async``, and its one store round trip (see ``get_identity``, ~0.3 ms against MariaDB)
+    runs on the event loop's own connection, as the key check does on a cache miss. A plain
+    ``def`` route cost two worker-thread hand-offs per request (FastAPI runs the route on the
     thread pool, then validates its answer there too): queue, wake-up and GIL hand-overs that
     cost more CPU than the read itself, and under load a finished read would wait for the GIL
     while the loop served other requests. It also means identity reads never queue behind
@@ -78,15 +97,21 @@ async def get_identity(
     identity = get_state(request).store().get_identity(identity_id)
     if identity is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such identity")
-    return identity
+    whole = key.allows("pii")
+    log_identity_read(key.key_id, identity_id, identity.get("profile"), masked=not whole)
+    if whole:
+        return identity
+    return {**mask_identity(identity), "masked_fields": list(MASKED_FIELDS)}
 
 
 @router.post("/resolve", response_model=ResolveResponse, tags=["identities"])
 async def resolve(
     body: ResolveRequest,
     request: Request,
-    key: ApiKey = Depends(require("read")),
-    register: Annotated[bool, Query(description="Publish an unmatched input to idr.profiles.")] = False,
+    key: ApiKey = Depends(require("read", "resolve")),
+    register: Annotated[
+        bool, Query(description="Publish an unmatched input to idr.profiles (source 'api').")
+    ] = False,
 ) -> dict[str, Any]:
     """Deterministic look-up on strong identifiers, else the trained model over blocked candidates.
 
@@ -119,6 +144,19 @@ def _resolve(state: AppState, fields: dict[str, Any], register: bool) -> dict[st
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, f"could not publish: {type(exc).__name__}"
             ) from exc
+    if not result.matched:
+        # Nothing matched: no score, explanation or candidate count, which would describe the
+        # closest other person (how many share the query's name, where they agree).
+        return {
+            "identity_id": None,
+            "matched": False,
+            "method": "none",
+            "probability": None,
+            "matched_on": None,
+            "explanation": [],
+            "candidates_scored": None,
+            "registered_record_id": registered,
+        }
     return {
         "identity_id": result.identity_id,
         "matched": result.matched,
@@ -131,14 +169,13 @@ def _resolve(state: AppState, fields: dict[str, Any], register: bool) -> dict[st
     }
 
 
-@router.get("/similar", response_model=SimilarResponse, tags=["identities"])
-def similar(
-    request: Request,
-    email: Annotated[str, Query(min_length=3, max_length=320)],
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
-    _: ApiKey = Depends(require("read")),
-) -> dict[str, Any]:
-    """Nearest profiles in the Faiss index to the profile holding ``email`` (or to the e-mail alone)."""
+@router.post("/similar", response_model=SimilarResponse, tags=["identities"])
+def similar(body: SimilarRequest, request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
+    """Nearest profiles in the Faiss index to the profile holding ``email`` (or to the e-mail alone).
+
+    POST with the e-mail in the body: in a GET query string it would land in access logs.
+    """
+    email, k = body.email, body.k
     state = get_state(request)
     normalized = normalize_email(email).value
     if normalized is None:

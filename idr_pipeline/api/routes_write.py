@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
-from idr_pipeline.api.activation import new_activation, run_activation, validate_target
+from idr_pipeline.api.activation import ActivationsBusy, TargetRefused, new_activation, validate_target
 from idr_pipeline.api.auth import require
-from idr_pipeline.api.erasure import SharedIdentifier, erase_subject
+from idr_pipeline.api.erasure import MergedIdentities, SharedIdentifier, erase_subject
 from idr_pipeline.api.keys import ApiKey
 from idr_pipeline.api.models import (
     ActivationCreated,
@@ -34,45 +34,84 @@ def activate_segment(
     segment_id: Id,
     body: ActivationRequest,
     request: Request,
-    background: BackgroundTasks,
-    _: ApiKey = Depends(require("activate")),
+    key: ApiKey = Depends(require("activate", "activations")),
 ) -> dict[str, Any]:
-    """Start exporting a segment; poll ``GET /activations/{id}`` for status and counts."""
+    """Start exporting a segment; poll ``GET /activations/{id}`` (with the same key).
+
+    The export runs on the activation pool, never on the routes' threads; 429 when that pool
+    and its queue are full.
+    """
     state = get_state(request)
     store = state.store()
     if not store.select_rows("segments", {"segment_id": segment_id}):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such segment")
     try:
-        validate_target(body)
-    except ValueError as exc:
+        validate_target(body, state.settings)
+    except TargetRefused as exc:
         raise HTTPException(422, str(exc)) from exc
-    row = new_activation(store, segment_id, body)
-    # Runs on the worker pool after the response; it opens that thread's own connection.
-    background.add_task(lambda: run_activation(state.store(), state.settings, row, body.format))
+    assert state.activations is not None
+    row = new_activation(store, segment_id, body, key.key_id)
+    try:
+        state.activations.submit(row, body.format)
+    except ActivationsBusy as exc:
+        store.update_rows(
+            "activations", {"status": "failed", "error": "refused: activation queue full"},
+            {"activation_id": row["activation_id"]},
+        )  # fmt: skip
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers={"Retry-After": "10"}
+        ) from exc
     return {"activation_id": row["activation_id"], "status": row["status"]}
 
 
 @router.get("/activations/{activation_id}", response_model=ActivationOut, tags=["activations"])
 def get_activation(
-    activation_id: Id, request: Request, _: ApiKey = Depends(require("activate"))
+    activation_id: Id, request: Request, key: ApiKey = Depends(require("activate"))
 ) -> dict[str, Any]:
+    """An activation's status and counts: only for the key that started it (or an admin key);
+    any other key gets 404, as for an activation that does not exist."""
     rows = get_state(request).store().select_rows("activations", {"activation_id": activation_id})
-    if not rows:
+    if not rows or (rows[0].get("owner_key_id") != key.key_id and "admin" not in key.scopes):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such activation")
     return rows[0]
 
 
-@router.delete("/subjects", response_model=ErasureResult, tags=["erasure"])
-def erase(body: ErasureRequest, request: Request, _: ApiKey = Depends(require("admin"))) -> dict[str, Any]:
-    """Erase the identity holding this identifier from the store and the index, and tombstone it.
-
-    The body names the identifier (never the URL, which ends up in access logs). A subject not
-    found is still tombstoned, so records arriving later do not create them.
-    """
+def _erase(body: ErasureRequest, request: Request, key: ApiKey) -> dict[str, Any]:
     try:
-        result = erase_subject(get_state(request), body.id_type, body.value)
-    except SharedIdentifier as exc:
+        result = erase_subject(
+            get_state(request),
+            body.id_type,
+            body.value,
+            key_id=key.key_id,
+            dry_run=body.dry_run,
+            include_merged=body.include_merged,
+        )
+    except (SharedIdentifier, MergedIdentities) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     return result.as_dict()
+
+
+@router.post("/subjects/erase", response_model=ErasureResult, tags=["erasure"])
+def erase_post(
+    body: ErasureRequest, request: Request, key: ApiKey = Depends(require("admin", "erasure"))
+) -> dict[str, Any]:
+    """Erase the identity holding this identifier from the store, the index and (through the
+    purge job) the lake, and tombstone what it held; ``dry_run`` lists what would go.
+
+    The identifier travels in the body, never the URL (which ends up in access logs). A value
+    no identity holds is answered ``not_found`` and tombstones nothing. Identities merged into
+    the subject's are listed, and erased only with ``include_merged`` (else 409). Every request
+    is recorded in the append-only erasure audit.
+    """
+    return _erase(body, request, key)
+
+
+@router.delete("/subjects", response_model=ErasureResult, tags=["erasure"])
+def erase(
+    body: ErasureRequest, request: Request, key: ApiKey = Depends(require("admin", "erasure"))
+) -> dict[str, Any]:
+    """The same as ``POST /subjects/erase``, kept for clients of the first version; some
+    proxies drop a DELETE's body, so prefer the POST."""
+    return _erase(body, request, key)

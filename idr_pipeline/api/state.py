@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Request
 
 from idr_pipeline.api.keys import KeyCache
+from idr_pipeline.api.limits import KeyUseRecorder, RateLimiter
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore, open_store
 
 if TYPE_CHECKING:  # pragma: no cover
+    from idr_pipeline.api.activation import ActivationRunner
     from idr_pipeline.api.resolve import Resolver
     from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
     from idr_pipeline.scoring.fellegi_sunter import MatchModel
@@ -152,6 +154,15 @@ class AppState:
     embedder: Any = None  # callable(list[profile dict]) -> np.ndarray, or None without a model
     publisher: Any = None  # ProfilePublisher for /resolve?register=true
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0.0))
+    limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(
+            {b: "1000000/second" for b in ("default", "resolve", "activations", "erasure")}
+        )
+    )
+    key_use: KeyUseRecorder | None = None
+    activations: ActivationRunner | None = None
+    #: The tombstone key (erasure writes keyed tombstones and audit digests with it).
+    tombstone_key: bytes = field(default=b"", repr=False)
 
     def store(self) -> IdentityStore:
         return self.pool.get()

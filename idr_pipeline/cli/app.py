@@ -225,7 +225,7 @@ def demo(
         console.print(f"  [red]failed[/] {name}")
     console.print(f"demo finished in {time.perf_counter() - started:.1f} s; `make dev` opens the Dagster UI")
     console.print(
-        "API: `.venv/bin/idr keys create --name me --scopes read,activate,admin` prints a key, then "
+        "API: `.venv/bin/idr keys create --name me --scopes read` prints a key, then "
         "`.venv/bin/idr serve` serves http://127.0.0.1:8000/docs (curl examples in the README)"
     )
     if failed:

@@ -6,6 +6,7 @@ through the API, so there is no bootstrap problem of needing an admin key to mak
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -31,6 +32,7 @@ def serve(
     """Run the query and activation API (OpenAPI page at /docs)."""
 
     settings = get_settings()
+    _log_personal_reads()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     console.print(f"serving on http://{bind_host}:{bind_port}  (docs: /docs)")
     uvicorn.run(
@@ -44,6 +46,18 @@ def serve(
     )
 
 
+def _log_personal_reads() -> None:
+    """The personal-read log (key ids and field names, never values) goes to stderr at INFO,
+    whatever uvicorn's own level, unless the deployment configured that logger already."""
+    access = logging.getLogger("idr_pipeline.api.access")
+    if not access.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+        access.propagate = False
+
+
 def _store():
 
     store = open_store(get_settings().store_url)
@@ -54,13 +68,20 @@ def _store():
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
-    scopes: Annotated[str, typer.Option(help="Comma-separated: read, activate, admin.")] = "read",
+    scopes: Annotated[
+        str, typer.Option(help="Comma-separated: read, pii, export, activate, admin. Give the fewest.")
+    ] = "read",
+    expires_days: Annotated[
+        float | None, typer.Option(help="Days until the key stops working (default: never).")
+    ] = None,
 ) -> None:
     """Create a key and print it once: only its SHA-256 is stored."""
 
     with _store() as store:
         try:
-            key_id, key = create_key(store, name, [s.strip() for s in scopes.split(",") if s.strip()])
+            key_id, key = create_key(
+                store, name, [s.strip() for s in scopes.split(",") if s.strip()], expires_days
+            )
         except ValueError as exc:
             console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(code=2) from None
@@ -85,13 +106,15 @@ def keys_list() -> None:
 
     with _store() as store:
         rows = list_keys(store)
-    table = Table("key_id", "name", "scopes", "created_at", "revoked_at")
+    table = Table("key_id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
     for r in rows:
         table.add_row(
             r["key_id"],
             r["name"] or "",
             ",".join(r["scopes"] or []),
             str(r["created_at"]),
+            str(r.get("expires_at") or ""),
+            str(r.get("last_used_at") or ""),
             str(r["revoked_at"] or ""),
         )
     console.print(table)

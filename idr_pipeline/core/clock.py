@@ -14,3 +14,8 @@ def utc_timestamp() -> str:
     ``updated_at`` the identity graph writes, so batch and stream timestamps order together
     as text."""
     return utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def naive_utc_now() -> datetime:
+    """UTC without its zone, as the store's DATETIME columns hold it on every backend."""
+    return utc_now().replace(tzinfo=None)

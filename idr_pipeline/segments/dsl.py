@@ -14,15 +14,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MAX_WITHIN_DAYS = 366
+#: Upper bounds of the numeric leaf arguments: far above any real audience, far below what
+#: overflows a store's 64-bit integers or floats.
+MAX_MIN_COUNT = 1_000_000
+MAX_MIN_TOTAL = 1_000_000_000.0
 #: Limits past which an expression is refused (the API answers 422): each behavioral leaf
 #: costs a scan of the feature window, so width and depth are what make a query expensive.
 MAX_NODES = 64
 MAX_DEPTH = 8
 MAX_IN_VALUES = 500
-#: Bounds of the numeric leaf options: past them no identity can qualify, and both stores' integers
-#: (64-bit) and floats must hold every value a client may send.
-MAX_MIN_COUNT = 1_000_000_000
-MAX_MIN_TOTAL = 1e12
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -220,8 +220,8 @@ class SizeBounds(BaseModel):
 
     model_config = _Strict
 
-    min_share: float = Field(default=0.0, ge=0, le=1)
-    max_share: float = Field(default=1.0, ge=0, le=1)
+    min_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    max_share: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
 
 
 class RuleSegment(BaseModel):
@@ -246,7 +246,7 @@ class PrototypeSegment(BaseModel):
     description: str = ""
     #: Example behaviors rendered like an identity's behavior text ("purchased luxury ...").
     examples: list[str] = Field(default_factory=list)
-    threshold: float = Field(ge=-1, le=1)
+    threshold: float = Field(ge=-1, le=1, allow_inf_nan=False)
     within_days: int = Field(default=90, ge=1, le=MAX_WITHIN_DAYS)
     expected_size: SizeBounds = SizeBounds()
 

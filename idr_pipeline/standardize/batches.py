@@ -14,7 +14,6 @@ Pure functions of pandas frames, so the rules are tested without Spark.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -23,6 +22,7 @@ import pandas as pd
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
 from idr_pipeline.core.sorted_runs import run_starts, whole_runs
+from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.ingest.readers import META_LINE
 from idr_pipeline.standardize import standardize_frame, validate_clean
 from idr_pipeline.standardize.frame import QUARANTINE_REASON, REASONS
@@ -83,6 +83,8 @@ def collapse_exact_duplicates(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Identifier types an erasure tombstone may name, checked on the normalized values.
+#: ``record_id`` tombstones a record itself, so a record linked by name and birth date alone
+#: (no identifier) stays out too.
 TOMBSTONE_TYPES = (
     "email",
     "email_key",
@@ -91,28 +93,27 @@ TOMBSTONE_TYPES = (
     "device_id",
     "anonymous_id",
     "source_customer_key",
+    "record_id",
 )
 
 
-def erased_mask(clean: pd.DataFrame, tombstones: Mapping[str, set[str]]) -> np.ndarray:
-    """Rows whose normalized identifier's SHA-256 is tombstoned.
+def erased_mask(clean: pd.DataFrame, tombstones: Tombstones | Mapping[str, set[str]]) -> np.ndarray:
+    """Rows whose normalized identifier (or record id) is tombstoned.
 
-    Tombstones hold hashes, so each distinct value is hashed rather than the tombstones
-    un-hashed. ``source_customer_key`` is ``source:source_customer_id``, as the identity graph
-    spells it.
+    Tombstones hold keyed digests (and, from older stores, plain SHA-256), so each distinct
+    value is digested rather than the tombstones reversed (see idr_pipeline.core.tombstones).
+    ``source_customer_key`` is ``source:source_customer_id``, as the identity graph spells it.
+    A plain mapping is read as id_type -> plain SHA-256 set.
     """
+    tombstones = Tombstones.coerce(tombstones)
     hit = np.zeros(len(clean), dtype=bool)
+    types = tombstones.types()
     for id_type in TOMBSTONE_TYPES:
-        hashes = tombstones.get(id_type)
-        if not hashes:
+        if id_type not in types:
             continue
         values = _identifier_values(clean, id_type)
         codes, uniques = pd.factorize(values)
-        found = np.fromiter(
-            (hashlib.sha256(u.encode()).hexdigest() in hashes for u in uniques),
-            dtype=bool,
-            count=len(uniques),
-        )
+        found = tombstones.matches(id_type, [str(u) for u in uniques])
         hit |= np.append(found, False)[codes]
     return hit
 
@@ -171,7 +172,9 @@ def raw_json(raw: pd.DataFrame) -> list[str]:
 
 
 def clean_rows(
-    raw: pd.DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None = None
+    raw: pd.DataFrame,
+    default_region: str,
+    tombstones: Tombstones | Mapping[str, set[str]] | None = None,
 ) -> pd.DataFrame:
     """Each distinct raw row once, standardized, with its :data:`OUTCOME`.
 
@@ -221,7 +224,9 @@ def staged(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def clean_sorted_partition(
-    batches: Iterable[pd.DataFrame], default_region: str, tombstones: Mapping[str, set[str]] | None = None
+    batches: Iterable[pd.DataFrame],
+    default_region: str,
+    tombstones: Tombstones | Mapping[str, set[str]] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """:func:`clean_rows` over a partition's Arrow batches, sorted by :data:`PARTITION_KEY`."""
     for rows in whole_runs(batches, [PARTITION_KEY]):

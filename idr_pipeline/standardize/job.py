@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.ingest.landing import raw_source_path
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
@@ -156,7 +157,7 @@ def _staged_schema() -> T.StructType:
     return T.StructType([*_clean_schema().fields, T.StructField(OUTCOME, T.StringType())])
 
 
-def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
+def clean_partitions(default_region: str, tombstones: Tombstones | Mapping[str, set[str]]):
     """A mapInPandas function over partitions sorted by the partition key; imports on the worker."""
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -169,7 +170,10 @@ def clean_partitions(default_region: str, tombstones: Mapping[str, set[str]]):
 
 
 def clean_profiles(
-    raw: DataFrame, default_region: str, tombstones: Mapping[str, set[str]] | None, staging: str
+    raw: DataFrame,
+    default_region: str,
+    tombstones: Tombstones | Mapping[str, set[str]] | None,
+    staging: str,
 ) -> CleanResult:
     """One shuffle of the parsed rows by record id; the rest happens per sorted partition.
 
@@ -194,7 +198,7 @@ def clean_profiles(
         parsed.select(*CONTENT_COLUMNS, *META_COLUMNS, key.alias(PARTITION_KEY))
         .repartition(PARTITION_KEY)
         .sortWithinPartitions(PARTITION_KEY)
-        .mapInPandas(clean_partitions(default_region, dict(tombstones or {})), _staged_schema())
+        .mapInPandas(clean_partitions(default_region, Tombstones.coerce(tombstones)), _staged_schema())
         .write.mode("overwrite")
         .options(**PLAIN_ENCODED)
         .partitionBy(OUTCOME)

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from idr_pipeline.core.catalog import CLEAN, CLEANING_STAGING, ERASED, QUARANTINE
 from idr_pipeline.core.lake import Lake
+from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.standardize.job import clean_profiles, read_mapped_raw
 
@@ -48,7 +49,7 @@ def run_cleaning(
     lake: Lake,
     mappings: dict[str, SourceMapping],
     default_region: str,
-    tombstones: dict[str, set[str]],
+    tombstones: Tombstones,
 ) -> CleaningStats:
     """``tombstones``: the store's erasure tombstones (id_type -> hashes); rows carrying one are
     erased, not cleaned (see ``idr_pipeline.store.tombstones.load_tombstones``)."""

@@ -42,6 +42,10 @@ Row = Mapping[str, Any]
 _ABSENT = object()
 
 
+class QueryTimeout(Exception):
+    """A statement ran past the time it was given and the backend interrupted it."""
+
+
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
@@ -478,6 +482,32 @@ class IdentityStore(ABC):
             for row in self._query(sql, params)
         ]
 
+    def update_rows(self, table: str, values: Mapping[str, Any], where: Mapping[str, Any]) -> int:
+        """``UPDATE table SET values WHERE where`` for the named columns only, in one transaction.
+
+        For changing one column of rows that other writers also change (a key's last use beside
+        its revocation), where read-modify-upsert of the whole row could undo their write.
+        """
+        if not where or not values:
+            raise ValueError("update_rows needs values and at least one filter")
+        spec = TABLES[table]
+        now = datetime.now(UTC).replace(tzinfo=None)
+        sets, params = [], []
+        for name, value in values.items():
+            sets.append(f"{spec.column(name).name} = {self.placeholder}")
+            params.append(self._pipeline(spec.column(name))(value, now))
+        clause, where_params = self._where(spec, where)
+        with self._transaction():
+            return self._execute(
+                f"UPDATE {spec.name} SET {', '.join(sets)}{clause}", [*params, *where_params]
+            )
+
+    def append_rows(self, table: str, rows: Iterable[Row]) -> None:
+        """Plain INSERTs in one transaction: for append-only tables, where a key seen twice is
+        an error rather than an update."""
+        with self._transaction():
+            self._insert_rows(TABLES[table], rows)
+
     def count_rows(self, table: str, where: Mapping[str, Any] | None = None) -> int:
         spec = TABLES[table]
         clause, params = self._where(spec, where or {})
@@ -591,12 +621,37 @@ class IdentityStore(ABC):
             raise ValueError("query() runs SELECT statements only")
         return self._query(sql, params)
 
+    def query_with_timeout(
+        self, sql: str, params: Sequence[Any] = (), timeout_seconds: float = 0.0
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`query` interrupted by the backend after ``timeout_seconds`` (QueryTimeout);
+        0 means no limit. A backend that cannot interrupt a statement runs it unlimited."""
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise ValueError("query() runs SELECT statements only")
+        if timeout_seconds <= 0:
+            return self._query(sql, params)
+        return self._query_with_timeout(sql, params, timeout_seconds)
+
+    def _query_with_timeout(
+        self, sql: str, params: Sequence[Any], timeout_seconds: float
+    ) -> list[tuple[Any, ...]]:
+        return self._query(sql, params)
+
     def tombstone_hashes(self) -> dict[str, set[str]]:
-        """id_type -> SHA-256 hex of every erased normalized value, for the cleaning step."""
+        """id_type -> plain SHA-256 hex of values erased before tombstones were keyed (legacy)."""
         out: dict[str, set[str]] = defaultdict(set)
-        for id_type, digest in self._query("SELECT id_type, value_sha256 FROM tombstones"):
+        for id_type, digest in self._query(
+            "SELECT id_type, value_sha256 FROM tombstones WHERE scheme IS NULL"
+        ):
             out[id_type].add(digest)
         return dict(out)
+
+    def tombstone_rows(self) -> list[tuple[str, str, str | None, str | None]]:
+        """(id_type, digest, scheme, key_id) of every tombstone; scheme None is plain SHA-256."""
+        return [
+            (str(t), str(d), s, k)
+            for t, d, s, k in self._query("SELECT id_type, value_sha256, scheme, key_id FROM tombstones")
+        ]
 
     def table_counts(self) -> dict[str, int]:
         """Row count per table, for run summaries and the 'a second run changes nothing' check."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idr_pipeline.store.tables import TABLES, TableSpec
+from idr_pipeline.store.tables import TABLES, Column, TableSpec
 
 _TABLE_OPTIONS_MYSQL = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _TABLE_OPTIONS_SINGLESTORE = "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -72,6 +72,8 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "tombstones": SingleStoreLayout(("id_type", "value_sha256"), ("id_type", "value_sha256")),
     "api_keys": SingleStoreLayout(("key_id",), ("key_id",), (("key_sha256",),)),
     "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),
+    "erasure_audit": SingleStoreLayout(("audit_id",), ("recorded_at",), (("request_id",),)),
+    "purge_requests": SingleStoreLayout(("request_id",), ("request_id",), (("status",),)),
 }
 
 
@@ -114,3 +116,18 @@ def singlestore_ddl(spec: TableSpec) -> str:
 def all_ddl(singlestore: bool) -> list[str]:
     render = singlestore_ddl if singlestore else mysql_ddl
     return [render(spec) for spec in TABLES.values()]
+
+
+def add_column_ddl(spec: TableSpec, column: Column) -> str:
+    """ALTER TABLE adding a column a store created before the column existed (always nullable:
+    rows already there have no value for it)."""
+    return f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {column.sql_type} NULL"
+
+
+def append_only_triggers_ddl(table: str) -> list[str]:
+    """Triggers refusing UPDATE and DELETE on ``table`` (MariaDB/MySQL; SingleStore has none)."""
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} BEFORE {event} ON {table} "
+        f"FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{table} is append-only'"
+        for event in ("UPDATE", "DELETE")
+    ]

@@ -7,15 +7,18 @@ asking the server what it is rather than trusting the URL scheme.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import singlestoredb as s2
 
-from idr_pipeline.store.base import IdentityStore
-from idr_pipeline.store.singlestore_ddl import all_ddl
-from idr_pipeline.store.tables import TableSpec
+from idr_pipeline.store.base import IdentityStore, QueryTimeout
+from idr_pipeline.store.singlestore_ddl import add_column_ddl, all_ddl, append_only_triggers_ddl
+from idr_pipeline.store.tables import APPEND_ONLY, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
 
 #: Schemes accepted for this backend; the client itself only needs the host/user/db part.
 SERVER_SCHEMES = ("singlestoredb", "mysql", "mariadb")
@@ -63,6 +66,23 @@ class SingleStoreIdentityStore(IdentityStore):
         # DDL commits implicitly on MySQL, so it runs outside _transaction.
         for statement in all_ddl(self._singlestore):
             self._query(statement)
+        # A store created before a column was added gets it now (nullable).
+        present: dict[str, set[str]] = {}
+        for table, column in self._query(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+        ):
+            present.setdefault(str(table).lower(), set()).add(str(column).lower())
+        for spec in TABLES.values():
+            for column in spec.columns:
+                if column.name.lower() not in present.get(spec.name.lower(), set()):
+                    self._query(add_column_ddl(spec, column))
+        if not self._singlestore:
+            for table in APPEND_ONLY:
+                for statement in append_only_triggers_ddl(table):
+                    try:
+                        self._query(statement)
+                    except s2.Error as exc:  # no TRIGGER privilege: the table stays insert-only in code
+                        log.warning("could not make %s append-only in the database: %s", table, exc)
 
     def close(self) -> None:
         self._conn.close()
@@ -85,6 +105,41 @@ class SingleStoreIdentityStore(IdentityStore):
             return list(cursor.fetchall()) if cursor.description else []
         finally:
             cursor.close()
+
+    #: Server errors that mean "statement interrupted by its time limit": MariaDB's
+    #: max_statement_time (1969) and MySQL's max_execution_time (3024).
+    TIMEOUT_ERRORS = (1969, 3024)
+
+    def _query_with_timeout(
+        self, sql: str, params: Sequence[Any], timeout_seconds: float
+    ) -> list[tuple[Any, ...]]:
+        """MariaDB: ``SET STATEMENT max_statement_time = s FOR <select>``; MySQL: the
+        ``MAX_EXECUTION_TIME(ms)`` optimizer hint. SingleStore has neither (its resource pools'
+        QUERY_TIMEOUT is set by the operator), so there the statement runs unlimited."""
+        flavor = self._flavor()
+        if flavor == "mariadb":
+            sql = f"SET STATEMENT max_statement_time = {float(timeout_seconds):.3f} FOR {sql}"
+        elif flavor == "mysql":
+            head, _, rest = sql.lstrip().partition(" ")
+            sql = f"{head} /*+ MAX_EXECUTION_TIME({max(1, int(timeout_seconds * 1000))}) */ {rest}"
+        try:
+            return self._query(sql, params)
+        except s2.Error as exc:
+            if exc.args and exc.args[0] in self.TIMEOUT_ERRORS:
+                raise QueryTimeout(f"statement interrupted after {timeout_seconds:g} s") from exc
+            raise
+
+    def _flavor(self) -> str:
+        """'singlestore', 'mariadb' or 'mysql', asked of the server once per connection."""
+        flavor = getattr(self, "_server_flavor", None)
+        if flavor is None:
+            if self._singlestore:
+                flavor = "singlestore"
+            else:
+                version = str(self._query("SELECT VERSION()")[0][0])
+                flavor = "mariadb" if "mariadb" in version.lower() else "mysql"
+            self._server_flavor = flavor
+        return flavor
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         # DELETE/UPDATE counts are exact on MySQL; only upserts report 2-per-update (see base).

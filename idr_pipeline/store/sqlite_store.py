@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from idr_pipeline.store.base import IdentityStore
-from idr_pipeline.store.tables import TABLES, Column, TableSpec
+from idr_pipeline.store.base import IdentityStore, QueryTimeout
+from idr_pipeline.store.tables import APPEND_ONLY, TABLES, Column, TableSpec
 
 _AFFINITY = {
     "str": "TEXT",
@@ -51,6 +52,15 @@ def sqlite_ddl(spec: TableSpec) -> list[str]:
     return statements
 
 
+def sqlite_append_only_triggers(table: str) -> list[str]:
+    """Triggers refusing UPDATE and DELETE on ``table``."""
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} BEFORE {event} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+        for event in ("UPDATE", "DELETE")
+    ]
+
+
 class SqliteIdentityStore(IdentityStore):
     """SQLite in WAL mode: readers (the API) keep reading while a load commits.
 
@@ -86,6 +96,17 @@ class SqliteIdentityStore(IdentityStore):
             for spec in TABLES.values():
                 for statement in sqlite_ddl(spec):
                     self._conn.execute(statement)
+                # A store created before a column was added gets it now (nullable, so existing
+                # rows read NULL).
+                have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({spec.name})")}
+                for column in spec.columns:
+                    if column.name not in have:
+                        self._conn.execute(
+                            f"ALTER TABLE {spec.name} ADD COLUMN {column.name} {_AFFINITY[column.kind]}"
+                        )
+            for table in APPEND_ONLY:
+                for statement in sqlite_append_only_triggers(table):
+                    self._conn.execute(statement)
 
     def close(self) -> None:
         self._conn.close()
@@ -107,6 +128,33 @@ class SqliteIdentityStore(IdentityStore):
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._conn.executemany(sql, rows)
+
+    #: SQLite virtual-machine instructions between two looks at the clock.
+    PROGRESS_STEPS = 10_000
+
+    def _query_with_timeout(
+        self, sql: str, params: Sequence[Any], timeout_seconds: float
+    ) -> list[tuple[Any, ...]]:
+        """A progress handler checks the clock every PROGRESS_STEPS instructions and makes
+        SQLite abandon the statement once the deadline passed (``OperationalError:
+        interrupted``). The connection is this thread's own, so no other statement shares it."""
+        deadline = time.monotonic() + timeout_seconds
+        timed_out = False
+
+        def past_deadline() -> int:
+            nonlocal timed_out
+            timed_out = time.monotonic() > deadline
+            return 1 if timed_out else 0
+
+        self._conn.set_progress_handler(past_deadline, self.PROGRESS_STEPS)
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if timed_out:
+                raise QueryTimeout(f"statement interrupted after {timeout_seconds:g} s") from exc
+            raise
+        finally:
+            self._conn.set_progress_handler(None, 0)
 
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._conn.execute(sql, tuple(params)).rowcount

@@ -298,8 +298,11 @@ EVENT_AGGREGATE_RUNS = TableSpec(
 
 # ------------------------------------------------------------------ API
 
-# Erasure tombstones: the SHA-256 of a normalized identifier value, never the value itself, so
+# Erasure tombstones: a digest of a normalized identifier value, never the value itself, so
 # the tombstone does not re-store what was erased. Pipeline runs drop raw records carrying one.
+# ``value_sha256`` holds the digest of ``scheme``: "hmac-sha256" (HMAC under the tombstone key,
+# whose fingerprint is ``key_id``; see idr_pipeline.core.tombstones), or NULL for the plain
+# SHA-256 of stores written before keyed tombstones, which are checked until rewritten.
 TOMBSTONES = TableSpec(
     name="tombstones",
     columns=(
@@ -307,14 +310,22 @@ TOMBSTONES = TableSpec(
         _key("value_sha256", "CHAR(64)"),
         Column("request_id", "VARCHAR(64)"),
         _now("erased_at", "insert_only"),
+        Column("scheme", "VARCHAR(16)"),
+        Column("key_id", "VARCHAR(32)"),
     ),
     probe_eq=("id_type",),
     probe_in="value_sha256",
 )
 
-API_KEY_SCOPES = frozenset({"read", "activate", "admin"})
+#: ``read``: look-ups by what the caller names (an identity id, a profile to resolve, an e-mail
+#: for neighbors), audience counts and the segment catalog, with national id and date of
+#: birth masked. ``pii``: those fields whole. ``export``: listing identities the server picks
+#: (audience pages, segment members). ``activate``: activations and ``register=true``.
+#: ``admin``: erasure and detailed health; satisfies every other scope.
+API_KEY_SCOPES = frozenset({"read", "pii", "export", "activate", "admin"})
 
 # API keys are stored as SHA-256 hashes; ``scopes`` is a JSON list drawn from API_KEY_SCOPES.
+# A key past ``expires_at`` is refused; ``last_used_at`` is written at most once a minute.
 API_KEYS = TableSpec(
     name="api_keys",
     columns=(
@@ -324,6 +335,8 @@ API_KEYS = TableSpec(
         Column("scopes", "TEXT", kind="json"),
         _now("created_at", "insert_only"),
         Column("revoked_at", "DATETIME(6)", kind="datetime"),
+        Column("expires_at", "DATETIME(6)", kind="datetime"),
+        Column("last_used_at", "DATETIME(6)", kind="datetime"),
     ),
     indexes=(("key_sha256",),),
     probe_in="key_id",
@@ -343,10 +356,59 @@ ACTIVATIONS = TableSpec(
         Column("error", "TEXT"),
         _now("created_at", "insert_only"),
         _now("updated_at", "touch"),
+        # The key that started it: only that key (or an admin key) may read it.
+        Column("owner_key_id", "VARCHAR(64)"),
     ),
     indexes=(("segment_id",),),
     probe_in="activation_id",
 )
+
+ERASURE_ACTIONS = frozenset({"erase", "dry_run", "purge"})
+
+# Append-only trail of erasure requests and lake purges: who asked (key id), what (the id type
+# and the HMAC of the value under the tombstone key, never the value), the outcome and the
+# counts. Rows are only ever inserted; SQLite and MariaDB/MySQL refuse UPDATE and DELETE on it
+# with triggers (see ``APPEND_ONLY``).
+ERASURE_AUDIT = TableSpec(
+    name="erasure_audit",
+    columns=(
+        _key("audit_id", "VARCHAR(64)"),
+        _now("recorded_at", "insert_only"),
+        Column("request_id", "VARCHAR(64)"),
+        Column("key_id", "VARCHAR(64)"),
+        Column("action", "VARCHAR(16)", nullable=False, default="erase", allowed=ERASURE_ACTIONS),
+        Column("outcome", "VARCHAR(32)", nullable=False, default=""),
+        Column("id_type", "VARCHAR(32)"),
+        Column("value_digest", "CHAR(64)"),
+        Column("include_merged", "INT", kind="int", nullable=False, default=0),
+        Column("counts", "TEXT", kind="json"),
+    ),
+    indexes=(("request_id",),),
+    probe_in="audit_id",
+)
+
+PURGE_STATUSES = frozenset({"pending", "running", "done", "failed"})
+
+# Lake purges the erasures asked for; the purge job (defs/privacy) takes the pending ones. The
+# erased identity and record ids are kept only until the purge is done, then cleared.
+PURGE_REQUESTS = TableSpec(
+    name="purge_requests",
+    columns=(
+        _key("request_id", "VARCHAR(64)"),
+        Column("status", "VARCHAR(16)", nullable=False, default="pending", allowed=PURGE_STATUSES),
+        Column("identity_ids", "TEXT", kind="json"),
+        Column("record_ids", "TEXT", kind="json"),
+        _now("requested_at", "insert_only"),
+        Column("finished_at", "DATETIME(6)", kind="datetime"),
+        Column("counts", "TEXT", kind="json"),
+        Column("error", "TEXT"),
+    ),
+    indexes=(("status",),),
+    probe_in="request_id",
+)
+
+#: Tables whose rows may be inserted but never changed or deleted.
+APPEND_ONLY = (ERASURE_AUDIT.name,)
 
 TABLES: dict[str, TableSpec] = {
     t.name: t
@@ -365,5 +427,7 @@ TABLES: dict[str, TableSpec] = {
         TOMBSTONES,
         API_KEYS,
         ACTIVATIONS,
+        ERASURE_AUDIT,
+        PURGE_REQUESTS,
     )
 }

@@ -143,6 +143,9 @@ def make_settings(tmp_path: Path, store_url: str, **overrides: object) -> IdrSet
         "embedding_model_path": "",  # random test vectors: no MiniLM in these tests
         "api_max_body_bytes": 16 * 1024,
         "api_activation_batch_size": 10,
+        # Key files in the test's folder: generated on first use, as on a laptop.
+        "tombstone_key_file": str(tmp_path / "secrets" / "tombstone.key"),
+        "webhook_signing_key_file": str(tmp_path / "secrets" / "webhook.key"),
     }
     values.update(overrides)
     return IdrSettings(**values)
@@ -156,7 +159,10 @@ def _open_api(tmp_path: Path, store_url: str, **overrides: object) -> Iterator[A
     seed_index(Path(settings.index_dir))
     keys = {
         "read": create_key(store, "reader", ["read"])[1],
+        "pii": create_key(store, "pii reader", ["read", "pii"])[1],
+        "export": create_key(store, "exporter", ["read", "export"])[1],
         "activate": create_key(store, "activator", ["read", "activate"])[1],
+        "activate2": create_key(store, "other activator", ["read", "activate"])[1],
         "admin": create_key(store, "admin", ["admin"])[1],
     }
     try:

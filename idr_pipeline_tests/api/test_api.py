@@ -43,14 +43,17 @@ def _api_on_sqlite(tmp_path: Path, **overrides: object) -> Iterator[Api]:
     ("method", "path", "scope", "body"),
     [
         ("GET", "/identities/id-001", "read", None),
+        ("GET", "/health/details", "read", None),
         ("POST", "/resolve", "read", {"email": "alice.smith@gmail.com"}),
-        ("GET", "/similar?email=alice.smith@gmail.com", "read", None),
-        ("POST", "/audiences/query", "read", {"expression": {"in_segment": "vip"}}),
+        ("POST", "/similar", "read", {"email": "alice.smith@gmail.com"}),
+        ("POST", "/audiences/query", "read", {"expression": {"in_segment": "vip"}, "count_only": True}),
+        ("POST", "/audiences/query", "export", {"expression": {"in_segment": "vip"}}),
         ("GET", "/segments", "read", None),
-        ("GET", "/segments/vip/members", "read", None),
+        ("GET", "/segments/vip/members", "export", None),
         ("POST", "/segments/vip/activations", "activate", {"destination": "file", "target": "x.csv"}),
         ("GET", "/activations/nope", "activate", None),
         ("DELETE", "/subjects", "admin", {"id_type": "email", "value": "nobody@example.com"}),
+        ("POST", "/subjects/erase", "admin", {"id_type": "email", "value": "nobody@example.com"}),
     ],
 )
 def test_auth_paths(api: Api, method: str, path: str, scope: str, body: dict | None) -> None:
@@ -58,7 +61,7 @@ def test_auth_paths(api: Api, method: str, path: str, scope: str, body: dict | N
     assert call({}).status_code == 401
     assert call({"X-API-Key": "idr_bogus_key"}).status_code == 401
     assert call({"Authorization": "Bearer not-even-prefixed"}).status_code == 401
-    weaker = {"read": None, "activate": "read", "admin": "activate"}[scope]
+    weaker = {"read": None, "export": "read", "activate": "read", "admin": "activate"}[scope]
     if weaker:
         assert call(api.h(weaker)).status_code == 403
     ok = call(api.h(scope)).status_code
@@ -123,21 +126,25 @@ def test_unknown_fields_are_refused(api: Api) -> None:
 
 
 def test_health_reports_store_index_and_model(api: Api) -> None:
-    body = api.client.get("/health").json()
+    assert api.client.get("/health").json() == {"status": "ok"}  # liveness only, without a key
+    body = api.client.get("/health/details", headers=api.h("read")).json()
     assert body["status"] == "ok"
-    assert body["store"] == {"ok": True, "backend": "sqlite", "identities": 4 + EXTRA + 1}
+    assert body["store"] == {"ok": True, "backend": "sqlite"}
     assert body["index"]["vectors"] == 8 and body["index"]["supports_removal"]
     assert body["model"]["loaded"] and body["model"]["blocking_index_identities"] == 4 + EXTRA
 
 
 def test_docs_and_schema(api: Api) -> None:
     assert api.client.get("/docs").status_code == 200
-    paths = api.client.get("/openapi.json").json()["paths"]
-    assert {"/health", "/resolve", "/similar", "/audiences/query", "/subjects"} <= set(paths)
+    schema = api.client.get("/openapi.json").json()
+    paths = schema["paths"]
+    assert {"/health", "/resolve", "/similar", "/audiences/query", "/subjects", "/subjects/erase"} <= set(
+        paths
+    )
 
 
 def test_get_identity(api: Api) -> None:
-    body = api.client.get("/identities/id-001", headers=api.h("read")).json()
+    body = api.client.get("/identities/id-001", headers=api.h("pii")).json()
     assert body["profile"]["email"] == "alice.smith@gmail.com"
     assert {"id_type": "email_key", "id_value": "alicesmith@gmail.com"} in body["identifiers"]
     assert [r["record_id"] for r in body["records"]] == ["crm-id-001-0", "web-id-001-1"]
@@ -216,6 +223,7 @@ def test_resolve_probabilistic_with_explanation(api: Api) -> None:
 def test_resolve_unmatched_and_empty(api: Api) -> None:
     r = api.client.post("/resolve", json={"first_name": "Nobody", "dob": "1911-01-01"}, headers=api.h("read"))
     assert r.json()["matched"] is False and r.json()["identity_id"] is None
+    assert r.json()["probability"] is None and r.json()["explanation"] == []
     assert api.client.post("/resolve", json={}, headers=api.h("read")).status_code == 422
 
 
@@ -238,12 +246,16 @@ def test_similar_returns_neighbors_with_scores(api: Api) -> None:
     # Stand-in embedder: the stored vector of Alice's first record for any profile of hers.
     vector = state.index.index.reconstruct(state.index._id_of["crm-id-001-0"]).reshape(1, -1)
     state.embedder = lambda rows: vector
-    body = api.client.get("/similar?email=ALICE.SMITH@gmail.com&k=3", headers=api.h("read")).json()
+    body = api.client.post(
+        "/similar", json={"email": "ALICE.SMITH@gmail.com", "k": 3}, headers=api.h("read")
+    ).json()
     assert body["query_identity_id"] == "id-001"
     assert len(body["neighbors"]) == 3
     assert all(n["identity_id"] != "id-001" for n in body["neighbors"])  # her own records excluded
     assert body["neighbors"][0]["score"] >= body["neighbors"][-1]["score"]
-    assert api.client.get("/similar?email=not-an-email&k=3", headers=api.h("read")).status_code == 422
+    assert (
+        api.client.post("/similar", json={"email": "not-an-email"}, headers=api.h("read")).status_code == 422
+    )
 
 
 # ------------------------------------------------------------------ audiences and segments
@@ -252,7 +264,7 @@ def test_similar_returns_neighbors_with_scores(api: Api) -> None:
 def test_audience_query_combines_and_paginates(api: Api) -> None:
     expr = {"all": [{"attribute": {"field": "country", "in": ["us"]}}, {"not": {"in_segment": "vip"}}]}
     first = api.client.post(
-        "/audiences/query", json={"expression": expr, "limit": 5}, headers=api.h("read")
+        "/audiences/query", json={"expression": expr, "limit": 5}, headers=api.h("export")
     ).json()
     # US people: id-004 and the odd fillers (18); Alice and Bob are in vip.
     assert first["count"] == 1 + EXTRA // 2
@@ -260,13 +272,15 @@ def test_audience_query_combines_and_paginates(api: Api) -> None:
     cursor = first["next_cursor"]
     while cursor:
         page = api.client.post(
-            "/audiences/query", json={"expression": expr, "limit": 5, "cursor": cursor}, headers=api.h("read")
+            "/audiences/query",
+            json={"expression": expr, "limit": 5, "cursor": cursor},
+            headers=api.h("export"),
         ).json()
         seen += page["identities"]
         cursor = page["next_cursor"]
     assert len(seen) == len(set(seen)) == first["count"] and seen == sorted(seen)
     age = {"any": [{"age": {"min": 40, "max": 50}}, {"in_segment": "vip"}]}
-    body = api.client.post("/audiences/query", json={"expression": age}, headers=api.h("read")).json()
+    body = api.client.post("/audiences/query", json={"expression": age}, headers=api.h("export")).json()
     assert {"id-001", "id-002"} <= set(body["identities"])
 
 
@@ -280,8 +294,9 @@ def test_audience_query_combines_and_paginates(api: Api) -> None:
     ],
 )
 def test_costly_or_malformed_expressions_are_422(api: Api, expression: dict) -> None:
-    r = api.client.post("/audiences/query", json={"expression": expression}, headers=api.h("read"))
-    assert r.status_code == 422
+    for key, count_only in (("read", True), ("export", False)):
+        body = {"expression": expression, "count_only": count_only}
+        assert api.client.post("/audiences/query", json=body, headers=api.h(key)).status_code == 422
 
 
 def test_bad_cursor_is_422(api: Api) -> None:
@@ -299,12 +314,12 @@ def test_segments_and_members_pagination(api: Api) -> None:
     members, cursor = [], None
     while True:
         url = "/segments/big/members?limit=7" + (f"&cursor={cursor}" if cursor else "")
-        page = api.client.get(url, headers=api.h("read")).json()
+        page = api.client.get(url, headers=api.h("export")).json()
         members += [m["identity_id"] for m in page["members"]]
         if not (cursor := page["next_cursor"]):
             break
     assert len(members) == len(set(members)) == EXTRA
-    assert api.client.get("/segments/none/members", headers=api.h("read")).status_code == 404
+    assert api.client.get("/segments/none/members", headers=api.h("export")).status_code == 404
 
 
 # ------------------------------------------------------------------ activations
@@ -344,6 +359,7 @@ def test_activation_to_customer_match_file(api: Api) -> None:
         {"destination": "file", "target": "../escape.csv"},
         {"destination": "file", "target": "/etc/passwd"},
         {"destination": "kafka", "target": "bad topic!"},
+        {"destination": "kafka", "target": "idr.events"},
         {"destination": "webhook", "target": "file:///etc/passwd"},
         {"destination": "ftp", "target": "x"},
     ],
@@ -391,7 +407,7 @@ def _read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 30.0
 
 def test_activation_to_kafka_topic(api: Api, kafka_bootstrap: str) -> None:
     api.settings.kafka_bootstrap_servers = kafka_bootstrap
-    topic = f"test-activation-{time.time_ns()}"
+    topic = f"idr-activation.test-{time.time_ns()}"
     r = api.client.post(
         "/segments/big/activations", json={"destination": "kafka", "target": topic}, headers=api.h("activate")
     )
@@ -409,16 +425,19 @@ def test_activation_to_kafka_topic(api: Api, kafka_bootstrap: str) -> None:
     assert "email" not in messages[0]  # only hashes leave the store
 
 
-def test_activation_to_webhook(api: Api) -> None:
+def test_activation_to_webhook(tmp_path: Path) -> None:
+    """A signed POST per batch to an allowed host (loopback, so only in dev mode)."""
+    import hashlib
+    import hmac
     import json
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    received: list[dict] = []
+    received: list[tuple[dict, dict]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's spelling
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), {"raw": body, "json": json.loads(body)}))
             self.send_response(204)
             self.end_headers()
 
@@ -427,8 +446,10 @@ def test_activation_to_webhook(api: Api) -> None:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    overrides = {"webhook_allowed_hosts": "127.0.0.1", "webhook_dev_mode": True}
+    with _api_on_sqlite(tmp_path, **overrides) as api:
+        port = server.server_address[1]
+        url = f"http://127.0.0.1:{port}/hook"
         r = api.client.post(
             "/segments/vip/activations",
             json={"destination": "webhook", "target": url},
@@ -436,17 +457,25 @@ def test_activation_to_webhook(api: Api) -> None:
         )
         status = _wait_activation(api, r.json()["activation_id"])
         assert status["status"] == "succeeded" and status["counts"]["batches"] == 1
-        assert received[0]["segment_id"] == "vip" and len(received[0]["members"]) == 2
-        # A refusing endpoint fails the activation, with the reason in the status.
+        headers, body = received[0]
+        assert body["json"]["segment_id"] == "vip" and len(body["json"]["members"]) == 2
+        # The receiver's check: HMAC-SHA256 over "<timestamp>.<body>" with the signing key.
+        key = Path(api.settings.webhook_signing_key_file).read_text().strip().encode()
+        timestamp = headers["X-IDR-Timestamp"]
+        expected = hmac.new(key, timestamp.encode() + b"." + body["raw"], hashlib.sha256).hexdigest()
+        assert headers["X-IDR-Signature"] == f"v1={expected}"
+        assert abs(time.time() - int(timestamp)) < 60
+        # A refusing endpoint fails the activation; the error names no address or port.
+        dead_url = f"http://127.0.0.1:{port + 1}/x"
         dead = api.client.post(
             "/segments/vip/activations",
-            json={"destination": "webhook", "target": f"http://127.0.0.1:{server.server_address[1] + 1}/x"},
+            json={"destination": "webhook", "target": dead_url},
             headers=api.h("activate"),
         )
         failed = _wait_activation(api, dead.json()["activation_id"])
-        assert failed["status"] == "failed" and failed["error"]
-    finally:
-        server.shutdown()
+        assert failed["status"] == "failed" and failed["error"] == "could not connect to the webhook"
+        assert str(port + 1) not in failed["error"] and "127.0.0.1" not in failed["error"]
+    server.shutdown()
 
 
 # ------------------------------------------------------------------ erasure (API side)
@@ -463,16 +492,17 @@ def test_erasure_removes_everything_and_writes_tombstones(api: Api) -> None:
     api.store.publish_event_aggregates(
         aggregates, {"as_of": "2025-03-31T00:00:00", "events": 6, "unresolved": 0, "other_types": 0}
     )
-    r = api.client.request(
-        "DELETE",
-        "/subjects",
-        json={"id_type": "email", "value": "Alice.Smith@GMAIL.com"},
+    r = api.client.post(
+        "/subjects/erase",
+        json={"id_type": "email", "value": "Alice.Smith@GMAIL.com", "include_merged": True},
         headers=api.h("admin"),
     )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["identities"] == ["id-001", "id-old"] and body["records"] == 2
-    assert body["index_vectors_removed"] == 2 and body["tombstones_written"] >= 5
+    assert body["merged_identities"] == ["id-old"] and body["outcome"] == "erased"
+    # 5 identifiers (email, email_key, phone, national_id, device_id) and 2 record ids.
+    assert body["index_vectors_removed"] == 2 and body["tombstones_written"] == 7
     store = api.store
     for table, column in [
         ("identities", "identity_id"),
@@ -491,12 +521,22 @@ def test_erasure_removes_everything_and_writes_tombstones(api: Api) -> None:
     assert store.lookup("email_key", "alicesmith@gmail.com") == []
     saved = FaissCandidateIndex.load(api.settings.index_dir)
     assert "crm-id-001-0" not in saved and len(saved) == 6
-    types = {r["id_type"] for r in store.select_rows("tombstones")}
-    assert {"email", "email_key", "phone", "national_id", "device_id"} <= types
-    assert all(len(r["value_sha256"]) == 64 for r in store.select_rows("tombstones"))
+    rows = store.select_rows("tombstones")
+    assert {r["id_type"] for r in rows} == {
+        "email",
+        "email_key",
+        "phone",
+        "national_id",
+        "device_id",
+        "record_id",
+    }
+    assert all(len(r["value_sha256"]) == 64 and r["scheme"] == "hmac-sha256" for r in rows)
     assert api.client.get("/identities/id-001", headers=api.h("read")).status_code == 404
     again = api.client.post("/resolve", json={"email": "alice.smith@gmail.com"}, headers=api.h("read")).json()
     assert again["matched"] is False
+    purge = store.select_rows("purge_requests")
+    assert [(p["request_id"], p["status"]) for p in purge] == [(body["request_id"], "pending")]
+    assert sorted(purge[0]["record_ids"]) == ["crm-id-001-0", "web-id-001-1"]
 
 
 def test_erasure_refuses_shared_and_unusable_identifiers(api: Api) -> None:
@@ -512,7 +552,9 @@ def test_erasure_refuses_shared_and_unusable_identifiers(api: Api) -> None:
     unknown = api.client.request(
         "DELETE", "/subjects", json={"id_type": "email", "value": "ghost@example.com"}, headers=api.h("admin")
     ).json()
-    assert unknown["identities"] == [] and unknown["tombstones_written"] == 2
+    # A value nobody holds is not tombstoned (before: 2 tombstones, e-mail and match key).
+    assert unknown["identities"] == [] and unknown["tombstones_written"] == 0
+    assert unknown["outcome"] == "not_found" and api.store.count_rows("tombstones") == 0
 
 
 # ------------------------------------------------------------------ MariaDB
@@ -520,10 +562,9 @@ def test_erasure_refuses_shared_and_unusable_identifiers(api: Api) -> None:
 
 def test_mariadb_subset(mariadb_api: Api) -> None:
     api = mariadb_api
-    assert api.client.get("/health").json()["store"]["backend"] == "mysql"
-    assert (
-        api.client.get("/identities/id-002", headers=api.h("read")).json()["profile"]["dob"] == "1975-06-07"
-    )
+    assert api.client.get("/health/details", headers=api.h("read")).json()["store"]["backend"] == "mysql"
+    assert api.client.get("/identities/id-002", headers=api.h("pii")).json()["profile"]["dob"] == "1975-06-07"
+    assert api.client.get("/identities/id-002", headers=api.h("read")).json()["profile"]["dob"] == "1975"
     r = api.client.post("/resolve", json={"email": "alice.smith+x@gmail.com"}, headers=api.h("read")).json()
     assert r["identity_id"] == "id-001"
     query = {
@@ -536,21 +577,18 @@ def test_mariadb_subset(mariadb_api: Api) -> None:
     assert api.client.post("/resolve", json=query, headers=api.h("read")).json()["identity_id"] == "id-002"
     expr = {"all": [{"attribute": {"field": "country", "in": ["US"]}}, {"not": {"in_segment": "vip"}}]}
     body = api.client.post(
-        "/audiences/query", json={"expression": expr, "limit": 5}, headers=api.h("read")
+        "/audiences/query", json={"expression": expr, "limit": 5}, headers=api.h("export")
     ).json()
     assert body["count"] == 1 + EXTRA // 2 and body["next_cursor"]
-    assert api.client.get("/segments/big/members?limit=50", headers=api.h("read")).json()["members"]
+    assert api.client.get("/segments/big/members?limit=50", headers=api.h("export")).json()["members"]
     r = api.client.post(
         "/segments/vip/activations",
         json={"destination": "file", "target": "vip.csv"},
         headers=api.h("activate"),
     )
     assert _wait_activation(api, r.json()["activation_id"])["status"] == "succeeded"
-    erased = api.client.request(
-        "DELETE",
-        "/subjects",
-        json={"id_type": "email", "value": "bob.jones@example.com"},
-        headers=api.h("admin"),
+    erased = api.client.post(
+        "/subjects/erase", json={"id_type": "email", "value": "bob.jones@example.com"}, headers=api.h("admin")
     ).json()
     assert erased["identities"] == ["id-002"]
     assert api.store.count_rows("golden_profiles", {"identity_id": "id-002"}) == 0

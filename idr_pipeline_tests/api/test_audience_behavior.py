@@ -58,7 +58,7 @@ def behavior_api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api
 
 
 def _query(api: Api, expression: dict, **extra: Any) -> dict[str, Any]:
-    r = api.client.post("/audiences/query", json={"expression": expression, **extra}, headers=api.h("read"))
+    r = api.client.post("/audiences/query", json={"expression": expression, **extra}, headers=api.h("export"))
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -159,7 +159,7 @@ def test_erased_person_leaves_behavioral_audiences(behavior_api: Api) -> None:
     r = api.client.request(
         "DELETE",
         "/subjects",
-        json={"id_type": "email", "value": "alice.smith@gmail.com"},
+        json={"id_type": "email", "value": "alice.smith@gmail.com", "include_merged": True},
         headers=api.h("admin"),
     )
     assert r.status_code == 200 and r.json()["rows_deleted"]["event_aggregates"] == 3  # id-001 and id-old
@@ -170,7 +170,7 @@ def test_erased_person_leaves_behavioral_audiences(behavior_api: Api) -> None:
 def test_too_many_behavioral_leaves_is_422(behavior_api: Api) -> None:
     leaves = [{"purchased": {"within_days": d}} for d in range(1, MAX_BEHAVIOR_LEAVES + 2)]
     r = behavior_api.client.post(
-        "/audiences/query", json={"expression": {"any": leaves}}, headers=behavior_api.h("read")
+        "/audiences/query", json={"expression": {"any": leaves}}, headers=behavior_api.h("export")
     )
     assert r.status_code == 422 and "behavioral" in r.text
     assert _ids(behavior_api, {"any": leaves[:MAX_BEHAVIOR_LEAVES]}) == {"id-001"}

@@ -178,7 +178,7 @@ def test_api_answers_equal_the_spark_segment_evaluator(
         store.upsert("segments", [{"segment_id": "vip", "name": "VIP"}])
         store.upsert("segment_members", [{"segment_id": "vip", "identity_id": i} for i in VIP])
         stats = build_features(spark, lake, AT, store)
-        key = create_key(store, "reader", ["read"])[1]
+        key = create_key(store, "exporter", ["read", "export"])[1]
     run = stats.aggregates
     assert run is not None
     # 21 distinct events in the window: the replay counts once; the click at the instant itself

@@ -8,8 +8,11 @@ them, and the row accounting still balances with the erased rows counted.
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from idr_pipeline.core.schema import CANONICAL_COLUMNS, EXTRAS_COLUMN
+from idr_pipeline.core.secrets import tombstone_key
+from idr_pipeline.core.tombstones import TombstoneKeyMismatch
 from idr_pipeline.ingest.readers import META_ERROR, META_LINE, META_RAW
 from idr_pipeline.standardize.job import clean_profiles
 from idr_pipeline.standardize.steps import CleaningStats
@@ -48,6 +51,14 @@ RAW = [
     {"record_id": "app-7", "source": "app", "device_id": "dev-id-001", "dob": "1980-02-03"},
     # Only her national id, formatted with dashes.
     {"record_id": "pos-3", "source": "pos", "national_id": "512-34-7788", "last_name": "Smith"},
+    # One of her records again, with a name and birth date only: kept out by its record id.
+    {
+        "record_id": "crm-id-001-0",
+        "source": "crm",
+        "first_name": "Alice",
+        "last_name": "Smith",
+        "dob": "1980-02-03",
+    },
     # Someone else entirely, and a row that is quarantined.
     {"record_id": "crm-10", "source": "crm", "first_name": "Bob", "email": "bob.jones@example.com"},
     {"record_id": "web-1", "source": "web", "city": "Nowhere"},
@@ -58,19 +69,23 @@ def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark, tmp_pat
     r = api.client.request(
         "DELETE",
         "/subjects",
-        json={"id_type": "email", "value": "alice.smith@gmail.com"},
+        json={"id_type": "email", "value": "alice.smith@gmail.com", "include_merged": True},
         headers=api.h("admin"),
     )
     assert r.status_code == 200
-    tombstones = load_tombstones(api.settings.store_url)
-    assert tombstones == api.store.tombstone_hashes() and "device_id" in tombstones
+    key = tombstone_key(api.settings)
+    tombstones = load_tombstones(api.settings.store_url, key)
+    assert "device_id" in tombstones.keyed and not tombstones.legacy
+    # Without the key the same store's tombstones match nothing: cleaning refuses to run.
+    with pytest.raises(TombstoneKeyMismatch):
+        load_tombstones(api.settings.store_url, b"another key")
 
     result = clean_profiles(_raw_frame(spark, RAW), "US", tombstones, (tmp_path / "a").as_uri())
     clean_ids = {row["record_id"] for row in result.clean.select("record_id").collect()}
     quarantined_ids = {row["record_id"] for row in result.quarantined.select("record_id").collect()}
     assert clean_ids == {"crm-10"}
     assert quarantined_ids == {"web-1"}
-    assert result.erased_rows == 4  # crm-9 twice, app-7, pos-3
+    assert result.erased_rows == 5  # crm-9 twice, app-7, pos-3, crm-id-001-0
     stats = CleaningStats(
         raw_rows=result.raw_rows,
         clean_rows=len(clean_ids),
@@ -81,9 +96,11 @@ def test_erased_subject_stays_gone_after_cleaning_rerun(api: Api, spark, tmp_pat
         quarantine_preview=pd.DataFrame(),
         erased_rows=result.erased_rows,
     )
-    assert stats.raw_rows == 6 and stats.collapsed_duplicates == 0 and stats.balanced
+    assert stats.raw_rows == 7 and stats.collapsed_duplicates == 0 and stats.balanced
 
     # Without tombstones the same raw rows bring her back: the hook is what keeps her out.
     unfiltered = clean_profiles(_raw_frame(spark, RAW), "US", {}, (tmp_path / "b").as_uri())
-    assert {"crm-9", "app-7", "pos-3"} <= {row["record_id"] for row in unfiltered.clean.collect()}
+    assert {"crm-9", "app-7", "pos-3", "crm-id-001-0"} <= {
+        row["record_id"] for row in unfiltered.clean.collect()
+    }
     assert unfiltered.erased_rows == 0 and unfiltered.collapsed_duplicates == 1

@@ -1,0 +1,1 @@
+"""Dagster definitions (loaded by idr_pipeline.definitions)."""
