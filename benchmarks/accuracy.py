@@ -45,7 +45,7 @@ from scipy.sparse.csgraph import connected_components
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import record  # noqa: E402
-from datasets import DATASETS, NOT_TUNED_ON, REPO, TUNED_ON, Prepared, describe, prepare, spec  # noqa: E402  # noqa: E402
+from datasets import DATASETS, NOT_TUNED_ON, REPO, TUNED_ON, Prepared, describe, prepare, spec  # noqa: E402
 
 from idr_pipeline.quality.accuracy import PairwiseScores, score_clusters  # noqa: E402
 
@@ -390,7 +390,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {SYSTEMS}")
     parser.add_argument("--out", type=Path, help="also write the report as markdown here")
     parser.add_argument("--work-dir", type=Path, default=REPO / "data" / "benchmarks")
-    parser.add_argument("--splink-threshold", type=float, help="override the examples' clustering threshold")
     parser.add_argument("--record", action="store_true", help="write the tables into docs/performance.md")
     parser.add_argument("--splink-threshold", type=float, help="override the models' clustering threshold")
     parser.add_argument(
