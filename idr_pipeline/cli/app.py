@@ -6,6 +6,7 @@ tests and the Dagster assets also call.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import time
@@ -40,6 +41,11 @@ services_app = typer.Typer(
     help="Dev and test services: the Tansu Kafka broker and MariaDB.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
+decide_app = typer.Typer(
+    help="Stewards' decisions: force two records together or apart, through every re-run.",
+    no_args_is_help=True,
+)
+app.add_typer(decide_app, name="decide")
 console = Console()
 
 
@@ -176,6 +182,68 @@ def why(
             f"{k} {v:+.1f}" if isinstance(v, int | float) else f"{k} {v}" for k, v in weights.items()
         )
         console.print(f"  {step['from']} -- {step['to']}  p={step['probability']:.4f}  {detail}")
+        decision = step.get("decision")
+        if decision is not None:
+            console.print(
+                f"    forced by a steward ({decision['decision']}, {decision['decided_by'] or 'unknown'}, "
+                f"{decision['decided_at']}): {decision['reason'] or 'no reason given'}"
+            )
+
+
+@decide_app.command("link")
+def decide_link(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept with the decision.")],
+) -> None:
+    """Force two records into one identity, from the next run on, whatever the model says."""
+    _decide(record_a, record_b, "link", reason)
+
+
+@decide_app.command("split")
+def decide_split(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept with the decision.")],
+) -> None:
+    """Force two records apart, through every re-run and streaming update."""
+    _decide(record_a, record_b, "split", reason)
+
+
+def _decide(record_a: str, record_b: str, decision: str, reason: str) -> None:
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        changed = store.record_decision(record_a, record_b, decision, reason, f"cli:{getpass.getuser()}")
+    console.print(f"{decision} {record_a} {record_b}: {'recorded' if changed else 'already recorded'}")
+
+
+@decide_app.command("remove")
+def decide_remove(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+) -> None:
+    """Withdraw a decision on two records; the next run decides them by the model again."""
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        removed = store.remove_decision(record_a, record_b)
+    if not removed:
+        _fail(f"no decision on {record_a} and {record_b}")
+    console.print(f"removed the decision on {record_a} and {record_b}")
+
+
+@decide_app.command("list")
+def decide_list() -> None:
+    """Every decision in the store."""
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        rows = store.match_decisions()
+    table = Table("record a", "record b", "decision", "by", "at", "reason")
+    for row in rows:
+        table.add_row(
+            row["record_id_l"], row["record_id_r"], row["decision"], str(row["decided_by"] or ""),
+            str(row["decided_at"]), str(row["reason"] or ""),
+        )  # fmt: skip
+    console.print(table)
 
 
 def _prepare_dagster_home() -> Path:

@@ -33,6 +33,7 @@ from idr_pipeline.scoring.steps import run_match_model, run_scoring
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.standardize.profiles import reusing_profiles
 from idr_pipeline.standardize.steps import CleaningStats, run_cleaning
+from idr_pipeline.store.decisions import load_decisions
 from idr_pipeline.store.tombstones import load_tombstones
 
 FORMAT_BY_SUFFIX = {
@@ -181,7 +182,7 @@ def resolve_files(
         # Outside the block: clustering is the driver's largest step, and the kept profiles,
         # masked copy and comparison cache would sit beside it.
         step("clustering into identities")
-        clusters = run_clustering(spark, lake, config)
+        clusters = run_clustering(spark, lake, config, load_decisions(settings.store_url))
         step("assigning stable identity ids")
         graph = run_graph(spark, lake, components=clusters.components)
         step(f"writing {output.name}")

@@ -47,7 +47,13 @@ import pyarrow.compute as pc
 
 from idr_pipeline.graph.paths import path_between
 from idr_pipeline.graph.sparse_components import component_labels
-from idr_pipeline.scoring.person import PersonKey, person_conflict, person_key
+from idr_pipeline.scoring.person import (
+    CONFLICTING_NATIONAL_ID,
+    PersonKey,
+    different_national_ids,
+    person_conflict,
+    person_key,
+)
 
 REFUSED_WEAK_BRIDGE = "weak_bridge"
 REFUSED_HOUSEHOLD_ONLY = "household_evidence_only"
@@ -217,6 +223,11 @@ class _Graph:
         ]
         if not conflicting:
             return None
+        if all(reason == CONFLICTING_NATIONAL_ID for _, _, reason in conflicting) and _share_national_id(
+            a, b
+        ):
+            # One national id on both sides: the other, different one is a mistyped copy.
+            return None
         weighed = sum(self.probability[x].get(y, 0.0) for x, y, _ in conflicting) / len(conflicting)
         return None if weighed > 0.5 else conflicting[0][2]
 
@@ -300,6 +311,13 @@ class _Graph:
         key = keys.get(record)
         self.clusters[record] = _Cluster([record], [(record, key)] if key is not None else [])
         self.owner[record] = record
+
+
+def _share_national_id(a: _Cluster, b: _Cluster) -> bool:
+    """Some record of each side carries the same national id (up to a typo)."""
+    ids_a = {k.national_id for _, k in a.keyed if k.national_id}
+    ids_b = {k.national_id for _, k in b.keyed if k.national_id}
+    return any(not different_national_ids(x, y) for x in ids_a for y in ids_b)
 
 
 def _person_keys(profiles: pd.DataFrame, records: np.ndarray) -> dict[str, PersonKey]:

@@ -61,7 +61,20 @@ def classify_runs(
     signatures = PersonSignatures.of(
         *(occurrences.column(c).to_numpy(zero_copy_only=False) for c in PERSON_COLUMNS)
     )
-    people, reasons = people_per_value(group, signatures)
+    people = np.zeros(len(first), dtype=np.int64)
+    reasons: dict[int, str] = {}
+    is_national_id = types.to_numpy(zero_copy_only=False) == "national_id"
+    for national in (False, True):
+        # National id values are judged on their carriers' other attributes.
+        rows = is_national_id == national
+        if not rows.any():
+            continue
+        counted, found = people_per_value(
+            np.where(rows, group, -1), signatures, judge_national_id=not national
+        )
+        judged = np.unique(group[rows])
+        people[judged] = counted[judged]
+        reasons.update({v: r for v, r in found.items()})
     conflict = np.full(len(first), None, dtype=object)
     for value, reason in reasons.items():
         conflict[value] = reason

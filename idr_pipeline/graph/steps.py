@@ -33,6 +33,7 @@ from idr_pipeline.graph.cluster import cluster, policy_of
 from idr_pipeline.graph.clustering import (
     AMBIGUOUS,
     CLUSTERING_COLUMNS,
+    FORCED_LINK,
     ClusteringResult,
     rows_clustering_reads,
     strong_components,
@@ -232,13 +233,12 @@ POSSIBLE_SCHEMA = pa.schema(
     ]
 )
 GREY_BAND = "grey_band"
-DECISION_COLUMNS = ["record_id_l", "record_id_r", "decision"]
 
 
 def decision_positions(
     decisions: pd.DataFrame | None, record_ids: pd.Series
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Stewards' forced links and splits (``DECISION_COLUMNS``) as row positions into the
+    """Stewards' forced links and splits (record_id_l, record_id_r, decision) as row positions into the
     profiles; decisions about records no longer among them are dropped (an erased record)."""
     if decisions is None or decisions.empty:
         return None
@@ -257,8 +257,8 @@ def run_clustering(
     spark: SparkSession, lake: Lake, config: MatchConfig, decisions: pd.DataFrame | None = None
 ) -> ClusterOutput:
     """Cluster the scored pairs with the deterministic links and the stewards' ``decisions``
-    (``DECISION_COLUMNS``: ``link`` or ``split``), and write the kept, refused and possible
-    matches."""
+    (record_id_l, record_id_r, decision: ``link`` or ``split``; see ``store.decisions``), and
+    write the kept, refused and possible matches."""
     # Only the columns the guards read: every column would cost more to read than it serves.
     profiles = read_profiles(lake, CLUSTERING_COLUMNS)
     scored_columns = set(lake.latest_columns(*SCORED))
@@ -361,10 +361,12 @@ def possible_matches(
 
 def kept_weights(lake: Lake, kept: pd.DataFrame) -> list[str]:
     """The "why merged" JSON of each kept link: the model's weights where the pair was scored,
-    else the identifier types it shares."""
+    else the identifier types it shares, or a steward's forced link."""
     # A handful of identifier types over hundreds of thousands of links: one dumps per type.
     types = kept["id_type"].dropna().unique()
     out = kept["id_type"].map({t: json.dumps({"shared_identifier": t}) for t in types}).to_numpy(dtype=object)
+    if "forced" in kept.columns:
+        out[(kept["forced"] == FORCED_LINK).to_numpy()] = json.dumps({"decision": FORCED_LINK})
     rows = kept["scored_row"]
     scored = rows.notna().to_numpy()
     if scored.any():

@@ -167,22 +167,18 @@ def _log_table(p: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.log(p)])
 
 
-def _trained_m(expected: np.ndarray, initial: np.ndarray) -> np.ndarray:
+def _trained_m(expected: np.ndarray, u: np.ndarray) -> np.ndarray:
     """m per level from the expected match counts of one EM step.
 
-    A level no pair of the sample shows cannot be estimated from it: it keeps its initial m
-    (as Splink keeps an untrained level's), and the observed levels share the rest of the mass.
-    A floor of 0 would make an agreement the sample happened not to contain into crushing
-    evidence against a match.
+    A level no pair of the sample shows cannot be estimated from it: it gets m = u, evidence
+    neither for nor against, and the observed levels share the rest of the mass. A floor
+    near 0 would make an agreement the sample happened not to contain into crushing evidence
+    against a match.
     """
     seen = expected > 0
-    if seen.all():
-        return (
-            np.maximum(expected / expected.sum(), _M_FLOOR)
-            / np.maximum(expected / expected.sum(), _M_FLOOR).sum()
-        )
-    out = np.array(initial, dtype=np.float64, copy=True)
-    out[seen] = expected[seen] / expected[seen].sum() * (1.0 - initial[~seen].sum())
+    out = np.array(u, dtype=np.float64, copy=True)
+    unseen_mass = float(out[~seen].sum())
+    out[seen] = expected[seen] / expected[seen].sum() * (1.0 - unseen_mass)
     out = np.maximum(out, _M_FLOOR)
     return out / out.sum()
 
@@ -252,7 +248,6 @@ def _em(
     """EM on a gamma matrix (columns in `comparisons` order) over distinct patterns with counts;
     with ``fix_prior`` the match share stays ``prior`` and only m (and u) are estimated."""
     names = [c.name for c in comparisons]
-    initial_m = m
     m = {k: v.copy() for k, v in m.items()}
     u = {k: v.copy() for k, v in u.items()}
     radix = np.array([c.n_levels + 1 for c in comparisons], dtype=np.int64)
@@ -285,7 +280,7 @@ def _em(
             weighted = _level_counts(patterns[:, k], comparison.n_levels, counts * posterior)
             expected[name] = float(weighted.sum())
             if weighted.sum() > 0:
-                new_m = _trained_m(weighted, initial_m[name])
+                new_m = _trained_m(weighted, u[name])
                 change = max(change, float(np.abs(new_m - m[name]).max()))
                 m[name] = new_m
             if not fix_u:

@@ -10,7 +10,7 @@ transposed birth date, a one-edit national id, a typo, a nickname, an initial or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -123,9 +123,15 @@ def first_names_compatible(x: PersonKey, y: PersonKey) -> bool:
 
 
 def person_conflict(x: PersonKey, y: PersonKey) -> str | None:
-    """Why the two records are two people, or None when nothing person-level says so."""
-    if x.national_id and y.national_id and different_national_ids(x.national_id, y.national_id):
-        return CONFLICTING_NATIONAL_ID
+    """Why the two records are two people, or None when nothing person-level says so.
+
+    The national id outranks the rest: two records with one national id (up to a typo) are
+    not told apart by a mistyped name or date, and two with different ones are two people.
+    """
+    if x.national_id and y.national_id:
+        if different_national_ids(x.national_id, y.national_id):
+            return CONFLICTING_NATIONAL_ID
+        return None
     if x.suffix and y.suffix and x.suffix != y.suffix:
         return CONFLICTING_SUFFIX
     if x.dob and y.dob and clearly_different_dob(x.dob, y.dob):
@@ -185,7 +191,7 @@ class PersonSignatures:
 
 
 def people_per_value(
-    value_codes: np.ndarray, signatures: PersonSignatures
+    value_codes: np.ndarray, signatures: PersonSignatures, judge_national_id: bool = True
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Per value code (0..max), :func:`people_among` its carriers (rows with that code; -1 is no
     value), and the conflict reason of each value carried by several people.
@@ -193,6 +199,8 @@ def people_per_value(
     Only values whose carriers hold two or more distinct person-level attribute sets are judged
     in Python; the rest are one person or nobody. Each value's keys are judged in
     :func:`canonical_order`, so the count does not depend on how the rows were batched.
+    ``judge_national_id=False`` leaves the carriers' national ids out: the way to judge national
+    id values themselves, which every carrier of one value shares by definition.
     """
     n_values = int(value_codes.max()) + 1 if len(value_codes) else 0
     people = np.zeros(n_values, dtype=np.int64)
@@ -207,9 +215,10 @@ def people_per_value(
     starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
     sizes = np.diff(np.r_[starts, len(values)])
     for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
-        keys = sorted(
-            {signatures.keys[c] for c in signature[start : start + size].tolist()}, key=canonical_order
-        )
+        keys = {signatures.keys[c] for c in signature[start : start + size].tolist()}
+        if not judge_national_id:
+            keys = {replace(k, national_id=None) for k in keys}
+        keys = sorted(keys, key=canonical_order)
         count, reason = people_among(keys)
         value = int(values[start])
         people[value] = count

@@ -63,7 +63,9 @@ def reference_classify(
     for (id_type, id_value), run in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         carriers = list(run)
         records = len(carriers)
-        keys = sorted({person_key(r[3], r[5], r[4], r[6]) for r in carriers}, key=canonical_order)
+        # A national id value is judged on its carriers' other attributes.
+        nid = (lambda r: None) if id_type == "national_id" else (lambda r: r[6])
+        keys = sorted({person_key(r[3], r[5], r[4], nid(r)) for r in carriers}, key=canonical_order)
         people, conflict = people_among(keys)
         blocked = is_blocked(id_type, id_value, blocklist)
         if blocked:
