@@ -50,6 +50,11 @@ class MatchConfig:
     max_people_per_identifier: int = 1
     # Processes for the pandas matching steps (see idr_pipeline.core.forked); 1 runs them inline.
     workers: int = 1
+    # Bits of person-level evidence by which a record's best person must beat the runner-up.
+    ambiguity_margin: float = 4.0
+    # Pairs from this probability up to the threshold that end in two identities are kept as
+    # possible matches for review.
+    possible_match_threshold: float = 0.5
 
 
 class IdrSettings(BaseSettings):
@@ -89,6 +94,12 @@ class IdrSettings(BaseSettings):
     match_threshold: float = 0.9
     # Two multi-record clusters merge only if their average pairwise probability clears this.
     min_avg_linkage: float = 0.8
+    # A record whose evidence fits two people joins the better one only when its person-level
+    # evidence wins by this many bits (log2 of the odds); otherwise it is marked ambiguous.
+    ambiguity_margin_bits: float = 4.0
+    # Scored pairs from this probability up to the match threshold that end in two identities
+    # are kept as possible matches (with refused and ambiguous links) for stewards to review.
+    possible_match_threshold: float = 0.5
     # Processes for the steps that run in the Python driver rather than on Spark (reading source
     # files, MinHash beside the blocking rules, scoring and clustering in halves; see
     # idr_pipeline.core.forked). Two use the core the Spark steps leave idle there; a forked
@@ -214,6 +225,8 @@ class IdrSettings(BaseSettings):
             max_cluster_size=self.max_cluster_size,
             max_people_per_identifier=self.max_people_per_identifier,
             workers=self.driver_workers,
+            ambiguity_margin=self.ambiguity_margin_bits,
+            possible_match_threshold=self.possible_match_threshold,
         )
 
 

@@ -179,6 +179,8 @@ def build_state(settings: IdrSettings) -> AppState:
         settings.match_threshold,
         settings.default_phone_region,
         neighbors=_index_neighbors(state),
+        ambiguity_margin=settings.ambiguity_margin_bits,
+        possible_threshold=settings.possible_match_threshold,
     )
     state.resolver.refresh(pool.get())
     state.publisher = ProfilePublisher(settings.kafka_bootstrap_servers, settings.profiles_topic)

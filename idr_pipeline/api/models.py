@@ -96,15 +96,63 @@ class Explanation(BaseModel):
     weight: float | None = None
 
 
+class AmbiguousCandidate(BaseModel):
+    identity_id: str
+    probability: float
+    weight: float = Field(description="The match weight in bits (log2 of the odds).")
+
+
 class ResolveResponse(BaseModel):
     identity_id: str | None
     matched: bool
-    method: Literal["deterministic", "probabilistic", "none"]
+    method: Literal["deterministic", "probabilistic", "ambiguous", "none"]
     probability: float | None
     matched_on: str | None = None
     explanation: list[Explanation] = Field(description="Why it matched; empty when nothing matched.")
     candidates_scored: int | None = Field(default=None, description="Null when nothing matched.")
     registered_record_id: str | None = None
+    ambiguous: bool = Field(
+        default=False,
+        description="Several identities fit and none clearly beats the others: no match is claimed.",
+    )
+    candidates: list[AmbiguousCandidate] = Field(
+        default_factory=list, description="The identities that fit alike, when ambiguous."
+    )
+
+
+class PossibleMatch(BaseModel):
+    record_id: str = Field(description="This identity's record.")
+    other_record_id: str
+    other_identity_id: str
+    probability: float
+    person_weight: float | None = Field(description="Bits of person-level evidence, when scored.")
+    reason: str = Field(description="ambiguous, grey_band, or the guard that refused the merge.")
+
+
+class PossibleMatches(BaseModel):
+    identity_id: str
+    possible_matches: list[PossibleMatch]
+
+
+class DecisionRequest(BaseModel):
+    """A steward's decision on two records, held through every re-run and streaming update."""
+
+    model_config = _Request
+
+    record_id_a: Annotated[str, Field(min_length=1, max_length=128)]
+    record_id_b: Annotated[str, Field(min_length=1, max_length=128)]
+    decision: Literal["link", "split"]
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class DecisionOut(BaseModel):
+    record_id_l: str
+    record_id_r: str
+    decision: str
+    reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    changed: bool | None = None
 
 
 # ------------------------------------------------------------------ similar

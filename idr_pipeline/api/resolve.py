@@ -61,6 +61,8 @@ ONLINE_RULES: tuple[BlockingRule, ...] = tuple(
 #: Candidates scored per request, those sharing the most blocking keys with the query first: a
 #: common surname alone can name thousands, and scoring is what the 50 ms budget pays for.
 MAX_CANDIDATES = 50
+#: Candidates an ambiguous answer names at most.
+MAX_AMBIGUOUS_CANDIDATES = 5
 PROFILE_FIELDS = [
     "first_name", "last_name", "email", "email_key", "phone", "street", "city", "state", "postcode",
     "country", "dob", "national_id", "device_id", "anonymous_id",
@@ -326,10 +328,16 @@ class Resolution:
     explanation: list[dict[str, Any]]
     candidates_scored: int = 0
     normalized: dict[str, Any] = field(default_factory=dict)
+    #: the closest candidates (identity_id, probability, weight) when none clearly wins
+    ambiguous_candidates: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def matched(self) -> bool:
         return self.identity_id is not None
+
+    @property
+    def ambiguous(self) -> bool:
+        return bool(self.ambiguous_candidates)
 
 
 def _first_letters(name: Any) -> str:
@@ -345,10 +353,15 @@ class Resolver:
         threshold: float,
         default_region: str,
         neighbors: Callable[[IdentityStore, dict[str, Any]], list[str]] | None = None,
+        ambiguity_margin: float = 4.0,
+        possible_threshold: float = 0.5,
     ) -> None:
         self.model = model
         self.scorer = CandidateScorer(model) if model is not None else None
         self.threshold = threshold
+        #: bits by which the best candidate must beat any other at ``possible_threshold`` or more
+        self.ambiguity_margin = ambiguity_margin
+        self.possible_threshold = possible_threshold
         self.default_region = default_region
         #: Optional embedding neighbors: (store, normalized fields) -> identity ids.
         self.neighbors = neighbors
@@ -462,8 +475,34 @@ class Resolver:
         weights = self.scorer.weights(gamma, tf)
         total = self.scorer.prior + weights.sum(axis=1)
         probability = 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))
-        best = int(np.argmax(probability))
+        order = np.argsort(-total, kind="stable")
+        best = int(order[0])
         p = float(probability[best])
+        # The best candidate answers only when it clearly beats the runner-up: two John Smiths
+        # that fit the query alike are not one answer, whichever scored a hair higher.
+        close = [
+            int(i)
+            for i in order[1:]
+            if probability[i] >= self.possible_threshold and total[best] - total[i] < self.ambiguity_margin
+        ]
+        if p >= self.threshold and close:
+            return Resolution(
+                identity_id=None,
+                method="ambiguous",
+                probability=None,
+                matched_on=None,
+                explanation=[],
+                candidates_scored=n,
+                normalized=query,
+                ambiguous_candidates=[
+                    {
+                        "identity_id": str(frame["record_id"].iloc[i + 1]),
+                        "probability": float(probability[i]),
+                        "weight": round(float(total[i]), 4),
+                    }
+                    for i in [best, *close][:MAX_AMBIGUOUS_CANDIDATES]
+                ],
+            )
         levels = gamma.iloc[best].to_dict()
         explanation = [
             {

@@ -14,6 +14,7 @@ from idr_pipeline.api.models import (
     Health,
     IdentityOut,
     Liveness,
+    PossibleMatches,
     ResolveRequest,
     ResolveResponse,
     SimilarHit,
@@ -104,6 +105,20 @@ async def get_identity(
     return {**mask_identity(identity), "masked_fields": list(MASKED_FIELDS)}
 
 
+@router.get("/identities/{identity_id}/possible-matches", response_model=PossibleMatches, tags=["identities"])
+def get_possible_matches(
+    identity_id: IdentityId, request: Request, _: ApiKey = Depends(require("read"))
+) -> dict[str, Any]:
+    """Pairs a steward may want to review, each seen from this identity: a record of it that
+    fits several people (``ambiguous``), a merge a guard refused (its reason), or a score in the
+    grey band below the match threshold. Ids only: the other identity's profile needs its own
+    read."""
+    store = get_state(request).store()
+    if store.get_identity(identity_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such identity")
+    return {"identity_id": identity_id, "possible_matches": store.possible_matches_of(identity_id)}
+
+
 @router.post("/resolve", response_model=ResolveResponse, tags=["identities"])
 async def resolve(
     body: ResolveRequest,
@@ -137,13 +152,28 @@ def _resolve(state: AppState, fields: dict[str, Any], register: bool) -> dict[st
     assert state.resolver is not None
     result = state.resolver.resolve(state.store(), fields)
     registered = None
-    if register and not result.matched:
+    if register and not result.matched and not result.ambiguous:
         try:
             registered = state.publisher.publish(fields)
         except Exception as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, f"could not publish: {type(exc).__name__}"
             ) from exc
+    if result.ambiguous:
+        # Several identities fit alike: name them, claim none, register nothing (the input is
+        # someone's, only not clearly whose).
+        return {
+            "identity_id": None,
+            "matched": False,
+            "method": "ambiguous",
+            "probability": None,
+            "matched_on": None,
+            "explanation": [],
+            "candidates_scored": result.candidates_scored,
+            "registered_record_id": None,
+            "ambiguous": True,
+            "candidates": result.ambiguous_candidates,
+        }
     if not result.matched:
         # Nothing matched: no score, explanation or candidate count, which would describe the
         # closest other person (how many share the query's name, where they agree).

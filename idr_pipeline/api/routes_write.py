@@ -1,10 +1,11 @@
-"""Activations (scope ``activate``) and erasure (scope ``admin``)."""
+"""Activations (scope ``activate``), stewards' match decisions (scope ``steward``) and erasure
+(scope ``admin``)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 
 from idr_pipeline.api.activation import ActivationsBusy, TargetRefused, new_activation, validate_target
 from idr_pipeline.api.auth import require
@@ -14,6 +15,8 @@ from idr_pipeline.api.models import (
     ActivationCreated,
     ActivationOut,
     ActivationRequest,
+    DecisionOut,
+    DecisionRequest,
     ErasureRequest,
     ErasureResult,
 )
@@ -115,3 +118,52 @@ def erase(
     """The same as ``POST /subjects/erase``, kept for clients of the first version; some
     proxies drop a DELETE's body, so prefer the POST."""
     return _erase(body, request, key)
+
+
+@router.post("/decisions", response_model=DecisionOut, tags=["decisions"])
+def decide(
+    body: DecisionRequest, request: Request, key: ApiKey = Depends(require("steward"))
+) -> dict[str, Any]:
+    """Force two records together (``link``) or apart (``split``). The pipeline applies it from
+    its next run on, before the clustering's guards, through every re-run and streaming update;
+    ``idr why`` shows when a link came from a decision. Deciding the pair again replaces it."""
+    if body.record_id_a == body.record_id_b:
+        raise HTTPException(422, "a decision needs two different records")
+    store = get_state(request).store()
+    changed = store.record_decision(
+        body.record_id_a, body.record_id_b, body.decision, body.reason, f"key:{key.key_id}"
+    )
+    low, high = sorted((body.record_id_a, body.record_id_b))
+    row = next(d for d in store.select_rows("match_decisions", {"record_id_l": low, "record_id_r": high}))
+    return {**row, "changed": changed}
+
+
+@router.get("/decisions", response_model=list[DecisionOut], tags=["decisions"])
+def list_decisions(
+    request: Request,
+    record_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    _: ApiKey = Depends(require("steward")),
+) -> list[dict[str, Any]]:
+    """Every decision, or those naming ``record_id``."""
+    store = get_state(request).store()
+    if record_id is None:
+        return store.match_decisions()
+    rows = store.select_rows("match_decisions", {"record_id_l": record_id}) + store.select_rows(
+        "match_decisions", {"record_id_r": record_id}
+    )
+    return sorted(rows, key=lambda d: (d["record_id_l"], d["record_id_r"]))
+
+
+@router.post("/decisions/remove", response_model=DecisionOut, tags=["decisions"])
+def remove_decision(
+    body: DecisionRequest, request: Request, _: ApiKey = Depends(require("steward"))
+) -> dict[str, Any]:
+    """Withdraw the decision on the two records (its ``decision`` must match the stored one):
+    the next run decides them by the model again."""
+    store = get_state(request).store()
+    low, high = sorted((body.record_id_a, body.record_id_b))
+    rows = store.select_rows("match_decisions", {"record_id_l": low, "record_id_r": high})
+    if not rows or rows[0]["decision"] != body.decision:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such decision")
+    store.remove_decision(low, high)
+    return {**rows[0], "changed": True}

@@ -6,6 +6,7 @@ tests and the Dagster assets also call.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import time
@@ -29,6 +30,7 @@ from idr_pipeline.devtools import services
 from idr_pipeline.devtools.dagster_runs import materialize_everything
 from idr_pipeline.devtools.stream_demo import format_stream_demo, run_stream_demo
 from idr_pipeline.devtools.synthetic import generate_dataset
+from idr_pipeline.devtools.synthetic.phenomena import Phenomena
 from idr_pipeline.ingest.mapping import MappingError
 from idr_pipeline.quality.summary import format_summary, summarize
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
@@ -40,6 +42,11 @@ services_app = typer.Typer(
     help="Dev and test services: the Tansu Kafka broker and MariaDB.", no_args_is_help=True
 )
 app.add_typer(services_app, name="services")
+decide_app = typer.Typer(
+    help="Stewards' decisions: force two records together or apart, through every re-run.",
+    no_args_is_help=True,
+)
+app.add_typer(decide_app, name="decide")
 console = Console()
 
 
@@ -67,8 +74,34 @@ def generate(
         Path, typer.Option(help="Folder for the source files, truth.csv and sources.yaml.")
     ] = Path("data/landing"),
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 42,
+    junior_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of fathers living with a son, those whose son is named after them."),
+    ] = None,
+    shared_device_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of households of two or more, those with a family tablet."),
+    ] = None,
+    initial_only_rate: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Of point-of-sale records, those with only a first initial."),
+    ] = None,
+    dob_withheld_rate: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Of people, those who give no source a date of birth.")
+    ] = None,
 ) -> None:
-    """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth."""
+    """Write one file per source (crm CSV, pos CSV, web JSON lines, app Parquet) plus the truth.
+
+    The rates switch the hard cases of real data (0: off; default: idr_pipeline/devtools/synthetic/phenomena.py).
+    """
+
+    rates = {
+        "junior_rate": junior_rate,
+        "shared_device_rate": shared_device_rate,
+        "initial_only_rate": initial_only_rate,
+        "dob_withheld_rate": dob_withheld_rate,
+    }
+    phenomena = Phenomena(**{name: rate for name, rate in rates.items() if rate is not None})
 
     with _progress() as progress:
         tasks: dict[str, int] = {}
@@ -78,7 +111,9 @@ def generate(
                 progress.update(task_id, completed=progress.tasks[task_id].total)
             tasks[stage] = progress.add_task(stage, total=max(total, 1))
 
-        result = generate_dataset(people=people, out_dir=out, seed=seed, on_progress=on_progress)
+        result = generate_dataset(
+            people=people, out_dir=out, seed=seed, on_progress=on_progress, phenomena=phenomena
+        )
         for task_id in tasks.values():
             progress.update(task_id, completed=progress.tasks[task_id].total)
     table = Table("file", "records")
@@ -148,6 +183,68 @@ def why(
             f"{k} {v:+.1f}" if isinstance(v, int | float) else f"{k} {v}" for k, v in weights.items()
         )
         console.print(f"  {step['from']} -- {step['to']}  p={step['probability']:.4f}  {detail}")
+        decision = step.get("decision")
+        if decision is not None:
+            console.print(
+                f"    forced by a steward ({decision['decision']}, {decision['decided_by'] or 'unknown'}, "
+                f"{decision['decided_at']}): {decision['reason'] or 'no reason given'}"
+            )
+
+
+@decide_app.command("link")
+def decide_link(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept with the decision.")],
+) -> None:
+    """Force two records into one identity, from the next run on, whatever the model says."""
+    _decide(record_a, record_b, "link", reason)
+
+
+@decide_app.command("split")
+def decide_split(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept with the decision.")],
+) -> None:
+    """Force two records apart, through every re-run and streaming update."""
+    _decide(record_a, record_b, "split", reason)
+
+
+def _decide(record_a: str, record_b: str, decision: str, reason: str) -> None:
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        changed = store.record_decision(record_a, record_b, decision, reason, f"cli:{getpass.getuser()}")
+    console.print(f"{decision} {record_a} {record_b}: {'recorded' if changed else 'already recorded'}")
+
+
+@decide_app.command("remove")
+def decide_remove(
+    record_a: Annotated[str, typer.Argument(help="A record id.")],
+    record_b: Annotated[str, typer.Argument(help="Another record id.")],
+) -> None:
+    """Withdraw a decision on two records; the next run decides them by the model again."""
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        removed = store.remove_decision(record_a, record_b)
+    if not removed:
+        _fail(f"no decision on {record_a} and {record_b}")
+    console.print(f"removed the decision on {record_a} and {record_b}")
+
+
+@decide_app.command("list")
+def decide_list() -> None:
+    """Every decision in the store."""
+    with open_store(get_settings().store_url) as store:
+        store.ensure_schema()
+        rows = store.match_decisions()
+    table = Table("record a", "record b", "decision", "by", "at", "reason")
+    for row in rows:
+        table.add_row(
+            row["record_id_l"], row["record_id_r"], row["decision"], str(row["decided_by"] or ""),
+            str(row["decided_at"]), str(row["reason"] or ""),
+        )  # fmt: skip
+    console.print(table)
 
 
 def _prepare_dagster_home() -> Path:

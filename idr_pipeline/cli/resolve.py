@@ -30,9 +30,10 @@ from idr_pipeline.ingest.landing import land_batch, read_batch
 from idr_pipeline.ingest.mapping import MappingError, SourceMapping, identity_mapping, load_mappings
 from idr_pipeline.ingest.readers import read_cost
 from idr_pipeline.scoring.steps import run_match_model, run_scoring
-from idr_pipeline.settings import IdrSettings, MatchConfig, get_settings
+from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.standardize.profiles import reusing_profiles
 from idr_pipeline.standardize.steps import CleaningStats, run_cleaning
+from idr_pipeline.store.decisions import load_decisions
 from idr_pipeline.store.tombstones import load_tombstones
 
 FORMAT_BY_SUFFIX = {
@@ -88,16 +89,6 @@ def mappings_for_inputs(
             raise MappingError(f"{path}: two inputs share the source name '{name}'")
         paired[name] = (identity_mapping(name, path.name, fmt), path)
     return paired
-
-
-def match_config_from(settings: IdrSettings) -> MatchConfig:
-    return MatchConfig(
-        threshold=settings.match_threshold,
-        min_avg_linkage=settings.min_avg_linkage,
-        max_cluster_size=settings.max_cluster_size,
-        max_people_per_identifier=settings.max_people_per_identifier,
-        workers=settings.driver_workers,
-    )
 
 
 # A CSV field needs quotes when it holds one of these (pandas' QUOTE_MINIMAL).
@@ -172,7 +163,7 @@ def resolve_files(
         )
         step("linking shared identifiers")
         run_edges(spark, lake, load_blocklist(settings.blocklist_path), settings.max_people_per_identifier)
-        config = match_config_from(settings)
+        config = settings.match_config()
         release_jvm_memory(spark)
         with reusing_profiles():  # candidates, training and scoring share one read of the profiles
             step("embedding unlinked profiles")
@@ -191,7 +182,7 @@ def resolve_files(
         # Outside the block: clustering is the driver's largest step, and the kept profiles,
         # masked copy and comparison cache would sit beside it.
         step("clustering into identities")
-        clusters = run_clustering(spark, lake, config)
+        clusters = run_clustering(spark, lake, config, load_decisions(settings.store_url))
         step("assigning stable identity ids")
         graph = run_graph(spark, lake, components=clusters.components)
         step(f"writing {output.name}")

@@ -53,6 +53,9 @@ EDGES = ("resolution", "identity_edges")
 SHARED_IDENTIFIERS = ("resolution", "shared_identifiers")
 KEPT_LINKS = ("resolution", "match_links")
 REFUSED_LINKS = ("resolution", "refused_links")
+#: Pairs a steward may want to review: refused merges, ambiguous records' candidates, and the
+#: grey band of probabilities below the threshold, each with its reason.
+POSSIBLE_MATCHES = ("resolution", "possible_matches")
 LINKS = ("resolution", "identity_links")
 REGISTRY = ("resolution", "identity_registry")
 MERGES = ("resolution", "identity_merges")

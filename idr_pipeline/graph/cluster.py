@@ -20,6 +20,7 @@ def policy_of(config: MatchConfig) -> ClusteringPolicy:
         threshold=config.threshold,
         min_avg_linkage=config.min_avg_linkage,
         max_cluster_size=config.max_cluster_size,
+        ambiguity_margin=config.ambiguity_margin,
     )
 
 

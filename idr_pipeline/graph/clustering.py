@@ -1,21 +1,36 @@
-"""Clustering scored pairs into identities without over-merging.
+"""Clustering scored pairs into identities without chaining people together.
 
-Connected components over every pair above the threshold chain households and namesakes
-together: one good-looking link between a father's and a son's records merges two people, and
-a run of such links merges a street. Here pairs are taken strongest first and each merge of two
-clusters must pass three tests:
+Connected components over every pair above the threshold chain households and namesakes: one
+good-looking link between a father's and a son's records merges two people, and a run of such
+links merges a street. Here pairs are taken strongest first, and each merge of two clusters must
+pass these tests:
 
-* **no conflicting strong identifiers**: the merged cluster may not hold two national ids more
-  than one typo apart, nor the same full name with clearly different dates of birth (Jr and Sr),
-  unless the record pairs that carry the conflict were themselves scored as likely matches
-  (the model has then weighed that disagreement directly: a re-keyed or corrupted copy);
-* **no weak bridges**: when both sides already hold several records, the average probability
-  over all record pairs between them (missing pairs count as 0) must clear ``min_avg_linkage``,
-  so one strong-looking link cannot glue two dense groups together;
-* **a size cap**: a merge that would exceed ``max_cluster_size`` is refused and counted.
+* **forced decisions**: a pair a steward forced apart never ends in one identity; a pair forced
+  together merges before anything else and skips the guards below;
+* **no person-level conflict** (:mod:`idr_pipeline.scoring.person`): no record of one side may
+  conflict with a record of the other on national id, generational suffix, date of birth or
+  given name, unless the model matched those conflicting pairs directly (their average
+  probability, an unscored pair counting 0, is above one half: a corrupted copy, a re-keyed id);
+* **a size cap**: a merge that would exceed ``max_cluster_size`` is refused;
+* **person-level evidence between groups**: when both sides already hold several records, some
+  pair across them must carry person-level evidence (given name with date of birth, or an
+  identifier that is personal by the data: see ``idr_pipeline.scoring.score.person_evidence``).
+  Household evidence (address, landline, home IP, family e-mail, shared device) never joins two
+  groups;
+* **no weak bridges**: between two groups, the average probability over all their record pairs
+  (missing pairs count 0) must clear ``min_avg_linkage``, so one strong-looking link cannot glue
+  two dense groups together.
+
+Then a record whose strong links fit two people is settled: it stays with the person whose
+person-level evidence beats the runner-up's by ``ambiguity_margin`` bits, and otherwise leaves
+both as its own identity, marked **ambiguous**, with a possible-match link to each (Senzing's
+"ambiguous entity"). A thin record ("J Smith, 12 Main St") therefore never decides between
+John and Jane.
 
 Every refusal is reported with its reason, and every link that did merge is returned, so the
-store can answer "why are these records one identity" with the path and its weights.
+store can answer "why are these records one identity" with the path and its weights. The result
+is a pure function of (pairs, profiles): the input order does not matter, and a record with no
+pairs changes no other identity.
 """
 
 from __future__ import annotations
@@ -23,21 +38,36 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz.distance import OSA
 
 from idr_pipeline.graph.paths import path_between
 from idr_pipeline.graph.sparse_components import component_labels
+from idr_pipeline.scoring.person import (
+    CONFLICTING_NATIONAL_ID,
+    PersonKey,
+    different_national_ids,
+    person_conflict,
+    person_key,
+)
 
-REFUSED_NATIONAL_ID = "conflicting_national_id"
-REFUSED_DOB = "same_name_different_dob"
 REFUSED_WEAK_BRIDGE = "weak_bridge"
+REFUSED_HOUSEHOLD_ONLY = "household_evidence_only"
 REFUSED_SIZE = "cluster_size_cap"
+REFUSED_FORCED_SPLIT = "forced_split"
+AMBIGUOUS = "ambiguous"
+#: ``forced`` values of a pair: a steward's decision, applied before the guards.
+FORCED_LINK = "link"
+FORCED_SPLIT = "split"
+
+PAIR_COLUMNS = ["record_id_l", "record_id_r", "probability"]
+AMBIGUOUS_COLUMNS = ["record_id", "candidate_record_id", "probability", "person_weight"]
+#: What the guards read of a profile: conflicting national ids, names, suffixes and birth dates.
+CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob"]
 
 
 @dataclass(frozen=True)
@@ -45,28 +75,20 @@ class ClusteringPolicy:
     threshold: float = 0.9
     min_avg_linkage: float = 0.5
     max_cluster_size: int = 50
+    #: Bits (log2 of the odds) of person-level evidence by which a record's best person must
+    #: beat the runner-up for the record to join it; closer than this, the record is ambiguous.
+    ambiguity_margin: float = 4.0
 
 
 @dataclass(slots=True)
 class _Cluster:
     members: list[str]
-    # What the guards compare, kept per cluster as it grows so a merge's check looks at the
-    # members that carry something instead of pairing every member with every other (which
-    # grows with the product of the two clusters' sizes). None while the cluster has none.
-    national_ids: list[tuple[str, str]] | None = None  # (record, national id)
-    people: dict[str, list[tuple[str, str]]] | None = None  # full-name key -> [(record, dob)]
+    #: (record, person key) of the members that carry a person-level attribute
+    keyed: list[tuple[str, PersonKey]] = field(default_factory=list)
 
     def absorb(self, other: _Cluster) -> None:
         self.members.extend(other.members)
-        if other.national_ids:
-            if self.national_ids is None:
-                self.national_ids = []
-            self.national_ids.extend(other.national_ids)
-        if other.people:
-            if self.people is None:
-                self.people = {}
-            for key, entries in other.people.items():
-                self.people.setdefault(key, []).extend(entries)
+        self.keyed.extend(other.keyed)
 
 
 @dataclass
@@ -76,124 +98,42 @@ class ClusteringResult:
     # the pairs that merged two clusters: record_id_l, record_id_r, probability; indexed by
     # their labels in the input pairs, so a caller can bring along any other column it holds
     kept: pd.DataFrame
-    # pairs above the threshold that were refused, with the reason
+    # pairs above the threshold (or forced) that were refused, with the reason
     refused: pd.DataFrame
+    # records left on their own because their evidence fits several people: one row per
+    # candidate person, naming the candidate's record the ambiguous one links to best
+    ambiguous: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=AMBIGUOUS_COLUMNS))
 
     def refused_counts(self) -> dict[str, int]:
         return self.refused["reason"].value_counts().to_dict() if len(self.refused) else {}
 
 
-def clearly_different_dob(a: str, b: str) -> bool:
-    """Two ISO dates that no data-entry slip turns into each other.
-
-    Equal dates, one mistyped digit, day/month transposed, or a year off by one with the same
-    day and month are typos of one birthday; anything else under the same name is two people.
-    """
-    if a == b:
-        return False
-    if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1:
-        return False  # one mistyped digit
-    ya, ma, da = a[:4], a[5:7], a[8:10]
-    yb, mb, db = b[:4], b[5:7], b[8:10]
-    if ya == yb and ma == db and da == mb:
-        return False
-    if ma == mb and da == db and ya.isdigit() and yb.isdigit() and abs(int(ya) - int(yb)) == 1:
-        return False
-    return True
+def log2_odds(probability: np.ndarray | float) -> np.ndarray:
+    """The match weight of a probability, in bits, clipped to a finite range."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-12, 1 - 1e-12)
+    return np.log2(p / (1 - p))
 
 
-def different_national_ids(a: set[str], b: set[str]) -> bool:
-    """Two sets of national ids with no pair within one edit: a typo is not a second person."""
-    if not a or not b or not a.isdisjoint(b):
-        return False
-    return all(OSA.distance(x, y) > 1 for x in a for y in b)
-
-
-def _conflict(a: _Cluster, b: _Cluster, direct: tuple[str, str]) -> str | None:
-    """A conflict that other members reveal, beyond the linking pair itself.
-
-    The linking pair's own disagreements were already weighed by the match model, which scored
-    it above the threshold anyway (FEBRL-style corrupted copies, a mistyped id). The guard is
-    against transitivity: a record without a date of birth linked to both a father and his son.
-
-    National ids conflict when some cross pair of id-carrying members other than the linking
-    pair exists and the two sides' ids are all more than one edit apart. Birth dates conflict
-    when the cross pairs of members with the same full name (the linking pair aside) exist and
-    every one of them has clearly different dates (``clearly_different_dob`` is symmetric).
-    """
-    left, right = direct
-
-    def is_linking(x: str, y: str) -> bool:
-        return (x == left and y == right) or (x == right and y == left)
-
-    if a.national_ids and b.national_ids:
-        # Of the cross pairs at most one is the linking pair, so another exists unless there is
-        # exactly one cross pair and it is the linking one.
-        single = len(a.national_ids) == 1 and len(b.national_ids) == 1
-        if not (single and is_linking(a.national_ids[0][0], b.national_ids[0][0])):
-            ids_a = {nid for _, nid in a.national_ids}
-            ids_b = {nid for _, nid in b.national_ids}
-            if different_national_ids(ids_a, ids_b):
-                return REFUSED_NATIONAL_ID
-    if not (a.people and b.people):
-        return None
-    fewer, more = (a.people, b.people) if len(a.people) <= len(b.people) else (b.people, a.people)
-    namesakes = False
-    for key, entries in fewer.items():
-        others = more.get(key)
-        if others is None:
-            continue
-        for x, dob_x in entries:
-            for y, dob_y in others:
-                if is_linking(x, y):
-                    continue
-                if not clearly_different_dob(dob_x, dob_y):
-                    return None  # one namesake pair could be one person: no conflict
-                namesakes = True
-    return REFUSED_DOB if namesakes else None
-
-
-def _conflicting_pairs(
-    a: _Cluster, b: _Cluster, reason: str, nid_of: dict[str, str], person_of
-) -> list[tuple[str, str]]:
-    """The cross pairs that themselves carry the conflict."""
-    if reason == REFUSED_NATIONAL_ID:
-        return [
-            (x, y)
-            for x in a.members
-            if x in nid_of
-            for y in b.members
-            if y in nid_of and OSA.distance(nid_of[x], nid_of[y]) > 1
-        ]
-    return [
-        (x, y)
-        for x in a.members
-        if x in person_of
-        for y in b.members
-        if y in person_of
-        and person_of[x][0] == person_of[y][0]
-        and clearly_different_dob(person_of[x][1], person_of[y][1])
-    ]
-
-
-def _conflict_weighed_by_model(pairs: list[tuple[str, str]], neighbors: dict[str, dict[str, float]]) -> bool:
-    """The pairs carrying the conflict are, on average, more likely the same person than not
-    (an unscored pair counts 0): one heavily corrupted copy among five must not veto the
-    other four, while father and son, whose own pairs score low, stay apart."""
-    return bool(pairs) and sum(neighbors[x].get(y, 0.0) for x, y in pairs) / len(pairs) > 0.5
-
-
-def _name_key(first: object, last: object) -> str | None:
-    if not isinstance(first, str) or not isinstance(last, str) or not first or not last:
-        return None
-    return f"{first.lower()}|{last.lower()}"
+def with_pair_defaults(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The optional pair columns filled in where a caller has none: ``person_weight`` is the
+    whole match weight, ``person_evidence`` True (no information, so no refusal) and ``forced``
+    None."""
+    out = pairs
+    if "person_weight" not in out.columns:
+        out = out.assign(person_weight=log2_odds(out["probability"].to_numpy()))
+    if "person_evidence" not in out.columns:
+        out = out.assign(person_evidence=True)
+    if "forced" not in out.columns:
+        out = out.assign(forced=None)
+    return out
 
 
 def strong_components(
     left: np.ndarray, right: np.ndarray, probability: np.ndarray, n: int, policy: ClusteringPolicy
 ) -> np.ndarray:
     """Per record position 0..n-1, its connected component over the strong pairs: clustering
-    never merges across them, so components can be clustered apart (see ``merge_clusterings``)."""
+    never merges across them, so components can be clustered apart (see ``merge_clusterings``).
+    A forced link must come with probability 1."""
     strong = probability >= policy.threshold
     return component_labels(n, left[strong], right[strong])
 
@@ -222,25 +162,172 @@ def rows_clustering_reads(
 
 
 def _strongest_first(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The pairs by probability descending, then record ids ascending, stable: the order the
-    loop takes them in. Sorted by Arrow, whose string order (UTF-8 bytes) is Python's (code
-    points), without factorizing and sorting both id columns first as pandas would."""
+    """Forced links first, then by probability descending, then by the pair's smaller and larger
+    record id, stable: the order the loop takes the pairs in, whichever way round a pair is
+    written. Sorted by Arrow, whose string order (UTF-8 bytes) is Python's (code points)."""
+    left = pa.array(pairs["record_id_l"].to_numpy(dtype=object), pa.string())
+    right = pa.array(pairs["record_id_r"].to_numpy(dtype=object), pa.string())
     keys = pa.table(
         {
+            "forced": pa.array((pairs["forced"] == FORCED_LINK).to_numpy(dtype=bool)),
             "probability": pa.array(pairs["probability"].to_numpy(dtype=np.float64)),
-            "record_id_l": pa.array(pairs["record_id_l"].to_numpy(dtype=object), pa.string()),
-            "record_id_r": pa.array(pairs["record_id_r"].to_numpy(dtype=object), pa.string()),
+            "low": pc.min_element_wise(left, right),
+            "high": pc.max_element_wise(left, right),
         }
     )
     order = pc.sort_indices(
         keys,
-        sort_keys=[("probability", "descending"), ("record_id_l", "ascending"), ("record_id_r", "ascending")],
+        sort_keys=[
+            ("forced", "descending"),
+            ("probability", "descending"),
+            ("low", "ascending"),
+            ("high", "ascending"),
+        ],
     )
     return pairs.iloc[order.to_numpy()]
 
 
-# What the guards read of a profile: conflicting national ids, names and birth dates.
-CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob"]
+class _Graph:
+    """The guarded components' clusters, and what the guards and the settling pass look up."""
+
+    def __init__(self, linked: Iterable[str], keys: dict[str, PersonKey]) -> None:
+        self.clusters: dict[str, _Cluster] = {}
+        self.owner: dict[str, str] = {}
+        for rid in linked:
+            key = keys.get(rid)
+            self.clusters[rid] = _Cluster([rid], [(rid, key)] if key is not None else [])
+            self.owner[rid] = rid
+        self.probability: dict[str, dict[str, float]] = defaultdict(dict)
+        self.evidence: dict[str, set[str]] = defaultdict(set)
+        self.splits: dict[str, set[str]] = defaultdict(set)
+        #: the kept links (record pair -> row of the input pairs), and each record's kept partners
+        self.kept: dict[frozenset[str], Hashable] = {}
+        self.kept_partners: dict[str, set[str]] = defaultdict(set)
+        #: each record's strong pairs within its component: (other record, probability, row)
+        self.strong: dict[str, list[tuple[str, float, Hashable]]] = defaultdict(list)
+
+    def keep(self, left: str, right: str, row: Hashable) -> None:
+        self.kept[frozenset((left, right))] = row
+        self.kept_partners[left].add(right)
+        self.kept_partners[right].add(left)
+
+    def conflict(self, a: _Cluster, b: _Cluster) -> str | None:
+        """The person-level conflict between two clusters that the model did not weigh itself."""
+        if not a.keyed or not b.keyed:
+            return None
+        conflicting = [
+            (x, y, reason)
+            for x, kx in a.keyed
+            for y, ky in b.keyed
+            if (reason := person_conflict(kx, ky)) is not None
+        ]
+        if not conflicting:
+            return None
+        if all(reason == CONFLICTING_NATIONAL_ID for _, _, reason in conflicting) and _share_national_id(
+            a, b
+        ):
+            # One national id on both sides: the other, different one is a mistyped copy.
+            return None
+        weighed = sum(self.probability[x].get(y, 0.0) for x, y, _ in conflicting) / len(conflicting)
+        return None if weighed > 0.5 else conflicting[0][2]
+
+    def forced_apart(self, a: _Cluster, b: _Cluster) -> bool:
+        small, large = (a, b) if len(a.members) <= len(b.members) else (b, a)
+        large_members = set(large.members)
+        return any(self.splits[x] & large_members for x in small.members if self.splits.get(x))
+
+    def person_evidence_between(self, a: _Cluster, b: _Cluster) -> bool:
+        small, large = (a, b) if len(a.members) <= len(b.members) else (b, a)
+        label = self.owner[large.members[0]]
+        return any(self.owner[y] == label for x in small.members for y in self.evidence.get(x, ()))
+
+    def average_linkage(self, a: _Cluster, b: _Cluster) -> float:
+        in_b = set(b.members)
+        total = sum(p for m in a.members for n, p in self.probability[m].items() if n in in_b)
+        return total / (len(a.members) * len(b.members))
+
+    def merge(self, la: str, lb: str) -> str:
+        a, b = self.clusters[la], self.clusters[lb]
+        # the larger cluster keeps its key; on a tie, the smaller key (whichever way round)
+        keep, drop = (la, lb) if (-len(a.members), la) <= (-len(b.members), lb) else (lb, la)
+        loser = self.clusters.pop(drop)
+        self.clusters[keep].absorb(loser)
+        for member in loser.members:
+            self.owner[member] = keep
+        return keep
+
+    def detach(self, record: str) -> None:
+        """Take ``record`` out of its cluster as a singleton. The rest stays together where its
+        kept links, or its other strong pairs (strongest first, each becoming a kept link),
+        still join it, and splits where the record was the only link between two parts."""
+        cluster = self.clusters.pop(self.owner[record])
+        keys = dict(cluster.keyed)
+        for partner in self.kept_partners.pop(record, set()):
+            self.kept_partners[partner].discard(record)
+            del self.kept[frozenset((record, partner))]
+        self._add(record, keys)
+        rest = [m for m in cluster.members if m != record]
+        part = {m: m for m in rest}
+
+        def find(member: str) -> str:
+            while part[member] != member:
+                part[member] = part[part[member]]
+                member = part[member]
+            return member
+
+        for member in rest:
+            for partner in self.kept_partners[member]:
+                part[find(partner)] = find(member)
+        bridges = sorted(
+            {
+                (-prob, min(m, o), max(m, o), row)
+                for m in rest
+                for o, prob, row in self.strong.get(m, ())
+                if o in part
+            }
+        )
+        for _, left, right, row in bridges:
+            a, b = find(left), find(right)
+            if a != b:
+                part[a] = b
+                self.keep(left, right, row)
+        parts: dict[str, list[str]] = defaultdict(list)
+        for member in rest:
+            parts[find(member)].append(member)
+        for members in parts.values():
+            head = min(members)
+            self.clusters[head] = _Cluster(members, [(m, keys[m]) for m in members if m in keys])
+            for member in members:
+                self.owner[member] = head
+
+    def without(self, label: str, record: str) -> _Cluster:
+        """The cluster ``label`` as it would be without ``record``, for the conflict test."""
+        cluster = self.clusters[label]
+        return _Cluster(
+            [m for m in cluster.members if m != record], [(m, k) for m, k in cluster.keyed if m != record]
+        )
+
+    def _add(self, record: str, keys: dict[str, PersonKey]) -> None:
+        key = keys.get(record)
+        self.clusters[record] = _Cluster([record], [(record, key)] if key is not None else [])
+        self.owner[record] = record
+
+
+def _share_national_id(a: _Cluster, b: _Cluster) -> bool:
+    """Some record of each side carries the same national id (up to a typo)."""
+    ids_a = {k.national_id for _, k in a.keyed if k.national_id}
+    ids_b = {k.national_id for _, k in b.keyed if k.national_id}
+    return any(not different_national_ids(x, y) for x in ids_a for y in ids_b)
+
+
+def _person_keys(profiles: pd.DataFrame, records: np.ndarray) -> dict[str, PersonKey]:
+    attributes = profiles.loc[profiles["record_id"].isin(records), CLUSTERING_COLUMNS]
+    keys = {}
+    for rid, nid, first, last, dob in attributes.itertuples(index=False, name=None):
+        key = person_key(first, last, dob, nid)
+        if key.carries_any:
+            keys[rid] = key
+    return keys
 
 
 def cluster_pairs(
@@ -249,58 +336,53 @@ def cluster_pairs(
     profiles: pd.DataFrame,
     policy: ClusteringPolicy = ClusteringPolicy(),
 ) -> ClusteringResult:
-    """pairs: record_id_l, record_id_r, probability; profiles: at least CLUSTERING_COLUMNS."""
+    """pairs: record_id_l, record_id_r, probability and, optionally, person_weight (bits of
+    person-level evidence), person_evidence (bool) and forced (``link``, ``split`` or None; a
+    forced link carries probability 1); profiles: at least CLUSTERING_COLUMNS."""
     if not pairs.index.is_unique:
         pairs = pairs.reset_index(drop=True)
-    columns = ["record_id_l", "record_id_r", "probability"]
-    is_strong = (pairs["probability"] >= policy.threshold).to_numpy()
-    strong = _strongest_first(pairs.loc[is_strong, columns])
-    order = strong.index
-    # Only records a strong pair touches can ever merge; every other record stays a singleton
-    # and is labeled by itself at the end.
-    linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
+    pairs = with_pair_defaults(pairs)
     record_ids = list(record_ids)
+    split_rows = (pairs["forced"] == FORCED_SPLIT).to_numpy()
+    usable = pairs[~split_rows]
+    is_strong = (usable["probability"] >= policy.threshold).to_numpy()
+    strong = _strongest_first(usable.loc[is_strong, [*PAIR_COLUMNS, "person_weight", "forced"]])
+    order = strong.index
+    linked = pd.unique(np.concatenate([strong["record_id_l"].to_numpy(), strong["record_id_r"].to_numpy()]))
     unknown = pd.Index(linked).difference(pd.Index(record_ids))
     if len(unknown):
         raise ValueError(f"pairs name records that are not among the record ids, e.g. {list(unknown[:3])}")
     # A merge only ever joins records of one connected component of the strong pairs, so each
     # component can be clustered on its own. A component of two records is a single merge that
-    # no guard can refuse (each side is one record: no other member to conflict, no bridge),
-    # so those merge here at once and only larger components go through the loop below, which
-    # keeps clusters, identifiers and the probabilities it needs for their records alone.
+    # no guard can refuse (each side is one record: no other member to conflict, no bridge, and
+    # the model judged the pair itself), so those merge here at once and only larger components
+    # go through the loop below, which keeps clusters and the probabilities of their records.
     trivial_kept: list[Hashable] = []
     trivial_labels: dict[str, str] = {}
     index = pd.Index(linked)
     left_code = index.get_indexer(strong["record_id_l"])
     component = component_labels(len(index), left_code, index.get_indexer(strong["record_id_r"]))
     size = np.bincount(component)[component]  # per linked record, its component's size
+    split_ids = pairs.loc[split_rows, ["record_id_l", "record_id_r"]]
+    split_records = set(split_ids.to_numpy().ravel().tolist())
     if policy.max_cluster_size >= 2 and len(strong):
         pair_component = component[left_code]
-        two = size[left_code] == 2
+        two = (size[left_code] == 2) & ~(
+            strong["record_id_l"].isin(split_records) & strong["record_id_r"].isin(split_records)
+        ).to_numpy()
         first = two & ~pd.Series(pair_component).duplicated().to_numpy()
         trivial_kept = strong.index[first].tolist()
         for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(
             index=False, name=None
         ):
             trivial_labels[left] = trivial_labels[right] = min(left, right)
-        strong = strong[~two]
-        guarded = size > 2
+        trivial_records = set(trivial_labels)
+        strong = strong[~(strong["record_id_l"].isin(trivial_records).to_numpy())]
+        guarded = ~index.isin(trivial_records)
     else:
         guarded = np.ones(len(index), dtype=bool)
     linked = index[guarded].to_numpy()
-    clusters: dict[str, _Cluster] = {rid: _Cluster([rid]) for rid in linked}
-    owner: dict[str, str] = {rid: rid for rid in linked}
-    nid_of: dict[str, str] = {}
-    person_of: dict[str, tuple[str, str]] = {}  # record -> (full-name key, dob)
-    attributes = profiles.loc[profiles["record_id"].isin(linked), CLUSTERING_COLUMNS]
-    for rid, nid, first_name, last, dob in attributes.itertuples(index=False, name=None):
-        if isinstance(nid, str) and nid:
-            nid_of[rid] = nid
-            clusters[rid].national_ids = [(rid, nid)]
-        key = _name_key(first_name, last)
-        if key and isinstance(dob, str) and dob:
-            person_of[rid] = (key, dob)
-            clusters[rid].people = {key: [(rid, dob)]}
+    graph = _Graph(linked, _person_keys(profiles, linked))
 
     # The loop asks for the probability of a pair only within one component (the members of
     # two clusters it may merge), so the pairs between components are never kept.
@@ -308,64 +390,136 @@ def cluster_pairs(
     known = (lc >= 0) & (rc >= 0)
     among = known.copy()
     among[known] = guarded[lc[known]] & (component[lc[known]] == component[rc[known]])
-    neighbors: dict[str, dict[str, float]] = defaultdict(dict)
-    for left, right, prob in pairs.loc[among, columns].itertuples(index=False, name=None):
-        neighbors[left][right] = prob
-        neighbors[right][left] = prob
+    columns = ["record_id_l", "record_id_r", "probability", "person_evidence", "forced"]
+    for left, right, prob, evidence, forced in pairs.loc[among, columns].itertuples(index=False, name=None):
+        if forced == FORCED_SPLIT:
+            graph.splits[left].add(right)
+            graph.splits[right].add(left)
+            continue
+        graph.probability[left][right] = prob
+        graph.probability[right][left] = prob
+        if evidence or forced == FORCED_LINK:
+            graph.evidence[left].add(right)
+            graph.evidence[right].add(left)
 
-    kept: list[Hashable] = []
+    for row, left, right, prob in strong[PAIR_COLUMNS].itertuples(index=True, name=None):
+        graph.strong[left].append((right, prob, row))
+        graph.strong[right].append((left, prob, row))
     refused: list[tuple[str, str, float, str]] = []
-    for row, left, right, prob in strong.itertuples(index=True, name=None):
-        la, lb = owner[left], owner[right]
+    for row, left, right, prob, _weight, forced in strong.itertuples(index=True, name=None):
+        la, lb = graph.owner[left], graph.owner[right]
         if la == lb:
             continue
-        a, b = clusters[la], clusters[lb]
-        reason = _conflict(a, b, (left, right))
-        if reason is not None and _conflict_weighed_by_model(
-            _conflicting_pairs(a, b, reason, nid_of, person_of), neighbors
-        ):
-            # The pairs of records that carry the conflict were themselves scored as matches:
-            # the model has weighed those disagreements directly (a corrupted copy, a re-keyed
-            # id), so it is not a second person. Father and son do not pass: their own pairs
-            # score low, and an unscored pair counts against.
-            reason = None
-        if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
-            reason = REFUSED_SIZE
-        if reason is None and len(a.members) > 1 and len(b.members) > 1:
-            in_b = set(b.members)
-            total = sum(p for m in a.members for n, p in neighbors[m].items() if n in in_b)
-            if total / (len(a.members) * len(b.members)) < policy.min_avg_linkage:
-                reason = REFUSED_WEAK_BRIDGE
+        a, b = graph.clusters[la], graph.clusters[lb]
+        reason = None
+        if graph.forced_apart(a, b):
+            reason = REFUSED_FORCED_SPLIT
+        elif forced != FORCED_LINK:
+            reason = graph.conflict(a, b)
+            if reason is None and len(a.members) + len(b.members) > policy.max_cluster_size:
+                reason = REFUSED_SIZE
+            if reason is None and len(a.members) > 1 and len(b.members) > 1:
+                if not graph.person_evidence_between(a, b):
+                    reason = REFUSED_HOUSEHOLD_ONLY
+                elif graph.average_linkage(a, b) < policy.min_avg_linkage:
+                    reason = REFUSED_WEAK_BRIDGE
         if reason is not None:
             refused.append((left, right, prob, reason))
             continue
-        keep, drop = (la, lb) if len(a.members) >= len(b.members) else (lb, la)
-        winner, loser = clusters[keep], clusters.pop(drop)
-        winner.absorb(loser)
-        for member in loser.members:
-            owner[member] = keep
-        kept.append(row)
+        graph.merge(la, lb)
+        graph.keep(left, right, row)
+
+    ambiguous = _settle(graph, strong, policy)
 
     labels: dict[str, str] = {rid: rid for rid in record_ids}
     labels.update(trivial_labels)
-    for cluster in clusters.values():
+    for cluster in graph.clusters.values():
         label = min(cluster.members)
         for member in cluster.members:
             labels[member] = label
     # Kept links in the order they were taken (strongest first), wherever they were decided.
-    taken = pd.Index(trivial_kept + kept)
+    taken = pd.Index(trivial_kept + list(graph.kept.values()))
     taken = taken[np.argsort(order.get_indexer(taken), kind="stable")]
     return ClusteringResult(
         labels=labels,
-        kept=pairs.loc[taken, columns],
+        kept=pairs.loc[taken, PAIR_COLUMNS],
         refused=pd.DataFrame(refused, columns=["record_id_l", "record_id_r", "probability", "reason"]),
+        ambiguous=pd.DataFrame(ambiguous, columns=AMBIGUOUS_COLUMNS),
     )
+
+
+def _settle(
+    graph: _Graph, strong: pd.DataFrame, policy: ClusteringPolicy
+) -> list[tuple[str, str, float, float]]:
+    """Each record whose strong links reach more than one cluster stays with the clearly best
+    person (by the person-level weight of its best link to each), moves to it, or is detached
+    as ambiguous. Records are settled in id order; a forced link is never undone."""
+    links: dict[str, list[tuple[str, float, float, Hashable]]] = defaultdict(list)
+    forced: set[str] = set()
+    for row, left, right, prob, weight, how in strong.itertuples(index=True, name=None):
+        links[left].append((right, prob, weight, row))
+        links[right].append((left, prob, weight, row))
+        if how == FORCED_LINK:
+            forced.update((left, right))
+    ambiguous: list[tuple[str, str, float, float]] = []
+    for record in sorted(links):
+        if record in forced:
+            continue
+        own = graph.owner[record]
+        best: dict[str, tuple[float, str, float, Hashable]] = {}  # label -> (weight, partner, p, row)
+        for other, prob, weight, row in links[record]:
+            label = graph.owner[other]
+            # the strongest link to each cluster: by weight, then probability, then the smaller id
+            if label not in best or (-weight, -prob, other) < (
+                -best[label][0],
+                -best[label][2],
+                best[label][1],
+            ):
+                best[label] = (weight, other, prob, row)
+        if len(best) < 2:
+            continue
+        me = graph.clusters[own]
+        alone = _Cluster([record], [(record, k) for r, k in me.keyed if r == record])
+        candidates = {
+            label: entry
+            for label, entry in best.items()
+            if label == own
+            or (
+                graph.conflict(alone, graph.clusters[label]) is None
+                and not graph.forced_apart(alone, graph.clusters[label])
+            )
+        }
+        if len(candidates) < 2:
+            continue
+        ranked = sorted(candidates.items(), key=lambda item: (-item[1][0], -item[1][2], item[1][1]))
+        top_label, top = ranked[0]
+        # Only people the data tells apart compete for the record: a cluster kept apart for
+        # another reason (a weak bridge, the size cap) may be the same person.
+        rivals = [
+            entry
+            for label, entry in ranked[1:]
+            if graph.conflict(graph.without(top_label, record), graph.without(label, record)) is not None
+            or graph.forced_apart(graph.without(top_label, record), graph.without(label, record))
+        ]
+        if not rivals:
+            continue
+        runner_up = rivals[0]
+        if top[0] - runner_up[0] >= policy.ambiguity_margin:
+            if top_label != own and len(graph.clusters[top_label].members) < policy.max_cluster_size:
+                graph.detach(record)
+                graph.merge(graph.owner[record], top_label)
+                graph.keep(record, top[1], top[3])
+            continue
+        graph.detach(record)
+        for weight, partner, prob, _row in [top, *rivals]:
+            ambiguous.append((record, partner, prob, weight))
+    return ambiguous
 
 
 def merge_clusterings(record_ids: Iterable[str], parts: Iterable[ClusteringResult]) -> ClusteringResult:
     """One result from the results of ``cluster_pairs`` over disjoint sets of strong components.
 
-    The guarded loop never looks beyond the component of the pair it decides, so clustering the
+    The clustering never looks beyond the component of the pair it decides, so clustering the
     components in separate sets (in separate processes) and merging gives what one call over all
     pairs gives: the labels of every record, and the kept and refused links in the order one
     call takes them (strongest first, ties by record ids; a pair appears once in the input).
@@ -377,21 +531,34 @@ def merge_clusterings(record_ids: Iterable[str], parts: Iterable[ClusteringResul
         labels.update(part.labels)
     kept = _merge_taken_order([p.kept for p in parts])
     refused = _merge_taken_order([p.refused for p in parts])
-    return ClusteringResult(labels=labels, kept=kept, refused=refused.reset_index(drop=True))
+    ambiguous = [p.ambiguous for p in parts if len(p.ambiguous)]
+    return ClusteringResult(
+        labels=labels,
+        kept=kept,
+        refused=refused.reset_index(drop=True),
+        ambiguous=(
+            pd.concat(ambiguous)
+            .sort_values(["record_id", "candidate_record_id"], kind="stable")
+            .reset_index(drop=True)
+            if ambiguous
+            else pd.DataFrame(columns=AMBIGUOUS_COLUMNS)
+        ),
+    )
 
 
 def _merge_taken_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames each already in the loop's order (probability descending, then the record ids),
+    """Frames each already in the loop's order (probability descending, then the pair's smaller
+    and larger record id),
     merged into that order: a merge of sorted runs, cheaper than sorting the concatenation by
     three keys."""
     frames = [f for f in frames if len(f)] or frames[:1]
     if len(frames) <= 1:
-        return frames[0] if frames else pd.DataFrame(columns=["record_id_l", "record_id_r", "probability"])
+        return frames[0] if frames else pd.DataFrame(columns=PAIR_COLUMNS)
     runs = [
         zip(
             (-f["probability"].to_numpy(dtype=np.float64)).tolist(),
-            f["record_id_l"].tolist(),
-            f["record_id_r"].tolist(),
+            f[["record_id_l", "record_id_r"]].min(axis=1).tolist(),
+            f[["record_id_l", "record_id_r"]].max(axis=1).tolist(),
             range(offset, offset + len(f)),
             strict=True,
         )

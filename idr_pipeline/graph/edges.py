@@ -21,6 +21,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from idr_pipeline.core.sorted_runs import whole_tables
 from idr_pipeline.graph.identifier_runs import (
     EDGE_COLUMNS,
+    PERSON_COLUMNS,
     SHARED_COLUMNS,
     SORT_ORDER,
     VALUE_KEY,
@@ -32,11 +33,10 @@ LINKING_IDENTIFIERS = ["email_key", "phone", "national_id", "device_id", "source
 
 
 def identifier_occurrences(clean: DataFrame) -> DataFrame:
-    """One row per (record, identifier) with the attributes that tell people apart.
+    """One row per (record, identifier) with the person-level attributes that tell people apart.
 
     One scan of the profiles, exploding each row's identifiers, rather than one scan per type.
     """
-    first_key = F.substring(F.regexp_replace(F.lower(F.col("first_name")), "[^a-z]", ""), 1, 2)
     entries = F.array(
         *[
             F.struct(F.lit(id_type).alias("id_type"), identifier_expression(id_type).alias("id_value"))
@@ -47,10 +47,12 @@ def identifier_occurrences(clean: DataFrame) -> DataFrame:
         clean.select(
             "record_id",
             F.explode(entries).alias("_id"),
-            F.when(first_key != "", first_key).alias("person_name"),
+            F.col("first_name").alias("person_first"),
+            F.col("last_name").alias("person_last"),
             F.col("dob").alias("person_dob"),
+            F.col("national_id").alias("person_national_id"),
         )
-        .select("record_id", "_id.id_type", "_id.id_value", "person_name", "person_dob")
+        .select("record_id", "_id.id_type", "_id.id_value", *PERSON_COLUMNS)
         .where(F.col("id_value").isNotNull())
     )
 
@@ -78,7 +80,7 @@ def link_identifiers(occurrences: DataFrame, max_people: int, blocklist: dict[st
             yield from _linked_rows(edges, "edge")
 
     return (
-        occurrences.select(*SORT_ORDER, "person_name", "person_dob")
+        occurrences.select(*SORT_ORDER, *PERSON_COLUMNS)
         .repartition(*VALUE_KEY)
         .sortWithinPartitions(F.xxhash64(*VALUE_KEY), *SORT_ORDER)
         .mapInArrow(run, LINKED_SCHEMA)
@@ -120,10 +122,9 @@ LINKED_SCHEMA = T.StructType(
         T.StructField("id_type", T.StringType()),
         T.StructField("id_value", T.StringType()),
         T.StructField("records", T.LongType()),
-        T.StructField("distinct_names", T.LongType()),
-        T.StructField("distinct_dobs", T.LongType()),
         T.StructField("blocked", T.IntegerType()),
         T.StructField("people", T.LongType()),
+        T.StructField("conflict", T.StringType()),
         T.StructField("not_identity_reason", T.StringType()),
         T.StructField("src", T.StringType()),
         T.StructField("dst", T.StringType()),

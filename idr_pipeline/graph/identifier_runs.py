@@ -17,15 +17,16 @@ import pyarrow.compute as pc
 
 from idr_pipeline.core.sorted_runs import arrow_equal_values, arrow_run_starts, as_bools
 from idr_pipeline.graph.blocklist import is_blocked
+from idr_pipeline.scoring.person import PersonSignatures, people_per_value
 
 VALUE_KEY = ["id_type", "id_value"]
 #: Within a value, the order its carriers arrive in: together, the hub (smallest id) first.
 SORT_ORDER = [*VALUE_KEY, "record_id"]
 # Above this many records a value is a placeholder or a system default, whoever carries it.
 MAX_RECORDS_PER_IDENTIFIER = 200
-SHARED_COLUMNS = [
-    "id_type", "id_value", "records", "distinct_names", "distinct_dobs", "blocked", "people", "not_identity_reason",
-]  # fmt: skip
+SHARED_COLUMNS = ["id_type", "id_value", "records", "blocked", "people", "conflict", "not_identity_reason"]
+#: The carriers' person-level attributes each occurrence brings, to tell people apart.
+PERSON_COLUMNS = ["person_first", "person_last", "person_dob", "person_national_id"]
 EDGE_COLUMNS = ["src", "dst", "id_type", "id_value"]
 #: The ASCII characters ``str.strip()`` removes (spelled out here: importing ``standardize`` for
 #: them would cost each Spark Python worker half a second).
@@ -40,9 +41,11 @@ def classify_runs(
     ``shared``: one row per value that must not link, with why (:data:`SHARED_COLUMNS`).
     A placeholder on the blocklist never links; nor does a value on more than
     :data:`MAX_RECORDS_PER_IDENTIFIER` records, or one carried by more than ``max_people``
-    people, counted as distinct first-name prefixes or distinct dates of birth, whichever is
-    higher (a household landline). ``edges``: every other value on two or more records links
-    them as a star from the smallest record id: n - 1 edges, not n².
+    people: carriers told apart by their person-level attributes (:data:`PERSON_COLUMNS`,
+    judged by ``scoring.person``: a household landline, a family e-mail, a shared tablet, a
+    parent's national id on a child's record), with the first conflict that told them apart.
+    ``edges``: every other value on two or more records links them as a star from the smallest
+    record id: n - 1 edges, not n².
 
     Arrow in and out: the strings are only compared, counted and taken, never turned into
     Python objects, which is what converting each batch to pandas spent most of its time on.
@@ -55,9 +58,26 @@ def classify_runs(
         occurrences.column(c).combine_chunks() for c in ("id_type", "id_value", "record_id")
     )
 
-    names = _distinct_per_group(group, records, occurrences.column("person_name").combine_chunks())
-    dobs = _distinct_per_group(group, records, occurrences.column("person_dob").combine_chunks())
-    people = np.maximum(names, dobs)
+    signatures = PersonSignatures.of(
+        *(occurrences.column(c).to_numpy(zero_copy_only=False) for c in PERSON_COLUMNS)
+    )
+    people = np.zeros(len(first), dtype=np.int64)
+    reasons: dict[int, str] = {}
+    is_national_id = types.to_numpy(zero_copy_only=False) == "national_id"
+    for national in (False, True):
+        # National id values are judged on their carriers' other attributes.
+        rows = is_national_id == national
+        if not rows.any():
+            continue
+        counted, found = people_per_value(
+            np.where(rows, group, -1), signatures, judge_national_id=not national
+        )
+        judged = np.unique(group[rows])
+        people[judged] = counted[judged]
+        reasons.update({v: r for v, r in found.items()})
+    conflict = np.full(len(first), None, dtype=object)
+    for value, reason in reasons.items():
+        conflict[value] = reason
     blocked = blocked_values(types.take(first), values.take(first), blocklist)
     reason = np.full(len(first), None, dtype=object)
     crowded = np.flatnonzero(people > max_people)
@@ -71,10 +91,9 @@ def classify_runs(
             "id_type": types.take(kept),
             "id_value": values.take(kept),
             "records": records[refused],
-            "distinct_names": names[refused],
-            "distinct_dobs": dobs[refused],
             "blocked": blocked[refused].astype(np.int32),
             "people": people[refused],
+            "conflict": pa.array(conflict[refused], pa.string()),
             "not_identity_reason": pa.array(reason[refused], pa.string()),
         }
     )
@@ -106,24 +125,6 @@ def _star_edges(
     to_other = ~arrow_equal_values(record_ids.take(candidates), record_ids.take(hub[candidates]))
     edge_rows = candidates[to_other]
     return edge_rows, hub[edge_rows]
-
-
-def _distinct_per_group(group: np.ndarray, records: np.ndarray, column: pa.Array) -> np.ndarray:
-    """Distinct non-missing values of ``column`` in each group (``records``: each group's rows).
-
-    A group of one row has one value or none; only the rows of larger groups are encoded and
-    de-duplicated.
-    """
-    counts = np.zeros(len(records), dtype=np.int64)
-    alone = records[group] == 1
-    counts[group[alone & as_bools(pc.is_valid(column))]] = 1
-    together = np.flatnonzero(~alone)
-    encoded = pc.dictionary_encode(column.take(together))
-    present = as_bools(pc.is_valid(encoded))
-    width = max(len(encoded.dictionary), 1)
-    codes = encoded.indices.filter(present).to_numpy().astype(np.int64)
-    pairs = np.unique(group[together[present]].astype(np.int64) * width + codes)
-    return counts + np.bincount(pairs // width, minlength=len(records)).astype(np.int64)
 
 
 def blocked_values(types: pa.Array, values: pa.Array, blocklist: dict[str, set[str]]) -> np.ndarray:

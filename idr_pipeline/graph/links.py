@@ -7,19 +7,27 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from idr_pipeline.graph.clustering import FORCED_LINK, log2_odds
+
 # Identifiers one person owns. A phone is left to the model: landlines are shared by households
 # in ways the per-identifier limit cannot see when a record carries no first name.
 PERSONAL_IDENTIFIERS = ("email_key", "national_id", "device_id", "source_customer_key")
 
 
+#: The person-level weight (bits) of a link made by a shared personal identifier or forced by a
+#: steward: stronger than any scored evidence, so such a link wins when a record is settled.
+DETERMINISTIC_LINK_WEIGHT = 30.0
+
+
 @dataclass
 class LinkedPairs:
-    """The scored pairs plus the deterministic links, as row positions into the profiles.
+    """The scored pairs plus the deterministic links and stewards' decisions, as row positions
+    into the profiles.
 
     Rows 0..scored-1 are the scored pairs in their order; after them come the deterministic
-    links nobody scored. Positions, not ids: looking up tens of millions of id strings and
-    holding them as Python objects would cost more than the clustering, which reads only a
-    small share of the rows.
+    links nobody scored, then the forced decisions. Positions, not ids: looking up tens of
+    millions of id strings and holding them as Python objects would cost more than the
+    clustering, which reads only a small share of the rows.
     """
 
     left: np.ndarray
@@ -27,6 +35,9 @@ class LinkedPairs:
     probability: np.ndarray
     id_type: np.ndarray  # object: comma-joined identifier types of a deterministic link, or None
     scored: int  # how many of the rows are scored pairs
+    person_weight: np.ndarray  # float: bits of person-level evidence
+    person_evidence: np.ndarray  # bool: the pair may join two groups of records
+    forced: np.ndarray  # object: FORCED_LINK, FORCED_SPLIT or None
 
     def frame(self, rows: np.ndarray, record_ids: np.ndarray) -> pd.DataFrame:
         """The chosen rows as the clustering reads them, labeled by row number; ``scored_row``
@@ -36,6 +47,9 @@ class LinkedPairs:
                 "record_id_l": record_ids[self.left[rows]],
                 "record_id_r": record_ids[self.right[rows]],
                 "probability": self.probability[rows],
+                "person_weight": self.person_weight[rows],
+                "person_evidence": self.person_evidence[rows],
+                "forced": self.forced[rows],
                 "scored_row": np.where(rows < self.scored, rows, np.nan),
                 "id_type": self.id_type[rows],
             },
@@ -95,15 +109,33 @@ def link_positions(
     probability: np.ndarray,
     edges: tuple[np.ndarray, np.ndarray, np.ndarray],
     profiles: pd.DataFrame,
+    person_weight: np.ndarray | None = None,
+    person_evidence: np.ndarray | None = None,
+    decisions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> LinkedPairs:
-    """The scored pairs (row positions into ``profiles``) with the deterministic links joined in:
-    a scored pair that is also a link gets probability 1 and its identifier types; a link
-    nobody scored is added after the scored rows. ``edges`` is (src, dst, id_type) of
-    identity_edges, the records as row positions."""
+    """The scored pairs (row positions into ``profiles``) with the deterministic links and the
+    stewards' decisions joined in.
+
+    A scored pair that is also a link gets probability 1, its identifier types and person-level
+    evidence; a link nobody scored is added after the scored rows. ``edges`` is (src, dst,
+    id_type) of identity_edges, the records as row positions. ``decisions`` is (left, right,
+    kind) of forced links and splits: each becomes a row of its own after those, a forced link
+    with probability 1, a forced split with probability 0. Without ``person_weight`` the pairs'
+    whole match weight stands in, without ``person_evidence`` every pair counts as evidence."""
     n = np.int64(max(len(profiles), 1))
     dl, dr, det_type = deterministic_link_positions(*edges, profiles)
     det_code = np.minimum(dl, dr) * n + np.maximum(dl, dr)  # sorted: the links come in this order
     probability = np.asarray(probability, dtype=np.float64).copy()
+    weight = (
+        log2_odds(probability)
+        if person_weight is None
+        else np.asarray(person_weight, dtype=np.float64).copy()
+    )
+    evidence = (
+        np.ones(len(left), dtype=bool)
+        if person_evidence is None
+        else np.asarray(person_evidence, bool).copy()
+    )
     id_type = np.full(len(left), None, dtype=object)
     found = np.zeros(len(det_code), dtype=bool)
     if len(det_code) and len(left):
@@ -118,16 +150,27 @@ def link_positions(
         hit, at = maybe[is_link], at[is_link]
         id_type[hit] = det_type[at]
         probability[hit] = 1.0
+        weight[hit] = np.maximum(weight[hit], DETERMINISTIC_LINK_WEIGHT)
+        evidence[hit] = True
         found[at] = True
     extra = ~found
-    if not extra.any():  # usual: the blocking rules propose every deterministic link
-        return LinkedPairs(
-            np.asarray(left, np.int64), np.asarray(right, np.int64), probability, id_type, len(left)
-        )
+    kinds = np.zeros(0, dtype=object) if decisions is None else np.asarray(decisions[2], dtype=object)
+    forced_left = np.zeros(0, np.int64) if decisions is None else np.asarray(decisions[0], np.int64)
+    forced_right = np.zeros(0, np.int64) if decisions is None else np.asarray(decisions[1], np.int64)
+    added = int(extra.sum())
     return LinkedPairs(
-        left=np.concatenate([left, dl[extra]]).astype(np.int64, copy=False),
-        right=np.concatenate([right, dr[extra]]).astype(np.int64, copy=False),
-        probability=np.concatenate([probability, np.ones(int(extra.sum()))]),
-        id_type=np.concatenate([id_type, det_type[extra]]),
+        left=np.concatenate([left, dl[extra], forced_left]).astype(np.int64, copy=False),
+        right=np.concatenate([right, dr[extra], forced_right]).astype(np.int64, copy=False),
+        probability=np.concatenate([probability, np.ones(added), (kinds == FORCED_LINK).astype(np.float64)]),
+        id_type=np.concatenate([id_type, det_type[extra], np.full(len(kinds), None, dtype=object)]),
         scored=len(left),
+        person_weight=np.concatenate(
+            [
+                weight,
+                np.full(added, DETERMINISTIC_LINK_WEIGHT),
+                np.full(len(kinds), DETERMINISTIC_LINK_WEIGHT),
+            ]
+        ),
+        person_evidence=np.concatenate([evidence, np.ones(added, bool), kinds == FORCED_LINK]),
+        forced=np.concatenate([np.full(len(left) + added, None, dtype=object), kinds]),
     )

@@ -19,6 +19,7 @@ from idr_pipeline.core.catalog import (
     KEPT_LINKS,
     LINKS,
     MERGES,
+    POSSIBLE_MATCHES,
     REFUSED_LINKS,
     REGISTRY,
     SCORED,
@@ -29,7 +30,14 @@ from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.positions import arrow_positions
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.graph.cluster import cluster, policy_of
-from idr_pipeline.graph.clustering import CLUSTERING_COLUMNS, rows_clustering_reads, strong_components
+from idr_pipeline.graph.clustering import (
+    AMBIGUOUS,
+    CLUSTERING_COLUMNS,
+    FORCED_LINK,
+    ClusteringResult,
+    rows_clustering_reads,
+    strong_components,
+)
 from idr_pipeline.graph.edges import (
     deterministic_edges,
     edge_summary,
@@ -48,8 +56,8 @@ from idr_pipeline.graph.identity_graph import (
     identity_graph_from_clusters,
     rows_at,
 )
-from idr_pipeline.graph.links import link_positions
-from idr_pipeline.scoring.score import WEIGHT_PREFIX, weights_json
+from idr_pipeline.graph.links import LinkedPairs, link_positions
+from idr_pipeline.scoring.score import PERSON_EVIDENCE, PERSON_WEIGHT, WEIGHT_PREFIX, weights_json
 from idr_pipeline.settings import MatchConfig
 from idr_pipeline.standardize.profiles import read_profiles
 
@@ -210,12 +218,52 @@ class ClusterOutput:
     components: pd.DataFrame  # node, component
     kept: pd.DataFrame  # record_id_l, record_id_r, probability, weights
     refused_counts: dict[str, int]
+    possible_counts: dict[str, int]  # reason -> possible-match pairs
+    ambiguous_records: int
 
 
-def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> ClusterOutput:
+#: Columns of the possible matches: the pair, its probability and person-level weight, why.
+POSSIBLE_SCHEMA = pa.schema(
+    [
+        ("record_id_l", pa.string()),
+        ("record_id_r", pa.string()),
+        ("probability", pa.float64()),
+        ("person_weight", pa.float64()),
+        ("reason", pa.string()),
+    ]
+)
+GREY_BAND = "grey_band"
+
+
+def decision_positions(
+    decisions: pd.DataFrame | None, record_ids: pd.Series
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Stewards' forced links and splits (record_id_l, record_id_r, decision) as row positions into the
+    profiles; decisions about records no longer among them are dropped (an erased record)."""
+    if decisions is None or decisions.empty:
+        return None
+    position = pd.Series(np.arange(len(record_ids)), index=record_ids.to_numpy())
+    left = decisions["record_id_l"].map(position)
+    right = decisions["record_id_r"].map(position)
+    known = (left.notna() & right.notna()).to_numpy()
+    return (
+        left[known].to_numpy(np.int64),
+        right[known].to_numpy(np.int64),
+        decisions["decision"].to_numpy(dtype=object)[known],
+    )
+
+
+def run_clustering(
+    spark: SparkSession, lake: Lake, config: MatchConfig, decisions: pd.DataFrame | None = None
+) -> ClusterOutput:
+    """Cluster the scored pairs with the deterministic links and the stewards' ``decisions``
+    (record_id_l, record_id_r, decision: ``link`` or ``split``; see ``store.decisions``), and
+    write the kept, refused and possible matches."""
     # Only the columns the guards read: every column would cost more to read than it serves.
     profiles = read_profiles(lake, CLUSTERING_COLUMNS)
-    scored = lake.read_latest_arrow(*SCORED, columns=[*PAIR_KEYS, "probability"])
+    scored_columns = set(lake.latest_columns(*SCORED))
+    person = [c for c in (PERSON_WEIGHT, PERSON_EVIDENCE) if c in scored_columns]
+    scored = lake.read_latest_arrow(*SCORED, columns=[*PAIR_KEYS, "probability", *person])
     edges = lake.read_latest_arrow(*EDGES, columns=["src", "dst", "id_type"])
     # One lookup for the pairs and the edges, so the record ids are hashed once.
     left, right = arrow_positions(
@@ -230,15 +278,23 @@ def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> Clus
         scored["probability"].to_numpy(),
         (left[pairs:], right[pairs:], edges["id_type"].to_numpy(zero_copy_only=False)),
         profiles,
+        person_weight=scored[PERSON_WEIGHT].to_numpy() if PERSON_WEIGHT in person else None,
+        person_evidence=(
+            scored[PERSON_EVIDENCE].to_numpy(zero_copy_only=False) if PERSON_EVIDENCE in person else None
+        ),
+        decisions=decision_positions(decisions, profiles["record_id"]),
     )
-    # Only the rows the clustering can read become id strings: the strong pairs and the pairs
-    # inside a strong component it guards. The result is the same as clustering every row.
+    # Only the rows the clustering can read become id strings: the strong pairs, the pairs
+    # inside a strong component it guards, and the forced decisions. The result is the same as
+    # clustering every row.
     policy = policy_of(config)
     component = strong_components(links.left, links.right, links.probability, len(profiles), policy)
     rows = np.flatnonzero(
         rows_clustering_reads(links.left, links.right, links.probability, len(profiles), policy, component)
+        | (links.forced != None)  # noqa: E711 - element-wise on an object array
     )
-    linked = links.frame(rows, profiles["record_id"].to_numpy(dtype=object))
+    record_ids = profiles["record_id"].to_numpy(dtype=object)
+    linked = links.frame(rows, record_ids)
     # Every row read lies inside one strong component: half of the components (by label parity)
     # go to a forked child.
     result = cluster(profiles, linked, config, part=(component[links.left[rows]] % 2 == 1))
@@ -247,16 +303,70 @@ def run_clustering(spark: SparkSession, lake: Lake, config: MatchConfig) -> Clus
     for frame, with_reason, dataset in ((kept, False, KEPT_LINKS), (result.refused, True, REFUSED_LINKS)):
         pdf, schema = _pairs_frame(frame, with_reason)
         lake.write_pandas_version(pdf, *dataset, schema=schema)
+    possible = possible_matches(links, record_ids, result, config)
+    lake.write_pandas_version(possible, *POSSIBLE_MATCHES, schema=POSSIBLE_SCHEMA)
     components = pd.DataFrame({"node": list(result.labels), "component": list(result.labels.values())})
-    return ClusterOutput(components=components, kept=kept, refused_counts=result.refused_counts())
+    return ClusterOutput(
+        components=components,
+        kept=kept,
+        refused_counts=result.refused_counts(),
+        possible_counts=possible["reason"].value_counts().to_dict(),
+        ambiguous_records=int(result.ambiguous["record_id"].nunique()),
+    )
+
+
+def possible_matches(
+    links: LinkedPairs, record_ids: np.ndarray, result: ClusteringResult, config: MatchConfig
+) -> pd.DataFrame:
+    """The pairs a steward may want to review, one row per pair: an ambiguous record's link to
+    each person it fits, a refused merge with its reason, and a scored pair in the grey band
+    (``possible_match_threshold`` up to the threshold) whose records ended in two identities."""
+    label = pd.Series(record_ids).map(result.labels).fillna(pd.Series(record_ids)).to_numpy(dtype=object)
+    label_code = pd.factorize(label)[0]
+    scored = np.arange(links.scored)
+    probability = links.probability[: links.scored]
+    grey = scored[
+        (probability >= config.possible_match_threshold)
+        & (probability < config.threshold)
+        & (label_code[links.left[scored]] != label_code[links.right[scored]])
+    ]
+    frames = [
+        pd.DataFrame(
+            {
+                "record_id_l": result.ambiguous["record_id"].astype(object),
+                "record_id_r": result.ambiguous["candidate_record_id"].astype(object),
+                "probability": result.ambiguous["probability"].astype(np.float64),
+                "person_weight": result.ambiguous["person_weight"].astype(np.float64),
+                "reason": AMBIGUOUS,
+            }
+        ),
+        result.refused.assign(person_weight=np.nan)[POSSIBLE_SCHEMA.names],
+        pd.DataFrame(
+            {
+                "record_id_l": record_ids[links.left[grey]],
+                "record_id_r": record_ids[links.right[grey]],
+                "probability": probability[grey],
+                "person_weight": links.person_weight[grey].astype(np.float64),
+                "reason": GREY_BAND,
+            }
+        ),
+    ]
+    out = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    low = out[["record_id_l", "record_id_r"]].min(axis=1)
+    high = out[["record_id_l", "record_id_r"]].max(axis=1)
+    # One row per pair: the first reason (ambiguous, then refused, then grey band) stands.
+    keep = ~pd.DataFrame({"low": low, "high": high}).duplicated().to_numpy()
+    return out.loc[keep, POSSIBLE_SCHEMA.names].reset_index(drop=True)
 
 
 def kept_weights(lake: Lake, kept: pd.DataFrame) -> list[str]:
     """The "why merged" JSON of each kept link: the model's weights where the pair was scored,
-    else the identifier types it shares."""
+    else the identifier types it shares, or a steward's forced link."""
     # A handful of identifier types over hundreds of thousands of links: one dumps per type.
     types = kept["id_type"].dropna().unique()
     out = kept["id_type"].map({t: json.dumps({"shared_identifier": t}) for t in types}).to_numpy(dtype=object)
+    if "forced" in kept.columns:
+        out[(kept["forced"] == FORCED_LINK).to_numpy()] = json.dumps({"decision": FORCED_LINK})
     rows = kept["scored_row"]
     scored = rows.notna().to_numpy()
     if scored.any():

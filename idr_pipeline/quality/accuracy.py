@@ -1,4 +1,4 @@
-"""Accuracy against a truth file: pairwise precision/recall/F1 and B-cubed F1.
+"""Accuracy against a truth file: pairwise and B-cubed precision/recall/F1.
 
 Pairs are counted from cluster sizes (n choose 2 summed over the contingency table), so
 evaluation of a million records needs no pair enumeration.
@@ -22,6 +22,8 @@ class PairwiseScores:
     recall: float
     f1: float
     bcubed_f1: float
+    bcubed_precision: float
+    bcubed_recall: float
 
 
 def _pairs(sizes: np.ndarray) -> int:
@@ -57,4 +59,4 @@ def score_clusters(predicted: pd.DataFrame, truth: pd.DataFrame) -> PairwiseScor
     bp = float((df.n / df.pred_n).mean()) if len(df) else 1.0
     br = float((df.n / df.true_n).mean()) if len(df) else 1.0
     bf1 = 2 * bp * br / (bp + br) if bp + br else 0.0
-    return PairwiseScores(len(df), true_pairs, pred_pairs, tp, precision, recall, f1, bf1)
+    return PairwiseScores(len(df), true_pairs, pred_pairs, tp, precision, recall, f1, bf1, bp, br)

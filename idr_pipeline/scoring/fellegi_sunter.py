@@ -167,29 +167,56 @@ def _log_table(p: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.log(p)])
 
 
+def _trained_m(expected: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """m per level from the expected match counts of one EM step.
+
+    A level no pair of the sample shows cannot be estimated from it: it gets m = u, evidence
+    neither for nor against, and the observed levels share the rest of the mass. A floor
+    near 0 would make an agreement the sample happened not to contain into crushing evidence
+    against a match.
+    """
+    seen = expected > 0
+    out = np.array(u, dtype=np.float64, copy=True)
+    unseen_mass = float(out[~seen].sum())
+    out[seen] = expected[seen] / expected[seen].sum() * (1.0 - unseen_mass)
+    out = np.maximum(out, _M_FLOOR)
+    return out / out.sum()
+
+
 @dataclass(frozen=True)
 class TrainingSession:
-    """The candidate pairs produced by one blocking rule, described as levels of one comparison.
+    """The candidate pairs produced by one blocking rule, described as levels of comparisons.
 
     Blocked pairs are not random: every pair from 'same postcode' agrees on postcode, so with u
     fixed from random pairs the non-match class cannot explain them and EM collapses to λ = 1.
-    Within the pairs of one rule, the rule's own comparison is left out (its m comes from the
-    other sessions) and the remaining comparisons behave as in the population. The session
+    Within the pairs of one rule, the rule's own comparisons are left out (their m comes from
+    the other sessions) and the remaining comparisons behave as in the population. The session
     must select *every* pair meeting the condition, i.e. the condition must be one of the
-    blocking rules (or imply one: exact surname implies same surname soundex).
+    blocking rules (or imply one: exact surname implies same surname soundex). ``also`` adds
+    conditions on further comparisons, all of which a pair must meet.
     """
 
     comparison: str
     levels: tuple[int, ...]
+    also: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+    @property
+    def conditions(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return ((self.comparison, self.levels), *self.also)
+
+    def covers(self, comparison: str) -> bool:
+        return any(name == comparison for name, _ in self.conditions)
 
 
 # Each condition implies one of candidates.deterministic.DEFAULT_RULES, so every pair meeting
-# it is a candidate: exact dob -> "dob", same street and postcode -> "street", exact e-mail
-# key / phone / national id / device id -> the identifier rules. Surname alone and postcode
-# alone are not blocking keys (far too many pairs), so they are not sessions.
+# it is a candidate: exact dob -> "dob", same street and postcode -> "street", exact given name
+# and surname -> "full_name", exact e-mail key / phone / national id / device id -> the
+# identifier rules. Surname alone and postcode alone are not blocking keys (far too many
+# pairs), so they are not sessions.
 DEFAULT_SESSIONS: tuple[TrainingSession, ...] = (
     TrainingSession("dob", (5,)),
     TrainingSession("address", (5,)),
+    TrainingSession("first_name", (6,), also=(("last_name", (3,)),)),
     TrainingSession("email", (4,)),
     TrainingSession("phone", (2,)),
     TrainingSession("national_id", (2,)),
@@ -216,8 +243,10 @@ def _em(
     max_iter: int,
     tol: float,
     fix_u: bool,
+    fix_prior: bool = False,
 ) -> _EmResult:
-    """EM on a gamma matrix (columns in `comparisons` order) over distinct patterns with counts."""
+    """EM on a gamma matrix (columns in `comparisons` order) over distinct patterns with counts;
+    with ``fix_prior`` the match share stays ``prior`` and only m (and u) are estimated."""
     names = [c.name for c in comparisons]
     m = {k: v.copy() for k, v in m.items()}
     u = {k: v.copy() for k, v in u.items()}
@@ -242,15 +271,16 @@ def _em(
         log_odds = np.log(prior) - np.log1p(-prior) + log_m - log_u
         posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
 
-        new_prior = float(np.clip((counts * posterior).sum() / total, 1e-12, 1 - 1e-12))
+        new_prior = (
+            prior if fix_prior else float(np.clip((counts * posterior).sum() / total, 1e-12, 1 - 1e-12))
+        )
         change = abs(new_prior - prior)
         for k, comparison in enumerate(comparisons):
             name = comparison.name
             weighted = _level_counts(patterns[:, k], comparison.n_levels, counts * posterior)
             expected[name] = float(weighted.sum())
             if weighted.sum() > 0:
-                new_m = np.maximum(weighted / weighted.sum(), _M_FLOOR)
-                new_m /= new_m.sum()
+                new_m = _trained_m(weighted, u[name])
                 change = max(change, float(np.abs(new_m - m[name]).max()))
                 m[name] = new_m
             if not fix_u:
@@ -263,6 +293,35 @@ def _em(
             converged = True
             break
     return _EmResult(m, prior, expected, iteration, converged, u)
+
+
+def _exact_at_least_as_strong(
+    m: dict[str, np.ndarray], u: dict[str, np.ndarray], comparisons: list[Comparison]
+) -> None:
+    """Exact agreement is never weaker evidence than a partial agreement of the same comparison.
+
+    EM sessions condition on some comparisons agreeing exactly, and when one record's errors
+    avoid each other (a duplicate with exactly one mistyped field), the pairs of such a session
+    show the other comparisons mistyped far more often than matches do at large: m of "exact"
+    comes out near zero and an exact birth date would count against a match. Where the exact
+    level's weight falls below a partial level's (before "exact" in the level order, "else"
+    aside), its m is raised to match the strongest partial level, and the levels renormalized.
+    """
+    for comparison in comparisons:
+        if "exact" not in comparison.levels:
+            continue
+        exact = comparison.levels.index("exact")
+        name = comparison.name
+        partial = range(1, exact)
+        if not len(partial):
+            continue
+        ratios = m[name] / u[name]
+        best = max(ratios[level] for level in partial)
+        if ratios[exact] >= best:
+            continue
+        raised = m[name].copy()
+        raised[exact] = best * u[name][exact]
+        m[name] = raised / raised.sum()
 
 
 def _neutralise_unobserved(
@@ -291,12 +350,12 @@ def train(
     prior_init: float = 0.1,
     m_init: Mapping[str, np.ndarray] | None = None,
     u_alpha: float = 1.0,
-    min_session_pairs: int = 50,
+    min_session_pairs: int = 20,
 ) -> MatchModel:
     """EM for m and λ with u fixed from random pairs; no labels.
 
     With sessions (the default), EM runs once per blocking condition on the candidate pairs
-    meeting it, with that condition's comparison left out; m per comparison is the average over
+    meeting it, with that condition's comparisons left out; m per comparison is the average over
     the sessions that saw it, weighted by their expected matches, and λ is the probability that
     two *random* records match, λ_s · u(condition) / m(condition), median over sessions. Scoring
     candidate pairs with that λ and all comparisons is the population posterior, which is what
@@ -320,15 +379,21 @@ def train(
 
     usable = []
     for session in sessions or ():
-        if session.comparison not in names:
+        if not all(name in names for name, _ in session.conditions):
             continue
-        column = names.index(session.comparison)
-        mask = np.isin(matrix[:, column], session.levels)
+        columns = [names.index(name) for name, _ in session.conditions]
+        mask = np.logical_and.reduce(
+            [
+                np.isin(matrix[:, column], levels)
+                for column, (_, levels) in zip(columns, session.conditions, strict=True)
+            ]
+        )
         if mask.sum() >= min_session_pairs:
-            usable.append((session, column, mask))
+            usable.append((session, columns, mask))
 
     if not usable:
         result = _em(matrix, comparisons, m0, u, prior_init, max_iter, tol, fix_u)
+        _exact_at_least_as_strong(result.m, result.u, comparisons)
         _neutralise_unobserved(result.m, result.u, names, matrix)
         return MatchModel(
             comparisons=comparisons,
@@ -342,9 +407,9 @@ def train(
         )
 
     results = []
-    for _session, column, mask in usable:
+    for _session, columns, mask in usable:
         sub = matrix[mask].copy()
-        sub[:, column] = -1  # the blocking comparison says nothing inside its own block
+        sub[:, columns] = -1  # the blocking comparisons say nothing inside their own block
         results.append(_em(sub, comparisons, m0, u, prior_init, max_iter, tol, fix_u=True))
 
     m: dict[str, np.ndarray] = {}
@@ -353,19 +418,19 @@ def train(
         pieces = [
             (r.m[name], r.expected_matches.get(name, 0.0))
             for (session, _, _), r in zip(usable, results, strict=True)
-            if session.comparison != name and r.expected_matches.get(name, 0.0) > 0
+            if not session.covers(name) and r.expected_matches.get(name, 0.0) > 0
         ]
         total_weight = sum(w for _, w in pieces)
         m[name] = sum(p * w for p, w in pieces) / total_weight if total_weight > 0 else m0[name]
 
     priors = []
     for (session, _, _), result in zip(usable, results, strict=True):
-        levels = list(session.levels)
-        m_cond = float(m[session.comparison][levels].sum())
-        u_cond = float(u[session.comparison][levels].sum())
+        m_cond = float(np.prod([m[name][list(levels)].sum() for name, levels in session.conditions]))
+        u_cond = float(np.prod([u[name][list(levels)].sum() for name, levels in session.conditions]))
         if m_cond > 1e-3:
             priors.append(np.log(result.prior) + np.log(u_cond) - np.log(m_cond))
     prior = float(np.exp(np.median(priors))) if priors else float(np.mean([r.prior for r in results]))
+    _exact_at_least_as_strong(m, u, comparisons)
     _neutralise_unobserved(m, u, names, matrix)
     return MatchModel(
         comparisons=comparisons,

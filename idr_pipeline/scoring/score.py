@@ -8,7 +8,17 @@ import numpy as np
 import pandas as pd
 
 from idr_pipeline.core.forked import Forked
-from idr_pipeline.scoring.comparisons import Sides, compare_sides_with_tf
+from idr_pipeline.scoring.comparisons import (
+    DEVICE_ID,
+    DOB,
+    EMAIL,
+    FIRST_NAME,
+    NATIONAL_ID,
+    PHONE,
+    Comparison,
+    Sides,
+    compare_sides_with_tf,
+)
 from idr_pipeline.scoring.fellegi_sunter import MatchModel, prior_weight, score
 
 # Evidence a whole household shares: agreeing on all three is barely more likely for one person
@@ -17,9 +27,39 @@ HOUSEHOLD_COMPARISONS = ("address", "phone", "ip_address")
 
 
 HOUSEHOLD_COLUMN = "household_dependency"
-
+#: Comparisons of what one person has and a household does not share. Identifier values that
+#: several people carry are masked before scoring (``scoring.masking``), so an e-mail, phone or
+#: device that still agrees here is a personal one.
+PERSON_COMPARISONS = ("first_name", "name_suffix", "dob", "national_id", "email", "phone", "device_id")
+PERSON_WEIGHT = "person_weight"
+PERSON_EVIDENCE = "person_evidence"
 
 WEIGHT_PREFIX = "w_"
+
+
+def _from(comparison: Comparison, label: str) -> int:
+    """The level of ``label`` in ``comparison``: levels are ordered, so "at least this" is ``>=``."""
+    return comparison.levels.index(label)
+
+
+# Given names that agree as one person's would: a close spelling, a nickname, exact or swapped.
+_SAME_GIVEN_NAME = _from(FIRST_NAME, "jaro-winkler >= 0.92")
+# Birth dates that are one date, allowing the slips of data entry.
+_SAME_BIRTHDAY = _from(DOB, "one character typo")
+
+
+def person_evidence(gamma: pd.DataFrame) -> np.ndarray:
+    """Per pair: does it carry person-level evidence, the kind that may join two groups of records
+    into one identity? A given name with a date of birth, a national id (up to a typo), or an
+    e-mail, device or phone (with the given name) that is personal by the data."""
+    first = gamma["first_name"].to_numpy()
+    same_given = first >= _SAME_GIVEN_NAME
+    evidence = same_given & (gamma["dob"].to_numpy() >= _SAME_BIRTHDAY)
+    evidence |= gamma["national_id"].to_numpy() >= _from(NATIONAL_ID, "one edit")
+    evidence |= gamma["email"].to_numpy() == _from(EMAIL, "exact email key")
+    evidence |= gamma["device_id"].to_numpy() == _from(DEVICE_ID, "exact")
+    evidence |= same_given & (gamma["phone"].to_numpy() == _from(PHONE, "exact"))
+    return evidence
 
 
 def weight_names(model: MatchModel) -> list[str]:
@@ -37,8 +77,9 @@ def score_position_chunks(
     workers: int = 1,
     cache: dict | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """Probability and ``w_<comparison>`` weights of the pairs of rows ``left_pos[i]``,
-    ``right_pos[i]`` of ``profiles``, in chunks; the caller brings the pairs' ids (the batch
+    """Probability, ``w_<comparison>`` weights, the person-level weight (the sum of the
+    :data:`PERSON_COMPARISONS` weights) and :func:`person_evidence` of the pairs of rows
+    ``left_pos[i]``, ``right_pos[i]`` of ``profiles``, in chunks; the caller brings the pairs' ids (the batch
     keeps them as Arrow strings, since a Python string per candidate id is slow and large).
 
     With ``workers`` > 1 a forked child scores the second half of the chunks while this process
@@ -60,6 +101,9 @@ def score_position_chunks(
         out = pd.DataFrame({"probability": 1.0 / (1.0 + np.exp2(-np.clip(total, -1000, 1000)))})
         for name in weights.columns:
             out[WEIGHT_PREFIX + name] = weights[name].to_numpy(dtype=np.float32)
+        person = [c for c in PERSON_COMPARISONS if c in weights.columns]
+        out[PERSON_WEIGHT] = np.nansum(weights[person].to_numpy(dtype=np.float64), axis=1).astype(np.float32)
+        out[PERSON_EVIDENCE] = person_evidence(gamma)
         return out
 
     starts = list(range(0, len(left_pos), chunk))

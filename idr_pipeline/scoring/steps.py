@@ -17,7 +17,7 @@ from idr_pipeline.core.positions import arrow_positions
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.scoring.fellegi_sunter import MatchModel
 from idr_pipeline.scoring.masking import mask_shared_identifiers
-from idr_pipeline.scoring.score import score_position_chunks, weight_names
+from idr_pipeline.scoring.score import PERSON_EVIDENCE, PERSON_WEIGHT, score_position_chunks, weight_names
 from idr_pipeline.scoring.train import train_on_positions
 from idr_pipeline.settings import MatchConfig
 from idr_pipeline.standardize.profiles import current_memo, memoized, profiles_version, read_profiles
@@ -73,8 +73,13 @@ def run_scoring(spark: SparkSession, lake: Lake, config: MatchConfig) -> ScoreSt
     left, right = arrow_positions(masked["record_id"], candidates["record_id_l"], candidates["record_id_r"])
     model = read_model(lake)
     weights = weight_names(model)
-    columns = [*PAIR_KEYS, "probability", *weights, "generators"]
-    types = {"probability": pa.float64(), "generators": pa.string()} | {c: pa.float32() for c in weights}
+    columns = [*PAIR_KEYS, "probability", *weights, PERSON_WEIGHT, PERSON_EVIDENCE, "generators"]
+    types = {
+        "probability": pa.float64(),
+        "generators": pa.string(),
+        PERSON_WEIGHT: pa.float32(),
+        PERSON_EVIDENCE: pa.bool_(),
+    } | {c: pa.float32() for c in weights}
     schema = pa.schema([(c, types.get(c, pa.string())) for c in columns])
     probabilities: list[np.ndarray] = []
 

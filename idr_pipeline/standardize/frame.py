@@ -91,8 +91,8 @@ REGIONAL_FAST: dict[str, Callable[[np.ndarray, str], tuple[np.ndarray, np.ndarra
 # Any one of these identifies a person well enough to link on.
 STRONG_FIELDS = [EMAIL_KEY, "phone", "national_id", "device_id", "anonymous_id", "source_customer_id"]
 NAME_FIELDS = ["first_name", "last_name"]
-# A name is only evidence together with something that tells namesakes apart.
-NAME_CONTEXT_FIELDS = ["dob", "street", "postcode"]
+# A single name is evidence together with something that places or dates its bearer.
+NAME_CONTEXT_FIELDS = ["dob", "street", "postcode", "city", "state"]
 
 _Column = np.ndarray  # object array of str | None, one entry per row
 
@@ -152,19 +152,21 @@ def quarantine_reasons(out: pd.DataFrame, reason_text: _Column) -> _Column:
     A row without ``record_id`` or ``source`` cannot be traced back or deduplicated. Beyond
     that, a row is usable when it could ever be linked to, or told apart from, someone else:
     one strong identifier (email key, phone, national id, device id, anonymous id, source
-    customer id) suffices; a first or last name needs a date of birth, street or postcode
-    beside it, since a bare name is shared by thousands; without a name, a date of birth with a
-    street or postcode does. City, state, country and IP address
-    never suffice on their own: they are shared by whole towns and carrier networks, so a row
-    holding only those would become a singleton identity that no one can ever resolve.
+    customer id) suffices; so does a full name (given and family name), which other records of
+    the person can match; a single name needs a date of birth or a place (street, postcode,
+    city, state) beside it; without a name, a date of birth with a street or postcode does.
+    Country and IP address never suffice on their own: they are shared by whole countries and
+    carrier networks, so a row holding only those would become a singleton identity that no
+    one can ever resolve.
     """
     present = {c: out[c].notna().to_numpy() for c in [*STRONG_FIELDS, *NAME_FIELDS, *NAME_CONTEXT_FIELDS]}
     strong = np.logical_or.reduce([present[c] for c in STRONG_FIELDS])
     named = np.logical_or.reduce([present[c] for c in NAME_FIELDS])
+    full_name = np.logical_and.reduce([present[c] for c in NAME_FIELDS])
     placed = np.logical_or.reduce([present[c] for c in NAME_CONTEXT_FIELDS])
     # Without a name, a date of birth together with an address still singles out one person.
     addressed = present["street"] | present["postcode"]
-    usable = strong | (named & placed) | (present["dob"] & addressed)
+    usable = strong | full_name | (named & placed) | (present["dob"] & addressed)
 
     result = _nulls(len(out))
     for i in np.flatnonzero(~usable):

@@ -28,10 +28,13 @@ from idr_pipeline.store.tables import (
     GOLDEN_PROFILES,
     IDENTIFIERS,
     IDENTITIES,
+    MATCH_DECISIONS,
     MATCH_LINKS,
     MERGE_HISTORY,
+    POSSIBLE_MATCHES,
     RECORD_LINKS,
     SEGMENT_MEMBERS,
+    SHARED_IDENTIFIERS,
     TABLES,
     Column,
     TableSpec,
@@ -263,6 +266,59 @@ class IdentityStore(ABC):
         with self._transaction():
             return self._execute(sql, ())
 
+    def replace_rows(self, table: str, rows: Iterable[Row]) -> tuple[int, int]:
+        """Make ``table`` hold exactly ``rows``: an idempotent upsert of them, then a delete of
+        every row whose key is not among them. Returns (rows changed, rows deleted); a second
+        call with the same rows returns (0, 0)."""
+        spec = TABLES[table]
+        wanted: list[Row] = list(rows)
+        changed = self._upsert(spec, wanted)
+        keep = {tuple(_as_mapping(r).get(k) for k in spec.key) for r in wanted}
+        sql = f"SELECT {', '.join(spec.key)} FROM {spec.name}"
+        stale = [key for key in self._query(sql, ()) if tuple(key) not in keep]
+        where = " AND ".join(f"{k} = {self.placeholder}" for k in spec.key)
+        with self._transaction():
+            for chunk in _chunks(iter(stale), self.chunk_size):
+                self._executemany(f"DELETE FROM {spec.name} WHERE {where}", [tuple(k) for k in chunk])
+        return changed, len(stale)
+
+    def possible_matches_of(self, identity_id: str) -> list[dict[str, Any]]:
+        """The identity's possible matches, each seen from its side: this identity's record,
+        the other record and identity, the probability, the person-level weight and why."""
+        out = []
+        for side, other in (("l", "r"), ("r", "l")):
+            for row in self._select(POSSIBLE_MATCHES, f"identity_id_{side}", identity_id):
+                out.append(
+                    {
+                        "record_id": row[f"record_id_{side}"],
+                        "other_record_id": row[f"record_id_{other}"],
+                        "other_identity_id": row[f"identity_id_{other}"],
+                        "probability": row["probability"],
+                        "person_weight": row["person_weight"],
+                        "reason": row["reason"],
+                    }
+                )
+        return sorted(out, key=lambda r: (-r["probability"], r["record_id"], r["other_record_id"]))
+
+    def record_decision(
+        self, record_a: str, record_b: str, decision: str, reason: str | None, decided_by: str | None
+    ) -> bool:
+        """A steward forces two records together (``link``) or apart (``split``); the pair is
+        stored in id order, so either way round names one decision. True when it changed."""
+        if record_a == record_b:
+            raise ValueError("a decision needs two different records")
+        low, high = sorted((record_a, record_b))
+        row = {"record_id_l": low, "record_id_r": high, "decision": decision, "reason": reason}
+        return bool(self._upsert(MATCH_DECISIONS, [{**row, "decided_by": decided_by}]))
+
+    def remove_decision(self, record_a: str, record_b: str) -> bool:
+        low, high = sorted((record_a, record_b))
+        return bool(self.delete_rows(MATCH_DECISIONS.name, {"record_id_l": low, "record_id_r": high}))
+
+    def match_decisions(self) -> list[dict[str, Any]]:
+        """Every steward decision, by pair."""
+        return self.select_rows(MATCH_DECISIONS.name, order_by=["record_id_l", "record_id_r"])
+
     def why_merged(self, record_a: str, record_b: str) -> dict[str, Any]:
         """Why two records share an identity: the chain of kept links between them and the
         per-comparison weights of each link; ``same_identity`` False when they do not."""
@@ -285,11 +341,22 @@ class IdentityStore(ABC):
             (r["record_id_l"], r["record_id_r"]): r for r in self._select(MATCH_LINKS, "identity_id", a_id)
         }
         steps = path_between(rows, record_a, record_b) or []
-        answer["path"] = [
-            {"from": x, "to": y, "probability": link["probability"], "weights": link["weights"]}
+        # A decision is stored under the pair's smaller record id.
+        decisions = {
+            frozenset((d["record_id_l"], d["record_id_r"])): d
             for x, y in steps
-            for link in [rows.get((x, y)) or rows[(y, x)]]
-        ]
+            for d in self._select(MATCH_DECISIONS, "record_id_l", min(x, y))
+        }
+        answer["path"] = []
+        for x, y in steps:
+            link = rows.get((x, y)) or rows[(y, x)]
+            step = {"from": x, "to": y, "probability": link["probability"], "weights": link["weights"]}
+            decision = decisions.get(frozenset((x, y)))
+            if decision is not None:
+                step["decision"] = {
+                    k: decision[k] for k in ("decision", "reason", "decided_by", "decided_at")
+                }
+            answer["path"].append(step)
         return answer
 
     def _select_in(self, spec: TableSpec, column: str, values: Sequence[Any]) -> list[dict[str, Any]]:
@@ -544,6 +611,24 @@ class IdentityStore(ABC):
                 MATCH_LINKS.name,
                 f"identity_id IN ({marks}) OR record_id_l IN ({records}) OR record_id_r IN ({records})",
                 3,
+            ),
+            (
+                POSSIBLE_MATCHES.name,
+                f"identity_id_l IN ({marks}) OR identity_id_r IN ({marks}) "
+                f"OR record_id_l IN ({records}) OR record_id_r IN ({records})",
+                4,
+            ),
+            (
+                MATCH_DECISIONS.name,
+                f"record_id_l IN ({records}) OR record_id_r IN ({records})",
+                2,
+            ),
+            # Shared values the erased identities held: the values themselves are personal data.
+            (
+                SHARED_IDENTIFIERS.name,
+                f"EXISTS (SELECT 1 FROM {IDENTIFIERS.name} i WHERE i.identity_id IN ({marks}) "
+                f"AND i.id_type = {SHARED_IDENTIFIERS.name}.id_type AND i.id_value = {SHARED_IDENTIFIERS.name}.id_value)",
+                1,
             ),
             (RECORD_LINKS.name, f"identity_id IN ({marks})", 1),
             (GOLDEN_PROFILES.name, f"identity_id IN ({marks})", 1),

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS, KEPT_LINKS, LINKS, MERGES, REGISTRY
+from idr_pipeline.core.catalog import (
+    GOLDEN,
+    IDENTIFIERS,
+    KEPT_LINKS,
+    LINKS,
+    MERGES,
+    POSSIBLE_MATCHES,
+    REGISTRY,
+    SHARED_IDENTIFIERS,
+)
 from idr_pipeline.core.lake import Lake
 
 
@@ -61,6 +70,50 @@ def load_store(lake: Lake, store) -> ServeStats:
             _rows(kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"))
         )
         changed["pruned_match_links"] = store.prune_match_links()
+    if lake.has_dataset(*POSSIBLE_MATCHES):
+        owner = lake.read_latest(*LINKS).select("record_id", "identity_id")
+        possible = (
+            lake.read_latest(*POSSIBLE_MATCHES)
+            .join(
+                owner.withColumnRenamed("record_id", "record_id_l").withColumnRenamed(
+                    "identity_id", "identity_id_l"
+                ),
+                "record_id_l",
+            )
+            .join(
+                owner.withColumnRenamed("record_id", "record_id_r").withColumnRenamed(
+                    "identity_id", "identity_id_r"
+                ),
+                "record_id_r",
+            )
+            .where(F.col("identity_id_l") != F.col("identity_id_r"))
+        )
+        changed["possible_matches"], changed["pruned_possible_matches"] = store.replace_rows(
+            "possible_matches",
+            _rows(
+                possible.select(
+                    "record_id_l",
+                    "record_id_r",
+                    "identity_id_l",
+                    "identity_id_r",
+                    "probability",
+                    "person_weight",
+                    "reason",
+                )
+            ),
+        )
+    if lake.has_dataset(*SHARED_IDENTIFIERS):
+        shared = lake.read_latest(*SHARED_IDENTIFIERS).select(
+            "id_type",
+            "id_value",
+            "records",
+            "people",
+            "conflict",
+            F.col("not_identity_reason").alias("reason"),
+        )
+        changed["shared_identifiers"], changed["pruned_shared_identifiers"] = store.replace_rows(
+            "shared_identifiers", _rows(shared)
+        )
     # A merged or retired identity must stop answering look-ups in the same load.
     changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
     return ServeStats(changed=changed, table_counts=store.table_counts())

@@ -193,6 +193,56 @@ MATCH_LINKS = TableSpec(
 #: (behavior-embedding similarity to a described prototype).
 SEGMENT_KINDS = frozenset({"rule", "prototype"})
 
+#: The reasons a pair is a possible match (graph.steps.possible_matches): a record left on its
+#: own because it fits several people, a merge a guard refused, a score below the threshold.
+POSSIBLE_MATCHES = TableSpec(
+    name="possible_matches",
+    columns=(
+        _key("record_id_l"),
+        _key("record_id_r"),
+        Column("identity_id_l", ID_TYPE, nullable=False),
+        Column("identity_id_r", ID_TYPE, nullable=False),
+        Column("probability", "DOUBLE", kind="float", nullable=False, default=0.0),
+        Column("person_weight", "DOUBLE", kind="float"),
+        Column("reason", "VARCHAR(64)", nullable=False),
+    ),
+    indexes=(("identity_id_l",), ("identity_id_r",)),
+    probe_in="record_id_l",
+)
+
+#: Identifier values the data shows several people carry: no link is made on them, and the
+#: model weighs them as missing. ``conflict`` is the person-level attribute that told two of
+#: their carriers apart.
+SHARED_IDENTIFIERS = TableSpec(
+    name="shared_identifiers",
+    columns=(
+        _key("id_type", "VARCHAR(32)"),
+        _key("id_value", "VARCHAR(255)"),
+        Column("records", "INT", kind="int", nullable=False, default=0),
+        Column("people", "INT", kind="int"),
+        Column("conflict", "VARCHAR(64)"),
+        Column("reason", "VARCHAR(64)", nullable=False),
+    ),
+    probe_in="id_value",
+)
+
+DECISIONS = frozenset({"link", "split"})
+
+#: Stewards' decisions on record pairs: forced together or forced apart through every batch
+#: re-run and streaming update, applied before the clustering's guards.
+MATCH_DECISIONS = TableSpec(
+    name="match_decisions",
+    columns=(
+        _key("record_id_l"),
+        _key("record_id_r"),
+        Column("decision", "VARCHAR(8)", nullable=False, allowed=DECISIONS),
+        Column("reason", "TEXT"),
+        Column("decided_by", "VARCHAR(64)"),
+        _now("decided_at", "touch"),
+    ),
+    probe_in="record_id_l",
+)
+
 SEGMENTS = TableSpec(
     name="segments",
     columns=(
@@ -322,7 +372,7 @@ TOMBSTONES = TableSpec(
 #: birth masked. ``pii``: those fields whole. ``export``: listing identities the server picks
 #: (audience pages, segment members). ``activate``: activations and ``register=true``.
 #: ``admin``: erasure and detailed health; satisfies every other scope.
-API_KEY_SCOPES = frozenset({"read", "pii", "export", "activate", "admin"})
+API_KEY_SCOPES = frozenset({"read", "pii", "export", "activate", "steward", "admin"})
 
 # API keys are stored as SHA-256 hashes; ``scopes`` is a JSON list drawn from API_KEY_SCOPES.
 # A key past ``expires_at`` is refused; ``last_used_at`` is written at most once a minute.
@@ -419,6 +469,9 @@ TABLES: dict[str, TableSpec] = {
         IDENTIFIERS,
         MERGE_HISTORY,
         MATCH_LINKS,
+        POSSIBLE_MATCHES,
+        SHARED_IDENTIFIERS,
+        MATCH_DECISIONS,
         SEGMENTS,
         SEGMENT_MEMBERS,
         SEGMENT_MEMBERSHIP_HISTORY,

@@ -19,7 +19,14 @@ import pandas as pd
 from idr_pipeline.core.catalog import IDENTIFIERS, INCREMENTAL_GRAPH, LINKS, REGISTRY, SHARED_IDENTIFIERS
 from idr_pipeline.core.clock import utc_timestamp
 from idr_pipeline.graph.incremental.persist import BatchInput, StateStore
-from idr_pipeline.graph.incremental.state import RECORD, STITCH_TYPES, Delta, GraphState, bootstrap_state
+from idr_pipeline.graph.incremental.state import (
+    RECORD,
+    STITCH_TYPES,
+    Delta,
+    GraphState,
+    bootstrap_state,
+    node_key,
+)
 from idr_pipeline.standardize.email import email_match_key
 from idr_pipeline.standardize.frame import EMAIL_KEY, QUARANTINE_REASON, standardize_frame
 from idr_pipeline.standardize.identifiers import normalize_identifier
@@ -218,15 +225,23 @@ def stitch_batch(
     result = StitchResult()
     lookups = None
     batches: list[BatchInput] = []
+    # A steward's split holds in the stream too: no edge may join the two records' identities.
+    apart = tuple(
+        (node_key(RECORD, d["record_id_l"]), node_key(RECORD, d["record_id_r"]))
+        for d in store.match_decisions()
+        if d["decision"] == "split"
+    )
     if profile_records is not None and len(profile_records):
         nodes, edges, lookups, result.quarantined = profile_graph(profile_records, default_region)
         result.records = len(nodes)
-        batches.append(BatchInput(state.version + 1, now, PROFILE_REASON, nodes, edges))
+        batches.append(BatchInput(state.version + 1, now, PROFILE_REASON, nodes, edges, apart))
     if identify_events is not None and len(identify_events):
         edges = identify_graph(identify_events, user_id_source)
         result.identify_events = len(identify_events)
         empty = pd.DataFrame({"node": pd.Series(dtype=object), "source": pd.Series(dtype=object)})
-        batches.append(BatchInput(state.version + 1 + len(batches), now, IDENTIFY_REASON, empty, edges))
+        batches.append(
+            BatchInput(state.version + 1 + len(batches), now, IDENTIFY_REASON, empty, edges, apart)
+        )
     deltas: list[Delta] = [b.apply(state) for b in batches]
     if deltas:
         result.changed = apply_delta(store, state, deltas, merged_at=now, extra_identifiers=lookups)

@@ -163,6 +163,7 @@ def _open_api(tmp_path: Path, store_url: str, **overrides: object) -> Iterator[A
         "export": create_key(store, "exporter", ["read", "export"])[1],
         "activate": create_key(store, "activator", ["read", "activate"])[1],
         "activate2": create_key(store, "other activator", ["read", "activate"])[1],
+        "steward": create_key(store, "steward", ["read", "steward"])[1],
         "admin": create_key(store, "admin", ["admin"])[1],
     }
     try:

@@ -54,6 +54,14 @@ def _api_on_sqlite(tmp_path: Path, **overrides: object) -> Iterator[Api]:
         ("GET", "/activations/nope", "activate", None),
         ("DELETE", "/subjects", "admin", {"id_type": "email", "value": "nobody@example.com"}),
         ("POST", "/subjects/erase", "admin", {"id_type": "email", "value": "nobody@example.com"}),
+        ("GET", "/identities/id-001/possible-matches", "read", None),
+        ("GET", "/decisions", "steward", None),
+        (
+            "POST",
+            "/decisions",
+            "steward",
+            {"record_id_a": "a", "record_id_b": "b", "decision": "split", "reason": "x"},
+        ),
     ],
 )
 def test_auth_paths(api: Api, method: str, path: str, scope: str, body: dict | None) -> None:
@@ -61,7 +69,9 @@ def test_auth_paths(api: Api, method: str, path: str, scope: str, body: dict | N
     assert call({}).status_code == 401
     assert call({"X-API-Key": "idr_bogus_key"}).status_code == 401
     assert call({"Authorization": "Bearer not-even-prefixed"}).status_code == 401
-    weaker = {"read": None, "export": "read", "activate": "read", "admin": "activate"}[scope]
+    weaker = {"read": None, "export": "read", "activate": "read", "steward": "read", "admin": "activate"}[
+        scope
+    ]
     if weaker:
         assert call(api.h(weaker)).status_code == 403
     ok = call(api.h(scope)).status_code

@@ -211,7 +211,7 @@ def test_training_sessions_are_blocking_conditions():
     from idr_pipeline.scoring.fellegi_sunter import DEFAULT_SESSIONS
 
     implied = {"dob": "dob", "address": "street", "email": "email_key", "phone": "phone",
-               "national_id": "national_id", "device_id": "device_id"}  # fmt: skip
+               "national_id": "national_id", "device_id": "device_id", "first_name": "full_name"}  # fmt: skip
     names = {r.name for r in DEFAULT_RULES}
     for session in DEFAULT_SESSIONS:
         assert implied[session.comparison] in names, session

@@ -16,7 +16,7 @@ from idr_pipeline.core.lake import Lake
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.defs.serving.schedules import resolve_job
-from idr_pipeline.devtools.synthetic import generate_dataset
+from idr_pipeline.devtools.synthetic import Phenomena, generate_dataset
 from idr_pipeline.graph.steps import read_links
 from idr_pipeline.quality.accounting import row_account
 from idr_pipeline.quality.accuracy import score_clusters
@@ -53,7 +53,12 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
     monkeypatch.setenv("IDR_EMBED_POLICY", "all")
     get_settings.cache_clear()
     settings = get_settings()
-    generated = generate_dataset(people=PEOPLE, out_dir=idr_env / "landing", seed=7)
+    # The base generator: the hard cases (Jr/Sr, family tablets, initial-only names, withheld
+    # dobs) are measured by benchmarks/accuracy.py; this test holds the asset graph's accounting
+    # and a precision floor on data without them.
+    generated = generate_dataset(
+        people=PEOPLE, out_dir=idr_env / "landing", seed=7, phenomena=Phenomena.none()
+    )
     instance = dg.DagsterInstance.ephemeral()
 
     checks = _materialize_all(instance)

@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 
 from idr_pipeline.graph.clustering import (
-    REFUSED_DOB,
-    REFUSED_NATIONAL_ID,
     REFUSED_SIZE,
     REFUSED_WEAK_BRIDGE,
     ClusteringPolicy,
-    clearly_different_dob,
     cluster_pairs,
     link_path,
     rows_clustering_reads,
     strong_components,
 )
+from idr_pipeline.scoring.person import CONFLICTING_DOB as REFUSED_DOB
+from idr_pipeline.scoring.person import CONFLICTING_NATIONAL_ID as REFUSED_NATIONAL_ID
+from idr_pipeline.scoring.person import clearly_different_dob
 
 
 def _profiles(rows: list[tuple]) -> pd.DataFrame:
@@ -163,8 +163,8 @@ def test_two_record_components_and_guarded_ones_keep_links_strongest_first():
         ]
     )
     result = cluster_pairs([r for r, *_ in profiles.itertuples(index=False)], pairs, profiles)
+    # x (John Smith, no birth date) fits Sr and Jr alike: it joins neither and is ambiguous.
     assert result.kept[["record_id_l", "record_id_r"]].apply(tuple, axis=1).tolist() == [
-        ("sr", "x"),
         ("p2", "p1"),
         ("q1", "q2"),
     ]
@@ -174,11 +174,15 @@ def test_two_record_components_and_guarded_ones_keep_links_strongest_first():
         "q1": "q1",
         "q2": "q1",
         "sr": "sr",
-        "x": "sr",
+        "x": "x",
         "jr": "jr",
     }
     assert result.refused[["record_id_l", "record_id_r", "reason"]].values.tolist() == [
         ["jr", "x", REFUSED_DOB]
+    ]
+    assert result.ambiguous[["record_id", "candidate_record_id"]].values.tolist() == [
+        ["x", "sr"],
+        ["x", "jr"],
     ]
 
 

@@ -1,10 +1,6 @@
-"""The merge guards as the loop runs them, held to their pairwise definitions.
-
-``cluster_pairs`` keeps each cluster's national ids and (name, dob) entries as it grows and
-``_conflict`` reads those, instead of pairing every member of one side with every member of the
-other. These tests pin the per-cluster version to the pairwise definition, and the
-Arrow sort of the strong pairs to pandas' stable sort.
-"""
+"""Properties of the guarded clustering (issue 20): no identity holds two people the data tells
+apart, an unrelated record changes no other identity, the input order changes nothing, and a
+record that fits two people joins at most one."""
 
 from __future__ import annotations
 
@@ -14,95 +10,200 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idr_pipeline.graph.clustering import (
-    REFUSED_DOB,
-    REFUSED_NATIONAL_ID,
-    _Cluster,
-    _conflict,
+    FORCED_LINK,
+    FORCED_SPLIT,
+    REFUSED_FORCED_SPLIT,
+    REFUSED_HOUSEHOLD_ONLY,
+    ClusteringPolicy,
     _strongest_first,
-    clearly_different_dob,
-    different_national_ids,
+    cluster_pairs,
 )
+from idr_pipeline.scoring.person import person_conflict, person_key
 
-NATIONAL_IDS = ["AB12345", "AB12346", "ZZ99999", "Q1"]
-NAMES = ["ann|lee", "bo|ng", "ann|leé"]
-DOBS = ["1980-02-03", "1980-03-02", "1981-02-03", "2008-02-03", "1980-02-04"]
+FIRST = ["John", "Jane", "J", "Jon", "Johnny", None]
+DOBS = ["1950-04-01", "1978-09-12", "1978-09-21", None]
+IDS = ["111223333", "999887777", None]
+LAST = ["Smith", "Smith Jr", "Smith Sr", "Smyth"]
 
-
-def _pairwise_conflict(
-    a: list[str], b: list[str], direct: tuple[str, str], nid_of: dict, person_of: dict
-) -> str | None:
-    """The definition: every cross pair of members, the linking pair aside."""
-    linking = set(direct)
-    cross_ids = [(x, y) for x in a if x in nid_of for y in b if y in nid_of]
-    if any({x, y} != linking for x, y in cross_ids):
-        if different_national_ids(
-            {nid_of[x] for x in a if x in nid_of}, {nid_of[y] for y in b if y in nid_of}
-        ):
-            return REFUSED_NATIONAL_ID
-    namesakes = [
-        (person_of[x][1], person_of[y][1])
-        for x in a
-        if x in person_of
-        for y in b
-        if y in person_of and person_of[x][0] == person_of[y][0] and {x, y} != linking
-    ]
-    if namesakes and all(clearly_different_dob(x, y) for x, y in namesakes):
-        return REFUSED_DOB
-    return None
-
-
-member = st.tuples(
-    st.one_of(st.none(), st.sampled_from(NATIONAL_IDS)),
-    st.one_of(st.none(), st.tuples(st.sampled_from(NAMES), st.sampled_from(DOBS))),
+profile_rows = st.lists(
+    st.tuples(st.sampled_from(IDS), st.sampled_from(FIRST), st.sampled_from(LAST), st.sampled_from(DOBS)),
+    min_size=2,
+    max_size=12,
 )
 
 
-def _grown(members: list[str], nid_of: dict, person_of: dict) -> _Cluster:
-    """A cluster built the way the loop builds it: singletons absorbed one by one."""
-    clusters = []
-    for rid in members:
-        single = _Cluster([rid])
-        if rid in nid_of:
-            single.national_ids = [(rid, nid_of[rid])]
-        if rid in person_of:
-            single.people = {person_of[rid][0]: [(rid, person_of[rid][1])]}
-        clusters.append(single)
-    grown = clusters[0]
-    for other in clusters[1:]:
-        grown.absorb(other)
-    return grown
+def _profiles(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(f"r{i:02d}", *row) for i, row in enumerate(rows)],
+        columns=["record_id", "national_id", "first_name", "last_name", "dob"],
+    )
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    st.lists(member, min_size=1, max_size=6),
-    st.lists(member, min_size=1, max_size=6),
-    st.integers(0, 5),
-    st.integers(0, 5),
-    st.booleans(),
-)
-def test_conflict_equals_the_pairwise_definition(side_a, side_b, i, j, flipped):
-    a = [f"a{k}" for k in range(len(side_a))]
-    b = [f"b{k}" for k in range(len(side_b))]
-    nid_of, person_of = {}, {}
-    for rid, (nid, person) in zip(a + b, side_a + side_b, strict=True):
-        if nid is not None:
-            nid_of[rid] = nid
-        if person is not None:
-            person_of[rid] = person
-    direct = (a[i % len(a)], b[j % len(b)])
-    if flipped:
-        direct = direct[::-1]
-    expected = _pairwise_conflict(a, b, direct, nid_of, person_of)
-    assert _conflict(_grown(a, nid_of, person_of), _grown(b, nid_of, person_of), direct) == expected
+def _conflicts(profiles: pd.DataFrame) -> dict[frozenset[str], str]:
+    keys = {
+        r.record_id: person_key(r.first_name, r.last_name, r.dob, r.national_id)
+        for r in profiles.itertuples(index=False)
+    }
+    out = {}
+    ids = sorted(keys)
+    for i, x in enumerate(ids):
+        for y in ids[i + 1 :]:
+            reason = person_conflict(keys[x], keys[y])
+            if reason:
+                out[frozenset((x, y))] = reason
+    return out
 
 
-def test_conflict_ignores_the_linking_pair_only():
-    nid_of = {"a0": "AB12345", "b0": "ZZ99999"}
-    a, b = _grown(["a0"], nid_of, {}), _grown(["b0"], nid_of, {})
-    assert _conflict(a, b, ("a0", "b0")) is None
-    c = _grown(["b0", "b1"], {**nid_of, "b1": "ZZ99999"}, {})
-    assert _conflict(_grown(["a0"], nid_of, {}), c, ("a0", "b0")) == REFUSED_NATIONAL_ID
+@st.composite
+def scenarios(draw):
+    """Profiles and pairs where the model scores only pairs without a person-level conflict
+    (the household evidence of a chain: a thin record linked to two people); conflicting pairs
+    are unscored, as the blocking would leave them, or scored low."""
+    profiles = _profiles(draw(profile_rows))
+    conflicts = _conflicts(profiles)
+    ids = profiles["record_id"].tolist()
+    pairs = []
+    for i, x in enumerate(ids):
+        for y in ids[i + 1 :]:
+            if frozenset((x, y)) in conflicts:
+                if draw(st.booleans()):
+                    pairs.append((x, y, draw(st.sampled_from([0.01, 0.3]))))
+            elif draw(st.integers(0, 2)):
+                pairs.append((x, y, draw(st.sampled_from([0.5, 0.91, 0.95, 0.99, 0.999]))))
+    frame = pd.DataFrame(pairs, columns=["record_id_l", "record_id_r", "probability"])
+    weights = draw(st.lists(st.sampled_from([0.0, 2.0, 8.0, 15.0]), min_size=len(frame), max_size=len(frame)))
+    frame["person_weight"] = np.array(weights, dtype=np.float64)
+    frame["person_evidence"] = frame["person_weight"] >= 8.0
+    return profiles, frame, conflicts
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios())
+def test_no_identity_holds_two_records_with_conflicting_person_evidence(scenario):
+    profiles, pairs, conflicts = scenario
+    labels = cluster_pairs(profiles["record_id"], pairs, profiles).labels
+    for pair in conflicts:
+        x, y = tuple(pair)
+        assert labels[x] != labels[y], (x, y, conflicts[pair])
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_the_input_order_does_not_change_the_output(scenario, rnd):
+    profiles, pairs, _ = scenario
+    one = cluster_pairs(profiles["record_id"], pairs, profiles)
+    order = list(range(len(pairs)))
+    rnd.shuffle(order)
+    shuffled = pairs.iloc[order].reset_index(drop=True)
+    flipped = shuffled.rename(columns={"record_id_l": "record_id_r", "record_id_r": "record_id_l"})
+    for variant in (shuffled, flipped):
+        ids = list(profiles["record_id"])
+        rnd.shuffle(ids)
+        other = cluster_pairs(ids, variant, profiles.sample(frac=1, random_state=1))
+        assert other.labels == one.labels
+        assert _pair_set(other.kept) == _pair_set(one.kept)
+        assert sorted(other.ambiguous["record_id"]) == sorted(one.ambiguous["record_id"])
+
+
+def _pair_set(frame: pd.DataFrame) -> set[frozenset[str]]:
+    return {frozenset(p) for p in frame[["record_id_l", "record_id_r"]].itertuples(index=False)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), st.sampled_from(FIRST), st.sampled_from(DOBS))
+def test_an_unrelated_record_changes_no_other_identity(scenario, first, dob):
+    profiles, pairs, _ = scenario
+    before = cluster_pairs(profiles["record_id"], pairs, profiles)
+    extra = pd.DataFrame([("zz", None, first, "Smith", dob)], columns=profiles.columns)
+    after = cluster_pairs([*profiles["record_id"], "zz"], pairs, pd.concat([profiles, extra]))
+    assert after.labels.pop("zz") == "zz"
+    assert after.labels == before.labels
+
+
+def _frame(rows):
+    return pd.DataFrame(rows, columns=["record_id", "national_id", "first_name", "last_name", "dob"])
+
+
+def test_a_thin_record_that_fits_two_people_joins_neither_and_is_ambiguous():
+    profiles = _frame(
+        [
+            ("john1", None, "John", "Smith", "1970-01-01"),
+            ("john2", None, "John", "Smith", "1970-01-01"),
+            ("jane1", None, "Jane", "Smith", "1972-05-05"),
+            ("jane2", None, "Jane", "Smith", "1972-05-05"),
+            ("thin", None, "J", "Smith", None),  # J Smith, 12 Main St: household evidence only
+        ]
+    )
+    pairs = pd.DataFrame(
+        [
+            ("john1", "john2", 0.999, 18.0, True),
+            ("jane1", "jane2", 0.999, 18.0, True),
+            ("john1", "thin", 0.97, 1.0, False),
+            ("jane1", "thin", 0.96, 1.0, False),
+            ("john2", "thin", 0.95, 1.0, False),
+        ],
+        columns=["record_id_l", "record_id_r", "probability", "person_weight", "person_evidence"],
+    )
+    result = cluster_pairs(profiles["record_id"], pairs, profiles)
+    assert result.labels["thin"] == "thin"
+    assert result.labels["john1"] == result.labels["john2"] != result.labels["jane1"]
+    assert set(result.ambiguous["candidate_record_id"]) == {"john1", "jane1"}
+
+
+def test_a_record_joins_the_person_whose_person_level_evidence_clearly_wins():
+    profiles = _frame(
+        [
+            ("sr", None, "John", "Smith", "1950-04-01"),
+            ("jr", None, "John", "Smith", "1978-09-12"),
+            ("x", None, "John", "Smith", None),  # no birth date, but Jr's e-mail
+        ]
+    )
+    pairs = pd.DataFrame(
+        [("sr", "x", 0.99, 5.0, False), ("jr", "x", 0.98, 15.0, True)],
+        columns=["record_id_l", "record_id_r", "probability", "person_weight", "person_evidence"],
+    )
+    result = cluster_pairs(profiles["record_id"], pairs, profiles)
+    assert result.labels["x"] == result.labels["jr"] != result.labels["sr"]
+    assert result.ambiguous.empty
+
+
+def test_two_groups_never_merge_on_household_evidence_alone():
+    profiles = _frame([(f"{p}{i}", None, None, "Lee", None) for p in "ab" for i in (1, 2)])
+    pairs = pd.DataFrame(
+        [
+            ("a1", "a2", 0.999, 12.0, True),
+            ("b1", "b2", 0.999, 12.0, True),
+            *[(a, b, 0.95, 0.0, False) for a in ("a1", "a2") for b in ("b1", "b2")],
+        ],
+        columns=["record_id_l", "record_id_r", "probability", "person_weight", "person_evidence"],
+    )
+    result = cluster_pairs(profiles["record_id"], pairs, profiles)
+    assert result.labels["a1"] != result.labels["b1"]
+    assert REFUSED_HOUSEHOLD_ONLY in result.refused_counts()
+    pairs.loc[2, "person_evidence"] = True  # one pair across shares a personal e-mail
+    assert len(set(cluster_pairs(profiles["record_id"], pairs, profiles).labels.values())) == 1
+
+
+def test_forced_links_and_splits_hold_over_the_model_and_the_guards():
+    profiles = _frame(
+        [
+            ("a", None, "Ann", "Lee", "1980-01-01"),
+            ("b", None, "Bob", "Lee", "1970-01-01"),
+            ("c", None, "Ann", "Lee", None),
+        ]
+    )
+    pairs = pd.DataFrame(
+        [
+            ("a", "b", 1.0, 0.0, True, FORCED_LINK),
+            ("a", "c", 0.999, 9.0, True, FORCED_SPLIT),
+            ("b", "c", 0.95, 0.0, False, None),
+        ],
+        columns=["record_id_l", "record_id_r", "probability", "person_weight", "person_evidence", "forced"],
+    )
+    result = cluster_pairs(profiles["record_id"], pairs, profiles, ClusteringPolicy())
+    assert result.labels["a"] == result.labels["b"]  # forced together despite the conflict
+    assert result.labels["c"] == "c"  # forced apart from a, so not through b either
+    assert result.refused_counts() == {REFUSED_FORCED_SPLIT: 1}
 
 
 @settings(max_examples=200, deadline=None)
@@ -112,15 +213,24 @@ def test_conflict_ignores_the_linking_pair_only():
             st.sampled_from(["r1", "r10", "r2", "é", "Z", "a"]),
             st.sampled_from(["r1", "r10", "r2", "é", "Z", "a"]),
             st.sampled_from([0.9, 0.95, 1.0, 0.9500001]),
+            st.sampled_from([None, FORCED_LINK]),
         ),
         max_size=30,
     )
 )
 def test_strongest_first_is_pandas_stable_sort(rows):
-    pairs = pd.DataFrame(rows, columns=["record_id_l", "record_id_r", "probability"], dtype=object)
+    pairs = pd.DataFrame(rows, columns=["record_id_l", "record_id_r", "probability", "forced"], dtype=object)
     pairs["probability"] = pairs["probability"].astype(np.float64)
     pairs.index = np.arange(len(pairs))[::-1] * 3  # labels that are not positions
-    expected = pairs.sort_values(
-        ["probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
+    low = pairs[["record_id_l", "record_id_r"]].min(axis=1)
+    high = pairs[["record_id_l", "record_id_r"]].max(axis=1)
+    expected = (
+        pairs.assign(_forced=pairs["forced"] == FORCED_LINK, _low=low, _high=high)
+        .sort_values(
+            ["_forced", "probability", "_low", "_high"],
+            ascending=[False, False, True, True],
+            kind="stable",
+        )
+        .drop(columns=["_forced", "_low", "_high"])
     )
     pd.testing.assert_frame_equal(_strongest_first(pairs), expected)

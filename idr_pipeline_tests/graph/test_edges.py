@@ -15,7 +15,9 @@ BLOCKLIST = {
 
 def _occurrences(spark, rows):
     return spark.createDataFrame(
-        rows, "record_id string, id_type string, id_value string, person_name string, person_dob string"
+        [(*r[:3], r[3], "Smith", r[4], None) for r in rows],
+        "record_id string, id_type string, id_value string, person_first string, person_last string, "
+        "person_dob string, person_national_id string",
     )
 
 
@@ -24,21 +26,21 @@ def test_blocklisted_and_shared_values_are_classified_and_never_link(spark):
         spark,
         [
             # a placeholder e-mail on two records of one person: blocklisted, still no edge
-            ("r1", "email_key", "test@test.com", "an", "1990-01-01"),
-            ("r2", "email_key", "test@test.com", "an", "1990-01-01"),
+            ("r1", "email_key", "test@test.com", "Ann", "1990-01-01"),
+            ("r2", "email_key", "test@test.com", "Ann", "1990-01-01"),
             # a placeholder phone, matched on its national digits
-            ("r3", "phone", "+11234567890", "bo", None),
-            ("r4", "phone", "+11234567890", "bo", None),
+            ("r3", "phone", "+11234567890", "Bob", None),
+            ("r4", "phone", "+11234567890", "Bob", None),
             # the 'any' list, whatever the type
-            ("r5", "device_id", "unknown", "cy", None),
-            ("r6", "device_id", "unknown", "cy", None),
+            ("r5", "device_id", "unknown", "Cyd", None),
+            ("r6", "device_id", "unknown", "Cyd", None),
             # a landline two people share: a household value
-            ("r7", "phone", "+15550001111", "di", None),
-            ("r8", "phone", "+15550001111", "ed", None),
+            ("r7", "phone", "+15550001111", "Dina", None),
+            ("r8", "phone", "+15550001111", "Ed", None),
             # one person's own e-mail on three records: two star edges from the smallest id
-            ("r9", "email_key", "fay@example.org", "fa", "1980-02-03"),
-            ("r10", "email_key", "fay@example.org", "fa", "1980-02-03"),
-            ("r11", "email_key", "fay@example.org", "fa", None),
+            ("r9", "email_key", "fay@example.org", "Fay", "1980-02-03"),
+            ("r10", "email_key", "fay@example.org", "Fay", "1980-02-03"),
+            ("r11", "email_key", "fay@example.org", "Fay", None),
         ],
     )
     linked = link_identifiers(occ, max_people=1, blocklist=BLOCKLIST).cache()

@@ -18,12 +18,14 @@ NO_BLOCKLIST: dict[str, set[str]] = {"any": set()}
 
 
 OCCURRENCE_SCHEMA = pa.schema(
-    [(c, pa.string()) for c in ["record_id", "id_type", "id_value", "person_name", "person_dob"]]
+    [(c, pa.string()) for c in ["record_id", "id_type", "id_value", "person_first", "person_dob"]]
+    + [("person_last", pa.string()), ("person_national_id", pa.string())]
 )
 
 
 def _occ(rows: list[tuple]) -> pa.Table:
-    frame = pd.DataFrame(rows, columns=OCCURRENCE_SCHEMA.names)
+    """Rows of (record, type, value, first name, dob); every carrier is a Smith without an id."""
+    frame = pd.DataFrame([(*r, "Smith", None) for r in rows], columns=OCCURRENCE_SCHEMA.names)
     frame = frame.astype(object).where(frame.notna(), None).sort_values(SORT_ORDER).reset_index(drop=True)
     return pa.Table.from_pandas(frame, schema=OCCURRENCE_SCHEMA, preserve_index=False)
 
@@ -35,28 +37,34 @@ def _classify(
     return shared.to_pandas(), edges.to_pandas()
 
 
-def test_people_are_the_larger_of_distinct_names_and_distinct_dobs() -> None:
+def test_people_are_carriers_told_apart_by_person_level_attributes() -> None:
     occ = _occ(
         [
-            ("a", "phone", "+1", "jo", None),
-            ("b", "phone", "+1", "jo", "1990-01-01"),
-            ("c", "phone", "+1", "jo", "1991-01-01"),
-            ("d", "phone", "+1", None, "1992-01-01"),
-            ("e", "email_key", "x@y.z", "an", None),
-            ("f", "email_key", "x@y.z", "bo", None),
+            ("a", "phone", "+1", "John", None),
+            ("b", "phone", "+1", "Johnny", "1990-01-01"),  # a nickname: no conflict with a
+            ("c", "phone", "+1", "John", "1990-01-10"),  # a birth-date typo of b's
+            ("d", "phone", "+1", "John", "1962-07-30"),  # John's father
+            ("e", "email_key", "x@y.z", "Ann", None),
+            ("f", "email_key", "x@y.z", "Bob", None),
+            ("g", "email_key", "m@y.z", "Mary", "1980-02-03"),
+            ("h", "email_key", "m@y.z", "M", "1980-02-03"),  # an initial
         ]
     )
+    shared, edges = _classify(occ, max_people=1, blocklist=NO_BLOCKLIST)
+    by_value = shared.set_index("id_value")
+    assert (by_value.loc["+1", "records"], by_value.loc["+1", "people"]) == (4, 2)
+    assert by_value.loc["+1", "not_identity_reason"] == "shared_by_2_people"
+    assert by_value.loc["+1", "conflict"] == "conflicting_dob"
+    assert by_value.loc["x@y.z", "conflict"] == "conflicting_first_name"
+    assert "m@y.z" not in by_value.index
+    assert edges.values.tolist() == [["g", "h", "email_key", "m@y.z"]]
     shared, edges = _classify(occ, max_people=2, blocklist=NO_BLOCKLIST)
-    row = shared.set_index("id_value").loc["+1"]
-    assert (row["records"], row["distinct_names"], row["distinct_dobs"], row["people"]) == (4, 1, 3, 3)
-    assert row["not_identity_reason"] == "shared_by_3_people"
-    assert "x@y.z" not in set(shared["id_value"])  # two people is within the limit
-    assert edges.values.tolist() == [["e", "f", "email_key", "x@y.z"]]
+    assert shared.empty and len(edges) == 5  # two people each are within this limit
 
 
 def test_a_value_on_too_many_records_never_links_whoever_carries_it() -> None:
     rows = [
-        (f"r{i:04d}", "device_id", "dev", "jo", "1990-01-01") for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)
+        (f"r{i:04d}", "device_id", "dev", "John", "1990-01-01") for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)
     ]
     shared, edges = _classify(_occ(rows), max_people=2, blocklist=NO_BLOCKLIST)
     assert shared["not_identity_reason"].tolist() == ["too_many_records"] and edges.empty
@@ -64,7 +72,7 @@ def test_a_value_on_too_many_records_never_links_whoever_carries_it() -> None:
 
 def test_blocklisted_wins_over_other_reasons_and_blocked_is_flagged() -> None:
     occ = _occ(
-        [("a", "email_key", "test@test.com", "an", None), ("b", "email_key", "test@test.com", "bo", None)]
+        [("a", "email_key", "test@test.com", "Ann", None), ("b", "email_key", "test@test.com", "Bob", None)]
     )
     shared, _ = _classify(occ, max_people=1, blocklist={"email_key": {"test@test.com"}})
     assert shared[["not_identity_reason", "blocked"]].values.tolist() == [["blocklisted", 1]]
@@ -72,8 +80,8 @@ def test_blocklisted_wins_over_other_reasons_and_blocked_is_flagged() -> None:
 
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 7, 50])
 def test_star_edges_are_the_same_however_the_partition_is_batched(batch_size: int) -> None:
-    rows = [(f"r{i}", "email_key", f"v{i % 3}", "jo", None) for i in range(10)]
-    rows += [("r1", "phone", "+1555", "jo", None), ("r2", "phone", "+1555", "jo", None)]
+    rows = [(f"r{i}", "email_key", f"v{i % 3}", "John", None) for i in range(10)]
+    rows += [("r1", "phone", "+1555", "John", None), ("r2", "phone", "+1555", "John", None)]
     occ = _occ(rows)
     whole_shared, whole_edges = _classify(occ, max_people=1, blocklist=NO_BLOCKLIST)
     batches = occ.to_batches(max_chunksize=batch_size)

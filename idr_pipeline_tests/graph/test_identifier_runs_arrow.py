@@ -23,8 +23,17 @@ from idr_pipeline.graph.identifier_runs import (
     blocked_values,
     classify_runs,
 )
+from idr_pipeline.scoring.person import canonical_order, people_among, person_key
 
-COLUMNS = ["id_type", "id_value", "record_id", "person_name", "person_dob"]
+COLUMNS = [
+    "id_type",
+    "id_value",
+    "record_id",
+    "person_first",
+    "person_dob",
+    "person_last",
+    "person_national_id",
+]
 SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS])
 BLOCKLIST = {
     "email_key": {"test@test.com", "ünï@code.de"},
@@ -54,9 +63,10 @@ def reference_classify(
     for (id_type, id_value), run in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         carriers = list(run)
         records = len(carriers)
-        names = len({r[3] for r in carriers if r[3] is not None})
-        dobs = len({r[4] for r in carriers if r[4] is not None})
-        people = max(names, dobs)
+        # A national id value is judged on its carriers' other attributes.
+        nid = (lambda r: None) if id_type == "national_id" else (lambda r: r[6])
+        keys = sorted({person_key(r[3], r[5], r[4], nid(r)) for r in carriers}, key=canonical_order)
+        people, conflict = people_among(keys)
         blocked = is_blocked(id_type, id_value, blocklist)
         if blocked:
             reason = "blocklisted"
@@ -67,7 +77,8 @@ def reference_classify(
         else:
             reason = None
         if reason is not None:
-            shared.append((id_type, id_value, records, names, dobs, int(blocked), people, reason))
+            conflict = conflict if people > 1 else None
+            shared.append((id_type, id_value, records, int(blocked), people, conflict, reason))
         elif records > 1:
             hub = carriers[0][2]
             for previous, row in itertools.pairwise(carriers):
@@ -79,10 +90,18 @@ def reference_classify(
 def _sorted_rows(rng: random.Random, count: int) -> list[tuple]:
     values = AWKWARD_VALUES + [f"v{i}" for i in range(6)]
     record_ids = [None, "r1", "r10", "r2", "é", "R2", "r3", "r4", "r5"]
-    names = [None, "an", "bo", "AN", "çe"]
-    dobs = [None, "1990-01-01", "1991-02-03"]
+    names = [None, "Ann", "Bob", "ANN", "Çe", "A"]
+    dobs = [None, "1990-01-01", "1991-02-03", "1970-05-06"]
     rows = {
-        (rng.choice(TYPES), rng.choice(values), rng.choice(record_ids), rng.choice(names), rng.choice(dobs))
+        (
+            rng.choice(TYPES),
+            rng.choice(values),
+            rng.choice(record_ids),
+            rng.choice(names),
+            rng.choice(dobs),
+            "Smith",
+            rng.choice([None, "123456789"]),
+        )
         for _ in range(count)
     }
     listed = list(rows) + list(rows)[: count // 10]  # and some rows twice
@@ -115,16 +134,20 @@ def test_classify_runs_equals_the_per_value_definition(seed: int, max_people: in
 
 
 def test_a_crowd_of_one_value_is_too_many_records_and_the_output_types_are_spark_s() -> None:
-    rows = [("device_id", "dev", f"r{i:04d}", "jo", None) for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)]
+    rows = [
+        ("device_id", "dev", f"r{i:04d}", "Jo", None, "Smith", None)
+        for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)
+    ]
     shared, edges = classify_runs(_table(rows), 5, BLOCKLIST)
     assert shared.column("not_identity_reason").to_pylist() == ["too_many_records"]
     assert edges.num_rows == 0
     assert [f.type for f in shared.schema] == [
         pa.string(),
         pa.string(),
-        *[pa.int64()] * 3,
+        pa.int64(),
         pa.int32(),
         pa.int64(),
+        pa.string(),
         pa.string(),
     ]
     assert [f.type for f in edges.schema] == [pa.string()] * 4

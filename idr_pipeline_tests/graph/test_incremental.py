@@ -226,3 +226,26 @@ def test_bootstrap_reproduces_the_batch_partition():
     assert again.assignment() == res.assignment() and again.merges.empty
     assert state.record_counts[state.id_slot["i1"]] == 3
     assert "i0" in state.id_slot  # merged ids stay known, so they are never reissued
+
+
+def test_a_forced_split_holds_against_direct_and_transitive_stream_edges():
+    """A steward split two records; an identify event linking their identities, directly or
+    through a new cookie, is refused, while edges that join no split pair still merge."""
+    state = GraphState()
+    state, _ = apply_batch(state, ["record:a"], [("record:a", "anonymous_id:ca")], 1, now="t1")
+    state, _ = apply_batch(state, ["record:b"], [("record:b", "anonymous_id:cb")], 2, now="t2")
+    state, _ = apply_batch(state, ["record:c"], [("record:c", "anonymous_id:cc")], 3, now="t3")
+    apart = [("record:a", "record:b")]
+    edges = [("anonymous_id:ca", "anonymous_id:x"), ("anonymous_id:x", "anonymous_id:cb")]
+    state, delta = apply_batch(state, [], edges, 4, now="t4", apart=apart)
+    assert state.identity_of("record:a") != state.identity_of("record:b")
+    assert delta.blocked_edges == 1
+    state, delta = apply_batch(state, [], [("anonymous_id:cb", "anonymous_id:cc")], 5, now="t5", apart=apart)
+    assert state.identity_of("record:b") == state.identity_of("record:c") != state.identity_of("record:a")
+    state, _ = apply_batch(state, [], [("anonymous_id:ca", "anonymous_id:cc")], 6, now="t6", apart=apart)
+    assert state.identity_of("record:a") != state.identity_of("record:c")  # c now shares b's identity
+    without = GraphState()
+    without, _ = apply_batch(without, ["record:a"], [("record:a", "anonymous_id:ca")], 1, now="t1")
+    without, _ = apply_batch(without, ["record:b"], [("record:b", "anonymous_id:cb")], 2, now="t2")
+    without, _ = apply_batch(without, [], edges, 3, now="t3")
+    assert without.identity_of("record:a") == without.identity_of("record:b")  # the guard is what held

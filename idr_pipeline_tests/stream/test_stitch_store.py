@@ -159,3 +159,20 @@ def test_bootstrap_from_the_lake_follows_the_batch(spark, tmp_path: Path) -> Non
     lake.write_pandas_version(LINKS.assign(identity_id="idr_old"), *LINKS_DATASET)
     state = load_state(lake)
     assert state.identity_of("record:shop-9") == "idr_old" and state.version == 1
+
+
+def test_a_stewards_split_holds_in_the_stream_and_in_its_replayed_log(
+    store: IdentityStore, state_dir: str
+) -> None:
+    """The identify event that would merge the two people is refused while the store holds a
+    split of their records; the log keeps the split, so a state rebuilt from it agrees."""
+    _load_batch_output(store)
+    store.record_decision("web-1", "shop-9", "split", "two people who share a tablet", "test")
+    result = stitch_batch(store, state_dir, None, _identify("c9", user="u1"), now=NOW)
+    assert result.merges.empty and result.blocked_edges == 1
+    assert store.get_identity("idr_new")["status"] == "active"
+    replayed = load_state(state_dir)
+    assert replayed.identity_of("record:web-1") != replayed.identity_of("record:shop-9")
+    store.remove_decision("web-1", "shop-9")
+    merged = stitch_batch(store, state_dir, None, _identify("c9", user="u1", event_id="e2"), now=NOW)
+    assert merged.merges[["merged_id", "survivor_id"]].values.tolist() == [["idr_new", "idr_old"]]

@@ -4,8 +4,9 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import bar_chart_png, markdown_table, png_markdown, size_histogram
-from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
+from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig, StoreResource
 from idr_pipeline.graph.steps import run_clustering, run_edges, run_graph
+from idr_pipeline.store.decisions import load_decisions
 
 
 @dg.asset(
@@ -40,11 +41,12 @@ def identity_edges(
     "across runs and merges keep the oldest id.",
 )
 def identity_graph(
-    pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
+    pyspark: PySparkResource, lake: LakeResource, store: StoreResource, pipeline_config: PipelineConfig
 ) -> dg.MaterializeResult:
     spark = pyspark.spark_session
     lk = lake.lake(spark)
-    clusters = run_clustering(spark, lk, pipeline_config.match_config())
+    decisions = load_decisions(store.url)
+    clusters = run_clustering(spark, lk, pipeline_config.match_config(), decisions)
     stats = run_graph(spark, lk, components=clusters.components)
     hist = size_histogram(stats.cluster_sizes)
     chart = bar_chart_png(
@@ -63,6 +65,9 @@ def identity_graph(
             "merges_this_run": stats.new_merges,
             "links_kept": len(clusters.kept),
             "merges_refused": dg.MetadataValue.json(clusters.refused_counts),
+            "possible_matches": dg.MetadataValue.json(clusters.possible_counts),
+            "ambiguous_records": clusters.ambiguous_records,
+            "steward_decisions": dg.MetadataValue.json(decisions["decision"].value_counts().to_dict()),
             "cluster_size_histogram": dg.MetadataValue.md(
                 png_markdown(chart, "cluster size histogram") + "\n\n" + markdown_table(hist, max_rows=20)
             ),

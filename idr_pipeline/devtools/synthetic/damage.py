@@ -179,6 +179,16 @@ def first_names(
     return whitespace_noise(case_noise(out, rng, 0.08), rng, 0.03)
 
 
+def first_initials(
+    names: np.ndarray, true_first: np.ndarray, initial_only: np.ndarray, dot: np.ndarray
+) -> np.ndarray:
+    """Where `initial_only`, the given name shrinks to its true initial: 'J' or 'J.' (`dot`)."""
+    out = names.copy()
+    idx = np.flatnonzero(initial_only & nonempty(true_first))
+    out[idx] = np.array([f"{true_first[i][0].upper()}{'.' if dot[i] else ''}" for i in idx], dtype=object)
+    return out
+
+
 def last_names(last: np.ndarray, suffix: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Typos, accents, case and spacing noise on family names; generational suffixes.
 

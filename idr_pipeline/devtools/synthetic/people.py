@@ -4,7 +4,9 @@ Every source record is a (damaged) view of one of these people, so identity ques
 answered exactly: two records are the same person iff they were rendered from the same row here.
 Households are generated first because shared addresses, IPs, landlines and family emails are the
 hardest false-merge traps for a resolver, and they only look real if family members are built
-together (same last name, different first names and birthdays).
+together (same last name, different first names and birthdays, except a son named after his
+father). The hard cases of ``phenomena.py`` (a Jr and Sr at one address, a family tablet, people
+who never give a date of birth) are drawn here too.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from idr_pipeline.devtools.synthetic.phenomena import DEFAULT_PHENOMENA, Phenomena
 from idr_pipeline.devtools.synthetic.pools import Pools, random_public_ips
 from idr_pipeline.standardize.email import email_match_key
 
@@ -66,6 +69,9 @@ class People:
     device2: np.ndarray
     anon: np.ndarray
     anon2: np.ndarray
+    junior_of: np.ndarray  # index of the father a son is named after (Jr), -1 for everyone else
+    family_device: np.ndarray  # the household's shared tablet, '' when it has none
+    dob_withheld: np.ndarray  # bool: gives no source a date of birth
 
     def __len__(self) -> int:
         return len(self.person_id)
@@ -198,8 +204,15 @@ def _draw_domains(pools: Pools, rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.choice(pools.email_domains, size=n, p=pools.email_domains_p)
 
 
-def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
-    """Draw n people grouped into households, with unique personal identifiers."""
+def make_people(
+    n: int, pools: Pools, rng: np.random.Generator, phenomena: Phenomena = DEFAULT_PHENOMENA
+) -> People:
+    """Draw n people grouped into households, with unique personal identifiers.
+
+    The `phenomena` draw from a generator spawned from `rng`, so the base draws are the same
+    whatever their rates.
+    """
+    hard = rng.spawn(1)[0]
     sizes = rng.choice(_HOUSEHOLD_SIZES, size=max(n, 1), p=_HOUSEHOLD_SIZE_P)
     cum = np.cumsum(sizes)
     k = int(np.searchsorted(cum, n)) + 1 if n else 0
@@ -245,6 +258,11 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
     age[child] = np.where(kid_age < 16, rng.uniform(16, 20, size=kid_age.size), kid_age)
     age[roommate] = rng.uniform(19, 45, size=int(roommate.sum()))
     dob = (EPOCH.astype("datetime64[D]") - (age * 365.25).astype(np.int64)).astype("datetime64[D]")
+
+    # Before the e-mails, which are made from the first names: a junior's mailbox is his own.
+    junior_of = _juniors(household, role, roommate, female, last, hard, phenomena.junior_rate)
+    named = junior_of >= 0
+    first[named] = first[junior_of[named]]
 
     seen: set[str] = set()
     email = np.array(
@@ -309,6 +327,11 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
     anon = uuids(rng, n)
     anon2 = np.where(rng.random(n) < 0.25, uuids(rng, n), "").astype(object)
 
+    tablet = multi & (hard.random(k) < phenomena.shared_device_rate)
+    tablet_id = uuids(hard, k, hard.random(k) < 0.5)
+    family_device = np.where(tablet, tablet_id, "").astype(object)
+    dob_withheld = hard.random(n) < phenomena.dob_withheld_rate
+
     hh = household
     return People(
         person_id=np.array([f"P{i:08d}" for i in range(n)], dtype=object),
@@ -340,4 +363,43 @@ def make_people(n: int, pools: Pools, rng: np.random.Generator) -> People:
         device2=device2,
         anon=anon,
         anon2=anon2,
+        junior_of=junior_of,
+        family_device=family_device[hh],
+        dob_withheld=dob_withheld,
     )
+
+
+def _juniors(
+    household: np.ndarray,
+    role: np.ndarray,
+    roommate: np.ndarray,
+    female: np.ndarray,
+    last: np.ndarray,
+    rng: np.random.Generator,
+    rate: float,
+) -> np.ndarray:
+    """For each person, the father he is named after (-1 for most people).
+
+    The father is the household's head, or else its partner (role 1, not a roommate), if male;
+    a son is a male child (role 2 and up, not a roommate) with the father's surname. Of the
+    father-son pairs, `rate` are a Sr and a Jr; one son per father at most.
+    """
+    n = len(household)
+    out = np.full(n, -1, dtype=np.int64)
+    draw = rng.random(n)  # drawn whatever the rate, so other phenomena's draws do not move
+    if n == 0 or rate <= 0:
+        return out
+    father = np.full(int(household.max()) + 1, -1, dtype=np.int64)
+    partner = (role == 1) & ~roommate & ~female
+    father[household[partner]] = np.flatnonzero(partner)
+    male_head = (role == 0) & ~female
+    father[household[male_head]] = np.flatnonzero(male_head)  # the head wins over a partner
+    dad = father[household]
+    son = (role >= 2) & ~roommate & ~female & (dad >= 0)
+    son &= last == last[np.where(dad >= 0, dad, 0)]
+    taken: set[int] = set()
+    for i in np.flatnonzero(son & (draw < rate)):
+        if dad[i] not in taken:
+            taken.add(int(dad[i]))
+            out[i] = dad[i]
+    return out

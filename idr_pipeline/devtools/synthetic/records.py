@@ -18,6 +18,7 @@ import numpy as np
 
 from idr_pipeline.devtools.synthetic import damage
 from idr_pipeline.devtools.synthetic.people import EPOCH, People
+from idr_pipeline.devtools.synthetic.phenomena import DEFAULT_PHENOMENA, TABLET_RECORD_SHARE, Phenomena
 from idr_pipeline.devtools.synthetic.pools import Pools, random_public_ips
 
 SOURCES: tuple[str, ...] = ("crm", "pos", "web", "app")
@@ -51,6 +52,7 @@ class SourceProfile:
     home_ip_rate: float = 0.0  # the rest of the IPs are carrier (shared) or random public
     carrier_ip_rate: float = 0.0
     missing_markers: bool = True  # CSV exports write N/A / null for blanks
+    initials: bool = False  # some records keep only the first initial (Phenomena.initial_only_rate)
 
 
 PROFILES: dict[str, SourceProfile] = {
@@ -72,6 +74,7 @@ PROFILES: dict[str, SourceProfile] = {
         timestamp_style="zulu",
         landline_rate=0.4,
         family_email_rate=0.3,
+        initials=True,
     ),
     "web": SourceProfile(
         present={"source_customer_id": 0.97, "first_name": 0.8, "last_name": 0.8, "email": 0.98,
@@ -198,13 +201,20 @@ def plan_records(people: People, rng: np.random.Generator, id_slots: dict[str, i
 
 
 def generational_suffixes(people: People, rng: np.random.Generator) -> np.ndarray:
-    """A small share of men are 'Jr' or 'Sr'; part of the identity, so fixed per person."""
+    """A small share of men are 'Jr' or 'Sr'; part of the identity, so fixed per person.
+
+    A son named after the father he lives with is 'Jr' and that father 'Sr'; other men carry a
+    suffix at random (their namesake lives elsewhere, or not in the data).
+    """
     n = len(people)
     u = rng.random(n)
     male = ~people.female
     out = np.full(n, "", dtype=object)
     out[male & (u < SUFFIX_JR_RATE)] = "Jr"
     out[male & (u >= SUFFIX_JR_RATE) & (u < SUFFIX_JR_RATE + SUFFIX_SR_RATE)] = "Sr"
+    junior = people.junior_of >= 0
+    out[people.junior_of[junior]] = "Sr"
+    out[junior] = "Jr"
     return out
 
 
@@ -240,13 +250,22 @@ def render_source(
     suffix: np.ndarray,
     rng: np.random.Generator,
     id_width: int,
+    phenomena: Phenomena = DEFAULT_PHENOMENA,
 ) -> SourceRows:
-    """Render one source's planned records into damaged canonical columns."""
+    """Render one source's planned records into damaged canonical columns.
+
+    The `phenomena` draw from a generator spawned from `rng`, so the base rendering is the
+    same whatever their rates.
+    """
     source, prof = plan.source, PROFILES[plan.source]
     p = plan.person
     k = p.size
     second = plan.account == 1
     cols: dict[str, np.ndarray] = {}
+    hard = rng.spawn(1)[0]
+    on_tablet = (people.family_device[p] != "") & (hard.random(k) < TABLET_RECORD_SHARE)
+    initial_only = prof.initials & (hard.random(k) < phenomena.initial_only_rate)
+    initial_dot = hard.random(k) < 0.5
 
     # Address current at the record's moment: movers' records older than the move show the
     # previous address (the same for every member of the household).
@@ -263,6 +282,7 @@ def render_source(
 
     cols["source_customer_id"] = account_ids(source, p, plan.account)
     cols["first_name"] = damage.first_names(people.first[p], people.female[p], rng)
+    cols["first_name"] = damage.first_initials(cols["first_name"], people.first[p], initial_only, initial_dot)
     cols["last_name"] = damage.last_names(people.last[p], suffix[p], rng)
     cols["email"] = damage.emails(email, rng)
     cols["phone"] = damage.phones(phone, rng, prof.phone_formats)
@@ -276,6 +296,7 @@ def render_source(
         cols["country"] = damage.countries(k, rng, 1.0)
     if "dob" in prof.present:
         cols["dob"] = damage.format_dobs(people.dob[p], rng, prof.dob_formats)
+        cols["dob"][people.dob_withheld[p]] = ""
     if "national_id" in prof.present:
         ssn = people.ssn[p]
         dashed = rng.random(k) < 0.6
@@ -293,6 +314,10 @@ def render_source(
         ).astype(object)
     if "device_id" in prof.present:
         cols["device_id"] = _choose(people.device[p], people.device2[p], second | (rng.random(k) < 0.3))
+        # The family tablet is used at home: its records carry the household's IP.
+        cols["device_id"] = np.where(on_tablet, people.family_device[p], cols["device_id"]).astype(object)
+        if "ip_address" in cols:
+            cols["ip_address"] = np.where(on_tablet, people.home_ip[p], cols["ip_address"]).astype(object)
     if "anonymous_id" in prof.present:
         cols["anonymous_id"] = _choose(people.anon[p], people.anon2[p], rng.random(k) < 0.3)
 

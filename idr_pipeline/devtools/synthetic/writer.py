@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from idr_pipeline.devtools.synthetic import garbage
 from idr_pipeline.devtools.synthetic.people import make_people
+from idr_pipeline.devtools.synthetic.phenomena import DEFAULT_PHENOMENA, Phenomena
 from idr_pipeline.devtools.synthetic.pools import build_pools
 from idr_pipeline.devtools.synthetic.records import (
     SOURCES,
@@ -111,8 +112,12 @@ def generate_dataset(
     out_dir: Path,
     seed: int = 42,
     on_progress: ProgressCallback | None = None,
+    phenomena: Phenomena = DEFAULT_PHENOMENA,
 ) -> GenerationResult:
     """Generate `people` ground-truth people and write their source records to `out_dir`.
+
+    `phenomena` sets the rates of the hard cases (Jr/Sr, family tablets, initial-only names,
+    withheld birth dates); `Phenomena.none()` switches them all off.
 
     `on_progress(step, total)` is called as each of GENERATION_STEPS starts, with the number
     of items (people or rows) the step will produce, so a caller can open one bar per step
@@ -128,7 +133,7 @@ def generate_dataset(
 
     report("people", people)
     pools = build_pools(seed)
-    folks = make_people(people, pools, np.random.default_rng([seed, 10]))
+    folks = make_people(people, pools, np.random.default_rng([seed, 10]), phenomena)
 
     slots: dict[str, int] = {}
     plans = plan_records(folks, np.random.default_rng([seed, 20]), slots)
@@ -145,7 +150,7 @@ def generate_dataset(
     for j, source in enumerate(SOURCES):
         report(f"render:{source}", len(plans[source].person))
         rng = np.random.default_rng([seed, 30, j])
-        rows = render_source(plans[source], folks, pools, suffix, rng, width)
+        rows = render_source(plans[source], folks, pools, suffix, rng, width, phenomena)
         junk_ids = record_id(source, np.arange(slots[source], slots[source] + extra_ids[source]), width)
         junk = garbage.value_garbage(rows, junk_ids, rng) if len(rows) else None
         dup_idx = np.flatnonzero(rng.random(len(rows)) < garbage.DUPLICATE_ROW_RATE)

@@ -45,9 +45,13 @@ class BatchInput:
     reason: str
     nodes: pd.DataFrame  # node, source
     edges: pd.DataFrame  # src, dst
+    #: node-key pairs a steward forced apart when the batch ran (a, b): replayed with it
+    apart: tuple[tuple[str, str], ...] = ()
 
     def apply(self, state: GraphState) -> Delta:
-        _, delta = apply_batch(state, self.nodes, self.edges, self.version, now=self.now, reason=self.reason)
+        _, delta = apply_batch(
+            state, self.nodes, self.edges, self.version, now=self.now, reason=self.reason, apart=self.apart
+        )
         return delta
 
 
@@ -76,12 +80,21 @@ class StateStore:
 
     def append_log(self, batch: BatchInput) -> None:
         nodes = batch.nodes.reindex(columns=["node", "source"])
+        apart = list(batch.apart)
         table = pa.table(
             {
-                "kind": pa.array(["n"] * len(nodes) + ["e"] * len(batch.edges), pa.string()),
-                "a": pa.array([*nodes.node.tolist(), *batch.edges.src.tolist()], pa.string()),
-                "b": pa.array([None] * len(nodes) + batch.edges.dst.tolist(), pa.string()),
-                "source": pa.array([*nodes.source.tolist(), *([None] * len(batch.edges))], pa.string()),
+                "kind": pa.array(
+                    ["n"] * len(nodes) + ["e"] * len(batch.edges) + ["x"] * len(apart), pa.string()
+                ),
+                "a": pa.array(
+                    [*nodes.node.tolist(), *batch.edges.src.tolist(), *(a for a, _ in apart)], pa.string()
+                ),
+                "b": pa.array(
+                    [None] * len(nodes) + batch.edges.dst.tolist() + [b for _, b in apart], pa.string()
+                ),
+                "source": pa.array(
+                    [*nodes.source.tolist(), *([None] * (len(batch.edges) + len(apart)))], pa.string()
+                ),
             }
         )
         meta = {"version": batch.version, "now": batch.now, "reason": batch.reason}
@@ -101,12 +114,14 @@ class StateStore:
         meta = json.loads(table.schema.metadata[b"idr_batch"])
         frame = table.to_pandas()
         node_rows, edge_rows = frame[frame.kind == "n"], frame[frame.kind == "e"]
+        apart_rows = frame[frame.kind == "x"]
         return BatchInput(
             version=int(meta["version"]),
             now=meta["now"],
             reason=meta["reason"],
             nodes=pd.DataFrame({"node": node_rows.a.to_numpy(), "source": node_rows.source.to_numpy()}),
             edges=pd.DataFrame({"src": edge_rows.a.to_numpy(), "dst": edge_rows.b.to_numpy()}),
+            apart=tuple(zip(apart_rows.a.tolist(), apart_rows.b.tolist(), strict=True)),
         )
 
     # ------------------------------------------------------------------ snapshots

@@ -242,8 +242,13 @@ def apply_batch(
     now: str | None = None,
     reason: str = "stream",
     sources: Mapping[str, str | None] | None = None,
+    apart: Iterable[tuple[str, str]] = (),
 ) -> tuple[GraphState, Delta]:
     """Add a batch of nodes and edges; recompute only the components it touches.
+
+    ``apart`` holds pairs of node keys a steward forced apart: an edge that would put both
+    into one identity (directly or through the batch's other edges) is refused and counted
+    with the blocked edges.
 
     ``new_nodes`` are keys (or a frame with ``node`` and optionally ``source``), ``new_edges``
     pairs of keys (or a frame with ``src``, ``dst``); endpoints need not be listed as nodes.
@@ -257,7 +262,9 @@ def apply_batch(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _apply_batch(state, new_nodes, new_edges, version, now=now, reason=reason, sources=sources)
+        return _apply_batch(
+            state, new_nodes, new_edges, version, now=now, reason=reason, sources=sources, apart=apart
+        )
     finally:
         if was_enabled:
             gc.enable()
@@ -272,6 +279,7 @@ def _apply_batch(
     now: str | None,
     reason: str,
     sources: Mapping[str, str | None] | None,
+    apart: Iterable[tuple[str, str]] = (),
 ) -> tuple[GraphState, Delta]:
     now = now or utc_timestamp()
     node_keys, node_sources = _node_arrays(new_nodes, sources)
@@ -312,6 +320,10 @@ def _apply_batch(
     local, verts = pd.factorize(supers)
     verts = np.asarray(verts, dtype=np.int64)
     labels = component_labels(len(verts), local[k : k + m], local[k + m :])
+    forbidden = _forbidden_vertex_pairs(state, apart, verts, slots_before)
+    if forbidden:
+        labels, refused = _labels_kept_apart(len(verts), local[k : k + m], local[k + m :], forbidden)
+        blocked_edges += refused
 
     # 3. Group the super-nodes by their new component and name each component.
     order = np.argsort(labels, kind="stable")
@@ -360,6 +372,62 @@ def _apply_batch(
     state.version = version
     return state, _delta(state, version, reason, changed_nodes, changed_ids, merges, fresh.sum(), m,
                          blocked_edges, touched_nodes)  # fmt: skip
+
+
+def _forbidden_vertex_pairs(
+    state: GraphState, apart: Iterable[tuple[str, str]], verts: np.ndarray, slots_before: int
+) -> set[frozenset[int]]:
+    """The pairs of this batch's super-nodes (``verts`` positions) that must stay apart: the
+    identities (or new nodes) holding the two keys of each pair in ``apart``."""
+    position = {int(v): i for i, v in enumerate(verts.tolist())}
+    owner = state.owner
+    out: set[frozenset[int]] = set()
+    for a, b in apart:
+        ends = []
+        for key in (a, b):
+            node = state.index.get(key, -1)
+            if node < 0:
+                break
+            vert = int(owner[node]) if owner[node] >= 0 else slots_before + node
+            ends.append(position.get(vert))
+        if len(ends) == 2 and None not in ends and ends[0] != ends[1]:
+            out.add(frozenset(ends))
+    return out
+
+
+def _labels_kept_apart(
+    n: int, src: np.ndarray, dst: np.ndarray, forbidden: set[frozenset[int]]
+) -> tuple[np.ndarray, int]:
+    """Components of ``n`` vertices over the edges in their order, skipping every edge that would
+    join two vertices of a forbidden pair; returns the labels and how many edges were refused."""
+    parent = list(range(n))
+    members: dict[int, set[int]] = {v: {v} for pair in forbidden for v in pair}
+    partners: dict[int, set[int]] = {}
+    for pair in forbidden:
+        x, y = tuple(pair)
+        partners.setdefault(x, set()).add(y)
+        partners.setdefault(y, set()).add(x)
+
+    def find(v: int) -> int:
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
+
+    refused = 0
+    for a, b in zip(src.tolist(), dst.tolist(), strict=True):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        mine, theirs = members.get(ra, set()), members.get(rb, set())
+        if any(partners.get(v, set()) & theirs for v in mine):
+            refused += 1
+            continue
+        parent[rb] = ra
+        if theirs:
+            members[ra] = mine | theirs
+            members.pop(rb, None)
+    return np.fromiter((find(v) for v in range(n)), dtype=np.int64, count=n), refused
 
 
 def _join(state: GraphState, slot: int, nodes: np.ndarray) -> None:
