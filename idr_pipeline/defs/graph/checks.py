@@ -5,11 +5,14 @@ from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
 from idr_pipeline.core.catalog import LINKS
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 from idr_pipeline.quality.accounting import records_without_identity
 
 
-@dg.asset_check(asset="identity_graph", description="the largest identity stays under the configured cap")
+@dg.asset_check(
+    asset="identity_graph", description="the largest identity stays under the configured cap", pool=SPARK_POOL
+)
 def largest_cluster_under_cap(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
 ) -> dg.AssetCheckResult:
@@ -21,7 +24,11 @@ def largest_cluster_under_cap(
     )
 
 
-@dg.asset_check(asset="identity_graph", description="every clean record is linked to exactly one identity")
+@dg.asset_check(
+    asset="identity_graph",
+    description="every clean record is linked to exactly one identity",
+    pool=SPARK_POOL,
+)
 def every_record_has_identity(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
     lk = lake.lake(pyspark.spark_session)
     missing = records_without_identity(lk)

@@ -5,11 +5,13 @@ import pandas as pd
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.store.steps import load_store
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["resolved_profiles", "identity_graph"],
     group_name="serving",
     kinds={"sqlite", "singlestore"},

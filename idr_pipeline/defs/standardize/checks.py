@@ -3,13 +3,16 @@
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 from idr_pipeline.quality.accounting import row_account
 from idr_pipeline.standardize.steps import read_erased_rows
 
 
 @dg.asset_check(
-    asset="clean_profiles", description="raw rows = clean + quarantined + collapsed duplicates + erased"
+    asset="clean_profiles",
+    description="raw rows = clean + quarantined + collapsed duplicates + erased",
+    pool=SPARK_POOL,
 )
 def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
     the_lake = lake.lake(pyspark.spark_session)
@@ -28,7 +31,9 @@ def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetChec
 
 
 @dg.asset_check(
-    asset="quarantined_profiles", description="share of raw rows quarantined stays under the threshold"
+    asset="quarantined_profiles",
+    description="share of raw rows quarantined stays under the threshold",
+    pool=SPARK_POOL,
 )
 def quarantine_rate_under_threshold(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
