@@ -1,4 +1,8 @@
-"""Checks on standardization: nothing lost, and not too much rejected."""
+"""Checks on standardization: nothing lost, and not too much rejected.
+
+Both are blocking: a failure stops every asset downstream of the checked one, so the store
+keeps the identities of the last run that passed.
+"""
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
@@ -12,14 +16,19 @@ from idr_pipeline.standardize.steps import read_erased_rows
 @dg.asset_check(
     asset="clean_profiles",
     description="raw rows = clean + quarantined + collapsed duplicates + erased",
+    blocking=True,
     pool=SPARK_POOL,
 )
 def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetCheckResult:
     the_lake = lake.lake(pyspark.spark_session)
     acc = row_account(the_lake)
     erased = read_erased_rows(the_lake)
+    accounted = acc.clean + acc.quarantined + acc.collapsed + erased
     return dg.AssetCheckResult(
-        passed=acc.raw == acc.clean + acc.quarantined + acc.collapsed + erased,
+        passed=acc.raw == accounted,
+        description=None
+        if acc.raw == accounted
+        else f"{acc.raw:,} raw rows but {accounted:,} accounted for: publishing stopped",
         metadata={
             "raw": acc.raw,
             "clean": acc.clean,
@@ -30,9 +39,12 @@ def row_accounting(pyspark: PySparkResource, lake: LakeResource) -> dg.AssetChec
     )
 
 
+# On clean_profiles, not on quarantined_profiles: a blocking check stops only the assets
+# downstream of the one it checks, and nothing reads the quarantine.
 @dg.asset_check(
-    asset="quarantined_profiles",
+    asset="clean_profiles",
     description="share of raw rows quarantined stays under the threshold",
+    blocking=True,
     pool=SPARK_POOL,
 )
 def quarantine_rate_under_threshold(
@@ -40,7 +52,12 @@ def quarantine_rate_under_threshold(
 ) -> dg.AssetCheckResult:
     acc = row_account(lake.lake(pyspark.spark_session))
     rate = acc.quarantined / max(acc.raw, 1)
+    threshold = pipeline_config.max_quarantine_rate
     return dg.AssetCheckResult(
-        passed=rate <= pipeline_config.max_quarantine_rate,
-        metadata={"quarantine_rate": rate, "threshold": pipeline_config.max_quarantine_rate},
+        passed=rate <= threshold,
+        description=None
+        if rate <= threshold
+        else f"{rate:.1%} of raw rows quarantined, above IDR_MAX_QUARANTINE_RATE {threshold:.1%}: "
+        "publishing stopped",
+        metadata={"quarantine_rate": rate, "threshold": threshold},
     )
