@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from idr_pipeline.store.factory import open_store, parse_store_url
 
 
-def load_tombstones(store_url: str) -> dict[str, set[str]]:
+def load_tombstones(store_url: str | SecretStr) -> dict[str, set[str]]:
     """The store's erasure tombstones; none when the embedded store file does not exist yet.
 
     Any other failure propagates: cleaning without the tombstones would bring erased people back.

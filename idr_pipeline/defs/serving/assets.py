@@ -28,6 +28,7 @@ def served_identities(
         metadata={
             "dagster/row_count": stats.table_counts.get("identities", 0),
             "backend": backend,
+            "store": store.redacted_url(),
             **{f"changed_{k}": v for k, v in stats.changed.items()},
             **{f"rows_{k}": v for k, v in stats.table_counts.items()},
             "preview": dg.MetadataValue.md(
