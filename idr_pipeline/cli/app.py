@@ -168,6 +168,9 @@ def demo(
         bool, typer.Option(help="Also stream events through Kafka into identities and segments.")
     ] = True,
     event_days: Annotated[int, typer.Option(min=1, help="Days of behavioral events to stream.")] = 7,
+    keep_broker: Annotated[
+        bool, typer.Option(help="Leave the Kafka broker the demo starts running when it ends.")
+    ] = False,
 ) -> None:
     """Generate a sample, materialize every asset through Dagster, stream events, print the summary."""
 
@@ -186,7 +189,7 @@ def demo(
     checks = dict(run.check_results)
     if stream:
         with console.status("streaming events through Kafka: sensors, stitching, segments"):
-            streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh)
+            streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh, keep_broker)
         console.rule("stream")
         console.print(format_stream_demo(streamed), highlight=False)
         checks.update(streamed.checks)
