@@ -9,7 +9,9 @@ Nothing is lost in parallelism: the steps are a chain, and inside a step Spark a
 every core (on a laptop) or the cluster's executors (``IDR_SPARK_MASTER``).
 
 Set at the code location, not per job, so the UI's own materializations (the implicit asset
-job), the schedules and the sensors all use it.
+job), the schedules and the sensors all use it. A long-lived Spark Connect server shared by
+per-step processes would not serve: the lake and the memory release call the driver's JVM
+(``spark._jvm``, ``sparkContext``), which a Connect client does not have.
 """
 
 import dagster as dg
