@@ -9,17 +9,25 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test dev services-up services-down lint clean
+.PHONY: install lock demo test dev services-up services-down lint clean
 
-# torch==2.13.0 first: it is the CPU wheel here; letting a dependency pick torch pulls CUDA.
-$(VENV)/.installed: pyproject.toml
+# Every package comes at the version pinned in constraints.txt (`make lock` writes it), pip
+# included. torch==2.13.0 first: here it is the CPU wheel (2.13.0+cpu); letting a dependency
+# pick torch pulls CUDA.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt pip
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
+
+# Re-resolve every dependency to the newest versions pyproject.toml and constraints.in allow,
+# and pin them in constraints.txt; then `make install` installs them.
+lock: install
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --upgrade --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra dev --extra demo --output-file constraints.txt pyproject.toml constraints.in
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -28,9 +36,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/idr demo --people $(PEOPLE)
 
-test: install services-up
+# `dg check defs` loads the code location as `dagster dev` does and validates it (with the
+# instance config in $(DAGSTER_HOME)).
+test: install services-up $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg check defs
 	$(BIN)/pytest
 
 # The broker and the stream service first, so the UI opens on a running stream.

@@ -12,12 +12,18 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, Protocol
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
+
+#: Which records get MiniLM embeddings (see ``IdrSettings.embed_policy``).
+EmbedPolicy = Literal["none", "unlinked", "all"]
+#: How identities are vectorized for prototype segments (see ``IdrSettings.behavior_vectorizer``).
+BehaviorVectorizer = Literal["tokens", "minilm"]
 
 
 def _default_model_path() -> str:
@@ -64,8 +70,10 @@ class IdrSettings(BaseSettings):
     landing_dir: str = Field(default=str(PROJECT_ROOT / "data" / "landing"))
     # The lake: raw, clean and derived zones as Parquet. file:// locally, hdfs://... in production.
     lake_uri: str = Field(default=(PROJECT_ROOT / "data" / "lake").as_uri())
-    # sqlite:///path.db (embedded default) or singlestoredb://user:pw@host:3306/db
-    store_url: str = Field(default=f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}")
+    # sqlite:///path.db (embedded default) or singlestoredb://user:pw@host:3306/db. A secret: it may
+    # carry a password, so it prints as '**********' and only the store's connect unwraps it
+    # (idr_pipeline.store.open_store); logs, metadata and the CLI show StoreUrl.redacted().
+    store_url: SecretStr = Field(default=SecretStr(f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}"))
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch
@@ -109,7 +117,7 @@ class IdrSettings(BaseSettings):
     # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
     # "all". Off by default: on generated data the unlinked policy's extra pairs were none of
     # them true, and encoding is slow on a CPU (docs/performance.md has the figures).
-    embed_policy: str = "none"
+    embed_policy: EmbedPolicy = "none"
     embed_max_records: int = 50_000
     embed_quantize: bool = True
     # The persisted Faiss index (a local folder: Faiss reads and writes plain files).
@@ -207,7 +215,7 @@ class IdrSettings(BaseSettings):
     segments_start_date: str = "2025-01-01"
     # How identities are vectorized for prototype segments: "tokens" (TF-IDF over category and
     # campaign tokens) or "minilm"; benchmarks/behavior_vectors.py is the measurement behind it.
-    behavior_vectorizer: str = "tokens"
+    behavior_vectorizer: BehaviorVectorizer = "tokens"
 
     @model_validator(mode="after")
     def _bootstrap_from_services(self) -> IdrSettings:
@@ -219,15 +227,33 @@ class IdrSettings(BaseSettings):
         return self
 
     def match_config(self) -> MatchConfig:
-        return MatchConfig(
-            threshold=self.match_threshold,
-            min_avg_linkage=self.min_avg_linkage,
-            max_cluster_size=self.max_cluster_size,
-            max_people_per_identifier=self.max_people_per_identifier,
-            workers=self.driver_workers,
-            ambiguity_margin=self.ambiguity_margin_bits,
-            possible_match_threshold=self.possible_match_threshold,
-        )
+        return match_config_of(self)
+
+
+class MatchFields(Protocol):
+    """The settings' fields that make a ``MatchConfig``."""
+
+    match_threshold: float
+    min_avg_linkage: float
+    max_cluster_size: int
+    max_people_per_identifier: int
+    driver_workers: int
+    ambiguity_margin_bits: float
+    possible_match_threshold: float
+
+
+def match_config_of(values: MatchFields) -> MatchConfig:
+    """``MatchConfig`` from anything carrying the settings' matching fields under their names:
+    the settings themselves, or the Dagster resource built from them."""
+    return MatchConfig(
+        threshold=values.match_threshold,
+        min_avg_linkage=values.min_avg_linkage,
+        max_cluster_size=values.max_cluster_size,
+        max_people_per_identifier=values.max_people_per_identifier,
+        workers=values.driver_workers,
+        ambiguity_margin=values.ambiguity_margin_bits,
+        possible_match_threshold=values.possible_match_threshold,
+    )
 
 
 def services_bootstrap(run_dir: Path) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 import dagster as dg
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,8 +35,7 @@ from idr_pipeline.devtools.synthetic.phenomena import Phenomena
 from idr_pipeline.ingest.mapping import MappingError
 from idr_pipeline.quality.summary import format_summary, summarize
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
-from idr_pipeline.store import open_store
-from idr_pipeline.store.sqlite_store import sqlite_path_from_url
+from idr_pipeline.store import open_store, parse_store_url, redact_store_url
 
 app = typer.Typer(help="idr_pipeline: identity resolution and audience segmentation.", no_args_is_help=True)
 services_app = typer.Typer(
@@ -266,6 +266,9 @@ def demo(
         bool, typer.Option(help="Also stream events through Kafka into identities and segments.")
     ] = True,
     event_days: Annotated[int, typer.Option(min=1, help="Days of behavioral events to stream.")] = 7,
+    keep_broker: Annotated[
+        bool, typer.Option(help="Leave the Kafka broker the demo starts running when it ends.")
+    ] = False,
 ) -> None:
     """Generate a sample, materialize every asset through Dagster, stream events, print the summary."""
 
@@ -284,7 +287,7 @@ def demo(
     checks = dict(run.check_results)
     if stream:
         with console.status("streaming events through Kafka: sensors, stitching, segments"):
-            streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh)
+            streamed = run_stream_demo(dg.DagsterInstance.get(), people, seed, event_days, fresh, keep_broker)
         console.rule("stream")
         console.print(format_stream_demo(streamed), highlight=False)
         checks.update(streamed.checks)
@@ -301,15 +304,16 @@ def demo(
         raise typer.Exit(code=1)
 
 
-def _reset_local_state(landing_dir: str, lake_uri: str, store_url: str) -> None:
+def _reset_local_state(landing_dir: str, lake_uri: str, store_url: str | SecretStr) -> None:
     """Remove only local folders and SQLite files: a demo must never wipe a remote lake or store."""
     targets = [Path(landing_dir)]
     if lake_uri.startswith("file:"):
         targets.append(Path(urlparse(lake_uri).path))
     for target in targets:
         shutil.rmtree(target, ignore_errors=True)
-    if store_url.startswith("sqlite:///"):
-        Path(sqlite_path_from_url(store_url)).unlink(missing_ok=True)
+    store = parse_store_url(store_url)
+    if store.backend == "sqlite" and store.path != ":memory:":
+        Path(store.path).unlink(missing_ok=True)
 
 
 def _run_dir(run_dir: Path | None) -> Path:
@@ -343,9 +347,23 @@ def services_status(run_dir: Annotated[Path | None, typer.Option()] = None) -> N
     _print_services(services.status(_run_dir(run_dir)))
 
 
+#: Keys of the services' state whose values are store URLs: shown with the password masked (the
+#: state file, whose path the table shows, holds them whole for the tests and the scripts).
+_STORE_URL_KEYS = ("url", "store_url")
+
+
+def _redacted(detail: object) -> object:
+    if isinstance(detail, dict):
+        return {
+            key: redact_store_url(value) if key in _STORE_URL_KEYS and value else _redacted(value)
+            for key, value in detail.items()
+        }
+    return detail
+
+
 def _print_services(state: dict) -> None:
     table = Table("service", "detail")
-    for name, detail in state.items():
+    for name, detail in _redacted(state).items():
         table.add_row(str(name), str(detail))
     console.print(table)
 

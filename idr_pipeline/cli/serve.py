@@ -17,7 +17,7 @@ from rich.table import Table
 from idr_pipeline.api import create_app
 from idr_pipeline.api.auth import create_key, list_keys, revoke_key
 from idr_pipeline.settings import get_settings
-from idr_pipeline.store import open_store
+from idr_pipeline.store import open_store, redact_store_url
 
 keys_app = typer.Typer(help="API keys: create, revoke, list.", no_args_is_help=True)
 console = Console()
@@ -34,7 +34,9 @@ def serve(
     settings = get_settings()
     _log_personal_reads()
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
-    console.print(f"serving on http://{bind_host}:{bind_port}  (docs: /docs)")
+    console.print(
+        f"serving {redact_store_url(settings.store_url)} on http://{bind_host}:{bind_port}  (docs: /docs)"
+    )
     uvicorn.run(
         create_app(settings, freeze_gc=True),
         host=bind_host,

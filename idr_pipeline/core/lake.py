@@ -4,14 +4,17 @@ All file-system calls go through Spark's own Hadoop client so the same code serv
 folder and an HDFS namenode without a second filesystem library.
 
 Derived datasets are written as immutable versions (``<dataset>/v=<version>/``) with a small
-``_LATEST`` pointer beside them. Readers never see a half-written dataset, a job can read the
+``_LATEST`` pointer beside them, replaced atomically once the version is complete (a temporary
+file renamed over it, see ``write_text``). Readers never see a half-written dataset, a job can read the
 previous version of the dataset it is about to replace (the identity graph needs exactly
 that for stable ids), and older versions stay available for audit until pruned.
 """
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -62,15 +65,26 @@ class Lake:
             fs.delete(hpath, True)
 
     def write_text(self, path: str, text: str) -> None:
-        fs, hpath = self._fs_path(path)
-        out = fs.create(hpath, True)
+        """Replace the small text file ``path`` (a ``_LATEST`` pointer, a ledger) atomically: the
+        text goes to a hidden temporary file beside it, which is then renamed over it. A reader
+        sees the old text or the new one, never an empty or partial file, even when the writer
+        dies between the two steps (the temporary file is then left over, and ignored)."""
+        fs, target = self._text_fs(path)
+        tmp = self.spark._jvm.org.apache.hadoop.fs.Path(
+            target.getParent(), f".{target.getName()}.{uuid.uuid4().hex}.tmp"
+        )
+        out = fs.create(tmp, True)
         try:
             out.write(bytearray(text.encode("utf-8")))
         finally:
             out.close()
+        self._rename_over(fs, tmp, target)
+        if fs.getScheme() == "file":  # a checksum an older writer left beside it no longer matches
+            jvm = self.spark._jvm
+            fs.delete(jvm.org.apache.hadoop.fs.Path(target.getParent(), f".{target.getName()}.crc"), False)
 
     def read_text(self, path: str) -> str | None:
-        fs, hpath = self._fs_path(path)
+        fs, hpath = self._text_fs(path)
         if not fs.exists(hpath):
             return None
         stream = fs.open(hpath)
@@ -79,6 +93,30 @@ class Lake:
             return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8"))
         finally:
             stream.close()
+
+    def _text_fs(self, path: str):
+        """The filesystem for the small text files, and the path. For a local folder that is the
+        raw local filesystem: Hadoop's default one keeps a ``.crc`` file beside each file and
+        renames the two one after the other, so a reader in between would fail its checksum."""
+        fs, hpath = self._fs_path(path)
+        if fs.getClass().getName() == "org.apache.hadoop.fs.LocalFileSystem":
+            fs = fs.getRawFileSystem()
+        return fs, hpath
+
+    def _rename_over(self, fs, source, target) -> None:
+        """Rename ``source`` to ``target``, replacing it in one step. Hadoop's FileSystem.rename
+        refuses an existing target, so: in a local folder, rename(2) (``os.replace``); elsewhere
+        (HDFS) Hadoop's FileContext rename with OVERWRITE, which HDFS performs atomically."""
+        jvm = self.spark._jvm
+        if fs.getScheme() == "file":
+            os.replace(source.toUri().getPath(), target.toUri().getPath())
+            return
+        overwrite = self.spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
+        overwrite[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
+        context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(
+            target.toUri(), self.spark._jsc.hadoopConfiguration()
+        )
+        context.rename(source, target, overwrite)
 
     # --- versioned datasets ----------------------------------------------------------------
     def latest_version(self, zone: str, name: str) -> str | None:

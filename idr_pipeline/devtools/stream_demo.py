@@ -40,6 +40,8 @@ class StreamDemo:
     checks: dict[str, bool] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Whether the broker still runs after the demo: it was running before, or it was kept.
+    broker_running: bool = True
 
 
 def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
@@ -78,14 +80,25 @@ def _metadata_value(result: dg.ExecuteInProcessResult, asset: str, key: str, def
 
 
 def run_stream_demo(
-    instance: dg.DagsterInstance, people: int, seed: int, days: int, fresh: bool
+    instance: dg.DagsterInstance, people: int, seed: int, days: int, fresh: bool, keep_broker: bool = False
 ) -> StreamDemo:
+    """The stream half of the demo. A broker this call starts is stopped when it ends, unless
+    ``keep_broker``; one that was running before is left running."""
 
     started = time.perf_counter()
     if fresh:
         services.down(only=["kafka"])  # Tansu keeps topics in memory: a restart empties them
         _forget_stream_partitions(instance)
-    bootstrap = services.up(only=["kafka"])["endpoints"]["kafka_bootstrap"]
+    with services.started(["kafka"], keep=keep_broker) as broker:
+        demo = _stream_through(instance, broker["endpoints"]["kafka_bootstrap"], people, seed, days)
+    demo.broker_running = "kafka" not in broker["stopped_at_exit"]
+    demo.seconds = time.perf_counter() - started
+    return demo
+
+
+def _stream_through(
+    instance: dg.DagsterInstance, bootstrap: str, people: int, seed: int, days: int
+) -> StreamDemo:
     os.environ["IDR_KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     get_settings.cache_clear()
     published = publish_generated_stream(people, seed=seed, days=days, bootstrap=bootstrap)
@@ -121,13 +134,17 @@ def run_stream_demo(
         universe=universe,
         checks={**stitch_checks, **segment_checks},
         warnings=stitch_warnings + segment_warnings,
-        seconds=time.perf_counter() - started,
     )
 
 
 def format_stream_demo(s: StreamDemo) -> str:
     lines = [
-        f"kafka broker               {s.bootstrap}",
+        f"kafka broker               {s.bootstrap}"
+        + (
+            "  (still running: `.venv/bin/idr services down` stops it)"
+            if s.broker_running
+            else "  (stopped: the demo started it)"
+        ),
         f"messages published         {s.published:>10,}",
         f"messages landed            {s.messages:>10,}  in {s.partitions} offset-range partitions, "
         f"{s.messages / max(s.ingest_seconds, 1e-9):,.0f}/s",

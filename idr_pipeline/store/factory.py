@@ -1,10 +1,16 @@
-"""Picking the store backend from ``IdrSettings.store_url``, so callers never name a backend."""
+"""Picking the store backend from ``IdrSettings.store_url``, so callers never name a backend.
+
+The URL may carry a password. It arrives as a ``SecretStr`` (or a plain string), is unwrapped
+only to connect, and every message, log line or figure shows ``redact_store_url(url)`` instead.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
+
+from pydantic import SecretStr
 
 from idr_pipeline.store.base import IdentityStore
 from idr_pipeline.store.singlestore_store import SingleStoreIdentityStore
@@ -25,7 +31,7 @@ class StoreUrl:
     host: str = ""
     port: int = DEFAULT_SERVER_PORT
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     database: str = ""
 
     def redacted(self) -> str:
@@ -36,10 +42,36 @@ class StoreUrl:
         return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.database}"
 
 
-def parse_store_url(url: str) -> StoreUrl:
+def redact_store_url(url: str | SecretStr) -> str:
+    """The URL to show: the password masked, the rest as given. A URL that does not parse
+    is masked all the same (its userinfo's password), so an error message can show it too."""
+    plain = _unwrap(url)
+    try:
+        return parse_store_url(plain).redacted()
+    except ValueError:
+        return _masked(plain)
+
+
+def _unwrap(url: str | SecretStr) -> str:
+    return url.get_secret_value() if isinstance(url, SecretStr) else url
+
+
+def _masked(url: str) -> str:
+    """``scheme://user:***@rest`` for any URL whose userinfo holds a password."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def parse_store_url(url: str | SecretStr) -> StoreUrl:
     """``sqlite:///rel/path.db``, ``sqlite:////abs/path.db`` (SQLAlchemy's slashes) or
-    ``singlestoredb|mysql|mariadb://user:pw@host[:port]/db``; anything else is a ValueError.
+    ``singlestoredb|mysql|mariadb://user:pw@host[:port]/db``; anything else is a ValueError,
+    whose message shows the URL with its password masked.
     """
+    url = _unwrap(url)
+    shown = _masked(url)
     scheme, sep, _ = url.partition("://")
     scheme = scheme.lower()
     if sep and scheme in _SQLITE:
@@ -49,12 +81,12 @@ def parse_store_url(url: str) -> StoreUrl:
         database = parts.path.lstrip("/")
         if not parts.hostname or not database:
             raise ValueError(
-                f"store URL {url!r} needs a host and a database: {scheme}://user:pw@host:port/db"
+                f"store URL {shown!r} needs a host and a database: {scheme}://user:pw@host:port/db"
             )
         try:
             port = parts.port or DEFAULT_SERVER_PORT
         except ValueError as exc:  # a non-numeric port
-            raise ValueError(f"store URL {url!r}: {exc}") from exc
+            raise ValueError(f"store URL {shown!r}: {exc}") from None
         return StoreUrl(
             backend="server",
             scheme=scheme,
@@ -65,10 +97,10 @@ def parse_store_url(url: str) -> StoreUrl:
             database=database,
         )
     supported = ", ".join(f"{s}://" for s in _SQLITE + _SERVER)
-    raise ValueError(f"unsupported store URL {url!r}: expected one of {supported}")
+    raise ValueError(f"unsupported store URL {shown!r}: expected one of {supported}")
 
 
-def open_store(url: str) -> IdentityStore:
+def open_store(url: str | SecretStr) -> IdentityStore:
     """``sqlite:///path.db`` (embedded) or ``singlestoredb://``/``mysql://user:pw@host:port/db``.
 
     The server backend is imported lazily so the embedded default does not pay for the
@@ -78,4 +110,4 @@ def open_store(url: str) -> IdentityStore:
     if parsed.backend == "sqlite":
         return SqliteIdentityStore(parsed.path)
 
-    return SingleStoreIdentityStore(url)
+    return SingleStoreIdentityStore(_unwrap(url))

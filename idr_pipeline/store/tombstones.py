@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from idr_pipeline.core.secrets import tombstone_key
 from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.settings import get_settings
 from idr_pipeline.store.factory import open_store, parse_store_url
 
 
-def load_tombstones(store_url: str, key: bytes | None = None) -> Tombstones:
+def load_tombstones(store_url: str | SecretStr, key: bytes | None = None) -> Tombstones:
     """The store's erasure tombstones, checked with the tombstone key (the settings' when
     ``key`` is None); none when the embedded store file does not exist yet.
 

@@ -8,10 +8,12 @@ from dagster_pyspark import PySparkResource
 from idr_pipeline.candidates.minhash import s_curve_png
 from idr_pipeline.candidates.steps import run_candidates, run_embeddings, run_faiss_index
 from idr_pipeline.core.reporting import markdown_table, png_markdown
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["clean_profiles", "identity_edges"],
     group_name="candidates",
     kinds={"pytorch", "parquet"},
@@ -42,6 +44,7 @@ def profile_embeddings(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["profile_embeddings"],
     group_name="candidates",
     kinds={"faiss"},
@@ -61,6 +64,7 @@ def faiss_index(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["clean_profiles", "identity_edges", "faiss_index"],
     group_name="candidates",
     kinds={"parquet"},

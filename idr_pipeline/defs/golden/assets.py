@@ -4,11 +4,13 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource
 from idr_pipeline.golden.steps import run_golden
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["identity_graph", "clean_profiles"],
     group_name="golden",
     kinds={"spark", "parquet"},

@@ -4,12 +4,14 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import bar_chart_png, markdown_table, png_markdown, size_histogram
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig, StoreResource
 from idr_pipeline.graph.steps import run_clustering, run_edges, run_graph
 from idr_pipeline.store.decisions import load_decisions
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["clean_profiles"],
     group_name="graph",
     kinds={"spark", "parquet"},
@@ -34,6 +36,7 @@ def identity_edges(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["scored_pairs", "clean_profiles"],
     group_name="graph",
     kinds={"spark", "parquet"},

@@ -5,11 +5,13 @@ from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
 from idr_pipeline.defs.ingest.partitions import source_partitions
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 from idr_pipeline.ingest.landing import land_source
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     partitions_def=source_partitions,
     group_name="ingest",
     kinds={"spark", "parquet"},

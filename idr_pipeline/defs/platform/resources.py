@@ -1,5 +1,9 @@
-"""Resources: Spark, the lake, the store, Kafka and pipeline settings, configured from IDR_* env."""
+"""Resources: Spark, the lake, the store, Kafka and the pipeline's policy, built from the one
+settings object (``IDR_*``); the store URL, which may hold a password, through ``dg.EnvVar``."""
 
+from __future__ import annotations
+
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,8 +15,11 @@ from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.graph.blocklist import load_blocklist
 from idr_pipeline.ingest.mapping import SourceMapping, load_mappings
-from idr_pipeline.settings import MatchConfig, get_settings
-from idr_pipeline.store import open_store
+from idr_pipeline.settings import EmbedPolicy, IdrSettings, MatchConfig, get_settings, match_config_of
+from idr_pipeline.store import open_store, parse_store_url, redact_store_url
+
+#: The environment variable the store URL is read from when a run starts.
+STORE_URL_VARIABLE = f"{IdrSettings.model_config['env_prefix']}STORE_URL"
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -25,9 +32,18 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class StoreResource(dg.ConfigurableResource):
-    """The serving store: SQLite embedded by default, SingleStore in production."""
+    """The serving store: SQLite embedded by default, SingleStore in production.
+
+    ``url`` may hold a password, so ``build_resources`` configures it with
+    ``dg.EnvVar("IDR_STORE_URL")``: Dagster resolves the variable when a run starts, and the UI's
+    resource view, the launchpad and the runs' stored config show its name, never the URL.
+    """
 
     url: str
+
+    def redacted_url(self) -> str:
+        """The URL with its password masked: what metadata and logs may show."""
+        return redact_store_url(self.url)
 
     @contextmanager
     def open(self) -> Iterator:
@@ -56,33 +72,36 @@ class KafkaResource(dg.ConfigurableResource):
 
 
 class PipelineConfig(dg.ConfigurableResource):
-    """Matching policy and thresholds that operators tune without code changes."""
+    """Matching policy, thresholds and paths that operators tune without code changes.
+
+    Each field is the setting of the same name and type (``from_settings`` fills them by name,
+    and a test holds the types equal), shown in the UI's resource view: none is a secret.
+    """
 
     landing_dir: str
     source_mapping_path: str
     blocklist_path: str
     default_phone_region: str
     max_people_per_identifier: int
-    driver_workers: int = 2
+    driver_workers: int
     max_quarantine_rate: float
     max_cluster_size: int
     match_threshold: float
     min_avg_linkage: float
-    embed_policy: str
+    ambiguity_margin_bits: float
+    possible_match_threshold: float
+    embed_policy: EmbedPolicy
     embed_max_records: int
     embed_quantize: bool
     embedding_model_path: str
     index_dir: str
 
-    def match_config(self):
+    @classmethod
+    def from_settings(cls, settings: IdrSettings) -> PipelineConfig:
+        return cls(**{name: getattr(settings, name) for name in cls.model_fields})
 
-        return MatchConfig(
-            threshold=self.match_threshold,
-            min_avg_linkage=self.min_avg_linkage,
-            max_cluster_size=self.max_cluster_size,
-            max_people_per_identifier=self.max_people_per_identifier,
-            workers=self.driver_workers,
-        )
+    def match_config(self) -> MatchConfig:
+        return match_config_of(self)
 
     def mappings(self) -> dict[str, SourceMapping]:
         return load_mappings(self.source_mapping_path)
@@ -91,30 +110,32 @@ class PipelineConfig(dg.ConfigurableResource):
         return load_blocklist(self.blocklist_path)
 
 
-def build_resources() -> dict[str, object]:
-    s = get_settings()
+def store_url_config(settings: IdrSettings) -> str:
+    """What the store resource is configured with: ``dg.EnvVar("IDR_STORE_URL")`` when the URL
+    comes from that variable, resolved at launch and shown by name only; otherwise the URL
+    itself, which must then hold no password (the laptop's SQLite default holds none).
+    """
+    url = settings.store_url.get_secret_value()
+    if os.environ.get(STORE_URL_VARIABLE) == url:
+        return dg.EnvVar(STORE_URL_VARIABLE)
+    if parse_store_url(url).password:
+        raise ValueError(
+            f"the store URL {redact_store_url(url)} holds a password but does not come from "
+            f"{STORE_URL_VARIABLE} in the environment: set it there, so that Dagster reads it when "
+            "a run starts and never shows it"
+        )
+    return url
+
+
+def build_resources(settings: IdrSettings | None = None) -> dict[str, object]:
+    """Every resource, built from the one settings object (``get_settings()`` by default)."""
+    s = settings or get_settings()
     return {
         "pyspark": PySparkResource(spark_config=spark_conf(s)),
         "lake": LakeResource(uri=s.lake_uri),
-        "store": StoreResource(url=s.store_url),
+        "store": StoreResource(url=store_url_config(s)),
         "kafka": KafkaResource(bootstrap_servers=s.kafka_bootstrap_servers),
-        "pipeline_config": PipelineConfig(
-            landing_dir=s.landing_dir,
-            source_mapping_path=s.source_mapping_path,
-            blocklist_path=s.blocklist_path,
-            default_phone_region=s.default_phone_region,
-            max_people_per_identifier=s.max_people_per_identifier,
-            driver_workers=s.driver_workers,
-            max_quarantine_rate=s.max_quarantine_rate,
-            max_cluster_size=s.max_cluster_size,
-            match_threshold=s.match_threshold,
-            min_avg_linkage=s.min_avg_linkage,
-            embed_policy=s.embed_policy,
-            embed_max_records=s.embed_max_records,
-            embed_quantize=s.embed_quantize,
-            embedding_model_path=s.embedding_model_path,
-            index_dir=s.index_dir,
-        ),
+        "pipeline_config": PipelineConfig.from_settings(s),
     }
 
 

@@ -5,11 +5,13 @@ import pandas as pd
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import bar_chart_png, markdown_table, png_markdown
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
 from idr_pipeline.scoring.steps import run_match_model, run_scoring
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["candidate_pairs"],
     group_name="scoring",
     kinds={"python"},
@@ -35,6 +37,7 @@ def match_model(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["match_model", "candidate_pairs"],
     group_name="scoring",
     kinds={"parquet"},

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.defs.segments.partitions import is_current, partition_as_of, segments_daily
 from idr_pipeline.segments.steps import (
@@ -41,6 +42,7 @@ def _aggregate_metadata(run: dict[str, object] | None) -> dict[str, object]:
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     # served_identities: the aggregates keep only identities the store holds, so they are
     # published after the store has this run's identities.
     deps=[RAW_EVENTS, "resolved_profiles", "served_identities"],
@@ -75,6 +77,7 @@ def user_features(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=[RAW_EVENTS, "resolved_profiles"],
     partitions_def=segments_daily,
     automation_condition=ON_NEW_EVENTS,
@@ -104,6 +107,7 @@ def behavior_embeddings(
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["behavior_embeddings", RAW_EVENTS, "resolved_profiles", "served_identities"],
     partitions_def=segments_daily,
     automation_condition=ON_NEW_EVENTS,

@@ -5,11 +5,13 @@ import pandas as pd
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.store.steps import load_store
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=["resolved_profiles", "identity_graph"],
     group_name="serving",
     kinds={"sqlite", "singlestore"},
@@ -26,6 +28,7 @@ def served_identities(
         metadata={
             "dagster/row_count": stats.table_counts.get("identities", 0),
             "backend": backend,
+            "store": store.redacted_url(),
             **{f"changed_{k}": v for k, v in stats.changed.items()},
             **{f"rows_{k}": v for k, v in stats.table_counts.items()},
             "preview": dg.MetadataValue.md(

@@ -4,12 +4,14 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig, StoreResource
 from idr_pipeline.standardize.steps import run_cleaning
 from idr_pipeline.store.tombstones import load_tombstones
 
 
 @dg.multi_asset(
+    pool=SPARK_POOL,
     specs=[
         dg.AssetSpec(
             "clean_profiles",
@@ -25,7 +27,7 @@ from idr_pipeline.store.tombstones import load_tombstones
             kinds={"spark", "parquet"},
             description="Rows with nothing usable, unparseable lines and superseded versions, each with its reason.",
         ),
-    ]
+    ],
 )
 def standardized_profiles(
     pyspark: PySparkResource, lake: LakeResource, store: StoreResource, pipeline_config: PipelineConfig

@@ -4,6 +4,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from idr_pipeline.core.reporting import markdown_table
+from idr_pipeline.defs.platform.execution import SPARK_POOL
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.stream.stitch_ranges import stitch_new_ranges
 
@@ -13,6 +14,7 @@ MIN_STITCHED_SHARE = 0.5
 
 
 @dg.asset(
+    pool=SPARK_POOL,
     deps=[
         dg.AssetDep("raw_events", partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep("raw_profile_stream", partition_mapping=dg.AllPartitionMapping()),

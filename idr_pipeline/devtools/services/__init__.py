@@ -12,6 +12,7 @@ from idr_pipeline.devtools.services.manager import (
     read_state,
     resolve_run_dir,
     service_endpoints,
+    started,
     status,
     up,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "read_state",
     "resolve_run_dir",
     "service_endpoints",
+    "started",
     "status",
     "up",
 ]

@@ -147,6 +147,26 @@ def up(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None
     return result
 
 
+@contextmanager
+def started(
+    only: Iterable[str], run_dir: str | os.PathLike[str] | None = None, keep: bool = False
+) -> Iterator[dict[str, Any]]:
+    """``up(only=...)`` for the length of a block, which gets its status; at the end the block
+    stops the services this call started, unless ``keep``. A service that was already running
+    (``idr services up``, the tests) is left as it was. ``status["stopped_at_exit"]`` is filled
+    in at the end with the names stopped, for the caller to report."""
+    names = list(only)
+    state = up(run_dir, only=names)
+    ours = [name for name in names if not state[name].get("reused")]
+    state["stopped_at_exit"] = []
+    try:
+        yield state
+    finally:
+        if ours and not keep:
+            down(run_dir, only=ours)
+            state["stopped_at_exit"] = ours
+
+
 def down(run_dir: str | os.PathLike[str] | None = None, only: Iterable[str] | None = None) -> dict[str, bool]:
     """Stop the services (SIGTERM, then SIGKILL) and forget them in the state file.
 
