@@ -57,6 +57,11 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     ),
     "merge_history": SingleStoreLayout(("merged_id",), ("merged_id",), (("survivor_id",),)),
     "match_links": SingleStoreLayout(("record_id_l",), ("identity_id",), (("identity_id",),)),
+    "possible_matches": SingleStoreLayout(
+        ("record_id_l",), ("identity_id_l",), (("identity_id_l",), ("identity_id_r",))
+    ),
+    "shared_identifiers": SingleStoreLayout(("id_type", "id_value"), ("id_type", "id_value")),
+    "match_decisions": SingleStoreLayout(("record_id_l",), ("record_id_l", "record_id_r")),
     # Members are sharded by segment so a segment's listing and count stay partition-local.
     "segments": SingleStoreLayout(("segment_id",), ("segment_id",)),
     "segment_members": SingleStoreLayout(("segment_id",), ("segment_id", "identity_id"), (("identity_id",),)),
