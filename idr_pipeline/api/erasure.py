@@ -38,9 +38,12 @@ from idr_pipeline.store import IdentityStore
 from idr_pipeline.store.change_log import commit_pending, record_changes
 from idr_pipeline.store.changes import erased_changes
 from idr_pipeline.store.stream_state import single_transaction
-from idr_pipeline.stream.change_feed import idempotent_producer, publish_pending_changes
+from idr_pipeline.stream.change_feed import publish_pending_changes
 
 log = logging.getLogger(__name__)
+
+#: How long an erasure waits for the broker before it leaves its changes to the feed asset.
+ERASURE_PUBLISH_TIMEOUT_S = 5.0
 
 
 class SharedIdentifier(ValueError):
@@ -273,8 +276,7 @@ def _publish_changes(state: AppState, store: IdentityStore) -> bool:
             store,
             settings.kafka_bootstrap_servers,
             settings.identity_changes_topic,
-            producer_factory=lambda bootstrap: idempotent_producer(bootstrap, max_block_ms=5000),
-            timeout=10.0,
+            timeout=ERASURE_PUBLISH_TIMEOUT_S,
         )
     except Exception as exc:
         log.warning("erasure changes stay queued for the change feed: %s", type(exc).__name__)

@@ -14,7 +14,7 @@ partition; the value is the change as JSON (``change_message``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,17 +75,18 @@ def publish_pending_changes(
     store: IdentityStore,
     bootstrap: str,
     topic: str,
-    producer_factory: Callable[[str], KafkaProducer] = idempotent_producer,
     timeout: float = 30.0,
 ) -> FeedStats:
     """Send every committed change not yet acknowledged, in ``seq`` order, and stamp them.
 
-    Raises (after stamping the rounds already acknowledged) when the broker refuses or does not
-    acknowledge a message within ``timeout``: the unstamped rest is sent by the next call.
+    Raises (after stamping the rounds already acknowledged) when the broker cannot be reached,
+    refuses a message or does not acknowledge it within ``timeout`` seconds (each wait is bounded
+    by it: connecting, creating the topic, sending): the unstamped rest is sent by the next call.
     """
-    ensure_topics(bootstrap, [topic])
+    wait_ms = int(timeout * 1000)
+    ensure_topics(bootstrap, [topic], bootstrap_timeout_ms=wait_ms, request_timeout_ms=wait_ms)
     stats = FeedStats(topic=topic, by_kind=count_by_kind([]))
-    producer = producer_factory(bootstrap)
+    producer = idempotent_producer(bootstrap, bootstrap_timeout_ms=wait_ms, max_block_ms=wait_ms)
     try:
         while rows := unpublished_changes(store, BATCH):
             futures = [
