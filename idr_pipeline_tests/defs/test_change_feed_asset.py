@@ -24,7 +24,10 @@ from idr_pipeline_tests.stream.test_change_feed import read_all
 def test_the_feed_follows_served_identities_outside_resolve_job() -> None:
     graph = load_idr_definitions().resolve_asset_graph()
     key = dg.AssetKey("identity_change_feed")
-    assert {p.to_user_string() for p in graph.get(key).parent_keys} == {"served_identities"}
+    assert {p.to_user_string() for p in graph.get(key).parent_keys} == {
+        "served_identities",
+        "stitched_identities",
+    }
     assert graph.get(key).automation_condition is not None
     selected = resolve_job.selection.resolve(graph)
     assert dg.AssetKey("served_identities") in selected and key not in selected

@@ -10,13 +10,15 @@ from idr_pipeline.stream.change_feed import publish_pending_changes
 
 
 @dg.asset(
-    deps=["served_identities"],
+    deps=["served_identities", "stitched_identities"],
     group_name="serving",
     kinds={"kafka"},
-    # Runs after every publish of the store, outside resolve_job: a broker outage fails this
+    # Runs after every publish of the store and every stitching run, outside resolve_job: a broker outage fails this
     # asset alone, the store's publish stands, and the unsent changes wait in identity_changes
     # for the next run (erasures' changes too, when the API could not send them itself).
-    automation_condition=dg.AutomationCondition.eager(),
+    # Without the missing-deps guard: a deployment that streams nothing never materializes
+    # stitched_identities, and the feed must still follow each publish.
+    automation_condition=dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()),
     description=(
         "One message per identity change (created, split_from, merged_into, updated, retired, erased) "
         "on the identity changes topic, keyed by identity id; sent once the store committed it."
