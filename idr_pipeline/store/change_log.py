@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idr_pipeline.store.base import IdentityStore
-from idr_pipeline.store.changes import IdentityChange, IdentityState, golden_digest
+from idr_pipeline.store.changes import GOLDEN_CONTENT, IdentityChange, IdentityState, golden_digest
 from idr_pipeline.store.tables import IDENTITY_CHANGES
 
 _TABLE = IDENTITY_CHANGES.name
@@ -95,7 +95,13 @@ def published_state(store: IdentityStore) -> IdentityState:
         for i, s, m in store.query("SELECT identity_id, status, merged_into FROM identities")
     }
     records = {str(r): str(i) for r, i in store.query("SELECT record_id, identity_id FROM record_links")}
-    golden = {row["identity_id"]: golden_digest(row) for row in store.select_rows("golden_profiles")}
+    # The stored values as they are: JSON columns hold the canonical text the digest would
+    # make of them again, so decoding and re-encoding each would only cost time.
+    columns = ", ".join(GOLDEN_CONTENT)
+    golden = {
+        str(row[0]): golden_digest(dict(zip(GOLDEN_CONTENT, row[1:], strict=True)))
+        for row in store.query(f"SELECT identity_id, {columns} FROM golden_profiles")
+    }
     return IdentityState(identities=identities, records=records, golden=golden)
 
 
