@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import date
 
 import pytest
 
-from idr_pipeline.store import IdentityStore
+from idr_pipeline.store import IdentityStore, open_store
 from idr_pipeline.store.change_log import (
     changes_after,
     commit_pending,
@@ -26,6 +30,8 @@ from idr_pipeline.store.changes import (
     golden_digest,
     identity_changes,
 )
+from idr_pipeline.store.stream_state import single_transaction
+from idr_pipeline_tests.services_fixtures import throwaway_database
 
 ACTIVE = ("active", None)
 
@@ -196,3 +202,34 @@ def test_the_table_refuses_an_unknown_kind(store: IdentityStore, kind: str) -> N
             record_changes(store, [change])
     else:
         assert record_changes(store, [change]) == 1
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A store URL with its schema created, for tests that open several connections."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'store.db'}"
+        else:
+            url = stack.enter_context(throwaway_database(request.getfixturevalue("mariadb_url")))
+        with open_store(url) as store:
+            store.ensure_schema()
+        yield url
+
+
+def test_a_commit_waiting_on_another_is_numbered_after_it(store_url: str) -> None:
+    """Two writers commit at once (an erasure while a publish commits): the second waits for
+    the first's lock and numbers its changes after the first's, so no reader can have passed a
+    number a later commit then takes."""
+    with open_store(store_url) as first, open_store(store_url) as second:
+        record_changes(first, _changes("publish", "A"))
+        record_changes(second, _changes("erasure", "B"))
+        with single_transaction(first):
+            commit_pending(first, ["publish"])
+            waiting = threading.Thread(target=commit_pending, args=(second, ["erasure"]))
+            waiting.start()
+            # Give the second writer time to reach the lock while the first still holds it.
+            time.sleep(1.0)
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+        assert [(r["seq"], r["identity_id"]) for r in changes_after(first, 0, 10)] == [(1, "A"), (2, "B")]
