@@ -129,6 +129,8 @@ class IdrSettings(BaseSettings):
     # Topic names are settings so tests (and a staging cluster) can use their own.
     events_topic: str = "idr.events"
     profiles_topic: str = "idr.profiles"
+    # The identity change feed: one message per identity a publish or an erasure changed.
+    identity_changes_topic: str = "idr.identity_changes"
     # Partitions a topic gets when `idr generate-events` or a test creates it.
     topic_partitions: int = 3
     # One offset range (one Dagster partition, one run) holds at most this many messages, so a

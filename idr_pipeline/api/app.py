@@ -29,6 +29,7 @@ from idr_pipeline.api.loading import load_index, load_model
 from idr_pipeline.api.publish import ProfilePublisher
 from idr_pipeline.api.resolve import Resolver
 from idr_pipeline.api.routes_audience import router as audience_router
+from idr_pipeline.api.routes_changes import router as changes_router
 from idr_pipeline.api.routes_read import router as read_router
 from idr_pipeline.api.routes_write import router as write_router
 from idr_pipeline.api.state import AppState, StorePool
@@ -236,6 +237,7 @@ def create_app(settings: IdrSettings | None = None, *, freeze_gc: bool = False) 
     )
     app.include_router(read_router)
     app.include_router(audience_router)
+    app.include_router(changes_router)
     app.include_router(write_router)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)

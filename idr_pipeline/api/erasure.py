@@ -11,13 +11,16 @@ kept out, with a trail.
    on every later run. A value nobody holds gets no tombstone.
 3. A lake purge request: the purge job (``defs/privacy``) rewrites the raw batches, clean
    profiles, matching outputs and every other lake dataset without the person's rows.
-4. One transaction deletes every store row naming the identities; the index drops their vectors.
+4. One transaction deletes every store row naming the identities and records one ``erased``
+   change per identity for the change feed; the index drops their vectors. The changes go to
+   the Kafka topic right away when the broker takes them, else with the next feed run.
 5. Every request, refused ones included, appends a row to ``erasure_audit``: the key id, the
    request id, the id type and the keyed digest of the value asked about, the outcome, counts.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +35,15 @@ from idr_pipeline.standardize import (
     normalize_phone,
 )
 from idr_pipeline.store import IdentityStore
+from idr_pipeline.store.change_log import commit_pending, record_changes
+from idr_pipeline.store.changes import erased_changes
+from idr_pipeline.store.stream_state import single_transaction
+from idr_pipeline.stream.change_feed import publish_pending_changes
+
+log = logging.getLogger(__name__)
+
+#: How long an erasure waits for the broker before it leaves its changes to the feed asset.
+ERASURE_PUBLISH_TIMEOUT_S = 5.0
 
 
 class SharedIdentifier(ValueError):
@@ -88,6 +100,8 @@ class Erasure:
     purge_requested: bool = False
     record_ids: list[str] | None = None
     identifiers: list[dict[str, str]] | None = None
+    changes_recorded: int = 0
+    changes_published: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -225,7 +239,16 @@ def erase_subject(
             }
         ],
     )
-    deleted = store.erase_identities(identities)
+    links = store.select_rows("record_links", {"identity_id": identities})
+    held_records: dict[str, list[str]] = {i: [] for i in identities}
+    for link in links:
+        held_records[link["identity_id"]].append(link["record_id"])
+    changes = erased_changes(request_id, held_records)
+    with single_transaction(store):
+        deleted = store.erase_identities(identities)
+        record_changes(store, changes)
+        commit_pending(store, [request_id])
+    published = _publish_changes(state, store)
     removed = 0
     if state.index is not None and record_ids:
         with state.index_lock:
@@ -235,6 +258,27 @@ def erase_subject(
     result = Erasure(
         request_id, False, "erased", identities, merged, len(record_ids), shared,
         rows_deleted=deleted, index_vectors_removed=removed, tombstones_written=len(rows), purge_requested=True,
+        changes_recorded=len(changes), changes_published=published,
     )  # fmt: skip
     audit("erased", result.counts())
     return result
+
+
+def _publish_changes(state: AppState, store: IdentityStore) -> bool:
+    """Send the committed, unsent changes (this erasure's among them) to the change topic.
+
+    The erasure stands whether or not the broker takes them: they stay in ``identity_changes``
+    and the ``identity_change_feed`` asset sends them on its next run; False says so.
+    """
+    settings = state.settings
+    try:
+        publish_pending_changes(
+            store,
+            settings.kafka_bootstrap_servers,
+            settings.identity_changes_topic,
+            timeout=ERASURE_PUBLISH_TIMEOUT_S,
+        )
+    except Exception as exc:
+        log.warning("erasure changes stay queued for the change feed: %s", type(exc).__name__)
+        return False
+    return True

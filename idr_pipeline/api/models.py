@@ -232,6 +232,40 @@ class MemberList(Page):
     members: list[Member]
 
 
+# ------------------------------------------------------------------ identity changes
+
+
+class IdentityChangeOut(BaseModel):
+    event_id: str = Field(
+        description="Digest of run id, identity id and kind: the same change always has this id."
+    )
+    seq: int = Field(description="Position in the feed: committed changes are numbered in commit order.")
+    run_id: str = Field(
+        description="The publish (lake versions it loaded) or erasure request that made the change."
+    )
+    kind: Literal["created", "split_from", "merged_into", "updated", "retired", "erased"]
+    identity_id: str
+    related_identity_ids: list[str] = Field(
+        description="split_from: the identities its records left; merged_into: the survivor; "
+        "updated: where records came from or went to."
+    )
+    record_ids: list[str] = Field(description="The records involved.")
+    details: dict[str, Any] = Field(
+        description="updated: joined_record_ids, left_record_ids, golden_record_changed."
+    )
+    recorded_at: datetime
+    published_at: datetime | None = Field(description="When the broker acknowledged it; null until then.")
+
+
+class ChangeList(BaseModel):
+    changes: list[IdentityChangeOut]
+    next_cursor: str = Field(
+        description="Pass as `since` to continue after the last change returned (the same cursor when "
+        "nothing new was there): a feed has no last page."
+    )
+    has_more: bool = Field(description="More changes are already there past this page.")
+
+
 # ------------------------------------------------------------------ activations
 
 
@@ -308,3 +342,8 @@ class ErasureResult(BaseModel):
     index_vectors_removed: int
     tombstones_written: int
     purge_requested: bool = Field(description="Whether a lake purge was queued (see the purge job).")
+    changes_recorded: int = Field(default=0, description="`erased` changes recorded for the change feed.")
+    changes_published: bool = Field(
+        default=False,
+        description="Whether the broker took them now; else the next change feed run sends them.",
+    )

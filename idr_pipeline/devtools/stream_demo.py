@@ -2,7 +2,8 @@
 
 It drives the same definitions the UI shows, in the order the daemon would: publish the
 generated click stream, let the sensors plan offset ranges and land them, stitch the landed
-ranges into the identity graph, then evaluate today's segments. Every run lands in the
+ranges into the identity graph, send the identity changes of the publish and the stitching
+to the change feed's topic, then evaluate today's segments. Every run lands in the
 Dagster instance, so ``make dev`` afterwards shows the partitions, ticks and lineage.
 """
 
@@ -16,6 +17,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from idr_pipeline.definitions import load_idr_definitions
+from idr_pipeline.defs.platform.resources import build_resources
+from idr_pipeline.defs.serving.change_feed import identity_change_feed
 from idr_pipeline.defs.stream.streams import STREAMS
 from idr_pipeline.devtools import services
 from idr_pipeline.devtools.dagster_runs import check_evaluations, run_config
@@ -42,6 +45,8 @@ class StreamDemo:
     seconds: float = 0.0
     #: Whether the broker still runs after the demo: it was running before, or it was kept.
     broker_running: bool = True
+    #: Identity changes sent to the change feed's topic, by kind.
+    identity_changes: dict[str, int] = field(default_factory=dict)
 
 
 def _forget_stream_partitions(instance: dg.DagsterInstance) -> None:
@@ -111,6 +116,16 @@ def _stream_through(
     defs = load_idr_definitions()
     log = run_config("WARNING")
     stitch = defs.resolve_job_def("stitch_job").execute_in_process(instance=instance, run_config=log)
+    # What the daemon's automation would run after the publish and the stitching.
+    feed = dg.materialize(
+        [identity_change_feed], resources=build_resources(), instance=instance, run_config=log
+    )
+    feed_metadata = feed.asset_materializations_for_node("identity_change_feed")[0].metadata
+    changes = {
+        key.removeprefix("published_"): int(entry.value)
+        for key, entry in feed_metadata.items()
+        if key.startswith("published_")
+    }
     today = datetime.now(UTC).date().isoformat()
     segments = defs.resolve_job_def("segments_job").execute_in_process(
         instance=instance, partition_key=today, run_config=log
@@ -134,6 +149,7 @@ def _stream_through(
         universe=universe,
         checks={**stitch_checks, **segment_checks},
         warnings=stitch_warnings + segment_warnings,
+        identity_changes=changes,
     )
 
 
@@ -152,6 +168,9 @@ def format_stream_demo(s: StreamDemo) -> str:
         f"  dead letters             {s.dead:>10,}  ({s.dead / max(s.messages, 1):.2%})",
         f"stitched share of events   {s.stitched_share:>10.2%}",
         f"identities merged by stream{s.merges:>10,}",
+        f"identity changes sent      {sum(s.identity_changes.values()):>10,}  to "
+        f"{get_settings().identity_changes_topic}: "
+        + ", ".join(f"{kind} {n:,}" for kind, n in sorted(s.identity_changes.items()) if n),
         "segment sizes:",
         *[
             f"  {name:<28} {size:>8,}  ({size / max(s.universe, 1):.2%})"

@@ -17,6 +17,7 @@ from idr_pipeline.core.tombstones import Tombstones, legacy_digest
 from idr_pipeline.ingest.mapping import SourceMapping
 from idr_pipeline.privacy.purge import Subjects, purge_lake
 from idr_pipeline.store import IdentityStore
+from idr_pipeline.store.change_log import forget_records_of
 
 #: Requests the purge takes: new ones, and ones whose purge failed before.
 OPEN_STATUSES = ["pending", "failed"]
@@ -57,6 +58,7 @@ def run_pending_purges(
     # Identities the lake's links tie only to purged records leave the store too (the erasure
     # took the ones the store knew; this catches any the lake knew besides).
     deleted = store.erase_identities(sorted(subjects.identity_ids))
+    forget_records_of(store, sorted(subjects.identity_ids))
     counts = {
         **report.as_dict(),
         "requests": len(ids),

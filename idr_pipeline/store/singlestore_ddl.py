@@ -79,6 +79,8 @@ SINGLESTORE_LAYOUT: dict[str, SingleStoreLayout] = {
     "activations": SingleStoreLayout(("activation_id",), ("activation_id",), (("segment_id",),)),
     "erasure_audit": SingleStoreLayout(("audit_id",), ("recorded_at",), (("request_id",),)),
     "purge_requests": SingleStoreLayout(("request_id",), ("request_id",), (("status",),)),
+    # Sorted by seq, so a page of the change feed (seq > cursor) skips the older segments.
+    "identity_changes": SingleStoreLayout(("event_id",), ("seq",), (("run_id",),)),
     # The stream service's bookkeeping (tables.STREAM_TABLES): small, read by key.
     "stream_offsets": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic")),
     "stream_ranges": SingleStoreLayout(("consumer", "topic"), ("consumer", "topic", "kafka_partition")),

@@ -457,6 +457,40 @@ PURGE_REQUESTS = TableSpec(
     probe_in="request_id",
 )
 
+# ------------------------------------------------------------------ the identity change feed
+
+#: What happened to an identity: ``created`` (new, from records no published identity held),
+#: ``split_from`` (new, from records that left the identities in ``related_identity_ids``),
+#: ``merged_into`` (folded into the one identity in ``related_identity_ids``), ``updated``
+#: (records joined or left it, or its golden record changed), ``retired`` (every record left and
+#: nothing took its place) and ``erased`` (deleted by an erasure request).
+CHANGE_KINDS = frozenset({"created", "split_from", "merged_into", "updated", "retired", "erased"})
+
+# One row per change of one identity, the outbox behind the Kafka feed and ``GET /changes``.
+# ``event_id`` is a digest of (run id, identity id, kind), so recording the same run's changes
+# again changes nothing. ``seq`` is NULL while the publish that found the change has not
+# finished loading the store; committing assigns the next numbers in commit order, so a reader
+# paging by ``seq`` never skips a row committed later. ``published_at`` is set once the broker
+# acknowledged the message.
+IDENTITY_CHANGES = TableSpec(
+    name="identity_changes",
+    columns=(
+        _key("event_id", "CHAR(64)"),
+        Column("seq", "BIGINT", kind="int", role="insert_only"),
+        Column("run_id", "VARCHAR(64)", nullable=False),
+        Column("identity_id", ID_TYPE, nullable=False),
+        Column("kind", "VARCHAR(16)", nullable=False, allowed=CHANGE_KINDS),
+        Column("related_identity_ids", "TEXT", kind="json"),
+        Column("record_ids", "TEXT", kind="json"),
+        # For ``updated``: the records that joined and left, and whether the golden record changed.
+        Column("details", "TEXT", kind="json"),
+        _now("recorded_at", "insert_only"),
+        Column("published_at", "DATETIME(6)", kind="datetime", role="insert_only"),
+    ),
+    indexes=(("seq",), ("run_id",)),
+    probe_in="event_id",
+)
+
 #: Tables whose rows may be inserted but never changed or deleted.
 APPEND_ONLY = (ERASURE_AUDIT.name,)
 
@@ -482,6 +516,7 @@ TABLES: dict[str, TableSpec] = {
         ACTIVATIONS,
         ERASURE_AUDIT,
         PURGE_REQUESTS,
+        IDENTITY_CHANGES,
     )
 }
 

@@ -39,10 +39,13 @@ class PublishStats:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics that do not exist yet (several partitions, so ranges run side by side)."""
+def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int | None = None, **admin_config: Any
+) -> None:
+    """Create the topics that do not exist yet (several partitions, so ranges run side by side);
+    ``admin_config`` goes to the admin client (timeouts, for callers that must not wait long)."""
     n = partitions or get_settings().topic_partitions
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), **admin_config)
     try:
         existing = set(admin.list_topics())
         missing = [NewTopic(t, num_partitions=n, replication_factor=1) for t in topics if t not in existing]

@@ -244,7 +244,12 @@ def stitch_batch(
         )
     deltas: list[Delta] = [b.apply(state) for b in batches]
     if deltas:
-        result.changed = apply_delta(store, state, deltas, merged_at=now, extra_identifiers=lookups)
+        # The graph versions the batches become name the run: a replay of the same micro-batch
+        # (same versions on the same batch base) records no new change.
+        run_id = f"stitch-{base or 'local'}-v{batches[0].version}-{batches[-1].version}"
+        result.changed = apply_delta(
+            store, state, deltas, merged_at=now, extra_identifiers=lookups, run_id=run_id
+        )
     for batch in batches:
         states.record(state, batch, base)
     result.versions = [b.version for b in batches]

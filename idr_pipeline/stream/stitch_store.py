@@ -5,6 +5,9 @@ store's ``id_type``), record nodes onto ``record_links``. Merged-away identities
 identifiers the graph does not carry (phone, national id, raw e-mail), so before
 ``prune_inactive`` drops their look-up rows those rows are re-pointed at the survivor: a merge
 must not make a person unfindable by phone.
+
+The identity changes a batch makes (``store.changes``) are recorded for the change feed in the
+same way a batch publish records them: diffed before the write, committed after it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pandas as pd
 
 from idr_pipeline.graph.incremental.state import RECORD, Delta, GraphState, split_key
 from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.change_log import commit_pending, has_changes_of_run, record_changes
+from idr_pipeline.store.changes import IdentityState, count_by_kind, identity_changes
 
 
 def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
@@ -30,12 +35,15 @@ def apply_delta(
     deltas: Iterable[Delta],
     merged_at: str | None = None,
     extra_identifiers: pd.DataFrame | None = None,
+    run_id: str | None = None,
 ) -> dict[str, int]:
     """Upsert the identities, record links, identifiers and merges of ``deltas``; prune.
 
     ``extra_identifiers`` (record_id, id_type, id_value): identifiers of new records that are
     not graph nodes (phone, e-mail as written, national id), stored under each record's
-    identity so look-ups by them work at once. Returns rows changed per table.
+    identity so look-ups by them work at once. With ``run_id`` (the same for a replay of the
+    same batch) the identity changes are recorded and committed around the writes; their counts
+    are in the result as ``identity_changes_<kind>``. Returns rows changed per table.
     """
     deltas = list(deltas)
     assignments = pd.concat([d.assignments for d in deltas], ignore_index=True).drop_duplicates(
@@ -76,6 +84,16 @@ def apply_delta(
     # created_at is insert-only in the store, so an identity first written by the batch keeps its time.
     identities["created_at"] = identities.created_at.map(_timestamp_or_none)
 
+    changes_by_kind: dict[str, int] = {}
+    if run_id is not None and not has_changes_of_run(store, run_id):
+        changes = identity_changes(
+            _stored_state(store, list(identities.identity_id), list(links.record_id)),
+            _batch_state(store, identities, links),
+            run_id,
+        )
+        record_changes(store, changes)
+        changes_by_kind = count_by_kind(changes)
+
     changed = {
         "identities": store.upsert_identities(_records(identities)),
         "record_links": store.upsert_record_links(_records(links)),
@@ -84,7 +102,45 @@ def apply_delta(
     }
     changed["repointed_identifiers"] = _repoint_identifiers(store, state, merges)
     changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
+    if run_id is not None:
+        changed["identity_changes_committed"] = commit_pending(store, [run_id])
+        changed.update({f"identity_changes_{kind}": n for kind, n in changes_by_kind.items()})
     return changed
+
+
+def _stored_state(store: IdentityStore, identity_ids: list[str], record_ids: list[str]) -> IdentityState:
+    """What the store serves of the batch's identities and records before the batch is written.
+
+    Golden records are left out on both sides: the stream writes none.
+    """
+    identities: dict[str, tuple[str, str | None]] = {}
+    records: dict[str, str] = {}
+    for start in range(0, len(identity_ids), 1000):
+        chunk = identity_ids[start : start + 1000]
+        for row in store.select_rows("identities", {"identity_id": chunk}):
+            identities[row["identity_id"]] = (row["status"], row["merged_into"])
+        for row in store.select_rows("record_links", {"identity_id": chunk}):
+            records[row["record_id"]] = row["identity_id"]
+    for start in range(0, len(record_ids), 1000):
+        for row in store.select_rows("record_links", {"record_id": record_ids[start : start + 1000]}):
+            records[row["record_id"]] = row["identity_id"]
+    return IdentityState(identities=identities, records=records)
+
+
+def _batch_state(store: IdentityStore, identities: pd.DataFrame, links: pd.DataFrame) -> IdentityState:
+    """The batch's identities as they will be served after it: their new status, and the records
+    they hold (the store's records of them, moved by the batch's links)."""
+    statuses = {
+        str(i): (str(s), None if pd.isna(m) else str(m))
+        for i, s, m in zip(identities.identity_id, identities.status, identities.merged_into, strict=True)
+    }
+    ids = list(statuses)
+    records: dict[str, str] = {}
+    for start in range(0, len(ids), 1000):
+        for row in store.select_rows("record_links", {"identity_id": ids[start : start + 1000]}):
+            records[row["record_id"]] = row["identity_id"]
+    records.update(zip(links.record_id.astype(str), links.identity_id.astype(str), strict=True))
+    return IdentityState(identities=statuses, records=records)
 
 
 def _timestamp_or_none(value: object) -> datetime | None:

@@ -93,6 +93,11 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
         assert answer["same_identity"] and len(answer["path"]) >= 1
         assert isinstance(answer["path"][0]["weights"], dict) and answer["path"][0]["weights"]
 
+    # The first publish names every identity it served as created, in the feed and in its metadata.
+    first = instance.get_latest_materialization_event(dg.AssetKey("served_identities")).asset_materialization
+    assert first.metadata["identity_changes_created"].value == counts["identities"]
+    assert first.metadata["identity_changes_committed"].value == counts["identities"]
+
     # A second run over the same data renames nothing and leaves the store untouched.
     before = links.set_index("record_id").identity_id
     _materialize_all(instance)
@@ -103,6 +108,12 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
         k: v.value for k, v in served.asset_materialization.metadata.items() if k.startswith("changed_")
     }
     assert changed and all(v == 0 for v in changed.values()), changed
+    feed = {
+        k: v.value
+        for k, v in served.asset_materialization.metadata.items()
+        if k.startswith("identity_changes_")
+    }
+    assert feed and all(v == 0 for v in feed.values()), feed
     assert lake.has_dataset(*LINKS)
     embedded = lake.read_latest(*EMBEDDINGS).count()
     assert embedded == account.clean

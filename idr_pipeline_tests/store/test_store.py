@@ -460,7 +460,7 @@ def test_singlestore_ddl_has_shard_sort_and_hash_keys() -> None:
 def test_all_ddl_switches_on_the_server_kind() -> None:
     assert all_ddl(singlestore=False) == [mysql_ddl(s) for s in TABLES.values()]
     assert all_ddl(singlestore=True) == [singlestore_ddl(s) for s in TABLES.values()]
-    assert len(all_ddl(singlestore=True)) == len(TABLES) == 19 + len(STREAM_TABLES)
+    assert len(all_ddl(singlestore=True)) == len(TABLES) == 20 + len(STREAM_TABLES)
 
 
 # ----------------------------------------------------------------------------- URLs

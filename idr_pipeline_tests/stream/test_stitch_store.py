@@ -9,6 +9,7 @@ import pytest
 
 from idr_pipeline.graph.incremental.persist import StateStore
 from idr_pipeline.store import IdentityStore
+from idr_pipeline.store.change_log import changes_after
 from idr_pipeline.stream.stitch import (
     bootstrap_from_lake,
     load_state,
@@ -176,3 +177,42 @@ def test_a_stewards_split_holds_in_the_stream_and_in_its_replayed_log(
     store.remove_decision("web-1", "shop-9")
     merged = stitch_batch(store, state_dir, None, _identify("c9", user="u1", event_id="e2"), now=NOW)
     assert merged.merges[["merged_id", "survivor_id"]].values.tolist() == [["idr_new", "idr_old"]]
+
+
+def _feed(store: IdentityStore, after: int = 0) -> list[tuple[str, str, list[str], list[str]]]:
+    return [
+        (c["identity_id"], c["kind"], c["related_identity_ids"], c["record_ids"])
+        for c in changes_after(store, after, 100)
+    ]
+
+
+def test_stitching_records_its_identity_changes_and_a_replay_records_none(
+    store: IdentityStore, state_dir: str
+) -> None:
+    _load_batch_output(store)
+    profiles = pd.DataFrame(
+        [
+            {"record_id": "web-2", "source": "web", "source_customer_id": "u2", "email": "bob@y.com"},
+            {"record_id": "web-3", "source": "web", "email": "ann@x.com"},
+        ]
+    )
+    result = stitch_batch(store, state_dir, profiles, None, now=NOW)
+    bob = store.lookup("email_key", "bob@y.com")[0]
+    assert sorted(_feed(store)) == [
+        (bob, "created", [], ["web-2"]),
+        ("idr_old", "updated", [], ["web-3"]),
+    ]
+    assert (
+        result.changed["identity_changes_created"] == 1 and result.changed["identity_changes_committed"] == 2
+    )
+
+    # An identify event merges the shop identity into the older web one.
+    stitch_batch(store, state_dir, None, _identify("c9", user="u1"), now="2024-03-01T00:00:00Z")
+    assert sorted(_feed(store, after=2)) == [
+        ("idr_new", "merged_into", ["idr_old"], ["shop-9"]),
+        ("idr_old", "updated", ["idr_new"], ["shop-9"]),
+    ]
+    # The same micro-batch again changes nothing, so records no change.
+    before = {c["event_id"] for c in changes_after(store, 0, 100)}
+    stitch_batch(store, state_dir, None, _identify("c9", user="u1"), now="2024-03-02T00:00:00Z")
+    assert {c["event_id"] for c in changes_after(store, 0, 100)} == before

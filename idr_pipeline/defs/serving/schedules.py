@@ -8,6 +8,8 @@ resolve_job = dg.define_asset_job(
     # ranges, days), and one job cannot span several partitions definitions.
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets("raw_profiles")
+    # The change feed follows every publish on its own (it needs the broker, the publish does not).
+    - dg.AssetSelection.assets("identity_change_feed")
     - dg.AssetSelection.groups("stream", "segments"),
     description="Standardize, link, cluster, build golden records and serve; raw landing runs per source.",
 )
