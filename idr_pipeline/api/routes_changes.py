@@ -35,7 +35,7 @@ def _position(cursor: str | None) -> int:
 
 @router.get("/changes", response_model=ChangeList, tags=["identities"])
 def list_changes(
-    request: Request, since: Cursor = None, limit: Limit = 100, _: ApiKey = Depends(require("read"))
+    request: Request, since: Cursor = None, limit: Limit = 100, _: ApiKey = Depends(require("export"))
 ) -> dict[str, Any]:
     """Identity changes committed after ``since`` (from the first without it), oldest first.
 

@@ -35,30 +35,32 @@ def _commit(api: Api, run: str, *ids: str) -> None:
 def test_changes_are_paged_by_cursor_and_a_poll_continues_where_it_stopped(feed_api: Api) -> None:
     api = feed_api
     assert api.client.get("/changes").status_code == 401
-    empty = api.client.get("/changes", headers=api.h("read")).json()
+    # It lists identities and record ids the server chose: a read key may not page through them.
+    assert api.client.get("/changes", headers=api.h("read")).status_code == 403
+    empty = api.client.get("/changes", headers=api.h("export")).json()
     assert empty["changes"] == [] and not empty["has_more"]
 
     _commit(api, "run-1", "C", "A", "B")
-    first = api.client.get("/changes", params={"limit": 2}, headers=api.h("read")).json()
+    first = api.client.get("/changes", params={"limit": 2}, headers=api.h("export")).json()
     assert [c["identity_id"] for c in first["changes"]] == ["A", "B"] and first["has_more"]
     assert first["changes"][0]["kind"] == "created" and first["changes"][0]["record_ids"] == ["r-A"]
     assert first["changes"][0]["run_id"] == "run-1" and first["changes"][0]["published_at"] is None
-    rest = api.client.get("/changes", params={"since": first["next_cursor"]}, headers=api.h("read")).json()
+    rest = api.client.get("/changes", params={"since": first["next_cursor"]}, headers=api.h("export")).json()
     assert [c["identity_id"] for c in rest["changes"]] == ["C"] and not rest["has_more"]
 
     # Nothing new: the same cursor comes back, and a later change is found from it.
-    idle = api.client.get("/changes", params={"since": rest["next_cursor"]}, headers=api.h("read")).json()
+    idle = api.client.get("/changes", params={"since": rest["next_cursor"]}, headers=api.h("export")).json()
     assert idle == {"changes": [], "next_cursor": rest["next_cursor"], "has_more": False}
     _commit(api, "run-2", "D")
-    later = api.client.get("/changes", params={"since": idle["next_cursor"]}, headers=api.h("read")).json()
+    later = api.client.get("/changes", params={"since": idle["next_cursor"]}, headers=api.h("export")).json()
     assert [c["identity_id"] for c in later["changes"]] == ["D"]
 
     # A cursor this API did not hand out.
     assert (
-        api.client.get("/changes", params={"since": "bm90LWEtY3Vyc29y"}, headers=api.h("read")).status_code
+        api.client.get("/changes", params={"since": "bm90LWEtY3Vyc29y"}, headers=api.h("export")).status_code
         == 422
     )
-    assert api.client.get("/changes", params={"limit": 0}, headers=api.h("read")).status_code == 422
+    assert api.client.get("/changes", params={"limit": 0}, headers=api.h("export")).status_code == 422
 
 
 def test_an_erasure_records_an_erased_change_per_identity_and_sends_it(
@@ -73,7 +75,7 @@ def test_an_erasure_records_an_erased_change_per_identity_and_sends_it(
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["changes_recorded"] == 2 and body["changes_published"] is True
-    changes = api.client.get("/changes", headers=api.h("read")).json()["changes"]
+    changes = api.client.get("/changes", headers=api.h("export")).json()["changes"]
     assert [(c["identity_id"], c["kind"], c["run_id"]) for c in changes] == [
         ("id-001", "erased", body["request_id"]),
         ("id-old", "erased", body["request_id"]),
@@ -97,5 +99,5 @@ def test_an_erasure_stands_when_the_broker_is_down_and_its_change_waits(tmp_path
         )
         assert r.status_code == 200, r.text
         assert r.json()["changes_recorded"] == 1 and r.json()["changes_published"] is False
-        (change,) = api.client.get("/changes", headers=api.h("read")).json()["changes"]
+        (change,) = api.client.get("/changes", headers=api.h("export")).json()["changes"]
         assert (change["identity_id"], change["kind"], change["published_at"]) == ("id-002", "erased", None)
