@@ -252,7 +252,7 @@ def evaluation_order(catalog: SegmentCatalog) -> list[AnySegment]:
     return ordered
 
 
-def _lookback(catalog: SegmentCatalog) -> int:
+def catalog_lookback(catalog: SegmentCatalog) -> int:
     windows = [max_window_days(s.rule) for s in catalog.segments if isinstance(s, RuleSegment)]
     windows += [s.within_days for s in catalog.segments if isinstance(s, PrototypeSegment)]
     windows += [BEHAVIOR_DAYS for s in catalog.segments if isinstance(s, LookalikeSegment)]
@@ -293,7 +293,7 @@ def _evaluate_segments(
     started = time.perf_counter()
     catalog = catalog or load_catalog()
     vectorizer = vectorizer or (embeddings.vectorizer if embeddings else get_settings().behavior_vectorizer)
-    inputs = load_inputs(spark, lake, as_of, _lookback(catalog))
+    inputs = load_inputs(spark, lake, as_of, catalog_lookback(catalog))
     results: dict[str, pd.DataFrame] = {}
     fresh: dict[str, DataFrame] = {}
     vectors: dict[int, BehaviorVectors] = {}

@@ -10,12 +10,14 @@ from pyspark.sql import SparkSession
 
 from idr_pipeline.core.catalog import GOLDEN, IDENTIFIERS
 from idr_pipeline.core.lake import Lake
-from idr_pipeline.segments.dsl import SegmentCatalog
+from idr_pipeline.segments.dsl import LookalikeSegment, SegmentCatalog
+from idr_pipeline.segments.lookalike_lift import measure_lift
+from idr_pipeline.segments.resolved_events import read_events, resolve_event_identities
 from idr_pipeline.segments.steps import build_behavior_embeddings, evaluate_segments, read_behavior_index
 from idr_pipeline.store import open_store
-from idr_pipeline_tests.segments.helpers import AS_OF, days, ev, write_landed
+from idr_pipeline_tests.segments.helpers import AS_OF, END, days, ev, write_landed
 
-PEOPLE = ["id_a", "id_b", "id_c", "id_d", "id_e", "id_f", "id_x"]
+PEOPLE = ["id_a", "id_b", "id_c", "id_d", "id_e", "id_f", "id_g", "id_x"]
 
 
 def _events() -> list[dict]:
@@ -33,6 +35,10 @@ def _events() -> list[dict]:
         # the closest of all, but erased
         ev("purchase", days(3), "anon-id_x", category="luxury", price=90.0),
         ev("page_view", days(3), "anon-id_x", category="luxury"),
+        # luxury taste twelve days ago, a big luxury purchase yesterday: joins the seed late
+        ev("purchase", days(12), "anon-id_g", category="luxury", price=80.0),
+        ev("page_view", days(12), "anon-id_g", category="luxury"),
+        ev("purchase", days(1), "anon-id_g", category="luxury", price=900.0),
         # strangers
         ev("purchase", days(6), "anon-id_e", category="toys", price=20.0),
         ev("page_view", days(6), "anon-id_f", category="books"),
@@ -118,3 +124,24 @@ def test_lookalike_segment_has_the_nearest_non_seed_members_and_never_an_erased_
         (row,) = store.select_rows("segments", {"segment_id": "luxury_lookalike"})
         assert row["kind"] == "lookalike" and row["threshold"] == 0.2
         assert row["definition"]["seed"] == "luxury_buyers" and row["definition"]["size"] == {"count": 3}
+
+
+def test_lift_counts_later_joiners_in_the_expansion_against_the_pool(
+    world: tuple[Lake, Path], spark: SparkSession
+) -> None:
+    """As of 3.5 days before the end only id_b is a luxury buyer; id_a and id_g join later.
+    The expansion (id_c, id_g: the strangers score under 0.2) holds id_g; id_a had no behavior
+    then, so the pool (c, e, f, g) holds one joiner: precision 1/2 over a base rate of 1/4."""
+    lake, _ = world
+    events = resolve_event_identities(read_events(spark, lake), lake.read_latest(*IDENTIFIERS))
+    profiles = lake.read_latest(*GOLDEN)
+    segment = CATALOG.by_id()["luxury_lookalike"]
+    assert isinstance(segment, LookalikeSegment)
+    report = measure_lift(
+        events, profiles, profiles.select("identity_id"), segment, CATALOG, END - days(3.5), END
+    )
+    assert (report.seed_at_start, report.joiners, report.pool, report.joiners_in_pool) == (1, 2, 4, 1)
+    assert (report.expansion, report.hits) == (2, 1)
+    assert report.precision == 0.5 and report.base_rate == 0.25 and report.lift == 2.0
+    assert report.recall == 0.5 and report.random_hits == pytest.approx(0.5, abs=0.15)
+    assert "lift 2.0x" in report.summary()
