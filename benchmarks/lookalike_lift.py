@@ -27,7 +27,7 @@ import pandas as pd
 from idr_pipeline.core.spark import get_spark
 from idr_pipeline.devtools.synthetic.clickstream import _world, generate_event_stream
 from idr_pipeline.segments.dsl import LookalikeSegment, LookalikeSize
-from idr_pipeline.segments.lookalike_lift import measure_lift
+from idr_pipeline.segments.lookalike_lift import prepare_lift
 from idr_pipeline.segments.steps import load_catalog
 
 UNTIL = datetime(2025, 6, 1, tzinfo=UTC)
@@ -102,11 +102,12 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    setup = prepare_lift(sdf, profiles, universe, segment.seed, catalog, start, UNTIL)
     sizes = [segment.size] + [LookalikeSize(share=float(s)) for s in args.shares.split(",") if s]
     for size in sizes:
         for bound in sorted({segment.min_similarity, 0.0}, reverse=True):
             variant = segment.model_copy(update={"size": size, "min_similarity": bound})
-            r = measure_lift(sdf, profiles, universe, variant, catalog, start, UNTIL)
+            r = setup.measure(variant)
             label = f"{size.share:.1%}" if size.share is not None else str(size.count)
             lift = f"{r.lift:.1f}x" if r.lift is not None else "n/a"
             print(

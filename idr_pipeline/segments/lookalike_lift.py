@@ -118,6 +118,80 @@ def _members_at(
     return found
 
 
+@dataclass
+class LiftSetup:
+    """What every expansion of one seed between two instants is scored against."""
+
+    seed_id: str
+    start: datetime
+    end: datetime
+    universe: set[str]
+    before: set[str]
+    joiners: set[str]
+    index: BehaviorIndex
+    pool: list[str]
+
+    def measure(self, segment: LookalikeSegment, seed: int = 0) -> LiftReport:
+        """The lookalike ``segment`` (seeded by ``seed_id``) expanded as of ``start``, scored."""
+        if segment.seed != self.seed_id:
+            raise ValueError(f"{segment.id} is seeded by {segment.seed}, not {self.seed_id}")
+        expansion = expand(
+            self.index,
+            self.before,
+            segment.size.members(len(self.universe)),
+            segment.min_similarity,
+            eligible=self.universe.intersection,
+        )
+        chosen = set(expansion["identity_id"])
+        in_pool = np.isin(np.asarray(self.pool, dtype=object), list(self.joiners))
+        rng = np.random.default_rng(seed)
+        draws = [
+            int(
+                in_pool[
+                    rng.choice(len(self.pool), size=min(len(chosen), len(self.pool)), replace=False)
+                ].sum()
+            )
+            for _ in range(RANDOM_DRAWS if self.pool and chosen else 0)
+        ]
+        return LiftReport(
+            segment_id=segment.id,
+            seed_id=self.seed_id,
+            start=self.start,
+            end=self.end,
+            universe=len(self.universe),
+            seed_at_start=len(self.before),
+            seed_with_behavior=sum(1 for i in self.before if i in self.index),
+            pool=len(self.pool),
+            expansion=len(chosen),
+            joiners=len(self.joiners),
+            joiners_in_pool=int(in_pool.sum()),
+            hits=len(chosen & self.joiners),
+            random_hits=float(np.mean(draws)) if draws else 0.0,
+        )
+
+
+def prepare_lift(
+    events: DataFrame,
+    profiles: DataFrame,
+    universe: DataFrame,
+    seed_id: str,
+    catalog: SegmentCatalog,
+    start: datetime,
+    end: datetime,
+    *,
+    vectorizer: str = "tokens",
+) -> LiftSetup:
+    """The seed as of ``start`` and ``end``, who joined in between, and the behavior index as
+    of ``start``. ``events`` are resolved events (``identity_id``) covering both instants'
+    windows; ``universe`` the active identities."""
+    universe_ids = {r[0] for r in universe.collect()}
+    before = _members_at(seed_id, catalog, events, profiles, universe, start, vectorizer, {})
+    after = _members_at(seed_id, catalog, events, profiles, universe, end, vectorizer, {})
+    index = BehaviorIndex.build(compute_behavior(events, start, vectorizer))
+    pool = sorted(i for i in index.identities() if i in universe_ids and i not in before)
+    return LiftSetup(seed_id, start, end, universe_ids, before, (after - before) & universe_ids, index, pool)
+
+
 def measure_lift(
     events: DataFrame,
     profiles: DataFrame,
@@ -131,44 +205,9 @@ def measure_lift(
     seed: int = 0,
 ) -> LiftReport:
     """The lookalike ``segment`` evaluated as of ``start``, scored against who joined its seed
-    by ``end``. ``events`` are resolved events (``identity_id``) covering both instants'
-    windows; ``universe`` the active identities."""
-    universe_ids = {r[0] for r in universe.collect()}
-    before = _members_at(segment.seed, catalog, events, profiles, universe, start, vectorizer, {})
-    after = _members_at(segment.seed, catalog, events, profiles, universe, end, vectorizer, {})
-    behavior = compute_behavior(events, start, vectorizer)
-    index = BehaviorIndex.build(behavior)
-    expansion = expand(
-        index,
-        before,
-        segment.size.members(len(universe_ids)),
-        segment.min_similarity,
-        eligible=universe_ids.intersection,
-    )
-    chosen = set(expansion["identity_id"])
-    joiners = (after - before) & universe_ids
-    pool = sorted(i for i in index.identities() if i in universe_ids and i not in before)
-    in_pool = np.isin(np.asarray(pool, dtype=object), list(joiners)) if pool else np.zeros(0, bool)
-    rng = np.random.default_rng(seed)
-    draws = [
-        int(in_pool[rng.choice(len(pool), size=min(len(chosen), len(pool)), replace=False)].sum())
-        for _ in range(RANDOM_DRAWS if pool and chosen else 0)
-    ]
-    return LiftReport(
-        segment_id=segment.id,
-        seed_id=segment.seed,
-        start=start,
-        end=end,
-        universe=len(universe_ids),
-        seed_at_start=len(before),
-        seed_with_behavior=sum(1 for i in before if i in index),
-        pool=len(pool),
-        expansion=len(chosen),
-        joiners=len(joiners),
-        joiners_in_pool=int(in_pool.sum()),
-        hits=len(chosen & joiners),
-        random_hits=float(np.mean(draws)) if draws else 0.0,
-    )
+    by ``end`` (see ``prepare_lift``)."""
+    setup = prepare_lift(events, profiles, universe, segment.seed, catalog, start, end, vectorizer=vectorizer)
+    return setup.measure(segment, seed)
 
 
 def catalog_lift(
