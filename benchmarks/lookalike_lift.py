@@ -97,21 +97,23 @@ def main() -> None:
         f"min_similarity {segment.min_similarity}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
     )
     header = (
-        f"{'size':>9} {'min sim':>7} {'members':>8} {'hits':>5} {'random':>7} {'precision':>9} "
+        f"{'size':>9} {'min sim':>7} {'members':>8} {'lowest':>6} {'hits':>5} {'random':>7} {'precision':>9} "
         f"{'base rate':>9} {'all rate':>8} {'recall':>7} {'lift':>6}"
     )
     print(header)
     print("-" * len(header))
     setup = prepare_lift(sdf, profiles, universe, segment.seed, catalog, start, UNTIL)
-    sizes = [segment.size] + [LookalikeSize(share=float(s)) for s in args.shares.split(",") if s]
+    extra = [LookalikeSize(share=float(s)) for s in args.shares.split(",") if s]
+    sizes = [segment.size, *[s for s in extra if s != segment.size]]
     for size in sizes:
         for bound in sorted({segment.min_similarity, 0.0}, reverse=True):
             variant = segment.model_copy(update={"size": size, "min_similarity": bound})
             r = setup.measure(variant)
             label = f"{size.share:.1%}" if size.share is not None else str(size.count)
             lift = f"{r.lift:.1f}x" if r.lift is not None else "n/a"
+            lowest = f"{r.lowest_score:.3f}" if r.lowest_score is not None else "-"
             print(
-                f"{label:>9} {bound:>7.2f} {r.expansion:>8,} {r.hits:>5,} {r.random_hits:>7.1f} "
+                f"{label:>9} {bound:>7.2f} {r.expansion:>8,} {lowest:>6} {r.hits:>5,} {r.random_hits:>7.1f} "
                 f"{r.precision:>9.1%} {r.base_rate:>9.2%} {r.universe_rate:>8.2%} {r.recall:>7.1%} {lift:>6}"
             )
     print(

@@ -51,6 +51,8 @@ class LiftReport:
     joiners_in_pool: int
     hits: int
     random_hits: float
+    #: The least cosine to the seed's centroid among the expansion (None when it is empty).
+    lowest_score: float | None = None
 
     @property
     def precision(self) -> float:
@@ -167,6 +169,7 @@ class LiftSetup:
             joiners_in_pool=int(in_pool.sum()),
             hits=len(chosen & self.joiners),
             random_hits=float(np.mean(draws)) if draws else 0.0,
+            lowest_score=float(expansion["score"].min()) if len(expansion) else None,
         )
 
 
