@@ -11,7 +11,8 @@ kept out, with a trail.
    on every later run. A value nobody holds gets no tombstone.
 3. A lake purge request: the purge job (``defs/privacy``) rewrites the raw batches, clean
    profiles, matching outputs and every other lake dataset without the person's rows.
-4. One transaction deletes every store row naming the identities; the index drops their vectors.
+4. One transaction deletes every store row naming the identities; the index drops their
+   vectors, and every day's behavior index (lookalikes) drops the identities' vectors.
 5. Every request, refused ones included, appends a row to ``erasure_audit``: the key id, the
    request id, the id type and the keyed digest of the value asked about, the outcome, counts.
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from idr_pipeline.api.state import AppState
 from idr_pipeline.core.tombstones import Tombstones
+from idr_pipeline.segments.behavior_index import remove_from_behavior_indexes
 from idr_pipeline.standardize import (
     email_match_key,
     normalize_email,
@@ -84,6 +86,7 @@ class Erasure:
     shared_identifiers_kept: int
     rows_deleted: dict[str, int] = field(default_factory=dict)
     index_vectors_removed: int = 0
+    behavior_vectors_removed: int = 0
     tombstones_written: int = 0
     purge_requested: bool = False
     record_ids: list[str] | None = None
@@ -101,6 +104,7 @@ class Erasure:
             "shared_identifiers_kept": self.shared_identifiers_kept,
             "tombstones_written": self.tombstones_written,
             "index_vectors_removed": self.index_vectors_removed,
+            "behavior_vectors_removed": self.behavior_vectors_removed,
             "rows_deleted": sum(self.rows_deleted.values()),
         }
 
@@ -232,9 +236,11 @@ def erase_subject(
             removed = state.index.remove(record_ids)
             if removed:
                 state.save_index()
+    behavior_removed = remove_from_behavior_indexes(state.index_dir(), identities)
     result = Erasure(
         request_id, False, "erased", identities, merged, len(record_ids), shared,
-        rows_deleted=deleted, index_vectors_removed=removed, tombstones_written=len(rows), purge_requested=True,
+        rows_deleted=deleted, index_vectors_removed=removed, behavior_vectors_removed=behavior_removed,
+        tombstones_written=len(rows), purge_requested=True,
     )  # fmt: skip
     audit("erased", result.counts())
     return result

@@ -333,5 +333,8 @@ class ErasureResult(BaseModel):
     )
     rows_deleted: dict[str, int]
     index_vectors_removed: int
+    behavior_vectors_removed: int = Field(
+        default=0, description="Behavior vectors taken out of the lookalike indexes (every day's)."
+    )
     tombstones_written: int
     purge_requested: bool = Field(description="Whether a lake purge was queued (see the purge job).")

@@ -212,3 +212,20 @@ def latest_behavior_index_dir(index_dir: str | os.PathLike[str]) -> Path | None:
         p for p in root.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]") if (p / _META_FILE).exists()
     )
     return days[-1] if days else None
+
+
+def remove_from_behavior_indexes(index_dir: str | os.PathLike[str], identity_ids: Iterable[str]) -> int:
+    """Take these identities' vectors out of every day's behavior index under ``index_dir``
+    (erasure); returns how many vectors went. A day's index is rewritten only if it held one."""
+    ids = list(dict.fromkeys(str(i) for i in identity_ids))
+    root = Path(index_dir) / "behavior"
+    removed = 0
+    if not ids or not root.is_dir():
+        return 0
+    for day in sorted(p for p in root.iterdir() if (p / _META_FILE).exists()):
+        index = BehaviorIndex.load(day)
+        taken = index.remove(ids)
+        if taken:
+            index.save(day)
+            removed += taken
+    return removed

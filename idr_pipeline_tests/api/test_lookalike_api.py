@@ -97,6 +97,9 @@ def test_erased_identity_is_never_in_the_expansion(any_api: Api) -> None:
         headers=api.h("admin"),
     )
     assert erased.status_code == 200 and erased.json()["identities"] == ["id-003"]
+    assert erased.json()["behavior_vectors_removed"] == 1
+    kept = BehaviorIndex.load(behavior_index_dir(api.settings.index_dir, "2025-03-31"))
+    assert "id-003" not in kept and len(kept) == len(TEXTS) - 1
     after = [m["identity_id"] for m in lookalike(api, {"size": {"count": 2}}).json()["members"]]
     assert "id-003" not in after and after == expected(2, -1.0, {"id-003"})
 

@@ -15,6 +15,7 @@ from idr_pipeline.segments.behavior_index import (
     BehaviorIndex,
     behavior_index_dir,
     latest_behavior_index_dir,
+    remove_from_behavior_indexes,
 )
 from idr_pipeline.segments.dsl import LookalikeSegment, LookalikeSize, SegmentCatalog
 from idr_pipeline.segments.lookalike import expand, seed_centroid
@@ -134,3 +135,13 @@ def test_lookalike_definitions_are_validated_and_ordered_after_their_seed() -> N
     cyclic = {**base, "rule": {"in_segment": "look"}}
     with pytest.raises(ValueError, match="cycle"):
         evaluation_order(SegmentCatalog.model_validate({"segments": [look, cyclic]}))
+
+
+def test_erasure_takes_an_identity_out_of_every_days_index(tmp_path: Path) -> None:
+    for day in ("2025-03-30", "2025-03-31"):
+        BehaviorIndex.build(behavior()).save(behavior_index_dir(tmp_path, day))
+    assert remove_from_behavior_indexes(tmp_path, ["c1", "nobody"]) == 2
+    for day in ("2025-03-30", "2025-03-31"):
+        assert "c1" not in BehaviorIndex.load(behavior_index_dir(tmp_path, day))
+    assert remove_from_behavior_indexes(tmp_path, ["c1"]) == 0
+    assert remove_from_behavior_indexes(tmp_path / "none", ["c2"]) == 0
