@@ -26,6 +26,7 @@ from idr_pipeline.api.activation import ActivationRunner
 from idr_pipeline.api.keys import KeyCache
 from idr_pipeline.api.limits import KeyUseRecorder, RateLimiter
 from idr_pipeline.api.loading import load_index, load_model
+from idr_pipeline.api.lookalike import BehaviorIndexCache
 from idr_pipeline.api.publish import ProfilePublisher
 from idr_pipeline.api.resolve import Resolver
 from idr_pipeline.api.routes_audience import router as audience_router
@@ -159,6 +160,7 @@ def build_state(settings: IdrSettings) -> AppState:
             settings, pool.open_unpooled, settings.api_activation_workers, settings.api_activation_queue
         ),
         tombstone_key=tombstone_key(settings),
+        behavior=BehaviorIndexCache(settings.index_dir),
     )
     try:
         state.model = load_model(settings)

@@ -12,8 +12,9 @@ kept out, with a trail.
 3. A lake purge request: the purge job (``defs/privacy``) rewrites the raw batches, clean
    profiles, matching outputs and every other lake dataset without the person's rows.
 4. One transaction deletes every store row naming the identities and records one ``erased``
-   change per identity for the change feed; the index drops their vectors. The changes go to
-   the Kafka topic right away when the broker takes them, else with the next feed run.
+   change per identity for the change feed; the index drops their vectors, and every day's
+   behavior index (lookalikes) drops the identities' vectors. The changes go to the Kafka
+   topic right away when the broker takes them, else with the next feed run.
 5. Every request, refused ones included, appends a row to ``erasure_audit``: the key id, the
    request id, the id type and the keyed digest of the value asked about, the outcome, counts.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from idr_pipeline.api.state import AppState
 from idr_pipeline.core.tombstones import Tombstones
+from idr_pipeline.segments.behavior_index import remove_from_behavior_indexes
 from idr_pipeline.standardize import (
     email_match_key,
     normalize_email,
@@ -96,6 +98,7 @@ class Erasure:
     shared_identifiers_kept: int
     rows_deleted: dict[str, int] = field(default_factory=dict)
     index_vectors_removed: int = 0
+    behavior_vectors_removed: int = 0
     tombstones_written: int = 0
     purge_requested: bool = False
     record_ids: list[str] | None = None
@@ -115,6 +118,7 @@ class Erasure:
             "shared_identifiers_kept": self.shared_identifiers_kept,
             "tombstones_written": self.tombstones_written,
             "index_vectors_removed": self.index_vectors_removed,
+            "behavior_vectors_removed": self.behavior_vectors_removed,
             "rows_deleted": sum(self.rows_deleted.values()),
         }
 
@@ -255,9 +259,11 @@ def erase_subject(
             removed = state.index.remove(record_ids)
             if removed:
                 state.save_index()
+    behavior_removed = remove_from_behavior_indexes(state.index_dir(), identities)
     result = Erasure(
         request_id, False, "erased", identities, merged, len(record_ids), shared,
-        rows_deleted=deleted, index_vectors_removed=removed, tombstones_written=len(rows), purge_requested=True,
+        rows_deleted=deleted, index_vectors_removed=removed, behavior_vectors_removed=behavior_removed,
+        tombstones_written=len(rows), purge_requested=True,
         changes_recorded=len(changes), changes_published=published,
     )  # fmt: skip
     audit("erased", result.counts())

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from idr_pipeline.segments.dsl import Expression
+from idr_pipeline.segments.dsl import Expression, LookalikeSize
 
 _Request = ConfigDict(extra="forbid")
 
@@ -264,6 +264,31 @@ class ChangeList(BaseModel):
         "nothing new was there): a feed has no last page."
     )
     has_more: bool = Field(description="More changes are already there past this page.")
+class LookalikeRequest(BaseModel):
+    """A lookalike expansion of the segment: ``size`` as a share of the active identities or a
+    count (at most ``MAX_API_LOOKALIKE``), and the least cosine to the seed's centroid."""
+
+    model_config = _Request
+
+    size: LookalikeSize
+    min_similarity: float = Field(default=0.0, ge=-1, le=1, allow_inf_nan=False)
+
+
+class LookalikeMember(BaseModel):
+    identity_id: str
+    score: float = Field(description="Cosine between the identity's behavior vector and the seed's centroid.")
+
+
+class LookalikeResult(BaseModel):
+    segment_id: str
+    seed_members: int = Field(description="Current members of the seed segment.")
+    seed_with_behavior: int = Field(description="Seed members with a behavior vector in the index.")
+    size: int = Field(description="The most members asked for (a share resolved against active identities).")
+    min_similarity: float
+    behavior_as_of: str | None = Field(
+        default=None, description="The daily partition of the behavior index answered from."
+    )
+    members: list[LookalikeMember]
 
 
 # ------------------------------------------------------------------ activations
@@ -340,6 +365,9 @@ class ErasureResult(BaseModel):
     )
     rows_deleted: dict[str, int]
     index_vectors_removed: int
+    behavior_vectors_removed: int = Field(
+        default=0, description="Behavior vectors taken out of the lookalike indexes (every day's)."
+    )
     tombstones_written: int
     purge_requested: bool = Field(description="Whether a lake purge was queued (see the purge job).")
     changes_recorded: int = Field(default=0, description="`erased` changes recorded for the change feed.")

@@ -17,7 +17,15 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from idr_pipeline.api.audience_sql import as_datetime, behavior_leaves, compile_audience, events_as_of_sql
 from idr_pipeline.api.auth import require
 from idr_pipeline.api.keys import ApiKey
-from idr_pipeline.api.models import AudienceQuery, AudienceResult, MemberList, SegmentList
+from idr_pipeline.api.lookalike import MAX_API_LOOKALIKE, BehaviorIndexCache, lookalike_members
+from idr_pipeline.api.models import (
+    AudienceQuery,
+    AudienceResult,
+    LookalikeRequest,
+    LookalikeResult,
+    MemberList,
+    SegmentList,
+)
 from idr_pipeline.api.pagination import decode_cursor, next_cursor
 from idr_pipeline.api.state import get_state
 from idr_pipeline.segments.dsl import ExpressionTooCostly
@@ -120,4 +128,43 @@ def segment_members(
         "segment_id": segment_id,
         "members": members,
         "next_cursor": next_cursor([r["identity_id"] for r in rows], limit),
+    }
+
+
+@router.post("/segments/{segment_id}/lookalike", response_model=LookalikeResult, tags=["segments"])
+def segment_lookalike(
+    segment_id: SegmentId,
+    body: LookalikeRequest,
+    request: Request,
+    _: ApiKey = Depends(require("export")),
+) -> dict[str, Any]:
+    """The identities nearest the segment's members in behavior-vector space, outside it: at
+    most ``size`` of them, each with a cosine to the seed's centroid of at least
+    ``min_similarity``, best first. Erased and inactive identities are never returned.
+
+    A listing of identities, so the ``export`` scope. Empty when the pipeline has not built a
+    behavior index yet (``behavior_as_of`` null) or no seed member has behavior in it.
+    """
+    state = get_state(request)
+    store = state.store()
+    if not store.select_rows("segments", {"segment_id": segment_id}):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such segment")
+    universe = store.count_rows("identities", {"status": "active"})
+    size = body.size.members(universe)
+    if size > MAX_API_LOOKALIKE:
+        raise HTTPException(
+            422,
+            f"a lookalike of {size:,} identities is past the API's {MAX_API_LOOKALIKE:,}; define it as "
+            "a lookalike segment in the segment catalog and page its members",
+        )
+    cache = state.behavior or BehaviorIndexCache(state.settings.index_dir)
+    expansion = lookalike_members(store, cache, segment_id, size, body.min_similarity)
+    return {
+        "segment_id": segment_id,
+        "seed_members": expansion.seed_members,
+        "seed_with_behavior": expansion.seed_with_behavior,
+        "size": size,
+        "min_similarity": body.min_similarity,
+        "behavior_as_of": expansion.behavior_as_of,
+        "members": expansion.members.to_dict("records"),
     }

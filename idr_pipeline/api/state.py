@@ -28,6 +28,7 @@ from idr_pipeline.store import IdentityStore, open_store
 
 if TYPE_CHECKING:  # pragma: no cover
     from idr_pipeline.api.activation import ActivationRunner
+    from idr_pipeline.api.lookalike import BehaviorIndexCache
     from idr_pipeline.api.resolve import Resolver
     from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
     from idr_pipeline.scoring.fellegi_sunter import MatchModel
@@ -151,6 +152,8 @@ class AppState:
     #: Guards the index: Faiss search and remove_ids must not run concurrently.
     index_lock: threading.Lock = field(default_factory=threading.Lock)
     resolver: Resolver | None = None
+    #: The newest behavior index, for lookalike expansions (loaded on first use).
+    behavior: BehaviorIndexCache | None = None
     embedder: Any = None  # callable(list[profile dict]) -> np.ndarray, or None without a model
     publisher: Any = None  # ProfilePublisher for /resolve?register=true
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0.0))

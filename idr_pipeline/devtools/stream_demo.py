@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from idr_pipeline.core.lake import Lake
+from idr_pipeline.core.spark import get_spark
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.platform.resources import build_resources
 from idr_pipeline.defs.serving.change_feed import identity_change_feed
@@ -23,6 +25,7 @@ from idr_pipeline.defs.stream.streams import STREAMS
 from idr_pipeline.devtools import services
 from idr_pipeline.devtools.dagster_runs import check_evaluations, run_config
 from idr_pipeline.devtools.stream_runs import SENSOR_TAG, ingest_stream, publish_generated_stream
+from idr_pipeline.segments.lookalike_lift import LiftReport, catalog_lift
 from idr_pipeline.settings import get_settings
 from idr_pipeline.store import open_store
 
@@ -42,6 +45,8 @@ class StreamDemo:
     universe: int = 0
     checks: dict[str, bool] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Each lookalike segment's lift over a random expansion (``lift_horizon_days`` of joins).
+    lookalike_lift: list[LiftReport] = field(default_factory=list)
     seconds: float = 0.0
     #: Whether the broker still runs after the demo: it was running before, or it was kept.
     broker_running: bool = True
@@ -132,7 +137,17 @@ def _stream_through(
     )
     stitch_checks, stitch_warnings = _checks(stitch)
     segment_checks, segment_warnings = _checks(segments)
-    with open_store(get_settings().store_url) as store:
+    settings = get_settings()
+    spark = get_spark(settings)
+    # Half the streamed days to expand from, the other half for the seed to grow in.
+    lifts = catalog_lift(
+        spark,
+        Lake(settings.lake_uri, spark),
+        datetime.now(UTC),
+        lift_horizon_days(days),
+        vectorizer=settings.behavior_vectorizer,
+    )
+    with open_store(settings.store_url) as store:
         rows = store.select_rows("segments", order_by=["segment_id"])
         universe = store.count_rows("identities", {"status": "active"})
     return StreamDemo(
@@ -150,7 +165,13 @@ def _stream_through(
         checks={**stitch_checks, **segment_checks},
         warnings=stitch_warnings + segment_warnings,
         identity_changes=changes,
+        lookalike_lift=lifts,
     )
+
+
+def lift_horizon_days(event_days: int) -> int:
+    """The days of joins a lookalike's lift is measured over: the later half of the stream."""
+    return max(1, event_days // 2)
 
 
 def format_stream_demo(s: StreamDemo) -> str:
@@ -176,6 +197,8 @@ def format_stream_demo(s: StreamDemo) -> str:
             f"  {name:<28} {size:>8,}  ({size / max(s.universe, 1):.2%})"
             for name, size in sorted(s.segment_sizes.items())
         ],
+        *(["lookalike lift over a random expansion:"] if s.lookalike_lift else []),
+        *[f"  {report.summary()}" for report in s.lookalike_lift],
         *[f"  warning: check {name} did not pass" for name in s.warnings],
     ]
     return "\n".join(lines)

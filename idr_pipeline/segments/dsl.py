@@ -7,6 +7,7 @@ strings: the Spark evaluator and the store's query compiler each walk the same t
 every value as a parameter, so a client can only ever express what the models allow.
 """
 
+import math
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -23,6 +24,8 @@ MAX_MIN_TOTAL = 1_000_000_000.0
 MAX_NODES = 64
 MAX_DEPTH = 8
 MAX_IN_VALUES = 500
+#: The largest fixed lookalike size: a Faiss query's k, far above any seed expansion.
+MAX_LOOKALIKE_COUNT = 1_000_000
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -257,7 +260,66 @@ class PrototypeSegment(BaseModel):
         return self
 
 
-SegmentDefinition = Annotated[RuleSegment | PrototypeSegment, Field(discriminator="kind")]
+class LookalikeSize(BaseModel):
+    """How many identities a lookalike expansion takes: a share of the active identities
+    (``share: 0.01`` is the ad platforms' "1% lookalike") or a fixed ``count``; exactly one."""
+
+    model_config = _Strict
+
+    share: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
+    count: int | None = Field(default=None, ge=1, le=MAX_LOOKALIKE_COUNT)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "LookalikeSize":
+        if (self.share is None) == (self.count is None):
+            raise ValueError("a lookalike size needs exactly one of share and count")
+        return self
+
+    def members(self, universe: int) -> int:
+        """The most members out of ``universe`` active identities (a share rounds up, so 1% of
+        a small population is never empty)."""
+        if self.count is not None:
+            return self.count
+        return int(math.ceil(float(self.share or 0.0) * max(universe, 0)))
+
+
+class LookalikeSegment(BaseModel):
+    """The identities nearest a seed segment in behavior-vector space that are not in the seed.
+
+    Similarity is the cosine between an identity's behavior vector and the seed's centroid
+    (the normalized mean of its members' vectors); the ``size`` nearest with at least
+    ``min_similarity`` are members, scored by that cosine.
+    """
+
+    model_config = _Strict
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_\-]{1,64}$")]
+    kind: Literal["lookalike"] = "lookalike"
+    name: str
+    description: str = ""
+    seed: Name
+    size: LookalikeSize
+    min_similarity: float = Field(default=0.0, ge=-1, le=1, allow_inf_nan=False)
+    expected_size: SizeBounds = SizeBounds()
+
+    @model_validator(mode="after")
+    def _not_own_seed(self) -> "LookalikeSegment":
+        if self.seed == self.id:
+            raise ValueError(f"lookalike segment {self.id} cannot be its own seed")
+        return self
+
+
+AnySegment = RuleSegment | PrototypeSegment | LookalikeSegment
+SegmentDefinition = Annotated[AnySegment, Field(discriminator="kind")]
+
+
+def segment_dependencies(segment: AnySegment) -> set[str]:
+    """The segments whose members this one needs first: ``in_segment`` references, a seed."""
+    if isinstance(segment, RuleSegment):
+        return referenced_segments(segment.rule)
+    if isinstance(segment, LookalikeSegment):
+        return {segment.seed}
+    return set()
 
 
 class SegmentCatalog(BaseModel):
@@ -274,12 +336,12 @@ class SegmentCatalog(BaseModel):
         for s in self.segments:
             if isinstance(s, RuleSegment):
                 check_cost(s.rule)
-                missing = referenced_segments(s.rule) - set(ids)
-                if missing:
-                    raise ValueError(f"segment {s.id} refers to unknown segments {sorted(missing)}")
+            missing = segment_dependencies(s) - set(ids)
+            if missing:
+                raise ValueError(f"segment {s.id} refers to unknown segments {sorted(missing)}")
         return self
 
-    def by_id(self) -> dict[str, RuleSegment | PrototypeSegment]:
+    def by_id(self) -> dict[str, AnySegment]:
         return {s.id: s for s in self.segments}
 
 

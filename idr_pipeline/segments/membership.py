@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from idr_pipeline.segments.dsl import PrototypeSegment, RuleSegment, to_json
+from idr_pipeline.segments.dsl import AnySegment, LookalikeSegment, RuleSegment, to_json
 
 ID = "identity_id"
 SCORE_DECIMALS = 4
@@ -75,11 +75,14 @@ def history_rows(segment_id: str, diff: MembershipDiff, now: datetime) -> list[d
     return rows
 
 
-def segment_row(segment: RuleSegment | PrototypeSegment, member_count: int) -> dict[str, Any]:
+def segment_row(segment: AnySegment, member_count: int) -> dict[str, Any]:
     """The ``segments`` row: the validated definition as JSON, so the API serves what ran."""
     if isinstance(segment, RuleSegment):
         definition: dict[str, Any] = {"rule": to_json(segment.rule)}
         threshold = None
+    elif isinstance(segment, LookalikeSegment):
+        definition = {"seed": segment.seed, "size": segment.size.model_dump(exclude_none=True)}
+        threshold = float(segment.min_similarity)
     else:
         definition = {"examples": list(segment.examples), "within_days": segment.within_days}
         threshold = float(segment.threshold)
@@ -114,9 +117,7 @@ def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
         yield values[i : i + size]
 
 
-def apply_members(
-    store, segment: RuleSegment | PrototypeSegment, members: pd.DataFrame, now: datetime
-) -> SegmentChange:
+def apply_members(store, segment: AnySegment, members: pd.DataFrame, now: datetime) -> SegmentChange:
     """Bring the store's members of ``segment`` to ``members``; history for joins and leaves.
 
     Order matters for a reader mid-way: members are written before the history that announces

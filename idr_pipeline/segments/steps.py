@@ -27,15 +27,19 @@ from idr_pipeline.segments.behavior import (
     behavior_texts,
     embed_texts,
 )
+from idr_pipeline.segments.behavior_index import BehaviorIndex, behavior_index_dir
 from idr_pipeline.segments.dsl import (
+    AnySegment,
+    LookalikeSegment,
     PrototypeSegment,
     RuleSegment,
     SegmentCatalog,
     load_segments,
     max_window_days,
-    referenced_segments,
+    segment_dependencies,
 )
 from idr_pipeline.segments.features import RECENCY_LOOKBACK_DAYS, build_user_features
+from idr_pipeline.segments.lookalike import erased_identities, expand
 from idr_pipeline.segments.membership import apply_members, retire_segments
 from idr_pipeline.segments.resolved_events import (
     StitchReport,
@@ -141,10 +145,26 @@ def compute_behavior(
     return embed_texts(texts, vectorizer, within_days)
 
 
+@dataclass
+class BehaviorEmbeddings:
+    """What ``build_behavior_embeddings`` made: the vectors, their Faiss index and where it is."""
+
+    vectors: BehaviorVectors
+    index: BehaviorIndex
+    index_path: str
+    stitch: StitchReport
+    seconds: float
+
+
 def build_behavior_embeddings(
-    spark: SparkSession, lake: Lake, as_of: date | datetime, vectorizer: str | None = None
-) -> tuple[BehaviorVectors, StitchReport, float]:
-    """Write ``features/behavior_embeddings/<day>``; returns the vectors, the stitch report, seconds."""
+    spark: SparkSession,
+    lake: Lake,
+    as_of: date | datetime,
+    vectorizer: str | None = None,
+    index_dir: str | None = None,
+) -> BehaviorEmbeddings:
+    """Write ``features/behavior_embeddings/<day>`` and its Faiss index under
+    ``<index_dir>/behavior/<day>`` (``IDR_INDEX_DIR`` by default)."""
     started = time.perf_counter()
     vectorizer = vectorizer or get_settings().behavior_vectorizer
     inputs = load_inputs(spark, lake, as_of, BEHAVIOR_DAYS)
@@ -152,8 +172,11 @@ def build_behavior_embeddings(
         vectors = compute_behavior(inputs.events, inputs.end, vectorizer)
     finally:
         inputs.release()
-    lake.write_pandas_version(vectors.to_frame(), *embeddings_dataset(partition_key_of(as_of)))
-    return vectors, inputs.stitch, time.perf_counter() - started
+    key = partition_key_of(as_of)
+    lake.write_pandas_version(vectors.to_frame(), *embeddings_dataset(key))
+    index = BehaviorIndex.build(vectors)
+    path = index.save(behavior_index_dir(index_dir or get_settings().index_dir, key))
+    return BehaviorEmbeddings(vectors, index, str(path), inputs.stitch, time.perf_counter() - started)
 
 
 def read_behavior_embeddings(lake: Lake, as_of: date | datetime) -> BehaviorVectors | None:
@@ -161,6 +184,12 @@ def read_behavior_embeddings(lake: Lake, as_of: date | datetime) -> BehaviorVect
     if not lake.has_dataset(*name):
         return None
     return BehaviorVectors.from_frame(lake.read_latest_pandas(*name))
+
+
+def read_behavior_index(as_of: date | datetime, index_dir: str | None = None) -> BehaviorIndex | None:
+    """The Faiss index ``build_behavior_embeddings`` kept for this day, or None."""
+    path = behavior_index_dir(index_dir or get_settings().index_dir, partition_key_of(as_of))
+    return BehaviorIndex.load(path) if (path / "meta.json").exists() else None
 
 
 # ----------------------------------------------------------------------------- segments
@@ -205,13 +234,14 @@ class SegmentStats:
         return head + "\n" + self.table().to_string(index=False)
 
 
-def evaluation_order(catalog: SegmentCatalog) -> list[RuleSegment | PrototypeSegment]:
-    """Prototypes first, then rules once every segment they refer to is done; cycles refused."""
+def evaluation_order(catalog: SegmentCatalog) -> list[AnySegment]:
+    """Prototypes first, then rules and lookalikes once every segment they refer to (an
+    ``in_segment``, a seed) is done; cycles refused."""
     pending = list(catalog.segments)
     done: set[str] = set()
-    ordered: list[RuleSegment | PrototypeSegment] = []
+    ordered: list[AnySegment] = []
     while pending:
-        ready = [s for s in pending if isinstance(s, PrototypeSegment) or referenced_segments(s.rule) <= done]
+        ready = [s for s in pending if segment_dependencies(s) <= done]
         if not ready:
             raise ValueError(f"segments refer to each other in a cycle: {sorted(s.id for s in pending)}")
         ready.sort(key=lambda s: (s.kind != "prototype", catalog.segments.index(s)))
@@ -222,9 +252,10 @@ def evaluation_order(catalog: SegmentCatalog) -> list[RuleSegment | PrototypeSeg
     return ordered
 
 
-def _lookback(catalog: SegmentCatalog) -> int:
+def catalog_lookback(catalog: SegmentCatalog) -> int:
     windows = [max_window_days(s.rule) for s in catalog.segments if isinstance(s, RuleSegment)]
     windows += [s.within_days for s in catalog.segments if isinstance(s, PrototypeSegment)]
+    windows += [BEHAVIOR_DAYS for s in catalog.segments if isinstance(s, LookalikeSegment)]
     return max([1, *windows])
 
 
@@ -238,29 +269,39 @@ def evaluate_segments(
     embeddings: BehaviorVectors | None = None,
     vectorizer: str | None = None,
     write: bool = True,
+    behavior_index: BehaviorIndex | None = None,
 ) -> SegmentStats:
     """Evaluate every segment as of ``as_of`` and (if ``write``) bring the store's members to it.
 
     ``embeddings`` are the behavior vectors of the same instant when already computed (the
-    behavior_embeddings asset); without them they are computed here. ``write=False`` reports
+    behavior_embeddings asset), ``behavior_index`` their Faiss index (lookalikes query it);
+    without them they are computed here. Lookalikes never take an identity an erasure
+    request named (``purge_requests``) nor one outside the active universe. ``write=False`` reports
     sizes only: membership in the store is current state, so only the latest evaluation may
     write it (a backfill of last month must not roll today's audiences back). While it writes,
     the stream service (if running) is paused between its micro-batches.
     """
     with stream_paused(store) if write else nullcontext():
-        return _evaluate_segments(spark, lake, store, as_of, catalog, embeddings, vectorizer, write)
+        return _evaluate_segments(
+            spark, lake, store, as_of, catalog, embeddings, vectorizer, write, behavior_index
+        )
 
 
-def _evaluate_segments(spark, lake, store, as_of, catalog, embeddings, vectorizer, write) -> SegmentStats:
+def _evaluate_segments(
+    spark, lake, store, as_of, catalog, embeddings, vectorizer, write, behavior_index
+) -> SegmentStats:
     started = time.perf_counter()
     catalog = catalog or load_catalog()
     vectorizer = vectorizer or (embeddings.vectorizer if embeddings else get_settings().behavior_vectorizer)
-    inputs = load_inputs(spark, lake, as_of, _lookback(catalog))
+    inputs = load_inputs(spark, lake, as_of, catalog_lookback(catalog))
     results: dict[str, pd.DataFrame] = {}
     fresh: dict[str, DataFrame] = {}
     vectors: dict[int, BehaviorVectors] = {}
     if embeddings is not None and embeddings.vectorizer == vectorizer:
         vectors[embeddings.within_days] = embeddings
+    if behavior_index is not None and behavior_index.vectorizer != vectorizer:
+        behavior_index = None
+    universe_ids: set[str] | None = None
 
     def members_of(segment_id: str) -> DataFrame:
         if segment_id not in fresh:
@@ -279,6 +320,21 @@ def _evaluate_segments(spark, lake, store, as_of, catalog, embeddings, vectorize
                         inputs.events, inputs.end, vectorizer, segment.within_days
                     )
                 results[segment.id] = assign_prototype(vectors[segment.within_days], segment)
+            elif isinstance(segment, LookalikeSegment):
+                if behavior_index is None:
+                    if BEHAVIOR_DAYS not in vectors:
+                        vectors[BEHAVIOR_DAYS] = compute_behavior(inputs.events, inputs.end, vectorizer)
+                    behavior_index = BehaviorIndex.build(vectors[BEHAVIOR_DAYS])
+                if universe_ids is None:
+                    universe_ids = {r[0] for r in inputs.universe.collect()}
+                results[segment.id] = expand(
+                    behavior_index,
+                    results[segment.seed]["identity_id"],
+                    segment.size.members(universe),
+                    segment.min_similarity,
+                    exclude=erased_identities(store),
+                    eligible=universe_ids.intersection,
+                )
             else:
                 results[segment.id] = evaluate_rule(segment.rule, rule_inputs).toPandas()
     finally:

@@ -189,9 +189,10 @@ MATCH_LINKS = TableSpec(
 
 # ------------------------------------------------------------------ audiences
 
-#: Segment kinds: ``rule`` (the typed DSL in idr_pipeline.segments.dsl) or ``prototype``
-#: (behavior-embedding similarity to a described prototype).
-SEGMENT_KINDS = frozenset({"rule", "prototype"})
+#: Segment kinds: ``rule`` (the typed DSL in idr_pipeline.segments.dsl), ``prototype``
+#: (behavior-embedding similarity to a described prototype) or ``lookalike`` (the identities
+#: nearest a seed segment in behavior-vector space, outside it).
+SEGMENT_KINDS = frozenset({"rule", "prototype", "lookalike"})
 
 #: The reasons a pair is a possible match (graph.steps.possible_matches): a record left on its
 #: own because it fits several people, a merge a guard refused, a score below the threshold.
@@ -250,7 +251,8 @@ SEGMENTS = TableSpec(
         Column("name", "VARCHAR(255)", nullable=False, default=""),
         Column("kind", "VARCHAR(16)", nullable=False, default="rule", allowed=SEGMENT_KINDS),
         Column("description", "TEXT"),
-        # The validated definition as JSON: the rule expression or the prototype's settings.
+        # The validated definition as JSON: the rule expression, the prototype's or the
+        # lookalike's settings (seed, size); ``threshold`` is the cosine bound of either.
         Column("definition", "TEXT", kind="json"),
         Column("threshold", "DOUBLE", kind="float"),
         Column("member_count", "INT", kind="int", nullable=False, default=0),

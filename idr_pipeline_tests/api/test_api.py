@@ -51,6 +51,7 @@ def _api_on_sqlite(tmp_path: Path, **overrides: object) -> Iterator[Api]:
         ("GET", "/segments", "read", None),
         ("GET", "/changes", "read", None),
         ("GET", "/segments/vip/members", "export", None),
+        ("POST", "/segments/vip/lookalike", "export", {"size": {"count": 5}}),
         ("POST", "/segments/vip/activations", "activate", {"destination": "file", "target": "x.csv"}),
         ("GET", "/activations/nope", "activate", None),
         ("DELETE", "/subjects", "admin", {"id_type": "email", "value": "nobody@example.com"}),

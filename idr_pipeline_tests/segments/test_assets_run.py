@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
@@ -15,6 +17,7 @@ from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.defs.platform.resources import LakeResource, StoreResource
 from idr_pipeline.defs.segments.assets import audience_segments, behavior_embeddings, user_features
 from idr_pipeline.defs.segments.checks import segment_sizes_within_bounds
+from idr_pipeline.settings import get_settings
 from idr_pipeline.store import open_store
 from idr_pipeline_tests.segments.helpers import LANDED_SCHEMA, write_landed
 
@@ -25,7 +28,18 @@ def _event(i: int, kind: str, ago: timedelta, anon: str, **props: object) -> dic
     return row
 
 
-def test_assets_materialize_today_and_write_the_store(spark: SparkSession, tmp_path: Path) -> None:
+@pytest.fixture
+def index_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """IDR_INDEX_DIR in the test's folder: behavior_embeddings writes its Faiss index there."""
+    monkeypatch.setenv("IDR_INDEX_DIR", str(tmp_path / "faiss"))
+    get_settings.cache_clear()
+    yield tmp_path / "faiss"
+    get_settings.cache_clear()
+
+
+def test_assets_materialize_today_and_write_the_store(
+    spark: SparkSession, tmp_path: Path, index_dir: Path
+) -> None:
     lake = Lake((tmp_path / "lake").as_uri(), spark)
     people = [f"id_{i}" for i in range(10)]
     ids = [("anonymous_id", f"anon-{p}", p) for p in people]
@@ -63,6 +77,9 @@ def test_assets_materialize_today_and_write_the_store(spark: SparkSession, tmp_p
     assert features["dagster/row_count"].value == 3
     assert features["aggregates_published"].value is True
     assert features["aggregates_events"].value == features["aggregates_aggregated"].value == 3
+    behavior = result.asset_materializations_for_node("behavior_embeddings")[0].metadata
+    assert behavior["index_vectors"].value == 3 and behavior["index_dims_from"].value == "exact"
+    assert (index_dir / "behavior" / today / "index.faiss").exists()
     with open_store(store_url) as store:
         members = {(m["segment_id"], m["identity_id"]) for m in store.select_rows("segment_members")}
         aggregates = {

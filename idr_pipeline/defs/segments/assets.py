@@ -12,6 +12,7 @@ from idr_pipeline.segments.steps import (
     build_features,
     evaluate_segments,
     read_behavior_embeddings,
+    read_behavior_index,
 )
 
 #: Landed events arrive as dynamically partitioned offset ranges; every day's features read
@@ -82,25 +83,30 @@ def user_features(
     partitions_def=segments_daily,
     automation_condition=ON_NEW_EVENTS,
     group_name="segments",
-    kinds={"parquet"},
+    kinds={"parquet", "faiss"},
     description="One behavior vector per identity from its last 90 days of events "
-    "(text rendering + the configured vectorizer), for prototype segments.",
+    "(text rendering + the configured vectorizer), for prototype segments, and their Faiss "
+    "index under IDR_INDEX_DIR/behavior/<day>, which lookalike segments and the API query.",
 )
 def behavior_embeddings(
     context: dg.AssetExecutionContext, pyspark: PySparkResource, lake: LakeResource
 ) -> dg.MaterializeResult:
     as_of = partition_as_of(context.partition_key)
-    vectors, stitch, seconds = build_behavior_embeddings(
-        pyspark.spark_session, lake.lake(pyspark.spark_session), as_of
-    )
+    built = build_behavior_embeddings(pyspark.spark_session, lake.lake(pyspark.spark_session), as_of)
+    vectors = built.vectors
     sample = vectors.to_frame()[["identity_id", "text"]].head(5)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(vectors.ids),
             "vectorizer": vectors.vectorizer,
             "as_of": as_of.isoformat(),
-            "seconds": round(seconds, 1),
-            **_stitch_metadata(stitch),
+            "seconds": round(built.seconds, 1),
+            "index_vectors": len(built.index),
+            "index_kind": built.index.kind,
+            "index_dims": built.index.dim,
+            "index_dims_from": built.index.how,
+            "index_path": dg.MetadataValue.path(built.index_path),
+            **_stitch_metadata(built.stitch),
             "sample_texts": dg.MetadataValue.md(markdown_table(sample)),
         }
     )
@@ -125,7 +131,13 @@ def audience_segments(
     write = is_current(context.partition_key)
     with store.open() as st:
         stats = evaluate_segments(
-            spark, lk, st, as_of, embeddings=read_behavior_embeddings(lk, as_of), write=write
+            spark,
+            lk,
+            st,
+            as_of,
+            embeddings=read_behavior_embeddings(lk, as_of),
+            behavior_index=read_behavior_index(as_of),
+            write=write,
         )
     if not write:
         context.log.info(
