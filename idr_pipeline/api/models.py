@@ -264,6 +264,8 @@ class ChangeList(BaseModel):
         "nothing new was there): a feed has no last page."
     )
     has_more: bool = Field(description="More changes are already there past this page.")
+
+
 class LookalikeRequest(BaseModel):
     """A lookalike expansion of the segment: ``size`` as a share of the active identities or a
     count (at most ``MAX_API_LOOKALIKE``), and the least cosine to the seed's centroid."""
