@@ -56,23 +56,34 @@ def _conflicts(profiles: pd.DataFrame) -> dict[frozenset[str], str]:
 
 @st.composite
 def scenarios(draw):
-    """Profiles and pairs where the model scores only pairs without a person-level conflict
-    (the household evidence of a chain: a thin record linked to two people); conflicting pairs
-    are unscored, as the blocking would leave them, or scored low."""
+    """Profiles and pairs where conflicting pairs are unscored (as the blocking would leave
+    them), scored low, or scored high on household evidence alone (two relatives sharing an
+    address, a surname and a landline), never with person-level evidence; the other pairs
+    carry any mix (the household evidence of a chain: a thin record linked to two people)."""
     profiles = _profiles(draw(profile_rows))
     conflicts = _conflicts(profiles)
+    rekeyed = set(conflicts) - set(_conflicts(profiles.assign(national_id=None)))
     ids = profiles["record_id"].tolist()
     pairs = []
     for i, x in enumerate(ids):
         for y in ids[i + 1 :]:
             if frozenset((x, y)) in conflicts:
+                # A re-keyed copy (only the national ids differ) may be overruled by its score.
+                scores = [0.01, 0.3] if frozenset((x, y)) in rekeyed else [0.01, 0.3, 0.99]
                 if draw(st.booleans()):
-                    pairs.append((x, y, draw(st.sampled_from([0.01, 0.3]))))
+                    pairs.append((x, y, draw(st.sampled_from(scores))))
             elif draw(st.integers(0, 2)):
                 pairs.append((x, y, draw(st.sampled_from([0.5, 0.91, 0.95, 0.99, 0.999]))))
     frame = pd.DataFrame(pairs, columns=["record_id_l", "record_id_r", "probability"])
     weights = draw(st.lists(st.sampled_from([0.0, 2.0, 8.0, 15.0]), min_size=len(frame), max_size=len(frame)))
-    frame["person_weight"] = np.array(weights, dtype=np.float64)
+    conflicting = np.array(
+        [
+            frozenset(pair) in conflicts
+            for pair in zip(frame["record_id_l"], frame["record_id_r"], strict=True)
+        ],
+        dtype=bool,
+    )
+    frame["person_weight"] = np.where(conflicting, -4.0, np.array(weights, dtype=np.float64))
     frame["person_evidence"] = frame["person_weight"] >= 8.0
     return profiles, frame, conflicts
 
