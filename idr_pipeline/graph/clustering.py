@@ -11,8 +11,9 @@ pass these tests:
   conflict with a record of the other on national id, generational suffix, date of birth or
   given name, unless the model matched those conflicting pairs directly (their average
   probability, an unscored pair counting 0, is above one half: a corrupted copy, a re-keyed id)
-  on person-level evidence, or on two national ids alone while the name and date of birth fit
-  one person (any other conflicting pair counts 0);
+  on person-level evidence, or where data entry explains the conflict (a re-keyed national
+  id, a given name replaced under one family name and exact date of birth); any other
+  conflicting pair counts 0;
 * **a size cap**: a merge that would exceed ``max_cluster_size`` is refused;
 * **person-level evidence between groups**: when both sides already hold several records, some
   pair across them must carry person-level evidence (given name with date of birth, or an
@@ -40,7 +41,7 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,7 @@ from idr_pipeline.graph.sparse_components import component_labels
 from idr_pipeline.scoring.person import (
     CONFLICTING_NATIONAL_ID,
     PersonKey,
+    could_be_one_corrupted_person,
     different_national_ids,
     person_conflict,
     person_key,
@@ -233,11 +235,11 @@ class _Graph:
 
     def _vouched(self, x: str, kx: PersonKey, y: str, ky: PersonKey, reason: str) -> float:
         """How far the model's own score of a conflicting pair overrules the conflict: its
-        probability when the pair carries person-level evidence, or when the only conflict is
-        two national ids (a re-keyed copy: the name and date of birth fit one person); 0
-        otherwise, since a score that stands on a shared address, surname and landline says
-        two household members are alike, not that they are one person."""
-        vouched = y in self.evidence.get(x, ()) or _rekeyed_copy(kx, ky, reason)
+        probability when the pair carries person-level evidence or data entry explains the
+        conflict (``could_be_one_corrupted_person``); 0 otherwise, since a score that stands on a
+        shared address, surname and landline says two household members are alike, not that
+        they are one person."""
+        vouched = y in self.evidence.get(x, ()) or could_be_one_corrupted_person(kx, ky, reason)
         return self.probability[x].get(y, 0.0) if vouched else 0.0
 
     def forced_apart(self, a: _Cluster, b: _Cluster) -> bool:
@@ -322,15 +324,6 @@ class _Graph:
         self.owner[record] = record
 
 
-def _rekeyed_copy(x: PersonKey, y: PersonKey, reason: str) -> bool:
-    """Do two records conflict only on their national ids, their name and date of birth fitting
-    one person? A copy re-keyed by a data-entry slip looks so; two relatives do not."""
-    return (
-        reason == CONFLICTING_NATIONAL_ID
-        and person_conflict(replace(x, national_id=None), replace(y, national_id=None)) is None
-    )
-
-
 def _unvouched_conflicts(
     strong: pd.DataFrame,
     pairs: pd.DataFrame,
@@ -359,7 +352,7 @@ def _unvouched_conflicts(
         if left in keys
         and right in keys
         and (reason := person_conflict(keys[left], keys[right])) is not None
-        and not _rekeyed_copy(keys[left], keys[right], reason)
+        and not could_be_one_corrupted_person(keys[left], keys[right], reason)
     ]
     return np.unique(np.asarray(conflicting, dtype=pair_component.dtype))
 

@@ -18,7 +18,7 @@ from idr_pipeline.graph.clustering import (
     _strongest_first,
     cluster_pairs,
 )
-from idr_pipeline.scoring.person import person_conflict, person_key
+from idr_pipeline.scoring.person import could_be_one_corrupted_person, person_conflict, person_key
 
 FIRST = ["John", "Jane", "J", "Jon", "Johnny", None]
 DOBS = ["1950-04-01", "1978-09-12", "1978-09-21", None]
@@ -62,14 +62,22 @@ def scenarios(draw):
     carry any mix (the household evidence of a chain: a thin record linked to two people)."""
     profiles = _profiles(draw(profile_rows))
     conflicts = _conflicts(profiles)
-    rekeyed = set(conflicts) - set(_conflicts(profiles.assign(national_id=None)))
+    keys = {
+        r.record_id: person_key(r.first_name, r.last_name, r.dob, r.national_id)
+        for r in profiles.itertuples(index=False)
+    }
+    excused = {
+        pair
+        for pair, reason in conflicts.items()
+        if could_be_one_corrupted_person(*(keys[r] for r in pair), reason)
+    }
     ids = profiles["record_id"].tolist()
     pairs = []
     for i, x in enumerate(ids):
         for y in ids[i + 1 :]:
             if frozenset((x, y)) in conflicts:
-                # A re-keyed copy (only the national ids differ) may be overruled by its score.
-                scores = [0.01, 0.3] if frozenset((x, y)) in rekeyed else [0.01, 0.3, 0.99]
+                # A conflict data entry explains (a re-keyed id) may be overruled by its score.
+                scores = [0.01, 0.3] if frozenset((x, y)) in excused else [0.01, 0.3, 0.99]
                 if draw(st.booleans()):
                     pairs.append((x, y, draw(st.sampled_from(scores))))
             elif draw(st.integers(0, 2)):
