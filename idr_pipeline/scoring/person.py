@@ -151,7 +151,9 @@ def could_be_one_corrupted_person(x: PersonKey, y: PersonKey, reason: str) -> bo
     and a record without one gives no such reason.
     """
     if reason == CONFLICTING_NATIONAL_ID:
-        return person_conflict(replace(x, national_id=None), replace(y, national_id=None)) is None
+        x, y = replace(x, national_id=None), replace(y, national_id=None)
+        rest = person_conflict(x, y)
+        return rest is None or could_be_one_corrupted_person(x, y, rest)
     return (
         reason == CONFLICTING_FIRST_NAME
         and x.dob is not None
