@@ -10,7 +10,10 @@ pass these tests:
 * **no person-level conflict** (:mod:`idr_pipeline.scoring.person`): no record of one side may
   conflict with a record of the other on national id, generational suffix, date of birth or
   given name, unless the model matched those conflicting pairs directly (their average
-  probability, an unscored pair counting 0, is above one half: a corrupted copy, a re-keyed id);
+  probability, an unscored pair counting 0, is above one half: a corrupted copy, a re-keyed id)
+  on person-level evidence, or where data entry explains the conflict (a re-keyed national
+  id, a given name replaced under one family name and exact date of birth); any other
+  conflicting pair counts 0;
 * **a size cap**: a merge that would exceed ``max_cluster_size`` is refused;
 * **person-level evidence between groups**: when both sides already hold several records, some
   pair across them must carry person-level evidence (given name with date of birth, or an
@@ -50,6 +53,7 @@ from idr_pipeline.graph.sparse_components import component_labels
 from idr_pipeline.scoring.person import (
     CONFLICTING_NATIONAL_ID,
     PersonKey,
+    could_be_one_corrupted_person,
     different_national_ids,
     person_conflict,
     person_key,
@@ -216,20 +220,27 @@ class _Graph:
         if not a.keyed or not b.keyed:
             return None
         conflicting = [
-            (x, y, reason)
+            (x, kx, y, ky, reason)
             for x, kx in a.keyed
             for y, ky in b.keyed
             if (reason := person_conflict(kx, ky)) is not None
         ]
         if not conflicting:
             return None
-        if all(reason == CONFLICTING_NATIONAL_ID for _, _, reason in conflicting) and _share_national_id(
-            a, b
-        ):
+        if all(reason == CONFLICTING_NATIONAL_ID for *_, reason in conflicting) and _share_national_id(a, b):
             # One national id on both sides: the other, different one is a mistyped copy.
             return None
-        weighed = sum(self.probability[x].get(y, 0.0) for x, y, _ in conflicting) / len(conflicting)
-        return None if weighed > 0.5 else conflicting[0][2]
+        weighed = sum(self._vouched(*conflict) for conflict in conflicting) / len(conflicting)
+        return None if weighed > 0.5 else conflicting[0][4]
+
+    def _vouched(self, x: str, kx: PersonKey, y: str, ky: PersonKey, reason: str) -> float:
+        """How far the model's own score of a conflicting pair overrules the conflict: its
+        probability when the pair carries person-level evidence or data entry explains the
+        conflict (``could_be_one_corrupted_person``); 0 otherwise, since a score that stands on a
+        shared address, surname and landline says two household members are alike, not that
+        they are one person."""
+        vouched = y in self.evidence.get(x, ()) or could_be_one_corrupted_person(kx, ky, reason)
+        return self.probability[x].get(y, 0.0) if vouched else 0.0
 
     def forced_apart(self, a: _Cluster, b: _Cluster) -> bool:
         small, large = (a, b) if len(a.members) <= len(b.members) else (b, a)
@@ -313,6 +324,39 @@ class _Graph:
         self.owner[record] = record
 
 
+def _unvouched_conflicts(
+    strong: pd.DataFrame,
+    pairs: pd.DataFrame,
+    two: np.ndarray,
+    pair_component: np.ndarray,
+    profiles: pd.DataFrame,
+) -> np.ndarray:
+    """The two-record components (labels) whose records conflict person-level while no pair
+    between them carries person-level evidence or is a forced link: the guard must see them."""
+    vouched_rows = (
+        pairs.loc[strong.index, "person_evidence"].to_numpy(dtype=bool)
+        | (strong["forced"] == FORCED_LINK).to_numpy()
+    )
+    vouched = np.unique(pair_component[two & vouched_rows])
+    candidates = two & ~np.isin(pair_component, vouched)
+    if not candidates.any():
+        return np.zeros(0, dtype=pair_component.dtype)
+    rows = strong.loc[candidates, ["record_id_l", "record_id_r"]]
+    records = pd.unique(rows.to_numpy().ravel())
+    keys = _person_keys(profiles, records)
+    conflicting = [
+        component
+        for component, (left, right) in zip(
+            pair_component[candidates], rows.itertuples(index=False, name=None), strict=True
+        )
+        if left in keys
+        and right in keys
+        and (reason := person_conflict(keys[left], keys[right])) is not None
+        and not could_be_one_corrupted_person(keys[left], keys[right], reason)
+    ]
+    return np.unique(np.asarray(conflicting, dtype=pair_component.dtype))
+
+
 def _share_national_id(a: _Cluster, b: _Cluster) -> bool:
     """Some record of each side carries the same national id (up to a typo)."""
     ids_a = {k.national_id for _, k in a.keyed if k.national_id}
@@ -354,9 +398,10 @@ def cluster_pairs(
         raise ValueError(f"pairs name records that are not among the record ids, e.g. {list(unknown[:3])}")
     # A merge only ever joins records of one connected component of the strong pairs, so each
     # component can be clustered on its own. A component of two records is a single merge that
-    # no guard can refuse (each side is one record: no other member to conflict, no bridge, and
-    # the model judged the pair itself), so those merge here at once and only larger components
-    # go through the loop below, which keeps clusters and the probabilities of their records.
+    # only the conflict guard can refuse (each side is one record: no other member, no bridge),
+    # and only when the two conflict and no pair between them carries person-level evidence, so
+    # the others merge here at once and only larger components and those go through the loop
+    # below, which keeps clusters and the probabilities of their records.
     trivial_kept: list[Hashable] = []
     trivial_labels: dict[str, str] = {}
     index = pd.Index(linked)
@@ -370,6 +415,7 @@ def cluster_pairs(
         two = (size[left_code] == 2) & ~(
             strong["record_id_l"].isin(split_records) & strong["record_id_r"].isin(split_records)
         ).to_numpy()
+        two &= ~np.isin(pair_component, _unvouched_conflicts(strong, pairs, two, pair_component, profiles))
         first = two & ~pd.Series(pair_component).duplicated().to_numpy()
         trivial_kept = strong.index[first].tolist()
         for left, right in strong.loc[first, ["record_id_l", "record_id_r"]].itertuples(

@@ -141,6 +141,29 @@ def person_conflict(x: PersonKey, y: PersonKey) -> str | None:
     return None
 
 
+def could_be_one_corrupted_person(x: PersonKey, y: PersonKey, reason: str) -> bool:
+    """May the model's own score overrule the conflict ``reason`` between two records?
+
+    Only where data entry, not kinship, explains it: two national ids whose holders' name and
+    date of birth fit one person (a re-keyed copy), or one exact date of birth under one family
+    name with the given names apart (a given name replaced or mistyped beyond recognition; twins
+    look the same, and are the price). Relatives at one address differ in their dates of birth,
+    and a record without one gives no such reason.
+    """
+    if reason == CONFLICTING_NATIONAL_ID:
+        x, y = replace(x, national_id=None), replace(y, national_id=None)
+        rest = person_conflict(x, y)
+        return rest is None or could_be_one_corrupted_person(x, y, rest)
+    return (
+        reason == CONFLICTING_FIRST_NAME
+        and x.dob is not None
+        and x.dob == y.dob
+        and x.last is not None
+        and y.last is not None
+        and JaroWinkler.similarity(x.last, y.last) >= FIRST_NAME_SIMILARITY
+    )
+
+
 def canonical_order(key: PersonKey) -> tuple[str, ...]:
     """A total order of person keys, independent of where the records came from."""
     return tuple(v or "" for v in (key.first, key.last, key.dob, key.national_id, key.suffix))

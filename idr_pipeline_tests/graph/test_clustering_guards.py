@@ -18,7 +18,7 @@ from idr_pipeline.graph.clustering import (
     _strongest_first,
     cluster_pairs,
 )
-from idr_pipeline.scoring.person import person_conflict, person_key
+from idr_pipeline.scoring.person import could_be_one_corrupted_person, person_conflict, person_key
 
 FIRST = ["John", "Jane", "J", "Jon", "Johnny", None]
 DOBS = ["1950-04-01", "1978-09-12", "1978-09-21", None]
@@ -56,23 +56,42 @@ def _conflicts(profiles: pd.DataFrame) -> dict[frozenset[str], str]:
 
 @st.composite
 def scenarios(draw):
-    """Profiles and pairs where the model scores only pairs without a person-level conflict
-    (the household evidence of a chain: a thin record linked to two people); conflicting pairs
-    are unscored, as the blocking would leave them, or scored low."""
+    """Profiles and pairs where conflicting pairs are unscored (as the blocking would leave
+    them), scored low, or scored high on household evidence alone (two relatives sharing an
+    address, a surname and a landline), never with person-level evidence; the other pairs
+    carry any mix (the household evidence of a chain: a thin record linked to two people)."""
     profiles = _profiles(draw(profile_rows))
     conflicts = _conflicts(profiles)
+    keys = {
+        r.record_id: person_key(r.first_name, r.last_name, r.dob, r.national_id)
+        for r in profiles.itertuples(index=False)
+    }
+    excused = {
+        pair
+        for pair, reason in conflicts.items()
+        if could_be_one_corrupted_person(*(keys[r] for r in pair), reason)
+    }
     ids = profiles["record_id"].tolist()
     pairs = []
     for i, x in enumerate(ids):
         for y in ids[i + 1 :]:
             if frozenset((x, y)) in conflicts:
+                # A conflict data entry explains (a re-keyed id) may be overruled by its score.
+                scores = [0.01, 0.3] if frozenset((x, y)) in excused else [0.01, 0.3, 0.99]
                 if draw(st.booleans()):
-                    pairs.append((x, y, draw(st.sampled_from([0.01, 0.3]))))
+                    pairs.append((x, y, draw(st.sampled_from(scores))))
             elif draw(st.integers(0, 2)):
                 pairs.append((x, y, draw(st.sampled_from([0.5, 0.91, 0.95, 0.99, 0.999]))))
     frame = pd.DataFrame(pairs, columns=["record_id_l", "record_id_r", "probability"])
     weights = draw(st.lists(st.sampled_from([0.0, 2.0, 8.0, 15.0]), min_size=len(frame), max_size=len(frame)))
-    frame["person_weight"] = np.array(weights, dtype=np.float64)
+    conflicting = np.array(
+        [
+            frozenset(pair) in conflicts
+            for pair in zip(frame["record_id_l"], frame["record_id_r"], strict=True)
+        ],
+        dtype=bool,
+    )
+    frame["person_weight"] = np.where(conflicting, -4.0, np.array(weights, dtype=np.float64))
     frame["person_evidence"] = frame["person_weight"] >= 8.0
     return profiles, frame, conflicts
 

@@ -1,0 +1,41 @@
+"""Person-level conflicts, and which of them a model's score may overrule (scoring/person.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from idr_pipeline.scoring.person import (
+    CONFLICTING_DOB,
+    CONFLICTING_FIRST_NAME,
+    CONFLICTING_NATIONAL_ID,
+    could_be_one_corrupted_person,
+    person_conflict,
+    person_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "reason", "excused"),
+    [
+        # FEBRL-style copies: data entry replaced the given name, or re-keyed the id as well
+        (("Daniella", "Boothroyd", "1960-09-04", None), ("Lachlan", "Boothroyd", "1960-09-04", None),
+         CONFLICTING_FIRST_NAME, True),
+        (("Daniella", "Boothroyd", "1960-09-04", "7721398"), ("Lachlan", "Boothroyd", "1960-09-04", "5764782"),
+         CONFLICTING_NATIONAL_ID, True),
+        (("Zoe", "Szepessy", "1933-01-22", "9920487"), ("Zoe", "Szepessy", "1933-01-22", "1322282"),
+         CONFLICTING_NATIONAL_ID, True),
+        # relatives at one address: the dates of birth differ, or one record has none
+        (("Michael", "Montes", None, None), ("Paige", "Montes", "1992-03-18", None), CONFLICTING_FIRST_NAME, False),
+        (("Michael", "Montes", "1961-05-02", None), ("Paige", "Montes", "1992-03-18", None), CONFLICTING_DOB, False),
+        (("John", "Smith", "1950-04-01", "111223333"), ("Jane", "Smith", "1953-07-09", "999887777"),
+         CONFLICTING_NATIONAL_ID, False),
+        # one birthday, another family name: not one person's record
+        (("Anne", "Fernandez", "1965-05-23", None), ("Carla", "Hyland", "1965-05-23", None),
+         CONFLICTING_FIRST_NAME, False),
+    ],
+)  # fmt: skip
+def test_only_conflicts_data_entry_explains_are_excused(left, right, reason, excused) -> None:
+    x, y = person_key(*left), person_key(*right)
+    assert person_conflict(x, y) == reason
+    assert could_be_one_corrupted_person(x, y, reason) is excused
+    assert could_be_one_corrupted_person(y, x, reason) is excused
