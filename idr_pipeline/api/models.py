@@ -166,10 +166,17 @@ class SimilarRequest(BaseModel):
 
     identity_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
     email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
-    text: Annotated[
-        str,
-        Field(min_length=1, max_length=1000, description="a free-text profile: name, e-mail, birth date, address"),
-    ] | None = None
+    text: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=1000,
+                description="a free-text profile: name, e-mail, birth date, address",
+            ),
+        ]
+        | None
+    ) = None
     k: int = Field(default=10, ge=1, le=100)
 
     @model_validator(mode="after")

@@ -256,5 +256,7 @@ def _similar(state: AppState, body: SimilarRequest) -> dict[str, Any]:
     hits = nearest_identities(index, store, vector, body.k, exclude_identity=owner, search=search)
     return {
         "query_identity_id": owner,
-        "neighbors": [SimilarHit(identity_id=h.identity_id, score=h.score, record_id=h.record_id) for h in hits],
+        "neighbors": [
+            SimilarHit(identity_id=h.identity_id, score=h.score, record_id=h.record_id) for h in hits
+        ],
     }

@@ -33,7 +33,6 @@ from idr_pipeline.core.forked import Forked
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
 
-
 #: Embedding neighbors as candidate pairs (record_id_l < record_id_r, cosine) of the given record
 #: ids, or of every record for None.
 NeighborSearch = Callable[[Sequence[str] | None], pd.DataFrame]

@@ -11,8 +11,8 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from kafka import KafkaConsumer, KafkaProducer
 
-from idr_pipeline.core.lake import Lake
 from idr_pipeline.candidates.profile_encoders import ProfileEncoder, profile_encoder
+from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.graph.blocklist import load_blocklist
 from idr_pipeline.ingest.mapping import SourceMapping, load_mappings
