@@ -71,7 +71,7 @@ def embed_seconds(steps: dict[str, float]) -> float:
 
 def matching_row(prepared: Prepared, variant: str, out: Path) -> dict[str, object]:
     settings = get_settings().model_copy(update={**VARIANTS[variant]})
-    work = out / prepared.name / variant
+    work = out / prepared.name / variant.replace("+", "_")
     output = work / "identities.csv"
     marks: list[tuple[float, str]] = []
     started = time.perf_counter()
