@@ -57,7 +57,11 @@ def _write_profiles(lake: Lake, profiles: pd.DataFrame) -> None:
 
 def test_the_default_settings_embed_every_profile_with_chargram_and_search_orphans() -> None:
     settings = IdrSettings()
-    assert (settings.embed_policy, settings.embed_encoder, settings.embed_max_records) == ("all", "chargram", 0)
+    assert (settings.embed_policy, settings.embed_encoder, settings.embed_max_records) == (
+        "all",
+        "chargram",
+        0,
+    )
     assert settings.embed_neighbors == "orphans"
     assert settings.match_config().embed_neighbors == "orphans"
 
