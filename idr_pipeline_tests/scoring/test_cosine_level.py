@@ -49,8 +49,8 @@ def test_the_cosine_comparison_weighs_only_when_trained_on_vectors() -> None:
     # Candidates: every pair sharing a given name and a postcode (true pairs and strangers).
     keys = profiles["first_name"] + "|" + profiles["postcode"]
     positions = pd.Series(np.arange(len(profiles))).groupby(keys.to_numpy()).agg(list)
-    left, right = zip(*[(a, b) for group in positions for i, a in enumerate(group) for b in group[i + 1 :]])
-    left, right = np.array(left), np.array(right)
+    pairs = np.array([(a, b) for group in positions for i, a in enumerate(group) for b in group[i + 1 :]])
+    left, right = pairs[:, 0], pairs[:, 1]
     config = MatchConfig(random_pairs=5_000, workers=1, seed=3)
     vectors = chargram_embedding.encode(profile_text(profiles))
 
