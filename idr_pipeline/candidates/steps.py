@@ -54,27 +54,26 @@ class EmbeddingStats:
         return self.embedded / self.seconds if self.seconds else 0.0
 
 
-def read_embeddings(lake: Lake, dim: int | None = None) -> tuple[list[str], np.ndarray]:
+def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
     """(record ids, float32 vectors) of the latest ``profile_embeddings``; empty without one."""
-    ids, _, vectors = _read_embedding_table(lake, dim, ["record_id", "vector"])
-    return ids, vectors
+    return _keyed_vectors(lake, "record_id")
 
 
-def _read_embedding_table(
-    lake: Lake, dim: int | None, columns: list[str]
-) -> tuple[list[str], list[str], np.ndarray]:
-    empty = ([], [], np.zeros((0, dim or 0), dtype=np.float32))
-    if not lake.has_dataset(*EMBEDDINGS) or not set(columns) <= set(lake.latest_columns(*EMBEDDINGS)):
+def _keyed_vectors(lake: Lake, key: str, dim: int | None = None) -> tuple[list[str], np.ndarray]:
+    """(``key`` column, vectors) of the latest ``profile_embeddings``; empty when there is none,
+    when it has no such column (written before the column existed) or when its vectors are not
+    ``dim`` wide (another encoder's)."""
+    empty: tuple[list[str], np.ndarray] = ([], np.zeros((0, dim or 0), dtype=np.float32))
+    if not lake.has_dataset(*EMBEDDINGS) or key not in lake.latest_columns(*EMBEDDINGS):
         return empty
-    table = lake.read_latest_arrow(*EMBEDDINGS, columns=columns)
+    table = lake.read_latest_arrow(*EMBEDDINGS, columns=[key, "vector"])
     if table.num_rows == 0:
         return empty
     values = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
     vectors = np.ascontiguousarray(values, dtype=np.float32).reshape(table.num_rows, -1)
     if dim is not None and vectors.shape[1] != dim:
         return empty
-    first = table.column(columns[0]).to_pylist()
-    return (first, [], vectors) if columns[0] == "record_id" else ([], first, vectors)
+    return table.column(key).to_pylist(), vectors
 
 
 def run_embeddings(
@@ -94,7 +93,7 @@ def run_embeddings(
         edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst"])
         linked = set(edges["src"]) | set(edges["dst"])
     chosen = records_to_embed(profiles, linked, policy, limit)
-    _, known_hashes, known_vectors = _read_embedding_table(lake, encoder.dim, ["text_hash", "vector"])
+    known_hashes, known_vectors = _keyed_vectors(lake, "text_hash", encoder.dim)
     known = {h: i for i, h in enumerate(known_hashes)}
     started = time.perf_counter()
     hashes, vectors, encoded = encode_reusing(encoder, profile_text(chosen), known, known_vectors)
