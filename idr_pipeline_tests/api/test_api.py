@@ -140,7 +140,7 @@ def test_health_reports_store_index_and_model(api: Api) -> None:
     body = api.client.get("/health/details", headers=api.h("read")).json()
     assert body["status"] == "ok"
     assert body["store"] == {"ok": True, "backend": "sqlite"}
-    assert body["index"]["vectors"] == 8 and body["index"]["supports_removal"]
+    assert body["index"]["vectors"] == 8 + EXTRA and body["index"]["supports_removal"]  # every linked record
     assert body["model"]["loaded"] and body["model"]["blocking_index_identities"] == 4 + EXTRA
 
 
@@ -574,7 +574,7 @@ def test_erasure_removes_everything_and_writes_tombstones(api: Api) -> None:
     assert store.count_rows("event_aggregates", {"identity_id": "id-002"}) == 2
     assert store.lookup("email_key", "alicesmith@gmail.com") == []
     saved = FaissCandidateIndex.load(api.settings.index_dir)
-    assert "crm-id-001-0" not in saved and len(saved) == 6
+    assert "crm-id-001-0" not in saved and len(saved) == 6 + EXTRA
     rows = store.select_rows("tombstones")
     assert {r["id_type"] for r in rows} == {
         "email",
