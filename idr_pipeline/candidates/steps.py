@@ -210,6 +210,21 @@ def run_candidates(
     return CandidateStats(counts=counts, band_choice=cands.band_choice, stats=cands.stats, report=report)
 
 
+# Pairs per step of row_cosines: bounds the two gathered (pairs, dim) blocks, which for millions
+# of pairs would otherwise be gigabytes each.
+_COSINE_CHUNK = 65_536
+
+
+def row_cosines(vectors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Inner product of unit rows ``vectors[left[i]]`` and ``vectors[right[i]]``, in bounded chunks
+    (NaN where a row is NaN)."""
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), _COSINE_CHUNK):
+        lo, hi = left[start : start + _COSINE_CHUNK], right[start : start + _COSINE_CHUNK]
+        out[start : start + len(lo)] = np.einsum("ij,ij->i", vectors[lo], vectors[hi])
+    return out
+
+
 def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray) -> np.ndarray:
     """Cosine for every pair whose two records are both embedded; NaN otherwise."""
     out = np.full(len(pairs), np.nan)
@@ -221,5 +236,5 @@ def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray
     both = (left.notna() & right.notna()).to_numpy()
     li = left[both].astype(int).to_numpy()
     ri = right[both].astype(int).to_numpy()
-    out[both] = np.einsum("ij,ij->i", vectors[li], vectors[ri])
+    out[both] = row_cosines(vectors, li, ri)
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from idr_pipeline.candidates.steps import row_cosines
 from idr_pipeline.core.forked import Forked
 from idr_pipeline.scoring.comparisons import Sides, compare_sides, term_frequencies
 from idr_pipeline.scoring.fellegi_sunter import MatchModel, train
@@ -27,20 +28,12 @@ FORK_MIN_TRAINING_PAIRS = 200_000
 
 
 CACHE_FILL_PAIRS = 10_000
-# Pairs per step of pair_cosines: bounds the two gathered (pairs, dim) blocks.
-_COSINE_CHUNK = 65_536
 
 
 def pair_cosines(vectors: np.ndarray | None, left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
     """Inner product of unit rows ``left[i]`` and ``right[i]`` of ``vectors`` (NaN where a row is
     NaN, i.e. the record has no embedding); None without vectors."""
-    if vectors is None:
-        return None
-    out = np.empty(len(left), dtype=np.float64)
-    for start in range(0, len(left), _COSINE_CHUNK):
-        lo, hi = left[start : start + _COSINE_CHUNK], right[start : start + _COSINE_CHUNK]
-        out[start : start + len(lo)] = np.einsum("ij,ij->i", vectors[lo], vectors[hi])
-    return out
+    return None if vectors is None else row_cosines(vectors, left, right)
 
 
 def train_on_positions(
