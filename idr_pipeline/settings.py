@@ -20,8 +20,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_CONFIG_DIR = Path(__file__).resolve().parent / "config"
 
-#: Which records get MiniLM embeddings (see ``IdrSettings.embed_policy``).
+#: Which records get profile embeddings (see ``IdrSettings.embed_policy``).
 EmbedPolicy = Literal["none", "unlinked", "all"]
+#: Which encoder embeds profiles (see ``IdrSettings.embed_encoder``).
+EmbedEncoder = Literal["chargram", "minilm"]
+#: Which records look up embedding neighbors as candidates (see ``IdrSettings.embed_neighbors``).
+EmbedNeighbors = Literal["none", "orphans", "all"]
 #: How identities are vectorized for prototype segments (see ``IdrSettings.behavior_vectorizer``).
 BehaviorVectorizer = Literal["tokens", "minilm"]
 
@@ -61,6 +65,10 @@ class MatchConfig:
     # Pairs from this probability up to the threshold that end in two identities are kept as
     # possible matches for review.
     possible_match_threshold: float = 0.5
+    # Which records search the embedding index for candidate pairs: none, orphans, all.
+    embed_neighbors: str = "orphans"
+    # Whether the match model trains and scores the embedding cosine comparison.
+    embed_cosine_level: bool = False
 
 
 class IdrSettings(BaseSettings):
@@ -114,12 +122,22 @@ class IdrSettings(BaseSettings):
     # child shares its parent's pages copy-on-write, so it adds its own working set, not a copy
     # of the profiles (docs/performance.md has the time and memory). 1 runs everything inline.
     driver_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
-    # Which records get MiniLM embeddings: "none", "unlinked" (no shared strong identifier) or
-    # "all". Off by default: on generated data the unlinked policy's extra pairs were none of
-    # them true, and encoding is slow on a CPU (docs/performance.md has the figures).
-    embed_policy: EmbedPolicy = "none"
-    embed_max_records: int = 50_000
+    # Which records get a profile embedding: "all" (every clean profile, so the Faiss index and
+    # /similar cover everyone), "unlinked" (no shared strong identifier) or "none".
+    embed_policy: EmbedPolicy = "all"
+    # The encoder: "chargram" (hashed character 3-grams, no model, fast on a CPU) or "minilm"
+    # (the sentence-transformers model at embedding_model_path; slow on a CPU, see
+    # docs/performance.md). Vectors are cached by a hash of the profile text and the encoder.
+    embed_encoder: EmbedEncoder = "chargram"
+    # The most records embedded in one run, in record-id order; 0 embeds every chosen record.
+    embed_max_records: int = 0
+    # MiniLM only: encode with dynamic int8.
     embed_quantize: bool = True
+    # Which records search the index for candidate pairs: "orphans" (those the blocking rules
+    # and MinHash leave without any candidate), "all" or "none".
+    embed_neighbors: EmbedNeighbors = "orphans"
+    # Whether the embedding cosine is a comparison of the match model (trained and scored).
+    embed_cosine_level: bool = False
     # The persisted Faiss index (a local folder: Faiss reads and writes plain files).
     index_dir: str = Field(default=str(PROJECT_ROOT / "data" / "faiss"))
     # Where `idr services` keeps pids, data dirs and the endpoints file.
@@ -242,6 +260,8 @@ class MatchFields(Protocol):
     driver_workers: int
     ambiguity_margin_bits: float
     possible_match_threshold: float
+    embed_neighbors: str
+    embed_cosine_level: bool
 
 
 def match_config_of(values: MatchFields) -> MatchConfig:
@@ -255,6 +275,8 @@ def match_config_of(values: MatchFields) -> MatchConfig:
         workers=values.driver_workers,
         ambiguity_margin=values.ambiguity_margin_bits,
         possible_match_threshold=values.possible_match_threshold,
+        embed_neighbors=values.embed_neighbors,
+        embed_cosine_level=values.embed_cosine_level,
     )
 
 

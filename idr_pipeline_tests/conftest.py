@@ -32,8 +32,9 @@ def spark():
 
 @pytest.fixture
 def idr_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point landing folder, lake and SQLite store at a fresh temp folder for one test."""
+    """Point landing folder, lake, Faiss index and SQLite store at a fresh temp folder for one test."""
     monkeypatch.setenv("IDR_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("IDR_INDEX_DIR", str(tmp_path / "faiss"))
     monkeypatch.setenv("IDR_LAKE_URI", (tmp_path / "lake").as_uri())
     monkeypatch.setenv("IDR_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")
     get_settings.cache_clear()

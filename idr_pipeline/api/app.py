@@ -34,7 +34,9 @@ from idr_pipeline.api.routes_changes import router as changes_router
 from idr_pipeline.api.routes_read import router as read_router
 from idr_pipeline.api.routes_write import router as write_router
 from idr_pipeline.api.state import AppState, StorePool
-from idr_pipeline.candidates.embedding import encode, profile_text
+from idr_pipeline.candidates.embedding import profile_text
+from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+from idr_pipeline.candidates.profile_encoders import ProfileEncoder, profile_encoder
 from idr_pipeline.core.secrets import tombstone_key
 from idr_pipeline.settings import IdrSettings, get_settings
 from idr_pipeline.store import IdentityStore
@@ -115,19 +117,25 @@ class _TooLarge(Exception):
     pass
 
 
-def _embedder(settings: IdrSettings) -> Callable[[list[dict[str, Any]]], np.ndarray]:
-    """Profile rows -> unit vectors, with the model and quantization the index was built with."""
+def _embedder(encoder: ProfileEncoder) -> Callable[[list[dict[str, Any]]], np.ndarray]:
+    """Profile rows -> unit vectors, with the encoder the index was built with."""
 
     def embed(rows: list[dict[str, Any]]) -> np.ndarray:
-        return encode(
-            profile_text(pd.DataFrame(rows)),
-            settings.embedding_model_path or None,
-            quantize=settings.embed_quantize,
-            num_threads=1,
-        )
+        return encoder.encode(profile_text(pd.DataFrame(rows)))
 
     embed([{"first_name": "warm", "last_name": "up"}])
     return embed
+
+
+def _index_encoder(settings: IdrSettings, index: FaissCandidateIndex) -> ProfileEncoder:
+    """The configured profile encoder, refused when its vectors do not fit the index."""
+    encoder = profile_encoder(settings.embed_encoder, settings.embedding_model_path, settings.embed_quantize)
+    if encoder.dim != index.dim:
+        raise ValueError(
+            f"the index holds {index.dim}-dimensional vectors but IDR_EMBED_ENCODER={settings.embed_encoder} "
+            f"gives {encoder.dim}; rebuild the index (the faiss_index asset) with this encoder"
+        )
+    return encoder
 
 
 def _index_neighbors(state: AppState, k: int = 10) -> Callable[[IdentityStore, dict[str, Any]], list[str]]:
@@ -172,11 +180,14 @@ def build_state(settings: IdrSettings) -> AppState:
     except Exception as exc:
         state.index_error = f"{type(exc).__name__}: {exc}"
         log.warning("no Faiss index: /similar answers nothing (%s)", state.index_error)
-    if state.index is not None and len(state.index) and settings.embedding_model_path:
+    if state.index is not None and len(state.index):
         try:
-            state.embedder = _embedder(settings)
-        except Exception as exc:  # pragma: no cover - a broken model install
-            state.index_error = f"embedding model: {type(exc).__name__}: {exc}"
+            state.encoder = _index_encoder(settings, state.index)
+            state.embedder = _embedder(state.encoder)
+        except Exception as exc:
+            state.encoder = None
+            state.index_error = f"embedding encoder: {type(exc).__name__}: {exc}"
+            log.warning("no profile encoder for the index: /similar answers nothing (%s)", state.index_error)
     state.resolver = Resolver(
         state.model,
         settings.match_threshold,

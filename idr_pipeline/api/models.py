@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from idr_pipeline.segments.dsl import Expression, LookalikeSize
 
@@ -159,18 +159,38 @@ class DecisionOut(BaseModel):
 
 
 class SimilarRequest(BaseModel):
-    """In the body, never the URL: an e-mail in a query string lands in access logs."""
+    """Exactly one of ``identity_id``, ``email`` or ``text``, in the body: an e-mail or a profile in
+    a query string would land in access logs."""
 
     model_config = _Request
 
-    email: Annotated[str, Field(min_length=3, max_length=320)]
+    identity_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    email: Annotated[str, Field(min_length=3, max_length=320)] | None = None
+    text: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=1000,
+                description="a free-text profile: name, e-mail, birth date, address",
+            ),
+        ]
+        | None
+    ) = None
     k: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _exactly_one_query(self) -> SimilarRequest:
+        given = [name for name in ("identity_id", "email", "text") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of identity_id, email or text")
+        return self
 
 
 class SimilarHit(BaseModel):
-    record_id: str
-    identity_id: str | None
-    score: float
+    identity_id: str
+    score: float = Field(description="cosine of the identity's closest record to the query")
+    record_id: str = Field(description="that closest record")
 
 
 class SimilarResponse(BaseModel):

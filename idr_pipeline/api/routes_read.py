@@ -22,6 +22,7 @@ from idr_pipeline.api.models import (
     SimilarResponse,
 )
 from idr_pipeline.api.privacy import MASKED_FIELDS, log_identity_read, mask_identity
+from idr_pipeline.api.similar import golden_profile, nearest_identities
 from idr_pipeline.api.state import AppState, get_state
 from idr_pipeline.standardize import email_match_key, normalize_email
 
@@ -199,47 +200,63 @@ def _resolve(state: AppState, fields: dict[str, Any], register: bool) -> dict[st
     }
 
 
+@router.get("/similar", response_model=SimilarResponse, tags=["identities"])
+def similar_to_identity(
+    request: Request,
+    identity_id: Annotated[str, Query(min_length=1, max_length=128)],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    _: ApiKey = Depends(require("read")),
+) -> dict[str, Any]:
+    """The ``k`` identities nearest to ``identity_id`` in the profile-embedding index, with
+    cosine scores, best first; the identity itself and erased identities are never returned.
+
+    Only an identity id goes in the query string: ask by e-mail or free-text profile with
+    ``POST /similar``, whose body stays out of access logs.
+    """
+    return _similar(get_state(request), SimilarRequest(identity_id=identity_id, k=k))
+
+
 @router.post("/similar", response_model=SimilarResponse, tags=["identities"])
 def similar(body: SimilarRequest, request: Request, _: ApiKey = Depends(require("read"))) -> dict[str, Any]:
-    """Nearest profiles in the Faiss index to the profile holding ``email`` (or to the e-mail alone).
+    """The ``k`` identities nearest to an identity, an e-mail or a free-text profile, with cosine
+    scores, best first.
 
-    POST with the e-mail in the body: in a GET query string it would land in access logs.
+    An e-mail is looked up first: the golden profile of the identity holding it is the query
+    (that identity is left out of the answer), else the address alone. Erased identities are
+    never returned.
     """
-    email, k = body.email, body.k
-    state = get_state(request)
-    normalized = normalize_email(email).value
-    if normalized is None:
-        raise HTTPException(422, "not a usable e-mail address")
+    return _similar(get_state(request), body)
+
+
+def _similar(state: AppState, body: SimilarRequest) -> dict[str, Any]:
     store = state.store()
-    owners = store.lookup("email_key", email_match_key(normalized) or normalized)
-    owner = owners[0] if len(owners) == 1 else None
-    index = state.index
-    if index is None or len(index) == 0 or state.embedder is None:
+    owner: str | None = None
+    profile: dict[str, Any] | None = None
+    if body.identity_id is not None:
+        owner = body.identity_id
+        profile = golden_profile(store, owner)
+        if profile is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "identity not found")
+    elif body.email is not None:
+        normalized = normalize_email(body.email).value
+        if normalized is None:
+            raise HTTPException(422, "not a usable e-mail address")
+        owners = store.lookup("email_key", email_match_key(normalized) or normalized)
+        owner = owners[0] if len(owners) == 1 else None
+        profile = (golden_profile(store, owner) if owner else None) or {"email": normalized}
+    index, encoder = state.index, state.encoder
+    if index is None or len(index) == 0 or encoder is None:
         return {"query_identity_id": owner, "neighbors": []}
-    profile: dict[str, Any] = {"email": normalized}
-    own_records: set[str] = set()
-    if owner is not None:
-        rows = store.select_rows("golden_profiles", {"identity_id": owner})
-        if rows:
-            profile = rows[0]
-        own_records = {r["record_id"] for r in store.select_rows("record_links", {"identity_id": owner})}
-    vector = state.embedder([profile])
-    with state.index_lock:
-        names, scores = index.search(vector, k + len(own_records))
-    hits = [
-        (str(n), float(s))
-        for n, s in zip(names[0].tolist(), scores[0].tolist(), strict=True)
-        if n is not None and not np.isnan(s) and n not in own_records
-    ][:k]
-    links = (
-        {
-            r["record_id"]: r["identity_id"]
-            for r in store.select_rows("record_links", {"record_id": [n for n, _ in hits]})
-        }
-        if hits
-        else {}
-    )
+    vector = encoder.encode([body.text]) if profile is None else state.embedder([profile])
+
+    def search(query: np.ndarray, fetch: int) -> tuple[np.ndarray, np.ndarray]:
+        with state.index_lock:
+            return index.search(query, fetch)
+
+    hits = nearest_identities(index, store, vector, body.k, exclude_identity=owner, search=search)
     return {
         "query_identity_id": owner,
-        "neighbors": [SimilarHit(record_id=n, identity_id=links.get(n), score=round(s, 6)) for n, s in hits],
+        "neighbors": [
+            SimilarHit(identity_id=h.identity_id, score=h.score, record_id=h.record_id) for h in hits
+        ],
     }

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from idr_pipeline.api.lookalike import BehaviorIndexCache
     from idr_pipeline.api.resolve import Resolver
     from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+    from idr_pipeline.candidates.profile_encoders import ProfileEncoder
     from idr_pipeline.scoring.fellegi_sunter import MatchModel
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,9 @@ class AppState:
     resolver: Resolver | None = None
     #: The newest behavior index, for lookalike expansions (loaded on first use).
     behavior: BehaviorIndexCache | None = None
-    embedder: Any = None  # callable(list[profile dict]) -> np.ndarray, or None without a model
+    #: The profile encoder the index was built with (None when it cannot serve the index).
+    encoder: ProfileEncoder | None = None
+    embedder: Any = None  # callable(list[profile dict]) -> np.ndarray, or None without an encoder
     publisher: Any = None  # ProfilePublisher for /resolve?register=true
     key_cache: KeyCache = field(default_factory=lambda: KeyCache(0.0))
     limiter: RateLimiter = field(

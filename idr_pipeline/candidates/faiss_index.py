@@ -7,9 +7,11 @@ removal that forgot the map would leave a deleted person findable. Erasure reque
 goes through `remove_ids` rather than a tombstone list.
 
 Index choice by size: exact `IndexFlatIP` (behind `IndexIDMap2` for ids) is cheap up to a few
-hundred thousand vectors and has perfect recall; above `flat_max` an `IndexIVFFlat` with
-nlist ~ 4*sqrt(n) is trained on a sample and searched with `nprobe` lists. A flat index that
-grows past the bound is rebuilt as IVF from its own stored vectors, so callers never choose.
+hundred thousand vectors and has perfect recall; above `flat_max` an IVF index with 8-bit
+scalar-quantized vectors (`IndexIVFScalarQuantizer`, a quarter of the flat index's memory) and
+nlist ~ sqrt(n) is trained on a sample and searched with `nprobe` lists. HNSW is not offered:
+it cannot remove vectors. A flat index that grows past the bound is rebuilt as IVF from its own
+stored vectors, so callers never choose.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def _as_unit_float32(vectors: np.ndarray, dim: int) -> np.ndarray:
 
 
 def ivf_nlist(n: int) -> int:
-    """Number of IVF lists for n vectors: ~4*sqrt(n), the usual balance of list scan vs centroids."""
-    return max(1, int(round(4 * math.sqrt(max(n, 1)))))
+    """Number of IVF lists for n vectors: ~sqrt(n), the usual balance of list scan vs centroids."""
+    return max(1, int(round(math.sqrt(max(n, 1)))))
 
 
 class FaissCandidateIndex:
@@ -104,10 +106,11 @@ class FaissCandidateIndex:
         n = len(vectors)
         nlist = min(ivf_nlist(n), n)
         quantizer = faiss.IndexFlatIP(self.dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFScalarQuantizer(
+            quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
         # 64 points per centroid (above Faiss's 39-point floor) and 10 k-means iterations keep
-        # training at the flat/IVF switch (200k vectors -> ~1.8k lists -> ~115k points) far
-        # below the time it took to encode those vectors; more of either moves recall little.
+        # training a small part of building the index; more of either moves recall little.
         rng = np.random.default_rng(self.seed)
         sample_size = min(n, 64 * nlist)
         sample = vectors if sample_size == n else vectors[rng.choice(n, sample_size, replace=False)]

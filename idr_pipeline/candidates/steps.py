@@ -5,6 +5,7 @@ pairs (with the EM training sample), as the Dagster assets and ``idr resolve`` r
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from idr_pipeline.candidates.embedding import encode, profile_text
+from idr_pipeline.candidates.embedding import profile_text
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.candidates.minhash import BandChoice
+from idr_pipeline.candidates.profile_encoders import ProfileEncoder, encode_reusing
 from idr_pipeline.candidates.report import blocking_report
 from idr_pipeline.candidates.union import generate_candidates
 from idr_pipeline.core.catalog import CANDIDATES, EDGES, EMBEDDINGS, TRAINING_PAIRS
@@ -24,78 +26,136 @@ from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
 from idr_pipeline.standardize.profiles import PROFILE_COLUMNS, read_profiles
 
+# Each query record's nearest neighbors kept as candidates (above the encoder's cosine floor).
 EMBEDDING_NEIGHBORS = 10
 
 
-EMBEDDING_MIN_COSINE = 0.80
-
-
 def records_to_embed(profiles: pd.DataFrame, linked: set[str], policy: str, limit: int) -> pd.DataFrame:
-    """Which profiles get an embedding.
-
-    MiniLM costs milliseconds per record on a laptop CPU, so by default only records that no
-    shared strong identifier links ("unlinked") are embedded: they are where a fuzzy, typo- and
-    nickname-tolerant neighbor search can still find a match the cheap generators missed.
-    """
+    """Which profiles get an embedding: all of them, those no shared strong identifier links
+    ("unlinked"), or none; in record-id order, at most ``limit`` of them when ``limit`` > 0."""
     if policy == "none":
         return profiles.iloc[0:0]
     chosen = profiles if policy == "all" else profiles[~profiles["record_id"].isin(linked)]
-    return chosen.sort_values("record_id").head(limit)
+    chosen = chosen.sort_values("record_id")
+    return chosen.head(limit) if limit > 0 else chosen
 
 
 @dataclass
 class EmbeddingStats:
-    embedded: int
+    embedded: int  # records with a vector in this version
+    encoded: int  # distinct texts encoded by this run (the rest reused the previous version's)
     eligible: int
-    seconds: float
+    seconds: float  # rendering, hashing and encoding
     policy: str
+    encoder: str
+
+    @property
+    def profiles_per_second(self) -> float:
+        return self.embedded / self.seconds if self.seconds else 0.0
+
+
+def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
+    """(record ids, float32 vectors) of the latest ``profile_embeddings``; empty without one."""
+    return _keyed_vectors(lake, "record_id")
+
+
+def _keyed_vectors(lake: Lake, key: str, dim: int | None = None) -> tuple[list[str], np.ndarray]:
+    """(``key`` column, vectors) of the latest ``profile_embeddings``; empty when there is none,
+    when it has no such column (written before the column existed) or when its vectors are not
+    ``dim`` wide (another encoder's)."""
+    empty: tuple[list[str], np.ndarray] = ([], np.zeros((0, dim or 0), dtype=np.float32))
+    if not lake.has_dataset(*EMBEDDINGS) or key not in lake.latest_columns(*EMBEDDINGS):
+        return empty
+    table = lake.read_latest_arrow(*EMBEDDINGS, columns=[key, "vector"])
+    if table.num_rows == 0:
+        return empty
+    values = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    vectors = np.ascontiguousarray(values, dtype=np.float32).reshape(table.num_rows, -1)
+    if dim is not None and vectors.shape[1] != dim:
+        return empty
+    return table.column(key).to_pylist(), vectors
 
 
 def run_embeddings(
-    spark: SparkSession, lake: Lake, policy: str, limit: int, model_path: str, quantize: bool
+    spark: SparkSession, lake: Lake, policy: str, limit: int, encoder: ProfileEncoder
 ) -> EmbeddingStats:
+    """Write ``profile_embeddings`` (record_id, text_hash, vector) for the chosen profiles.
 
+    A profile whose text the previous version already embedded under the same encoder (same
+    ``text_hash``) gets that vector back instead of being encoded again, so a re-run costs the
+    new and changed profiles only.
+    """
     # With embeddings off nothing is chosen: skip reading every profile and edge to say so.
     off = policy == "none"
     profiles = pd.DataFrame(columns=PROFILE_COLUMNS, dtype=object) if off else read_profiles(lake)
     linked: set[str] = set()
-    if not off and lake.has_dataset(*EDGES):
+    if policy == "unlinked" and lake.has_dataset(*EDGES):
         edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst"])
         linked = set(edges["src"]) | set(edges["dst"])
     chosen = records_to_embed(profiles, linked, policy, limit)
+    known_hashes, known_vectors = _keyed_vectors(lake, "text_hash", encoder.dim)
+    known = {h: i for i, h in enumerate(known_hashes)}
     started = time.perf_counter()
-    vectors = encode(profile_text(chosen), model_path, quantize=quantize)
+    hashes, vectors, encoded = encode_reusing(encoder, profile_text(chosen), known, known_vectors)
     seconds = time.perf_counter() - started
-    dim = vectors.shape[1] if vectors.ndim == 2 else 384
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    flat = pa.array(vectors.reshape(-1))
     table = pa.table(
         {
             "record_id": pa.array(chosen["record_id"].to_numpy(), pa.string()),
-            "vector": pa.FixedSizeListArray.from_arrays(flat, dim).cast(pa.list_(pa.float32())),
+            "text_hash": pa.array(hashes, pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(flat, encoder.dim).cast(pa.list_(pa.float32())),
         }
     )
     lake.write_pandas_version(table, *EMBEDDINGS)
-    eligible = len(profiles) if policy == "all" else int((~profiles["record_id"].isin(linked)).sum())
-    return EmbeddingStats(embedded=len(chosen), eligible=eligible, seconds=seconds, policy=policy)
-
-
-def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
-    if not lake.has_dataset(*EMBEDDINGS):
-        return [], np.zeros((0, 384), dtype=np.float32)
-    pdf = lake.read_latest_pandas(*EMBEDDINGS)
-    if pdf.empty:
-        return [], np.zeros((0, 384), dtype=np.float32)
-    return pdf["record_id"].tolist(), np.vstack(pdf["vector"].to_numpy()).astype(np.float32)
+    eligible = len(profiles) if policy != "unlinked" else int((~profiles["record_id"].isin(linked)).sum())
+    return EmbeddingStats(
+        embedded=len(chosen),
+        encoded=encoded,
+        eligible=0 if off else eligible,
+        seconds=seconds,
+        policy=policy,
+        encoder=encoder.name,
+    )
 
 
 def run_faiss_index(lake: Lake, index_dir: str) -> dict[str, object]:
-
+    """Build the Faiss index over every vector of ``profile_embeddings`` and save it in ``index_dir``."""
+    started = time.perf_counter()
     record_ids, vectors = read_embeddings(lake)
-    index = FaissCandidateIndex(dim=vectors.shape[1] if len(vectors) else 384)
+    index = FaissCandidateIndex(dim=vectors.shape[1] if len(record_ids) else 384)
     if record_ids:
         index.add(record_ids, vectors)
     path = index.save(index_dir)
-    return {"vectors": len(index), "index_type": index.kind, "path": str(path)}
+    return {
+        "vectors": len(index),
+        "index_type": index.kind,
+        "path": str(path),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def neighbor_search(
+    index: FaissCandidateIndex, record_ids: list[str], vectors: np.ndarray, floor: float
+) -> Callable[[Sequence[str] | None], pd.DataFrame]:
+    """The ``NeighborSearch`` of ``generate_candidates`` over an index of these records.
+
+    A queried record without a vector has no neighbors; a neighbor the profiles no longer hold
+    (an index older than the profiles) is left out rather than proposed.
+    """
+    position = pd.Series(np.arange(len(record_ids)), index=record_ids)
+    known = set(record_ids)
+
+    def search(queries: Sequence[str] | None) -> pd.DataFrame:
+        if queries is None:
+            ids, rows = record_ids, vectors
+        else:
+            ids = [q for q in queries if q in known]
+            rows = vectors[position.loc[ids].to_numpy()] if ids else vectors[:0]
+        pairs = index.neighbors_as_pairs(ids, rows, k=EMBEDDING_NEIGHBORS, min_cosine=floor)
+        keep = pairs["record_id_l"].isin(known) & pairs["record_id_r"].isin(known)
+        return pairs[keep].reset_index(drop=True)
+
+    return search
 
 
 @dataclass
@@ -107,23 +167,30 @@ class CandidateStats:
 
 
 def run_candidates(
-    spark: SparkSession, lake: Lake, index_dir: str, config: MatchConfig, truth_path: Path | None = None
+    spark: SparkSession,
+    lake: Lake,
+    index_dir: str,
+    config: MatchConfig,
+    truth_path: Path | None = None,
+    neighbor_floor: float = 0.47,
 ) -> CandidateStats:
+    """Candidate pairs (with each pair's embedding cosine) and the EM sample, into the lake.
 
+    ``neighbor_floor`` is the encoder's cosine floor for embedding neighbors
+    (``ProfileEncoder.neighbor_floor``).
+    """
     profiles = read_profiles(lake)
-    extra = {}
     record_ids, vectors = read_embeddings(lake)
-    if record_ids and Path(index_dir).exists():
-        index = FaissCandidateIndex.load(index_dir)
-        extra["embedding"] = index.neighbors_as_pairs(
-            record_ids, vectors, k=EMBEDDING_NEIGHBORS, min_cosine=EMBEDDING_MIN_COSINE
-        )
-    cands = generate_candidates(profiles, config, extra)
+    search = None
+    if record_ids and (Path(index_dir) / "meta.json").exists():
+        search = neighbor_search(FaissCandidateIndex.load(index_dir), record_ids, vectors, neighbor_floor)
+    cands = generate_candidates(profiles, config, neighbors=search)
     by_generator, table = cands.by_generator, cands.table
-    # Without embeddings (the default) every cosine is NaN and the ids need not become pandas.
+    # The cosine column feeds the embedding comparison only when the model trains on it;
+    # otherwise it stays NaN and the ids need not become pandas.
     cosine = (
         pair_cosines(table.select(PAIR_KEYS).to_pandas(), record_ids, vectors)
-        if record_ids
+        if record_ids and config.embed_cosine_level
         else np.full(table.num_rows, np.nan)
     )
     lake.write_pandas_version(
@@ -143,6 +210,21 @@ def run_candidates(
     return CandidateStats(counts=counts, band_choice=cands.band_choice, stats=cands.stats, report=report)
 
 
+# Pairs per step of row_cosines: bounds the two gathered (pairs, dim) blocks, which for millions
+# of pairs would otherwise be gigabytes each.
+_COSINE_CHUNK = 65_536
+
+
+def row_cosines(vectors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Inner product of unit rows ``vectors[left[i]]`` and ``vectors[right[i]]``, in bounded chunks
+    (NaN where a row is NaN)."""
+    out = np.empty(len(left), dtype=np.float64)
+    for start in range(0, len(left), _COSINE_CHUNK):
+        lo, hi = left[start : start + _COSINE_CHUNK], right[start : start + _COSINE_CHUNK]
+        out[start : start + len(lo)] = np.einsum("ij,ij->i", vectors[lo], vectors[hi])
+    return out
+
+
 def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray) -> np.ndarray:
     """Cosine for every pair whose two records are both embedded; NaN otherwise."""
     out = np.full(len(pairs), np.nan)
@@ -154,5 +236,5 @@ def pair_cosines(pairs: pd.DataFrame, record_ids: list[str], vectors: np.ndarray
     both = (left.notna() & right.notna()).to_numpy()
     li = left[both].astype(int).to_numpy()
     ri = right[both].astype(int).to_numpy()
-    out[both] = np.einsum("ij,ij->i", vectors[li], vectors[ri])
+    out[both] = row_cosines(vectors, li, ri)
     return out

@@ -1,12 +1,13 @@
 """Candidate pairs from every generator, as one union: the blocking rules (the recall), MinHash-LSH
-over all fields (the typo safety net) and any extra pairs (the Faiss neighbors), plus the EM
-training sample drawn from them. Pure functions over a frame of clean profiles.
+over all fields (the typo safety net), the embedding neighbors of the records those two leave
+without a candidate, and any extra pairs, plus the EM training sample drawn from them. Pure
+functions over a frame of clean profiles.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,10 @@ from idr_pipeline.candidates.minhash import (
 from idr_pipeline.core.forked import Forked
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
+
+#: Embedding neighbors as candidate pairs (record_id_l < record_id_r, cosine) of the given record
+#: ids, or of every record for None.
+NeighborSearch = Callable[[Sequence[str] | None], pd.DataFrame]
 
 
 class PairsByGenerator(Mapping[str, pd.DataFrame]):
@@ -85,13 +90,18 @@ def generate_candidates(
     profiles: pd.DataFrame,
     config: MatchConfig = MatchConfig(),
     extra: dict[str, pd.DataFrame] | None = None,
+    neighbors: NeighborSearch | None = None,
 ) -> Candidates:
-    """Exact-key rules (the recall) plus MinHash over all fields (the typo safety net).
+    """Exact-key rules (the recall), MinHash over all fields (the typo safety net) and embedding
+    neighbors.
 
     The rules carry nearly all pair completeness (``benchmarks/blocking_report.py`` measures it,
     docs/performance.md has the figures); MinHash at a high threshold costs few pairs and catches
     near-duplicates whose every key has a typo. ``config.use_minhash=False`` drops it.
-    ``extra`` adds pairs found elsewhere (the Faiss neighbors) to the one union.
+    ``neighbors`` searches the embedding index: with ``config.embed_neighbors`` "orphans" only
+    for the records the rules and MinHash left without any candidate pair (the generator
+    ``embedding``), with "all" for every record, with "none" not at all.
+    ``extra`` adds pairs found elsewhere to the one union.
     """
     choice = choose_bands(config.lsh_threshold, config.lsh_max_hashes)
     # MinHash needs nothing from the rules, so it runs beside them in a second process.
@@ -116,6 +126,14 @@ def generate_candidates(
     codes = {"deterministic": det.codes}
     if config.use_minhash:
         codes["minhash"] = lsh.codes
+    if neighbors is not None and config.embed_neighbors != "none":
+        queries = (
+            None if config.embed_neighbors == "all" else orphan_ids(list(codes.values()), det.ids_by_rank)
+        )
+        found = neighbors(queries) if queries is None or len(queries) else _no_pairs()
+        by_generator.add("embedding", len(found), lambda found=found: found)
+        codes["embedding"] = frame_codes(found, det.ids_by_rank)
+        stats["embedding_queries"] = len(det.ids_by_rank) if queries is None else len(queries)
     for name, frame in (extra or {}).items():
         by_generator.add(name, len(frame), lambda frame=frame: frame)
         codes[name] = frame_codes(frame, det.ids_by_rank)
@@ -133,6 +151,20 @@ def generate_candidates(
     return Candidates(
         table=table, by_generator=by_generator, band_choice=choice, stats=stats, training=training
     )
+
+
+def orphan_ids(codes: list[np.ndarray], ids_by_rank: np.ndarray) -> list[str]:
+    """The record ids (in rank order) that appear in none of the pair codes."""
+    n = max(len(ids_by_rank), 1)
+    paired = np.zeros(len(ids_by_rank), dtype=bool)
+    for c in codes:
+        paired[c // n] = True
+        paired[c % n] = True
+    return ids_by_rank[~paired].astype(str).tolist()
+
+
+def _no_pairs() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in PAIR_KEYS})
 
 
 def _minhash_codes(

@@ -33,7 +33,7 @@ from idr_pipeline.devtools.stream_demo import format_stream_demo, run_stream_dem
 from idr_pipeline.devtools.synthetic import generate_dataset
 from idr_pipeline.devtools.synthetic.phenomena import Phenomena
 from idr_pipeline.ingest.mapping import MappingError
-from idr_pipeline.quality.summary import format_summary, summarize
+from idr_pipeline.quality.summary import format_embedding_summary, format_summary, summarize
 from idr_pipeline.settings import PROJECT_ROOT, get_settings
 from idr_pipeline.store import open_store, parse_store_url, redact_store_url
 
@@ -284,6 +284,7 @@ def demo(
     summary = summarize(lake, Path(settings.landing_dir) / "truth.csv")
     console.rule("summary")
     console.print(format_summary(summary), highlight=False)
+    console.print(format_embedding_summary(run.metadata), highlight=False)
     checks = dict(run.check_results)
     if stream:
         with console.status("streaming events through Kafka: sensors, stitching, segments"):

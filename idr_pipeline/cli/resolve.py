@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
 
+from idr_pipeline.candidates.profile_encoders import profile_encoder
 from idr_pipeline.candidates.steps import run_candidates, run_embeddings, run_faiss_index
 from idr_pipeline.core.catalog import LINKS, QUARANTINE
 from idr_pipeline.core.forked import map_forked
@@ -166,15 +167,16 @@ def resolve_files(
         config = settings.match_config()
         release_jvm_memory(spark)
         with reusing_profiles():  # candidates, training and scoring share one read of the profiles
-            step("embedding unlinked profiles")
-            run_embeddings(
-                spark, lake, settings.embed_policy, settings.embed_max_records,
-                settings.embedding_model_path, settings.embed_quantize,
-            )  # fmt: skip
+            encoder = profile_encoder(
+                settings.embed_encoder, settings.embedding_model_path, settings.embed_quantize
+            )
+            step(f"embedding profiles ({settings.embed_encoder})")
+            run_embeddings(spark, lake, settings.embed_policy, settings.embed_max_records, encoder)
+            step("indexing the embeddings")
             index_dir = str(work / "faiss")
             run_faiss_index(lake, index_dir)
             step("generating candidate pairs")
-            run_candidates(spark, lake, index_dir, config)
+            run_candidates(spark, lake, index_dir, config, neighbor_floor=encoder.neighbor_floor)
             step("training the match model")
             run_match_model(spark, lake, config)
             step("scoring candidate pairs")

@@ -6,7 +6,7 @@ result is recorded in the Dagster instance and shows up in ``dagster dev`` after
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -21,6 +21,22 @@ class GraphRun:
     ingest_runs: dict[str, bool]
     resolve_success: bool
     check_results: dict[str, bool]
+    # asset name -> its materialization's plain metadata values (numbers and strings)
+    metadata: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def materialization_metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    """Each materialized asset's metadata as plain values (the last materialization wins)."""
+    out: dict[str, dict[str, object]] = {}
+    for ev in result.all_events:
+        if ev.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        mat = ev.step_materialization_data.materialization
+        values = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+        out[mat.asset_key.to_user_string()] = {
+            k: v for k, v in values.items() if isinstance(v, int | float | str)
+        }
+    return out
 
 
 def run_config(log_level: str) -> dict:
@@ -59,4 +75,9 @@ def materialize_everything(instance: dg.DagsterInstance | None = None, log_level
     if not resolve.success:
         failures = [ev.message for ev in resolve.all_events if ev.is_failure]
         raise RuntimeError("resolve_job failed:\n" + "\n".join(m or "" for m in failures))
-    return GraphRun(ingest_runs=landed, resolve_success=resolve.success, check_results=checks)
+    return GraphRun(
+        ingest_runs=landed,
+        resolve_success=resolve.success,
+        check_results=checks,
+        metadata=materialization_metadata(resolve),
+    )

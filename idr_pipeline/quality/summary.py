@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,3 +72,28 @@ def format_summary(s: RunSummary) -> str:
             f"  (scored records {sc.records:,}; true pairs {sc.true_pairs:,}; predicted pairs {sc.predicted_pairs:,})",
         ]
     return "\n".join(lines)
+
+
+def format_embedding_summary(metadata: Mapping[str, Mapping[str, object]]) -> str:
+    """The embedding lines of the demo summary, from the run's ``profile_embeddings`` and
+    ``faiss_index`` materialization metadata (absent values print as 0)."""
+    emb = metadata.get("profile_embeddings", {})
+    idx = metadata.get("faiss_index", {})
+    cands = metadata.get("candidate_pairs", {})
+
+    def num(values: Mapping[str, object], key: str) -> float:
+        value = values.get(key, 0)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return "\n".join(
+        [
+            f"profiles embedded          {int(num(emb, 'dagster/row_count')):>10,}  "
+            f"({emb.get('encoder', '?')}; {int(num(emb, 'encoded_records')):,} encoded, "
+            f"{int(num(emb, 'reused_records')):,} reused)",
+            f"embedding throughput       {num(emb, 'rows_per_second'):>10,.0f} profiles/s",
+            f"Faiss index                {int(num(idx, 'dagster/row_count')):>10,} vectors "
+            f"({idx.get('index_type', '?')}, built in {num(idx, 'build_seconds'):.2f} s)",
+            f"embedding candidate pairs  {int(num(cands, 'embedding_pairs')):>10,}  "
+            f"(from {int(num(cands, 'embedding_queries')):,} records without another candidate)",
+        ]
+    )

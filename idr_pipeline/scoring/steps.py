@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
+from idr_pipeline.candidates.steps import read_embeddings
 from idr_pipeline.core.catalog import CANDIDATES, MODEL, SCORED, TRAINING_PAIRS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.positions import arrow_positions
@@ -47,10 +48,26 @@ def run_match_model(spark: SparkSession, lake: Lake, config: MatchConfig) -> Mat
     masked = read_masked_profiles(lake, config)
     pairs = lake.read_latest_arrow(*TRAINING_PAIRS, columns=PAIR_KEYS)
     left, right = arrow_positions(masked["record_id"], pairs["record_id_l"], pairs["record_id_r"])
-    model = train_on_positions(masked, left, right, config, cache=comparison_cache(lake, config))
+    vectors = profile_vectors(lake, masked["record_id"]) if config.embed_cosine_level else None
+    model = train_on_positions(
+        masked, left, right, config, cache=comparison_cache(lake, config), vectors=vectors
+    )
     # One row: written by Arrow, not through a Spark job.
     lake.write_pandas_version(pa.table({"model_json": [model.to_json()]}), *MODEL)
     return model
+
+
+def profile_vectors(lake: Lake, record_ids: pd.Series) -> np.ndarray | None:
+    """The profile embeddings aligned with ``record_ids`` (NaN rows where a record has none);
+    None when no record has one."""
+    ids, vectors = read_embeddings(lake)
+    if not ids:
+        return None
+    out = np.full((len(record_ids), vectors.shape[1]), np.nan, dtype=np.float32)
+    rows = pd.Index(ids).get_indexer(record_ids)
+    found = rows >= 0
+    out[found] = vectors[rows[found]]
+    return out
 
 
 def read_model(lake: Lake) -> MatchModel:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from idr_pipeline.candidates.steps import row_cosines
 from idr_pipeline.core.forked import Forked
 from idr_pipeline.scoring.comparisons import Sides, compare_sides, term_frequencies
 from idr_pipeline.scoring.fellegi_sunter import MatchModel, train
@@ -29,16 +30,25 @@ FORK_MIN_TRAINING_PAIRS = 200_000
 CACHE_FILL_PAIRS = 10_000
 
 
+def pair_cosines(vectors: np.ndarray | None, left: np.ndarray, right: np.ndarray) -> np.ndarray | None:
+    """Inner product of unit rows ``left[i]`` and ``right[i]`` of ``vectors`` (NaN where a row is
+    NaN, i.e. the record has no embedding); None without vectors."""
+    return None if vectors is None else row_cosines(vectors, left, right)
+
+
 def train_on_positions(
     profiles: pd.DataFrame,
     left: np.ndarray,
     right: np.ndarray,
     config: MatchConfig = MatchConfig(),
     cache: dict | None = None,
+    vectors: np.ndarray | None = None,
 ) -> MatchModel:
     """EM on candidate pairs given as row positions into ``profiles``, u from random pairs;
-    labels are never used. ``cache``: a ``Sides`` cache of these profiles to fill or reuse."""
-    gamma, gamma_random = training_comparisons(profiles, left, right, config, cache)
+    labels are never used. ``cache``: a ``Sides`` cache of these profiles to fill or reuse.
+    ``vectors``: one embedding row per profile row (NaN rows for records without one), for the
+    embedding comparison; without them that comparison is missing and weighs nothing."""
+    gamma, gamma_random = training_comparisons(profiles, left, right, config, cache, vectors=vectors)
     return train(gamma, gamma_random, tf=term_frequencies(profiles))
 
 
@@ -49,6 +59,7 @@ def training_comparisons(
     config: MatchConfig = MatchConfig(),
     cache: dict | None = None,
     fork_min_pairs: int = FORK_MIN_TRAINING_PAIRS,
+    vectors: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(comparison levels of the EM pairs, of ``config.random_pairs`` random pairs).
 
@@ -62,7 +73,7 @@ def training_comparisons(
     random_left, random_right = random_positions(len(profiles), config.random_pairs, config.seed)
 
     def gamma_of(lo: np.ndarray, hi: np.ndarray) -> pd.DataFrame:
-        return compare_sides(Sides(frame, lo, hi, cache))
+        return compare_sides(Sides(frame, lo, hi, cache), pair_cosines(vectors, lo, hi))
 
     if config.workers <= 1 or len(left) < max(fork_min_pairs, 2):
         return gamma_of(left, right), gamma_of(random_left, random_right)

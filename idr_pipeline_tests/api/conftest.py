@@ -2,8 +2,9 @@
 
 The store is filled through its own upserts (what the serving load does), the model is a
 Fellegi-Sunter model with m rising and u falling by agreement level (enough to score pairs
-meaningfully without a Spark training run), and the index holds deterministic random unit
-vectors, so nothing here needs Spark or MiniLM except the tests that ask for them.
+meaningfully without a Spark training run), and the index holds the real default encoder's
+(character 3-gram) vectors of every linked record's profile, so nothing here needs Spark or
+MiniLM except the tests that ask for them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from idr_pipeline.api import create_app
 from idr_pipeline.api.auth import create_key
+from idr_pipeline.candidates import chargram_embedding
+from idr_pipeline.candidates.embedding import profile_text
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.scoring.comparisons import COMPARISONS
 from idr_pipeline.scoring.fellegi_sunter import MatchModel
@@ -109,13 +113,26 @@ def hand_set_model() -> MatchModel:
     return MatchModel(comparisons=list(COMPARISONS), m=m, u=u, prior=1e-4)
 
 
+def index_profiles() -> pd.DataFrame:
+    """One profile row per linked record of ``seed``: each person's CRM record as the golden
+    profile, the web record with a typo in the surname and no street, each filler's one record."""
+    rows = []
+    for iid, first, last, email, _phone, dob, street, city, state, postcode, _country, _nid in PEOPLE:
+        person = {"first_name": first, "last_name": last, "email": email, "dob": dob, "city": city,
+                  "state": state, "postcode": postcode}  # fmt: skip
+        rows.append({"record_id": f"crm-{iid}-0", **person, "street": street})
+        rows.append({"record_id": f"web-{iid}-1", **person, "last_name": last[:-1] + "e"})
+    for n in range(EXTRA):
+        rows.append({"record_id": f"crm-id-1{n:02d}", "first_name": f"Filler{n}", "last_name": "Person",
+                     "dob": f"19{50 + n}-05-05"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def seed_index(index_dir: Path) -> FaissCandidateIndex:
-    """Random unit vectors per record, with web-id-002-1 a near copy of crm-id-001-0."""
-    rng = np.random.default_rng(7)
-    records = [f"{s}-{p[0]}-{n}" for p in PEOPLE for n, s in enumerate(("crm", "web"))]
-    vectors = rng.normal(size=(len(records), 384)).astype(np.float32)
-    index = FaissCandidateIndex()
-    index.add(records, vectors)
+    """The chargram vectors of ``index_profiles``, saved where the API loads its index."""
+    profiles = index_profiles()
+    index = FaissCandidateIndex(dim=chargram_embedding.DEFAULT_DIM)
+    index.add(profiles["record_id"].tolist(), chargram_embedding.encode(profile_text(profiles)))
     index.save(index_dir)
     return index
 
@@ -140,7 +157,7 @@ def make_settings(tmp_path: Path, store_url: str, **overrides: object) -> IdrSet
         "index_dir": str(tmp_path / "faiss"),
         "api_export_dir": str(tmp_path / "exports"),
         "api_model_path": str(model_path),
-        "embedding_model_path": "",  # random test vectors: no MiniLM in these tests
+        "embedding_model_path": "",  # the chargram encoder: no MiniLM in these tests
         "api_max_body_bytes": 16 * 1024,
         "api_activation_batch_size": 10,
         # Key files in the test's folder: generated on first use, as on a laptop.

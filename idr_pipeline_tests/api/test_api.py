@@ -142,7 +142,7 @@ def test_health_reports_store_index_and_model(api: Api) -> None:
     body = api.client.get("/health/details", headers=api.h("read")).json()
     assert body["status"] == "ok"
     assert body["store"] == {"ok": True, "backend": "sqlite"}
-    assert body["index"]["vectors"] == 8 and body["index"]["supports_removal"]
+    assert body["index"]["vectors"] == 8 + EXTRA and body["index"]["supports_removal"]  # every linked record
     assert body["model"]["loaded"] and body["model"]["blocking_index_identities"] == 4 + EXTRA
 
 
@@ -253,21 +253,65 @@ def test_resolve_register_needs_activate_and_publishes(api: Api, kafka_bootstrap
     )
 
 
-def test_similar_returns_neighbors_with_scores(api: Api) -> None:
-    state = api.client.app.state.idr
-    # Stand-in embedder: the stored vector of Alice's first record for any profile of hers.
-    vector = state.index.index.reconstruct(state.index._id_of["crm-id-001-0"]).reshape(1, -1)
-    state.embedder = lambda rows: vector
-    body = api.client.post(
-        "/similar", json={"email": "ALICE.SMITH@gmail.com", "k": 3}, headers=api.h("read")
-    ).json()
+def _neighbors(response: Any) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    return response.json()["neighbors"]
+
+
+def test_similar_answers_by_identity_email_and_text_with_scores(api: Api) -> None:
+    h = api.h("read")
+    by_id = _neighbors(api.client.get("/similar?identity_id=id-001&k=3", headers=h))
+    assert len(by_id) == 3
+    assert all(n["identity_id"] != "id-001" for n in by_id)  # the identity itself is left out
+    assert [n["score"] for n in by_id] == sorted((n["score"] for n in by_id), reverse=True)
+    assert len({n["identity_id"] for n in by_id}) == 3  # one hit per identity, not per record
+
+    body = api.client.post("/similar", json={"email": "ALICE.SMITH@gmail.com", "k": 3}, headers=h).json()
     assert body["query_identity_id"] == "id-001"
-    assert len(body["neighbors"]) == 3
-    assert all(n["identity_id"] != "id-001" for n in body["neighbors"])  # her own records excluded
-    assert body["neighbors"][0]["score"] >= body["neighbors"][-1]["score"]
-    assert (
-        api.client.post("/similar", json={"email": "not-an-email"}, headers=api.h("read")).status_code == 422
+    assert [n["identity_id"] for n in body["neighbors"]] == [n["identity_id"] for n in by_id]
+
+    # A free-text profile with typos finds the person it describes first, by both records.
+    text = _neighbors(
+        api.client.post("/similar", json={"text": "Carla Dias 2001-11-30 London WC2H 8LG", "k": 2}, headers=h)
     )
+    assert text[0]["identity_id"] == "id-003" and text[0]["score"] > text[1]["score"]
+    assert text[0]["record_id"] in {"crm-id-003-0", "web-id-003-1"}
+
+
+def test_similar_refuses_bad_queries(api: Api) -> None:
+    h = api.h("read")
+    assert api.client.get("/similar?identity_id=id-nobody", headers=h).status_code == 404
+    assert api.client.post("/similar", json={"email": "not-an-email"}, headers=h).status_code == 422
+    both = {"identity_id": "id-001", "text": "Alice"}
+    assert api.client.post("/similar", json=both, headers=h).status_code == 422
+    assert api.client.post("/similar", json={"k": 3}, headers=h).status_code == 422
+
+
+def test_similar_never_returns_an_erased_identity(api: Api) -> None:
+    h = api.h("read")
+    query = {"text": "Bob Jones 1975-06-07 2 Oak Ave Springfield", "k": 5}
+    assert _neighbors(api.client.post("/similar", json=query, headers=h))[0]["identity_id"] == "id-002"
+    erased = api.client.post(
+        "/subjects/erase", json={"id_type": "email", "value": "bob.jones@example.com"}, headers=api.h("admin")
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["index_vectors_removed"] == 2
+    assert all(
+        n["identity_id"] != "id-002" for n in _neighbors(api.client.post("/similar", json=query, headers=h))
+    )
+
+
+def test_similar_skips_records_the_store_no_longer_links(api: Api) -> None:
+    """Another API process erased the person: this process's index still holds the vectors, the
+    store no longer links them, and they are not answered."""
+    state = api.client.app.state.idr
+    before = len(state.index)
+    api.store.erase_identities(["id-004"])
+    body = api.client.post(
+        "/similar", json={"text": "Dan Brown 1990-01-01 4 Elm St Austin", "k": 5}, headers=api.h("read")
+    )
+    assert len(state.index) == before
+    assert all(n["identity_id"] != "id-004" for n in _neighbors(body))
 
 
 # ------------------------------------------------------------------ audiences and segments
@@ -532,7 +576,7 @@ def test_erasure_removes_everything_and_writes_tombstones(api: Api) -> None:
     assert store.count_rows("event_aggregates", {"identity_id": "id-002"}) == 2
     assert store.lookup("email_key", "alicesmith@gmail.com") == []
     saved = FaissCandidateIndex.load(api.settings.index_dir)
-    assert "crm-id-001-0" not in saved and len(saved) == 6
+    assert "crm-id-001-0" not in saved and len(saved) == 6 + EXTRA
     rows = store.select_rows("tombstones")
     assert {r["id_type"] for r in rows} == {
         "email",

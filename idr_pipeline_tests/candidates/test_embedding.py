@@ -138,8 +138,10 @@ def test_index_add_search_remove_save_load(tmp_path: Path, flat_max: int, kind: 
 
     names, scores = index.search(vectors[:5], 3)
     assert names[:, 0].tolist() == ids[:5]
-    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5)
+    # IVF stores 8-bit scalar-quantized vectors: its cosines are within a few thousandths.
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=1e-5 if kind == FLAT else 5e-3)
     assert (np.diff(scores, axis=1) <= 1e-6).all()
+    assert kind == FLAT or "ScalarQuantizer" in type(index.index).__name__
 
     gone = ids[:50]
     assert index.remove(gone + ["no-such-record", ids[0]]) == 50

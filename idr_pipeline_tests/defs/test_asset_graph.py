@@ -11,7 +11,8 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from idr_pipeline.core.catalog import CANDIDATES, EMBEDDINGS, KEPT_LINKS, LINKS
+from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+from idr_pipeline.core.catalog import EMBEDDINGS, KEPT_LINKS, LINKS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.definitions import load_idr_definitions
 from idr_pipeline.defs.platform.resources import build_resources
@@ -49,8 +50,7 @@ def _materialize_all(instance: dg.DagsterInstance) -> dict[str, bool]:
 
 
 def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env, spark, monkeypatch):
-    # Exercise the embedding path too (the real MiniLM model and Faiss), which is off by default.
-    monkeypatch.setenv("IDR_EMBED_POLICY", "all")
+    # The defaults embed every profile (the real chargram encoder and Faiss).
     get_settings.cache_clear()
     settings = get_settings()
     # The base generator: the hard cases (Jr/Sr, family tablets, initial-only names, withheld
@@ -117,6 +117,15 @@ def test_materialize_everything_accounts_for_every_row_and_finds_people(idr_env,
     assert lake.has_dataset(*LINKS)
     embedded = lake.read_latest(*EMBEDDINGS).count()
     assert embedded == account.clean
-    assert "embedding" in ",".join(
-        r.generators for r in lake.read_latest(*CANDIDATES).select("generators").distinct().collect()
-    )
+    assert len(FaissCandidateIndex.load(settings.index_dir)) == account.clean
+
+    def metadata(asset: str) -> dict[str, object]:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+    # The second run found every profile text unchanged: nothing was encoded again.
+    assert metadata("profile_embeddings")["encoded_records"] == 0
+    assert metadata("profile_embeddings")["reused_records"] == account.clean
+    assert metadata("faiss_index")["dagster/row_count"] == account.clean
+    # People with one record are left without a candidate by the rules and MinHash: they query.
+    assert metadata("candidate_pairs")["embedding_queries"] > 0

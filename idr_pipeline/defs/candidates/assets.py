@@ -16,8 +16,9 @@ from idr_pipeline.defs.platform.resources import LakeResource, PipelineConfig
     pool=SPARK_POOL,
     deps=["clean_profiles", "identity_edges"],
     group_name="candidates",
-    kinds={"pytorch", "parquet"},
-    description="MiniLM embeddings of profiles the deterministic links leave unlinked (policy: IDR_EMBED_POLICY).",
+    kinds={"numpy", "parquet"},
+    description="Embeddings of every clean profile (IDR_EMBED_POLICY, IDR_EMBED_ENCODER), keyed by a hash "
+    "of the profile text so a re-run encodes only new and changed profiles.",
 )
 def profile_embeddings(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
@@ -28,17 +29,18 @@ def profile_embeddings(
         lake.lake(spark),
         pipeline_config.embed_policy,
         pipeline_config.embed_max_records,
-        pipeline_config.embedding_model_path,
-        pipeline_config.embed_quantize,
+        pipeline_config.profile_encoder(),
     )
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.embedded,
+            "encoded_records": stats.encoded,
+            "reused_records": stats.embedded - stats.encoded,
             "eligible_records": stats.eligible,
             "policy": stats.policy,
-            "quantized": pipeline_config.embed_quantize,
+            "encoder": stats.encoder,
             "encode_seconds": round(stats.seconds, 2),
-            "rows_per_second": round(stats.embedded / stats.seconds, 1) if stats.seconds else 0.0,
+            "rows_per_second": round(stats.profiles_per_second, 1),
         }
     )
 
@@ -58,6 +60,7 @@ def faiss_index(
         metadata={
             "dagster/row_count": int(info["vectors"]),
             "index_type": str(info["index_type"]),
+            "build_seconds": round(float(info["seconds"]), 2),
             "path": dg.MetadataValue.path(str(info["path"])),
         }
     )
@@ -68,7 +71,8 @@ def faiss_index(
     deps=["clean_profiles", "identity_edges", "faiss_index"],
     group_name="candidates",
     kinds={"parquet"},
-    description="Candidate pairs from deterministic keys, MinHash-LSH and Faiss neighbors, with a blocking report.",
+    description="Candidate pairs from deterministic keys, MinHash-LSH and the Faiss neighbors of the records "
+    "those leave without a candidate (IDR_EMBED_NEIGHBORS), with a blocking report.",
 )
 def candidate_pairs(
     pyspark: PySparkResource, lake: LakeResource, pipeline_config: PipelineConfig
@@ -76,7 +80,14 @@ def candidate_pairs(
     spark = pyspark.spark_session
     config = pipeline_config.match_config()
     truth = Path(pipeline_config.landing_dir) / "truth.csv"
-    stats = run_candidates(spark, lake.lake(spark), pipeline_config.index_dir, config, truth)
+    stats = run_candidates(
+        spark,
+        lake.lake(spark),
+        pipeline_config.index_dir,
+        config,
+        truth,
+        neighbor_floor=pipeline_config.profile_encoder().neighbor_floor,
+    )
     choice = stats.band_choice
     metadata = {
         "dagster/row_count": int(stats.counts.loc[stats.counts.generator == "union", "pairs"].iloc[0]),

@@ -11,11 +11,20 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from kafka import KafkaConsumer, KafkaProducer
 
+from idr_pipeline.candidates.profile_encoders import ProfileEncoder, profile_encoder
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.spark import spark_conf
 from idr_pipeline.graph.blocklist import load_blocklist
 from idr_pipeline.ingest.mapping import SourceMapping, load_mappings
-from idr_pipeline.settings import EmbedPolicy, IdrSettings, MatchConfig, get_settings, match_config_of
+from idr_pipeline.settings import (
+    EmbedEncoder,
+    EmbedNeighbors,
+    EmbedPolicy,
+    IdrSettings,
+    MatchConfig,
+    get_settings,
+    match_config_of,
+)
 from idr_pipeline.store import open_store, parse_store_url, redact_store_url
 
 #: The environment variable the store URL is read from when a run starts.
@@ -91,8 +100,11 @@ class PipelineConfig(dg.ConfigurableResource):
     ambiguity_margin_bits: float
     possible_match_threshold: float
     embed_policy: EmbedPolicy
+    embed_encoder: EmbedEncoder
     embed_max_records: int
     embed_quantize: bool
+    embed_neighbors: EmbedNeighbors
+    embed_cosine_level: bool
     embedding_model_path: str
     index_dir: str
 
@@ -102,6 +114,9 @@ class PipelineConfig(dg.ConfigurableResource):
 
     def match_config(self) -> MatchConfig:
         return match_config_of(self)
+
+    def profile_encoder(self) -> ProfileEncoder:
+        return profile_encoder(self.embed_encoder, self.embedding_model_path, self.embed_quantize)
 
     def mappings(self) -> dict[str, SourceMapping]:
         return load_mappings(self.source_mapping_path)
