@@ -49,7 +49,7 @@ def _api_on_sqlite(tmp_path: Path, **overrides: object) -> Iterator[Api]:
         ("POST", "/audiences/query", "read", {"expression": {"in_segment": "vip"}, "count_only": True}),
         ("POST", "/audiences/query", "export", {"expression": {"in_segment": "vip"}}),
         ("GET", "/segments", "read", None),
-        ("GET", "/changes", "read", None),
+        ("GET", "/changes", "export", None),
         ("GET", "/segments/vip/members", "export", None),
         ("POST", "/segments/vip/lookalike", "export", {"size": {"count": 5}}),
         ("POST", "/segments/vip/activations", "activate", {"destination": "file", "target": "x.csv"}),
