@@ -74,6 +74,10 @@ class IdrSettings(BaseSettings):
     # carry a password, so it prints as '**********' and only the store's connect unwraps it
     # (idr_pipeline.store.open_store); logs, metadata and the CLI show StoreUrl.redacted().
     store_url: SecretStr = Field(default=SecretStr(f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}"))
+    # served_identities commits the store about every this many rows of a table, between two
+    # identities, so the API keeps answering during a large publish (docs/api.md, "Reads during
+    # a publish"); 0 writes each table in one transaction.
+    store_publish_commit_rows: int = Field(default=5000, ge=0)
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch

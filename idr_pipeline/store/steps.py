@@ -1,7 +1,8 @@
 """Loading the resolved identities into the serving store.
 
 Rows stream from the lake to the store in chunks (``toLocalIterator``), so the driver never
-holds a whole table. Upserts report only rows that changed: a second load of the same data
+holds a whole table, grouped by identity, so ``publish_identities`` can commit in bounded
+transactions that never split one identity's rows of a table. Upserts report only rows that changed: a second load of the same data
 reports zero everywhere, which is how the pipeline proves it is idempotent.
 """
 
@@ -24,6 +25,8 @@ from idr_pipeline.core.catalog import (
     SHARED_IDENTIFIERS,
 )
 from idr_pipeline.core.lake import Lake
+from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.publish import UPSERTED, publish_identities
 
 
 @dataclass
@@ -44,34 +47,55 @@ def _golden_rows(df: DataFrame) -> Iterator[dict]:
         yield row
 
 
-def load_store(lake: Lake, store) -> ServeStats:
-    registry = lake.read_latest(*REGISTRY)
-    changed = {
-        "identities": store.upsert_identities(
-            _rows(registry.select("identity_id", "status", "merged_into", "created_at", "record_count"))
+def _grouped(df: DataFrame, column: str) -> DataFrame:
+    """``df`` with the rows sharing ``column`` adjacent (one partition each, sorted within it),
+    as ``publish_identities`` needs them to commit an identity's rows together."""
+    return df.repartition(column).sortWithinPartitions(column)
+
+
+def load_store(lake: Lake, store: IdentityStore, commit_rows: int) -> ServeStats:
+    """Publish the lake's latest resolution into ``store`` (``publish_identities``), committing
+    about every ``commit_rows`` rows between identities; 0 means one transaction per table."""
+    links = lake.read_latest(*LINKS)
+    tables: dict[str, Iterator[dict]] = {
+        "identities": _rows(
+            _grouped(
+                lake.read_latest(*REGISTRY).select(
+                    "identity_id", "status", "merged_into", "created_at", "record_count"
+                ),
+                UPSERTED["identities"],
+            )
         ),
-        "record_links": store.upsert_record_links(
-            _rows(lake.read_latest(*LINKS).select("record_id", "identity_id", "source"))
+        "record_links": _rows(
+            _grouped(links.select("record_id", "identity_id", "source"), UPSERTED["record_links"])
         ),
-        "golden_profiles": store.upsert_golden_profiles(
-            _golden_rows(lake.read_latest(*GOLDEN).drop("updated_at"))
+        "golden_profiles": _golden_rows(
+            _grouped(lake.read_latest(*GOLDEN).drop("updated_at"), UPSERTED["golden_profiles"])
         ),
-        "identifiers": store.upsert_identifiers(
-            _rows(lake.read_latest(*IDENTIFIERS).select("id_type", "id_value", "identity_id"))
+        "identifiers": _rows(
+            _grouped(
+                lake.read_latest(*IDENTIFIERS).select("id_type", "id_value", "identity_id"),
+                UPSERTED["identifiers"],
+            )
         ),
-        "merge_history": store.record_merges(
-            _rows(lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"))
+        "merge_history": _rows(
+            _grouped(
+                lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"),
+                UPSERTED["merge_history"],
+            )
         ),
     }
     if lake.has_dataset(*KEPT_LINKS):
-        links = lake.read_latest(*LINKS).select(F.col("record_id").alias("record_id_l"), "identity_id")
-        kept = lake.read_latest(*KEPT_LINKS).join(links, "record_id_l")
-        changed["match_links"] = store.upsert_match_links(
-            _rows(kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"))
+        owners = links.select(F.col("record_id").alias("record_id_l"), "identity_id")
+        kept = lake.read_latest(*KEPT_LINKS).join(owners, "record_id_l")
+        tables["match_links"] = _rows(
+            _grouped(
+                kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"),
+                UPSERTED["match_links"],
+            )
         )
-        changed["pruned_match_links"] = store.prune_match_links()
     if lake.has_dataset(*POSSIBLE_MATCHES):
-        owner = lake.read_latest(*LINKS).select("record_id", "identity_id")
+        owner = links.select("record_id", "identity_id")
         possible = (
             lake.read_latest(*POSSIBLE_MATCHES)
             .join(
@@ -88,32 +112,27 @@ def load_store(lake: Lake, store) -> ServeStats:
             )
             .where(F.col("identity_id_l") != F.col("identity_id_r"))
         )
-        changed["possible_matches"], changed["pruned_possible_matches"] = store.replace_rows(
-            "possible_matches",
-            _rows(
-                possible.select(
-                    "record_id_l",
-                    "record_id_r",
-                    "identity_id_l",
-                    "identity_id_r",
-                    "probability",
-                    "person_weight",
-                    "reason",
-                )
-            ),
+        tables["possible_matches"] = _rows(
+            possible.select(
+                "record_id_l",
+                "record_id_r",
+                "identity_id_l",
+                "identity_id_r",
+                "probability",
+                "person_weight",
+                "reason",
+            )
         )
     if lake.has_dataset(*SHARED_IDENTIFIERS):
-        shared = lake.read_latest(*SHARED_IDENTIFIERS).select(
-            "id_type",
-            "id_value",
-            "records",
-            "people",
-            "conflict",
-            F.col("not_identity_reason").alias("reason"),
+        tables["shared_identifiers"] = _rows(
+            lake.read_latest(*SHARED_IDENTIFIERS).select(
+                "id_type",
+                "id_value",
+                "records",
+                "people",
+                "conflict",
+                F.col("not_identity_reason").alias("reason"),
+            )
         )
-        changed["shared_identifiers"], changed["pruned_shared_identifiers"] = store.replace_rows(
-            "shared_identifiers", _rows(shared)
-        )
-    # A merged or retired identity must stop answering look-ups in the same load.
-    changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
+    changed = publish_identities(store, tables, commit_rows)
     return ServeStats(changed=changed, table_counts=store.table_counts())
