@@ -140,12 +140,6 @@ async def drive(
 
         async def one(due: float, i: int) -> None:
             nonlocal errors, last_end
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            waiting.discard(asyncio.current_task())
-            if stop is not None and stop():
-                return
             try:
                 if kind == "identity":
                     response = await client.get(f"/identities/bench-{i:07d}")
@@ -164,12 +158,20 @@ async def drive(
         gc.collect()
         gc.disable()
         try:
+            # Each request is started at its due time by this one loop (several at once when
+            # the loop is late; their latencies still count from their due times): a task per
+            # request created up front made a long run's timer heap the generator's bottleneck.
             start = time.perf_counter() + 0.5
-            tasks = [asyncio.create_task(one(start + k / rate, rng.randrange(n))) for k in range(total)]
-            waiting: set[asyncio.Task] = set(tasks)
-            if stop is not None:
-                tasks.append(asyncio.create_task(_cancel_when(stop, waiting)))
-            await asyncio.gather(*tasks, return_exceptions=True)
+            tasks: list[asyncio.Task] = []
+            for k in range(total):
+                due = start + k / rate
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if stop is not None and stop():
+                    break
+                tasks.append(asyncio.create_task(one(due, rng.randrange(n))))
+            await asyncio.gather(*tasks)
             elapsed = last_end - start
         finally:
             gc.enable()
@@ -187,17 +189,6 @@ async def drive(
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
         "max_ms": round(float(ms.max()), 2),
     }
-
-
-async def _cancel_when(stop: Callable[[], bool], waiting: set[asyncio.Task]) -> None:
-    """Once ``stop()`` holds, cancel the requests still waiting for their due time; those sent
-    already finish and count."""
-    while waiting:
-        if stop():
-            for task in list(waiting):
-                task.cancel()
-            return
-        await asyncio.sleep(0.02)
 
 
 def cpu_seconds() -> dict[int, tuple[str, float]]:
@@ -259,13 +250,15 @@ def wait_healthy(base: str, proc: subprocess.Popen, key: str, timeout: float = 3
 
 
 def start_publish(
-    code: Path, store_url: str, identities: int
+    code: Path, store_url: str, identities: int, commit_rows: int | None
 ) -> tuple[subprocess.Popen, threading.Event, list[str]]:
     """``publish_worker.py`` with ``code`` first on its path, once it says it is writing; the
     event is set when it has finished, its output lines collected in the list."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, str(ROOT / "benchmarks" / "publish_worker.py"), "--store-url", store_url,
                "--identities", str(identities)]  # fmt: skip
+    if commit_rows is not None:
+        command += ["--commit-rows", str(commit_rows)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()
@@ -286,7 +279,9 @@ def start_publish(
     return proc, done, lines
 
 
-def run_code(args: argparse.Namespace, label: str, code: Path, key: str, work: Path) -> list[dict]:
+def run_code(
+    args: argparse.Namespace, label: str, code: Path, commit_rows: int | None, key: str, work: Path
+) -> list[dict]:
     """Start ``idr serve`` from ``code``, drive each endpoint on the quiet store, then (with
     ``--during-publish``) again while a publish of ``--publish-identities`` changed identities runs."""
     env = {
@@ -325,7 +320,9 @@ def run_code(args: argparse.Namespace, label: str, code: Path, key: str, work: P
                     result = asyncio.run(drive(base, key, kind, rate, args.duration, args.identities))
                     ours = {os.getpid(), proc.pid}
                 else:
-                    publisher, done, lines = start_publish(code, args.store_url, args.publish_identities)
+                    publisher, done, lines = start_publish(
+                        code, args.store_url, args.publish_identities, commit_rows
+                    )
                     result = asyncio.run(
                         drive(base, key, kind, rate, args.max_publish_seconds, args.identities, done.is_set)
                     )
@@ -335,6 +332,10 @@ def run_code(args: argparse.Namespace, label: str, code: Path, key: str, work: P
                     publish_seconds = float(lines[-1].split()[1])
                     ours = {os.getpid(), proc.pid, publisher.pid}
                 result.update(others_cpu(before, ours))
+                # The server's own CPU per request answered: what a change to the API costs or
+                # saves, whatever else the machine was doing.
+                server_cpu = cpu_seconds().get(proc.pid, ("", 0.0))[1] - before.get(proc.pid, ("", 0.0))[1]
+                result["server_cpu_ms_per_req"] = round(server_cpu * 1000 / result["requests"], 2)
                 results.append({"code": label, "store": health["store"]["backend"], "load": load,
                                 "publish_s": publish_seconds if publish_seconds is not None else "-", **result})  # fmt: skip
                 print(results[-1], flush=True)
@@ -369,13 +370,18 @@ def main() -> None:
         default=[],
         metavar="LABEL=DIR",
         help="run the server and the publisher from the idr_pipeline package under DIR (e.g. an "
-        "earlier commit's `git archive`); repeat to compare, the runs interleaved. Default: this tree",
+        "earlier commit's `git archive`); repeat to compare, the runs interleaved. DIR:N also sets "
+        "the publisher's --commit-rows to N (0: one transaction per table). Default: this tree",
     )
     parser.add_argument("--rounds", type=int, default=1, help="times each --code is run, interleaved")
     parser.add_argument("--record", action="store_true", help="write the table into docs/performance.md")
     args = parser.parse_args()
-    codes = [(label, Path(path).resolve()) for label, _, path in (c.partition("=") for c in args.code)]
-    codes = codes or [("this", ROOT)]
+    codes: list[tuple[str, Path, int | None]] = []
+    for text in args.code:
+        label, _, spec = text.partition("=")
+        path, _, rows = spec.partition(":")
+        codes.append((label, Path(path).resolve(), int(rows) if rows else None))
+    codes = codes or [("this", ROOT, None)]
 
     store = open_store(args.store_url)
     store.ensure_schema()
@@ -394,8 +400,8 @@ def main() -> None:
     (work / "model.json").write_text(model_json())
     results = []
     for _ in range(args.rounds):
-        for label, code in codes:
-            results.extend(run_code(args, label, code, key, work))
+        for label, code, commit_rows in codes:
+            results.extend(run_code(args, label, code, commit_rows, key, work))
     print()
     header = [
         "code",
@@ -411,6 +417,7 @@ def main() -> None:
         "p99_ms",
         "max_ms",
         "publish_s",
+        "server_cpu_ms_per_req",
         "store_server_cpu_s",
         "others_cpu_s",
         "busiest_others",
