@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/api_load.py                       # SQLite, 100k identities
     .venv/bin/python benchmarks/api_load.py --store-url singlestoredb://idr:idr@127.0.0.1:PORT/idr_bench
+    .venv/bin/python benchmarks/api_load.py --during-publish --code before=/tmp/before --code after=.
 
 What it does:
 
@@ -21,6 +22,11 @@ What it does:
    (from /proc; the server and the generator excluded, the store server listed on its own):
    on a shared machine another job's CPU moves the tail latencies more than any change to the
    API does, so a run says itself whether it had the machine.
+
+6. With ``--during-publish``, drives each endpoint again while ``publish_worker.py`` publishes
+   ``--publish-identities`` changed identities through the store's publish path, for as long
+   as the publish runs. ``--code LABEL=DIR[:N]`` runs server and publisher from another tree
+   (an earlier commit's ``git archive``), so before and after are measured in one run.
 
 The load generator runs on the same 2-core machine as the server, so the figures include
 that contention. Targets: GET /identities/{id} p99 <= 10 ms at 200 req/s; POST /resolve p99
