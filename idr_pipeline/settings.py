@@ -169,6 +169,10 @@ class IdrSettings(BaseSettings):
     # number of store connections opened at start: the routes hold the GIL for most of their
     # time, so more threads only interleave requests on the same core (see api.app).
     api_threads: int = 8
+    # Worker threads on which identity reads and key look-ups wait for the store, apart from
+    # those of api_threads: the event loop never waits on the store, and a read never queues
+    # behind /resolve calls holding every thread of the other pool. Each holds a connection.
+    api_read_threads: int = Field(default=8, ge=1)
     # A key that authenticated is trusted this many seconds without asking the store again,
     # so a request costs no key look-up; a key revoked meanwhile is refused after at most this
     # long. 0 checks the store on every request.

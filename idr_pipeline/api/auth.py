@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-import anyio.to_thread
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
@@ -164,7 +163,7 @@ def require(scope: str, budget: str = "default") -> Callable[..., Awaitable[ApiK
         presented = presented_key(request)
         key = cached_key(presented, state.key_cache)
         if key is None:
-            key = await anyio.to_thread.run_sync(_authenticate_and_cache, state, presented)
+            key = await state.read(_authenticate_and_cache, state, presented)
         if key is None or key.expired():
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

@@ -91,12 +91,14 @@ async def get_identity(
     ``get_identity``), on that thread's own connection. The event loop never waits on the
     store: a read takes little CPU but waits for the store server for most of its time, and
     longer while the server is busy (a publish writing to it, another process on its cores).
-    On the loop, that wait stalled every other request; on the worker threads
-    (``IDR_API_THREADS``) up to that many reads wait at once while the loop keeps accepting,
-    validating and answering. The answer is validated on the loop (a plain ``def`` route would
-    hop to the pool a second time for that).
+    On the loop, that wait stalled every other request; on the read threads
+    (``IDR_API_READ_THREADS``, apart from the pool /resolve uses, so reads never queue behind
+    resolves) that many reads wait at once while the loop keeps accepting, validating and
+    answering. The answer is validated on the loop (a plain ``def`` route would hop to the
+    pool a second time for that).
     """
-    identity = await anyio.to_thread.run_sync(_read_identity, get_state(request), identity_id)
+    state = get_state(request)
+    identity = await state.read(_read_identity, state, identity_id)
     if identity is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such identity")
     whole = key.allows("pii")
