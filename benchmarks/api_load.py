@@ -129,6 +129,7 @@ async def drive(
     duration: float,
     n: int,
     stop: Callable[[], bool] | None = None,
+    drain: float = 30.0,
 ) -> dict:
     """Offer ``rate`` requests a second for ``duration`` seconds; with ``stop``, a request due
     once ``stop()`` holds is not sent, so the figures cover only the time before it (a publish)."""
@@ -169,6 +170,7 @@ async def drive(
             # request created up front made a long run's timer heap the generator's bottleneck.
             start = time.perf_counter() + 0.5
             tasks: list[asyncio.Task] = []
+            dues: dict[asyncio.Task, float] = {}
             for k in range(total):
                 due = start + k / rate
                 delay = due - time.perf_counter()
@@ -176,8 +178,22 @@ async def drive(
                     await asyncio.sleep(delay)
                 if stop is not None and stop():
                     break
-                tasks.append(asyncio.create_task(one(due, rng.randrange(n))))
-            await asyncio.gather(*tasks)
+                task = asyncio.create_task(one(due, rng.randrange(n)))
+                tasks.append(task)
+                dues[task] = due
+            # Requests still unanswered ``drain`` seconds after the last was sent are cancelled
+            # and counted as errors, with the time they waited so far (a lower bound): an
+            # overloaded server's backlog would otherwise keep the run going for minutes.
+            _, late = await asyncio.wait(tasks, timeout=drain) if tasks else (set(), set())
+            cancelled_at = time.perf_counter()
+            for task in late:
+                task.cancel()
+                latencies.append(cancelled_at - dues[task])
+            await asyncio.gather(*late, return_exceptions=True)
+            errors += len(late)
+            unfinished = len(late)
+            if late:
+                last_end = cancelled_at
             elapsed = last_end - start
         finally:
             gc.enable()
@@ -189,6 +205,7 @@ async def drive(
         "offered_rps": rate,
         "requests": len(latencies),
         "errors": errors,
+        "unfinished": unfinished,
         "throughput_rps": round(len(latencies) / elapsed, 1),
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p95_ms": round(float(np.percentile(ms, 95)), 2),
@@ -418,6 +435,7 @@ def main() -> None:
         "throughput_rps",
         "requests",
         "errors",
+        "unfinished",
         "p50_ms",
         "p95_ms",
         "p99_ms",
