@@ -75,8 +75,8 @@ class IdrSettings(BaseSettings):
     # (idr_pipeline.store.open_store); logs, metadata and the CLI show StoreUrl.redacted().
     store_url: SecretStr = Field(default=SecretStr(f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}"))
     # served_identities commits the store about every this many rows of a table, between two
-    # identities, so the API keeps answering during a large publish (docs/api.md, "Reads during
-    # a publish"); 0 writes each table in one transaction.
+    # identities, so no transaction holds the write lock or row locks of a whole table
+    # (docs/api.md, "Reads during a publish"); 0 writes each table in one transaction.
     store_publish_commit_rows: int = Field(default=5000, ge=0)
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"

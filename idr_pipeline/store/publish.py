@@ -7,11 +7,12 @@ rows of identities that are no longer active.
 
 Each upserted table is written in transactions of about ``commit_rows`` rows that end only
 between two identities (the rows arrive grouped by identity), so a reader sees each table's
-rows of one identity all old or all new, and the API keeps answering while a large publish
-runs: no transaction holds the store's write lock, row locks or a growing undo log or SQLite
-write-ahead log for a whole table. What a reader may see in the middle of a publish is
-described in docs/api.md ("Reads during a publish"). ``commit_rows`` 0 writes each table in
-one transaction instead.
+rows of one identity all old or all new. No transaction holds SQLite's write lock, the
+servers' row locks or a growing undo log or SQLite write-ahead log for a whole table (and for
+the Spark iteration feeding it), so other writers (the API's, the stream service) wait at
+most for one batch. What a reader may see in the middle of a publish is described in
+docs/api.md ("Reads during a publish"). ``commit_rows`` 0 writes each table in one
+transaction instead.
 """
 
 from __future__ import annotations
