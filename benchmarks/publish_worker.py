@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument(
         "--commit-rows", type=int, default=int(os.environ.get("IDR_STORE_PUBLISH_COMMIT_ROWS", 5000))
     )
+    parser.add_argument("--nice", type=int, default=int(os.environ.get("IDR_STORE_PUBLISH_NICE", 10)))
     args = parser.parse_args()
     store = open_store(args.store_url)
     # Every publish changes every identity: the record count moves to the next of 1..9.
@@ -58,7 +59,7 @@ def main() -> None:
     print("publishing", flush=True)
     started = time.perf_counter()
     if publish_identities is not None:
-        changed = publish_identities(store, tables, args.commit_rows)
+        changed = publish_identities(store, tables, args.commit_rows, args.nice)
     else:
         changed = legacy_publish(store, tables)
     print(f"published {time.perf_counter() - started:.1f} {json.dumps(changed)}", flush=True)

@@ -78,6 +78,9 @@ class IdrSettings(BaseSettings):
     # identities, so no transaction holds the write lock or row locks of a whole table
     # (docs/api.md, "Reads during a publish"); 0 writes each table in one transaction.
     store_publish_commit_rows: int = Field(default=5000, ge=0)
+    # served_identities publishes at this much lower CPU priority (Linux nice, 0 to 19), so on a
+    # host it shares with the API the API's requests get the cores first; 0 leaves it as is.
+    store_publish_nice: int = Field(default=10, ge=0, le=19)
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch

@@ -17,8 +17,12 @@ transaction instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from idr_pipeline.store.base import IdentityStore, Row
 
@@ -35,16 +39,45 @@ UPSERTED: dict[str, str] = {
 #: Tables the publish replaces: rows the load does not name are deleted.
 REPLACED: tuple[str, ...] = ("possible_matches", "shared_identifiers")
 
+T = TypeVar("T")
+
+
+def at_lower_priority(nice: int, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a thread of its own whose CPU priority is lowered by ``nice``.
+
+    On Linux a nice value belongs to a thread, so only that thread yields the CPU, and it ends
+    with the call: the caller's priority is never changed (raising it back would need a
+    privilege). Elsewhere, or with ``nice`` 0, ``fn`` runs as it is.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return fn(*args)
+
+    def lowered() -> T:
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + nice))
+        return fn(*args)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-publish") as pool:
+        return pool.submit(lowered).result()
+
 
 def publish_identities(
-    store: IdentityStore, tables: Mapping[str, Iterable[Row]], commit_rows: int
+    store: IdentityStore, tables: Mapping[str, Iterable[Row]], commit_rows: int, nice: int = 0
 ) -> dict[str, Any]:
     """Write ``tables`` (table name -> rows, those of :data:`UPSERTED` grouped by its column)
     and prune what no longer holds; returns the rows changed or deleted per table.
 
     ``commit_rows`` is the size of a transaction (see ``IdentityStore.upsert``); 0 means one
     transaction per table. Rows of a table absent from ``tables`` are left as they are.
+    ``nice`` > 0 runs the publish at that much lower CPU priority (:func:`at_lower_priority`):
+    its Python work (reading the rows, converting them, finding what changed) takes about a
+    core, and on a host it shares with the API (always, with the embedded SQLite store) it
+    would otherwise take the cores the API's answers wait for.
     """
+    return at_lower_priority(nice, _publish, store, tables, commit_rows)
+
+
+def _publish(store: IdentityStore, tables: Mapping[str, Iterable[Row]], commit_rows: int) -> dict[str, Any]:
     unknown = sorted(set(tables) - set(UPSERTED) - set(REPLACED))
     if unknown:
         raise ValueError(f"publish_identities does not write {unknown}")

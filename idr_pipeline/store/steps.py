@@ -53,9 +53,10 @@ def _grouped(df: DataFrame, column: str) -> DataFrame:
     return df.repartition(column).sortWithinPartitions(column)
 
 
-def load_store(lake: Lake, store: IdentityStore, commit_rows: int) -> ServeStats:
+def load_store(lake: Lake, store: IdentityStore, commit_rows: int, nice: int = 0) -> ServeStats:
     """Publish the lake's latest resolution into ``store`` (``publish_identities``), committing
-    about every ``commit_rows`` rows between identities; 0 means one transaction per table."""
+    about every ``commit_rows`` rows between identities (0: one transaction per table), at
+    ``nice`` lower CPU priority."""
     links = lake.read_latest(*LINKS)
     tables: dict[str, Iterator[dict]] = {
         "identities": _rows(
@@ -134,5 +135,5 @@ def load_store(lake: Lake, store: IdentityStore, commit_rows: int) -> ServeStats
                 F.col("not_identity_reason").alias("reason"),
             )
         )
-    changed = publish_identities(store, tables, commit_rows)
+    changed = publish_identities(store, tables, commit_rows, nice)
     return ServeStats(changed=changed, table_counts=store.table_counts())

@@ -7,6 +7,8 @@ Each test publishes through one connection and reads through another, as the API
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -146,6 +148,28 @@ def test_a_merge_published_in_batches_leaves_one_owner_per_identifier(store_url:
         # A rerun of the same load changes nothing, bounded or not.
         again = publish_identities(store, merge, commit_rows=1)
         assert not any(again.values())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_publish_runs_at_lower_cpu_priority_and_the_callers_stays(store_url: str) -> None:
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+
+    def identities() -> Iterator[dict[str, Any]]:
+        seen.append(priority())  # on the thread the publish runs on
+        yield {"identity_id": "ID-0", "status": "active", "record_count": 1}
+
+    mine = priority()
+    with open_store(store_url) as store:
+        assert (
+            publish_identities(store, {"identities": identities()}, commit_rows=10, nice=5)["identities"] == 1
+        )
+        assert seen == [min(19, mine + 5)]
+        assert priority() == mine
+        publish_identities(store, {"identities": identities()}, commit_rows=10, nice=0)
+        assert seen[-1] == mine
 
 
 def test_publish_refuses_what_it_does_not_write(store_url: str) -> None:

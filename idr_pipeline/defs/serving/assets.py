@@ -22,7 +22,7 @@ def served_identities(
 ) -> dg.MaterializeResult:
     spark = pyspark.spark_session
     with store.open() as st:
-        stats = load_store(lake.lake(spark), st, store.publish_commit_rows)
+        stats = load_store(lake.lake(spark), st, store.publish_commit_rows, store.publish_nice)
         backend = st.backend_name
     return dg.MaterializeResult(
         metadata={
