@@ -82,6 +82,13 @@ class IdrSettings(BaseSettings):
     # carry a password, so it prints as '**********' and only the store's connect unwraps it
     # (idr_pipeline.store.open_store); logs, metadata and the CLI show StoreUrl.redacted().
     store_url: SecretStr = Field(default=SecretStr(f"sqlite:///{PROJECT_ROOT / 'data' / 'idr_store.db'}"))
+    # served_identities commits the store about every this many rows of a table, between two
+    # identities, so no transaction holds the write lock or row locks of a whole table
+    # (docs/api.md, "Reads during a publish"); 0 writes each table in one transaction.
+    store_publish_commit_rows: int = Field(default=5000, ge=0)
+    # served_identities publishes at this much lower CPU priority (Linux nice, 0 to 19), so on a
+    # host it shares with the API the API's requests get the cores first; 0 leaves it as is.
+    store_publish_nice: int = Field(default=10, ge=0, le=19)
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
     # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch
@@ -185,6 +192,10 @@ class IdrSettings(BaseSettings):
     # number of store connections opened at start: the routes hold the GIL for most of their
     # time, so more threads only interleave requests on the same core (see api.app).
     api_threads: int = 8
+    # Worker threads on which identity reads and key look-ups wait for the store, apart from
+    # those of api_threads: the event loop never waits on the store, and a read never queues
+    # behind /resolve calls holding every thread of the other pool. Each holds a connection.
+    api_read_threads: int = Field(default=8, ge=1)
     # A key that authenticated is trusted this many seconds without asking the store again,
     # so a request costs no key look-up; a key revoked meanwhile is refused after at most this
     # long. 0 checks the store on every request.

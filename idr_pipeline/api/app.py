@@ -220,7 +220,9 @@ def create_app(settings: IdrSettings | None = None, *, freeze_gc: bool = False) 
         # Sync routes run on anyio's default thread limiter; one connection per thread is
         # opened now, not inside the first requests.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
-        state.pool.prewarm(settings.api_threads)
+        # Identity reads and key look-ups wait for the store on threads of their own.
+        state.read_limiter = anyio.CapacityLimiter(settings.api_read_threads)
+        state.pool.prewarm(settings.api_threads + settings.api_read_threads)
         if freeze_gc:
             gc.collect()
             gc.freeze()

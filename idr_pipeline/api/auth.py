@@ -28,7 +28,7 @@ from fastapi import HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from idr_pipeline.api.keys import ApiKey, KeyCache
-from idr_pipeline.api.state import get_state
+from idr_pipeline.api.state import AppState, get_state
 from idr_pipeline.core.clock import naive_utc_now
 from idr_pipeline.store import IdentityStore
 from idr_pipeline.store.tables import API_KEY_SCOPES
@@ -120,6 +120,19 @@ def authenticate_cached(store: IdentityStore, presented: str | None, cache: KeyC
     return key
 
 
+def cached_key(presented: str | None, cache: KeyCache) -> ApiKey | None:
+    """The key ``presented`` names while its last success is fresh in ``cache``, else None;
+    no store read."""
+    if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 256:
+        return None
+    return cache.get(hash_key(presented))
+
+
+def _authenticate_and_cache(state: AppState, presented: str | None) -> ApiKey | None:
+    """The worker-thread part of a cache miss: the thread's store connection."""
+    return authenticate_cached(state.store(), presented, state.key_cache)
+
+
 def presented_key(request: Request) -> str | None:
     """``X-API-Key: <key>`` or ``Authorization: Bearer <key>``."""
     key = request.headers.get(HEADER)
@@ -136,8 +149,9 @@ def require(scope: str, budget: str = "default") -> Callable[..., Awaitable[ApiK
     if scope not in API_KEY_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    # async: a sync dependency would cost a worker-thread hop per request. A cache miss looks
-    # the key up on the event loop's own connection; a hit (the usual case) needs no store.
+    # async: a sync dependency would cost a worker-thread hop per request. A hit (the usual
+    # case) needs no store; a miss looks the key up on a worker thread's connection, so the
+    # event loop never waits on the store.
     # The two security schemes only declare the key in the OpenAPI document; the key itself is
     # read by presented_key, which accepts either spelling.
     async def check(
@@ -146,7 +160,10 @@ def require(scope: str, budget: str = "default") -> Callable[..., Awaitable[ApiK
         _bearer: HTTPAuthorizationCredentials | None = Security(BEARER),
     ) -> ApiKey:
         state = get_state(request)
-        key = authenticate_cached(state.store(), presented_key(request), state.key_cache)
+        presented = presented_key(request)
+        key = cached_key(presented, state.key_cache)
+        if key is None:
+            key = await state.read(_authenticate_and_cache, state, presented)
         if key is None or key.expired():
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

@@ -88,15 +88,18 @@ async def get_identity(
     National id and date of birth are masked (last four digits; the year) unless the key has
     the ``pii`` scope. Every read is logged with the key id and the fields, never the values.
 
-    ``async``, and its one store round trip (see ``get_identity``, ~0.3 ms against MariaDB)
-    runs on the event loop's own connection, as the key check does on a cache miss. A plain
-    ``def`` route cost two worker-thread hand-offs per request (FastAPI runs the route on the
-    thread pool, then validates its answer there too): queue, wake-up and GIL hand-overs that
-    cost more CPU than the read itself, and under load a finished read would wait for the GIL
-    while the loop served other requests. It also means identity reads never queue behind
-    ``/resolve`` calls occupying every worker thread.
+    ``async`` with one worker-thread hop for the store read (one round trip, see
+    ``get_identity``), on that thread's own connection. The event loop never waits on the
+    store: a read takes little CPU but waits for the store server for most of its time, and
+    longer while the server is busy (a publish writing to it, another process on its cores).
+    On the loop, that wait stalled every other request; on the read threads
+    (``IDR_API_READ_THREADS``, apart from the pool /resolve uses, so reads never queue behind
+    resolves) that many reads wait at once while the loop keeps accepting, validating and
+    answering. The answer is validated on the loop (a plain ``def`` route would hop to the
+    pool a second time for that).
     """
-    identity = get_state(request).store().get_identity(identity_id)
+    state = get_state(request)
+    identity = await state.read(_read_identity, state, identity_id)
     if identity is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such identity")
     whole = key.allows("pii")
@@ -104,6 +107,11 @@ async def get_identity(
     if whole:
         return identity
     return {**mask_identity(identity), "masked_fields": list(MASKED_FIELDS)}
+
+
+def _read_identity(state: AppState, identity_id: str) -> dict[str, Any] | None:
+    """The worker-thread part of the identity look-up: the thread's store connection, one read."""
+    return state.store().get_identity(identity_id)
 
 
 @router.get("/identities/{identity_id}/possible-matches", response_model=PossibleMatches, tags=["identities"])

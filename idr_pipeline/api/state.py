@@ -15,10 +15,13 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Request
 
 from idr_pipeline.api.keys import KeyCache
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from idr_pipeline.scoring.fellegi_sunter import MatchModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Lease:
@@ -169,6 +173,13 @@ class AppState:
     activations: ActivationRunner | None = None
     #: The tombstone key (erasure writes keyed tombstones and audit digests with it).
     tombstone_key: bytes = field(default=b"", repr=False)
+    #: Worker threads for store reads off the event loop (``IDR_API_READ_THREADS``), apart
+    #: from the default pool the sync routes and /resolve use; set in the app's lifespan.
+    read_limiter: anyio.CapacityLimiter | None = None
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a read worker thread (its own store connection via ``store()``)."""
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self.read_limiter)
 
     def store(self) -> IdentityStore:
         return self.pool.get()

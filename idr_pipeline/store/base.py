@@ -55,6 +55,28 @@ def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def commit_batches(rows: Iterable[Any], size: int, group_by: str | None) -> Iterator[list[Any]]:
+    """Lists of about ``size`` rows. With ``group_by``, a list ends only where the next row's
+    ``group_by`` value differs from its last row's, so adjacent rows sharing a value stay in one
+    list (a list grows past ``size`` only by the rest of one group)."""
+    if size < 1:
+        raise ValueError(f"a batch needs at least one row, got {size}")
+    if group_by is None:
+        yield from _chunks(rows, size)
+        return
+    batch: list[Any] = []
+    last: Any = _ABSENT
+    for row in rows:
+        group = _as_mapping(row).get(group_by)
+        if len(batch) >= size and group != last:
+            yield batch
+            batch = []
+        batch.append(row)
+        last = group
+    if batch:
+        yield batch
+
+
 def _as_mapping(row: Any) -> Row:
     # Spark rows are accepted as they come off collect()/toLocalIterator().
     if isinstance(row, Mapping):
@@ -222,30 +244,56 @@ class IdentityStore(ABC):
         """Rows of ``merged_id, survivor_id, reason[, merged_at]``; the first ``merged_at`` sticks."""
         return self._upsert(MERGE_HISTORY, rows)
 
-    def _upsert(self, spec: TableSpec, rows: Iterable[Row]) -> int:
+    def _upsert(
+        self,
+        spec: TableSpec,
+        rows: Iterable[Row],
+        *,
+        commit_rows: int | None = None,
+        group_by: str | None = None,
+    ) -> int:
+        """Write the rows that differ from what is stored; returns how many.
+
+        ``commit_rows`` None: one transaction for all rows, so readers see all of them or none.
+        Otherwise a commit after about every ``commit_rows`` rows (see :func:`commit_batches`): a
+        reader sees the load table by table and batch by batch, and a failure keeps the
+        batches committed before it (a rerun of the idempotent load completes them). With
+        ``group_by``, a batch only ends where that column's value changes, so rows sharing
+        it, which the caller hands over adjacent, commit together.
+        """
         now = datetime.now(UTC).replace(tzinfo=None)
+        if commit_rows is None:
+            with self._transaction():
+                return self._upsert_rows(spec, rows, now)
+        changed = 0
+        for batch in commit_batches(rows, commit_rows, group_by):
+            with self._transaction():
+                changed += self._upsert_rows(spec, batch, now)
+        return changed
+
+    def _upsert_rows(self, spec: TableSpec, rows: Iterable[Row], now: datetime) -> int:
+        """The upsert's work inside the caller's transaction: pre-read each chunk, write what differs."""
         convert = [(c.name, self._pipeline(c)) for c in spec.columns]
         key_pos = [spec.names.index(k) for k in spec.key]
         cmp_pos = [spec.names.index(c) for c in spec.compare]
         sql = self._upsert_sql(spec)
         changed = 0
-        with self._transaction():
-            for chunk in _chunks(rows, self.chunk_size):
-                # Later duplicates of a key win, as they would in a sequence of single upserts.
-                prepared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-                for raw in chunk:
-                    row = _as_mapping(raw)
-                    values = tuple([conv(row.get(name), now) for name, conv in convert])
-                    prepared[tuple(values[i] for i in key_pos)] = values
-                existing = self._existing(spec, list(prepared))
-                todo = [
-                    values
-                    for key, values in prepared.items()
-                    if existing.get(key, _ABSENT) != tuple(values[i] for i in cmp_pos)
-                ]
-                if todo:
-                    self._executemany(sql, todo)
-                    changed += len(todo)
+        for chunk in _chunks(rows, self.chunk_size):
+            # Later duplicates of a key win, as they would in a sequence of single upserts.
+            prepared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+            for raw in chunk:
+                row = _as_mapping(raw)
+                values = tuple([conv(row.get(name), now) for name, conv in convert])
+                prepared[tuple(values[i] for i in key_pos)] = values
+            existing = self._existing(spec, list(prepared))
+            todo = [
+                values
+                for key, values in prepared.items()
+                if existing.get(key, _ABSENT) != tuple(values[i] for i in cmp_pos)
+            ]
+            if todo:
+                self._executemany(sql, todo)
+                changed += len(todo)
         return changed
 
     def upsert_match_links(self, rows: Iterable[Row]) -> int:
@@ -266,20 +314,24 @@ class IdentityStore(ABC):
         with self._transaction():
             return self._execute(sql, ())
 
-    def replace_rows(self, table: str, rows: Iterable[Row]) -> tuple[int, int]:
+    def replace_rows(
+        self, table: str, rows: Iterable[Row], *, commit_rows: int | None = None
+    ) -> tuple[int, int]:
         """Make ``table`` hold exactly ``rows``: an idempotent upsert of them, then a delete of
         every row whose key is not among them. Returns (rows changed, rows deleted); a second
-        call with the same rows returns (0, 0)."""
+        call with the same rows returns (0, 0). ``commit_rows`` bounds the transactions of both
+        steps as in :meth:`upsert`; None deletes in one transaction."""
         spec = TABLES[table]
         wanted: list[Row] = list(rows)
-        changed = self._upsert(spec, wanted)
+        changed = self._upsert(spec, wanted, commit_rows=commit_rows)
         keep = {tuple(_as_mapping(r).get(k) for k in spec.key) for r in wanted}
         sql = f"SELECT {', '.join(spec.key)} FROM {spec.name}"
         stale = [key for key in self._query(sql, ()) if tuple(key) not in keep]
         where = " AND ".join(f"{k} = {self.placeholder}" for k in spec.key)
-        with self._transaction():
-            for chunk in _chunks(iter(stale), self.chunk_size):
-                self._executemany(f"DELETE FROM {spec.name} WHERE {where}", [tuple(k) for k in chunk])
+        for batch in _chunks(iter(stale), commit_rows or max(1, len(stale))):
+            with self._transaction():
+                for chunk in _chunks(iter(batch), self.chunk_size):
+                    self._executemany(f"DELETE FROM {spec.name} WHERE {where}", [tuple(k) for k in chunk])
         return changed, len(stale)
 
     def possible_matches_of(self, identity_id: str) -> list[dict[str, Any]]:
@@ -495,9 +547,14 @@ class IdentityStore(ABC):
     # TABLES and pass values; column names are checked against its spec before they reach SQL
     # text, and every value is a bound parameter.
 
-    def upsert(self, table: str, rows: Iterable[Row]) -> int:
-        """Idempotent upsert into any table in TABLES; returns rows actually changed."""
-        return self._upsert(TABLES[table], rows)
+    def upsert(
+        self, table: str, rows: Iterable[Row], *, commit_rows: int | None = None, group_by: str | None = None
+    ) -> int:
+        """Idempotent upsert into any table in TABLES; returns rows actually changed. One
+        transaction, or bounded ones with ``commit_rows`` (and ``group_by``): see ``_upsert``."""
+        if group_by is not None:
+            TABLES[table].column(group_by)  # KeyError for a column the table does not have
+        return self._upsert(TABLES[table], rows, commit_rows=commit_rows, group_by=group_by)
 
     def _where(self, spec: TableSpec, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
         clauses: list[str] = []

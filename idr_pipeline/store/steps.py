@@ -1,7 +1,8 @@
 """Loading the resolved identities into the serving store.
 
 Rows stream from the lake to the store in chunks (``toLocalIterator``), so the driver never
-holds a whole table. Upserts report only rows that changed: a second load of the same data
+holds a whole table, grouped by identity, so ``publish_identities`` can commit in bounded
+transactions that never split one identity's rows of a table. Upserts report only rows that changed: a second load of the same data
 reports zero everywhere, which is how the pipeline proves it is idempotent.
 """
 
@@ -24,6 +25,7 @@ from idr_pipeline.core.catalog import (
     SHARED_IDENTIFIERS,
 )
 from idr_pipeline.core.lake import Lake
+from idr_pipeline.store.base import IdentityStore
 from idr_pipeline.store.change_log import commit_pending, has_changes_of_run, published_state, record_changes
 from idr_pipeline.store.changes import (
     GOLDEN_CONTENT,
@@ -32,6 +34,7 @@ from idr_pipeline.store.changes import (
     golden_digest,
     identity_changes,
 )
+from idr_pipeline.store.publish import UPSERTED, publish_identities
 
 
 @dataclass
@@ -63,34 +66,56 @@ def _golden_rows(df: DataFrame) -> Iterator[dict]:
         yield row
 
 
-def load_store(lake: Lake, store) -> ServeStats:
-    registry = lake.read_latest(*REGISTRY)
-    changed = {
-        "identities": store.upsert_identities(
-            _rows(registry.select("identity_id", "status", "merged_into", "created_at", "record_count"))
+def _grouped(df: DataFrame, column: str) -> DataFrame:
+    """``df`` with the rows sharing ``column`` adjacent (one partition each, sorted within it),
+    as ``publish_identities`` needs them to commit an identity's rows together."""
+    return df.repartition(column).sortWithinPartitions(column)
+
+
+def load_store(lake: Lake, store: IdentityStore, commit_rows: int, nice: int = 0) -> ServeStats:
+    """Publish the lake's latest resolution into ``store`` (``publish_identities``), committing
+    about every ``commit_rows`` rows between identities (0: one transaction per table), at
+    ``nice`` lower CPU priority."""
+    links = lake.read_latest(*LINKS)
+    tables: dict[str, Iterator[dict]] = {
+        "identities": _rows(
+            _grouped(
+                lake.read_latest(*REGISTRY).select(
+                    "identity_id", "status", "merged_into", "created_at", "record_count"
+                ),
+                UPSERTED["identities"],
+            )
         ),
-        "record_links": store.upsert_record_links(
-            _rows(lake.read_latest(*LINKS).select("record_id", "identity_id", "source"))
+        "record_links": _rows(
+            _grouped(links.select("record_id", "identity_id", "source"), UPSERTED["record_links"])
         ),
-        "golden_profiles": store.upsert_golden_profiles(
-            _golden_rows(lake.read_latest(*GOLDEN).drop("updated_at"))
+        "golden_profiles": _golden_rows(
+            _grouped(lake.read_latest(*GOLDEN).drop("updated_at"), UPSERTED["golden_profiles"])
         ),
-        "identifiers": store.upsert_identifiers(
-            _rows(lake.read_latest(*IDENTIFIERS).select("id_type", "id_value", "identity_id"))
+        "identifiers": _rows(
+            _grouped(
+                lake.read_latest(*IDENTIFIERS).select("id_type", "id_value", "identity_id"),
+                UPSERTED["identifiers"],
+            )
         ),
-        "merge_history": store.record_merges(
-            _rows(lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"))
+        "merge_history": _rows(
+            _grouped(
+                lake.read_latest(*MERGES).select("merged_id", "survivor_id", "reason", "merged_at"),
+                UPSERTED["merge_history"],
+            )
         ),
     }
     if lake.has_dataset(*KEPT_LINKS):
-        links = lake.read_latest(*LINKS).select(F.col("record_id").alias("record_id_l"), "identity_id")
-        kept = lake.read_latest(*KEPT_LINKS).join(links, "record_id_l")
-        changed["match_links"] = store.upsert_match_links(
-            _rows(kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"))
+        owners = links.select(F.col("record_id").alias("record_id_l"), "identity_id")
+        kept = lake.read_latest(*KEPT_LINKS).join(owners, "record_id_l")
+        tables["match_links"] = _rows(
+            _grouped(
+                kept.select("record_id_l", "record_id_r", "identity_id", "probability", "weights"),
+                UPSERTED["match_links"],
+            )
         )
-        changed["pruned_match_links"] = store.prune_match_links()
     if lake.has_dataset(*POSSIBLE_MATCHES):
-        owner = lake.read_latest(*LINKS).select("record_id", "identity_id")
+        owner = links.select("record_id", "identity_id")
         possible = (
             lake.read_latest(*POSSIBLE_MATCHES)
             .join(
@@ -107,34 +132,29 @@ def load_store(lake: Lake, store) -> ServeStats:
             )
             .where(F.col("identity_id_l") != F.col("identity_id_r"))
         )
-        changed["possible_matches"], changed["pruned_possible_matches"] = store.replace_rows(
-            "possible_matches",
-            _rows(
-                possible.select(
-                    "record_id_l",
-                    "record_id_r",
-                    "identity_id_l",
-                    "identity_id_r",
-                    "probability",
-                    "person_weight",
-                    "reason",
-                )
-            ),
+        tables["possible_matches"] = _rows(
+            possible.select(
+                "record_id_l",
+                "record_id_r",
+                "identity_id_l",
+                "identity_id_r",
+                "probability",
+                "person_weight",
+                "reason",
+            )
         )
     if lake.has_dataset(*SHARED_IDENTIFIERS):
-        shared = lake.read_latest(*SHARED_IDENTIFIERS).select(
-            "id_type",
-            "id_value",
-            "records",
-            "people",
-            "conflict",
-            F.col("not_identity_reason").alias("reason"),
+        tables["shared_identifiers"] = _rows(
+            lake.read_latest(*SHARED_IDENTIFIERS).select(
+                "id_type",
+                "id_value",
+                "records",
+                "people",
+                "conflict",
+                F.col("not_identity_reason").alias("reason"),
+            )
         )
-        changed["shared_identifiers"], changed["pruned_shared_identifiers"] = store.replace_rows(
-            "shared_identifiers", _rows(shared)
-        )
-    # A merged or retired identity must stop answering look-ups in the same load.
-    changed.update({f"pruned_{table}": n for table, n in store.prune_inactive().items()})
+    changed = publish_identities(store, tables, commit_rows, nice)
     return ServeStats(changed=changed, table_counts=store.table_counts())
 
 
@@ -169,8 +189,11 @@ def lake_state(lake: Lake) -> IdentityState:
     return IdentityState(identities=identities, records=records, golden=golden)
 
 
-def serve_with_changes(lake: Lake, store) -> tuple[ServeStats, ChangeStats]:
-    """``load_store`` with the identity changes it makes recorded and committed around it.
+def serve_with_changes(
+    lake: Lake, store: IdentityStore, commit_rows: int = 0, nice: int = 0
+) -> tuple[ServeStats, ChangeStats]:
+    """``load_store`` (with its ``commit_rows`` and ``nice``) with the identity changes it makes
+    recorded and committed around it.
 
     The changes are the difference between what the store serves before the load and the
     lake's state, recorded (pending) before the load and committed after it: a load that fails
@@ -185,6 +208,6 @@ def serve_with_changes(lake: Lake, store) -> tuple[ServeStats, ChangeStats]:
         changes = identity_changes(published_state(store), lake_state(lake), run_id)
         record_changes(store, changes)
         by_kind = count_by_kind(changes)
-    stats = load_store(lake, store)
+    stats = load_store(lake, store, commit_rows, nice)
     committed = commit_pending(store)
     return stats, ChangeStats(run_id=run_id, by_kind=by_kind, committed=committed)

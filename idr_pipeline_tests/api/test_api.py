@@ -166,8 +166,8 @@ def test_get_identity(api: Api) -> None:
 
 
 def test_identity_reads_are_answered_while_every_worker_thread_is_busy(mariadb_api: Api) -> None:
-    """The identity route runs on the event loop: it does not wait for a free worker thread
-    (e.g. behind /resolve calls holding all of them) and makes no thread hand-off."""
+    """The identity route reads on threads of its own (IDR_API_READ_THREADS): it does not wait
+    for a free thread of the pool the sync routes and /resolve use when they hold all of it."""
     api = mariadb_api
     portal = api.client.portal
     assert portal is not None

@@ -65,7 +65,12 @@ def test_the_ui_shows_the_store_url_variable_never_the_password(password_in_envi
         ).data["runConfigSchemaOrError"]
 
     assert resource["__typename"] == "ResourceDetails", resource
-    assert resource["configuredValues"] == [{"key": "url", "value": "IDR_STORE_URL", "type": "ENV_VAR"}]
+    # The URL by its variable's name; the publish's rows per transaction, no secret, as it is.
+    assert sorted(resource["configuredValues"], key=lambda v: v["key"]) == [
+        {"key": "publish_commit_rows", "value": "5000", "type": "VALUE"},
+        {"key": "publish_nice", "value": "10", "type": "VALUE"},
+        {"key": "url", "value": "IDR_STORE_URL", "type": "ENV_VAR"},
+    ]
     assert launchpad["__typename"] == "RunConfigSchema", launchpad
     assert "store" in launchpad["rootDefaultYaml"]
     assert PASSWORD not in json.dumps([resource, launchpad])

@@ -49,6 +49,10 @@ class StoreResource(dg.ConfigurableResource):
     """
 
     url: str
+    #: Rows per publish transaction (``IDR_STORE_PUBLISH_COMMIT_ROWS``; 0: one per table).
+    publish_commit_rows: int = 5000
+    #: How much lower the publish's CPU priority is (``IDR_STORE_PUBLISH_NICE``; 0: unchanged).
+    publish_nice: int = 10
 
     def redacted_url(self) -> str:
         """The URL with its password masked: what metadata and logs may show."""
@@ -148,7 +152,11 @@ def build_resources(settings: IdrSettings | None = None) -> dict[str, object]:
     return {
         "pyspark": PySparkResource(spark_config=spark_conf(s)),
         "lake": LakeResource(uri=s.lake_uri),
-        "store": StoreResource(url=store_url_config(s)),
+        "store": StoreResource(
+            url=store_url_config(s),
+            publish_commit_rows=s.store_publish_commit_rows,
+            publish_nice=s.store_publish_nice,
+        ),
         "kafka": KafkaResource(bootstrap_servers=s.kafka_bootstrap_servers),
         "pipeline_config": PipelineConfig.from_settings(s),
     }

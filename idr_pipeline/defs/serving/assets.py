@@ -26,7 +26,9 @@ def served_identities(
 ) -> dg.MaterializeResult:
     spark = pyspark.spark_session
     with store.open() as st:
-        stats, changes = serve_with_changes(lake.lake(spark), st)
+        stats, changes = serve_with_changes(
+            lake.lake(spark), st, store.publish_commit_rows, store.publish_nice
+        )
         backend = st.backend_name
     return dg.MaterializeResult(
         metadata={
