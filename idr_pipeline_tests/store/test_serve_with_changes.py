@@ -148,7 +148,7 @@ def test_a_publish_that_failed_after_recording_commits_its_changes_on_the_next_a
 
     # The one stand-in: a load that dies after writing part of the store (a crash cannot be
     # timed inside the real load from a test).
-    def broken_load(lake: Lake, store: IdentityStore) -> None:
+    def broken_load(lake: Lake, store: IdentityStore, commit_rows: int = 0, nice: int = 0) -> None:
         store.upsert_identities([{"identity_id": "A", "status": "active", "record_count": 2}])
         raise RuntimeError("the store went away mid-load")
 
