@@ -91,6 +91,9 @@ class IdrSettings(BaseSettings):
     store_publish_nice: int = Field(default=10, ge=0, le=19)
     spark_master: str = "local[*]"
     spark_driver_memory: str = "4g"
+    # Each executor's heap on a cluster master (spark://, yarn, local-cluster); in local mode
+    # the executors are threads of the driver JVM and this does not apply.
+    spark_executor_memory: str = "1g"
     # The driver JVM's collector. Parallel GC, not the default G1: the Spark steps are batch
     # work with no pause target, and they spend less JVM CPU under it (docs/performance.md).
     # Parallel GC resizes its heap only through the adaptive size policy, which ignores

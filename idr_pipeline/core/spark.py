@@ -29,6 +29,7 @@ def spark_conf(settings: IdrSettings | None = None) -> dict[str, Any]:
         "spark.master": s.spark_master,
         "spark.app.name": "idr_pipeline",
         "spark.driver.memory": s.spark_driver_memory,
+        "spark.executor.memory": s.spark_executor_memory,
         "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
