@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from idr_pipeline.core.secrets import tombstone_key
 from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.settings import get_settings
+from idr_pipeline.store.base import IdentityStore
 from idr_pipeline.store.factory import open_store, parse_store_url
 
 
@@ -24,7 +25,12 @@ def load_tombstones(store_url: str | SecretStr, key: bytes | None = None) -> Tom
         return Tombstones()
     with open_store(store_url) as store:
         store.ensure_schema()
-        rows = store.tombstone_rows()
+        return store_tombstones(store, key)
+
+
+def store_tombstones(store: IdentityStore, key: bytes | None = None) -> Tombstones:
+    """The tombstones of an open store, checked as ``load_tombstones`` checks them."""
+    rows = store.tombstone_rows()
     if not rows:
         return Tombstones()
     return Tombstones.from_rows(rows, key if key is not None else tombstone_key(get_settings()))

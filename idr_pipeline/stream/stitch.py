@@ -18,6 +18,7 @@ import pandas as pd
 
 from idr_pipeline.core.catalog import IDENTIFIERS, INCREMENTAL_GRAPH, LINKS, REGISTRY, SHARED_IDENTIFIERS
 from idr_pipeline.core.clock import utc_timestamp
+from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.graph.incremental.persist import BatchInput, StateStore
 from idr_pipeline.graph.incremental.state import (
     RECORD,
@@ -27,6 +28,7 @@ from idr_pipeline.graph.incremental.state import (
     bootstrap_state,
     node_key,
 )
+from idr_pipeline.standardize.batches import erased_mask
 from idr_pipeline.standardize.email import email_match_key
 from idr_pipeline.standardize.frame import EMAIL_KEY, QUARANTINE_REASON, standardize_frame
 from idr_pipeline.standardize.identifiers import normalize_identifier
@@ -57,6 +59,9 @@ class StitchResult:
     versions: list[int] = field(default_factory=list)
     records: int = 0
     quarantined: int = 0
+    # Streamed records and identify events left out because they carry a tombstoned value.
+    erased_records: int = 0
+    erased_events: int = 0
     identify_events: int = 0
     new_nodes: int = 0
     new_edges: int = 0
@@ -84,19 +89,26 @@ def _identifier(value: str) -> str | None:
 
 
 def profile_graph(
-    records: pd.DataFrame, default_region: str = "US"
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
-    """(nodes, edges, look-up identifiers, quarantined rows) of canonical profile records.
+    records: pd.DataFrame, default_region: str = "US", tombstones: Tombstones | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int, int]:
+    """(nodes, edges, look-up identifiers, quarantined rows, erased rows) of canonical profile
+    records.
 
     Records without ``email_key`` have not been standardized yet and go through
-    ``standardize_frame``; rows it quarantines are left out, as the batch leaves them out.
+    ``standardize_frame``; rows it quarantines are left out, as the batch leaves them out. A
+    record carrying a value ``tombstones`` names (an erased subject's identifier, or its record
+    id) is left out and counted, as batch cleaning leaves it out.
     """
-    quarantined = 0
+    quarantined = erased = 0
     if EMAIL_KEY not in records.columns:
         records = standardize_frame(records, default_region)
         usable = records[QUARANTINE_REASON].isna()
         quarantined = int((~usable).sum())
         records = records[usable]
+    if tombstones:
+        hit = erased_mask(records, tombstones)
+        erased = int(hit.sum())
+        records = records[~hit]
     records = records.drop_duplicates("record_id", keep="last")
     rec = (RECORD + ":" + records.record_id.astype(str)).to_numpy(dtype=object)
     nodes = pd.DataFrame({"node": rec, "source": records.source.to_numpy(dtype=object)})
@@ -127,7 +139,7 @@ def profile_graph(
         if lookups
         else pd.DataFrame(columns=["record_id", "id_type", "id_value"])
     )
-    return nodes, edge_frame, lookup_frame, quarantined
+    return nodes, edge_frame, lookup_frame, quarantined, erased
 
 
 def event_keys(events: pd.DataFrame, user_id_source: str = USER_ID_SOURCE) -> pd.DataFrame:
@@ -147,6 +159,25 @@ def event_keys(events: pd.DataFrame, user_id_source: str = USER_ID_SOURCE) -> pd
         },
         index=events.index,
     )
+
+
+def erased_events(
+    events: pd.DataFrame, tombstones: Tombstones, user_id_source: str = USER_ID_SOURCE
+) -> np.ndarray:
+    """Events whose cookie, account or e-mail an erasure tombstone names: an identify event of
+    an erased subject must not stitch their identifiers back together. Each graph key is
+    ``<id_type>:<value>``, the type and the value a tombstone names."""
+    keys = event_keys(events, user_id_source)
+    hit = np.zeros(len(events), dtype=bool)
+    for column in keys.columns:
+        codes, uniques = pd.factorize(keys[column])
+        split = pd.Series(uniques, dtype=object).str.split(":", n=1, expand=True)
+        found = np.zeros(len(uniques) + 1, dtype=bool)  # the last slot: a missing key (code -1)
+        if len(uniques):
+            for id_type, rows in split.groupby(0).groups.items():
+                found[rows] = tombstones.matches(str(id_type), split.loc[rows, 1].tolist())
+        hit |= found[codes]
+    return hit
 
 
 def identify_graph(events: pd.DataFrame, user_id_source: str = USER_ID_SOURCE) -> pd.DataFrame:
@@ -211,13 +242,16 @@ def stitch_batch(
     now: str | None = None,
     default_region: str = "US",
     user_id_source: str = USER_ID_SOURCE,
+    tombstones: Tombstones | None = None,
 ) -> StitchResult:
     """Add one micro-batch of streamed profiles and identify events; write the changes.
 
     ``location`` is the lake (state under ``resolution/incremental_graph``, bootstrapped from
     the batch output) or a folder/URI holding the state alone. Profiles are applied first
     (merges they cause are recorded with reason ``profile_stream``), then identify events
-    (``identify_event``). Replaying the same micro-batch changes nothing.
+    (``identify_event``). Replaying the same micro-batch changes nothing. Records and events
+    carrying a value ``tombstones`` names are left out and counted (``erased_records``,
+    ``erased_events``).
     """
     now = now or utc_timestamp()
     states, base, bootstrap = _locate(location)
@@ -232,9 +266,15 @@ def stitch_batch(
         if d["decision"] == "split"
     )
     if profile_records is not None and len(profile_records):
-        nodes, edges, lookups, result.quarantined = profile_graph(profile_records, default_region)
+        nodes, edges, lookups, result.quarantined, result.erased_records = profile_graph(
+            profile_records, default_region, tombstones
+        )
         result.records = len(nodes)
         batches.append(BatchInput(state.version + 1, now, PROFILE_REASON, nodes, edges, apart))
+    if identify_events is not None and len(identify_events) and tombstones:
+        hit = erased_events(identify_events, tombstones, user_id_source)
+        result.erased_events = int(hit.sum())
+        identify_events = identify_events[~hit]
     if identify_events is not None and len(identify_events):
         edges = identify_graph(identify_events, user_id_source)
         result.identify_events = len(identify_events)

@@ -17,6 +17,7 @@ import pandas as pd
 from idr_pipeline.core.catalog import INCREMENTAL_GRAPH, RAW_EVENTS, RAW_PROFILE_STREAM
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.store.base import IdentityStore
+from idr_pipeline.store.tombstones import store_tombstones
 from idr_pipeline.stream.land import landed_partitions, read_partition
 from idr_pipeline.stream.stitch import StitchResult, stitch_batch, stitched_share, store_resolver
 
@@ -66,7 +67,11 @@ def stitch_new_ranges(store: IdentityStore, lake: Lake) -> StitchRun:
     run.events, run.identify_events, run.profiles = len(events), len(identify), len(profiles)
     if len(profiles) or len(identify):
         run.result = stitch_batch(
-            store, lake, profiles if len(profiles) else None, identify if len(identify) else None
+            store,
+            lake,
+            profiles if len(profiles) else None,
+            identify if len(identify) else None,
+            tombstones=store_tombstones(store),
         )
     if len(events):
         run.stitched_share = stitched_share(events, store_resolver(store))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from idr_pipeline.core.tombstones import Tombstones, tombstone_digest
 from idr_pipeline.graph.incremental.persist import StateStore
 from idr_pipeline.store import IdentityStore
 from idr_pipeline.store.change_log import changes_after
@@ -216,3 +217,36 @@ def test_stitching_records_its_identity_changes_and_a_replay_records_none(
     before = {c["event_id"] for c in changes_after(store, 0, 100)}
     stitch_batch(store, state_dir, None, _identify("c9", user="u1"), now="2024-03-02T00:00:00Z")
     assert {c["event_id"] for c in changes_after(store, 0, 100)} == before
+
+
+def _tombstones(*identifiers: tuple[str, str]) -> Tombstones:
+    key = b"k" * 32
+    return Tombstones(key=key, keyed={t: frozenset({tombstone_digest(key, t, v)}) for t, v in identifiers})
+
+
+def test_an_erased_subject_is_not_stitched_back(store: IdentityStore, state_dir: str) -> None:
+    """A streamed record or identify event carrying an erased value stays out, counted."""
+    _load_batch_output(store)
+    tombstones = _tombstones(("email_key", "erased@x.com"), ("anonymous_id", "c9"))
+    profiles = pd.DataFrame(
+        [
+            {"record_id": "web-7", "source": "web", "email": "Erased@X.com", "phone": "(415) 555-2671"},
+            {"record_id": "web-8", "source": "web", "email": "kept@x.com"},
+        ]
+    )
+    result = stitch_batch(store, state_dir, profiles, None, now=NOW, tombstones=tombstones)
+    assert (result.records, result.erased_records, result.new_identities) == (1, 1, 1)
+    assert store.lookup("email_key", "erased@x.com") == []
+    assert store.lookup("phone", "+14155552671") == []
+    assert len(store.lookup("email_key", "kept@x.com")) == 1
+
+    # The erased cookie's identify event would merge the shop identity into the web one.
+    events = pd.concat([_identify("c9", user="u1"), _identify("c77", email="erased@x.com", event_id="e2")])
+    result = stitch_batch(store, state_dir, None, events, now=NOW, tombstones=tombstones)
+    assert (result.identify_events, result.erased_events) == (0, 2)
+    assert result.merges.empty
+    assert store.lookup("anonymous_id", "c77") == []
+    assert store.get_identity("idr_new")["status"] == "active"
+    # Without the tombstones the same events do stitch: the check above is what held them out.
+    result = stitch_batch(store, state_dir, None, events, now="2024-02-03T00:00:00Z")
+    assert len(result.merges) == 1

@@ -43,6 +43,8 @@ def stitched_identities(
             "stitched_share": round(run.stitched_share, 4),
             "touched_nodes": result.touched_nodes if result else 0,
             "new_identities": result.new_identities if result else 0,
+            "erased_records": result.erased_records if result else 0,
+            "erased_events": result.erased_events if result else 0,
             "merges": run.merges,
             "store_rows_changed": dg.MetadataValue.json(result.changed if result else {}),
             "merge_preview": dg.MetadataValue.md(
