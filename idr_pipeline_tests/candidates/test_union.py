@@ -28,7 +28,11 @@ def test_union_pairs_tags_every_generator():
 @given(
     pairs=st.dictionaries(
         st.sampled_from(["deterministic", "minhash", "embedding"]),
-        st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)).filter(lambda p: p[0] < p[1]), max_size=12),
+        # Ordered pairs drawn directly: a filter on random tuples rejects most of them, which
+        # Hypothesis' health check fails on some seeds.
+        st.lists(
+            st.integers(0, 4).flatmap(lambda a: st.tuples(st.just(a), st.integers(a + 1, 5))), max_size=12
+        ),
     )
 )
 def test_union_pairs_names_each_pair_with_the_generators_that_proposed_it(pairs: dict) -> None:
