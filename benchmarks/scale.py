@@ -197,7 +197,9 @@ def print_projection(runs: list[Run], cores_per_node: int, nodes: list[int]) -> 
         f"{large.size}, {per_record * 1e6:.1f} s per million records on {here} cores, stays "
         f"linear, since the candidate pairs per record are bounded by the bucket caps; it divides "
         f"evenly over nodes x {cores_per_node} cores; the fixed {fixed:.0f} s does not shrink; "
-        "shuffles over the network and stragglers are not modeled, so these are lower bounds):"
+        "shuffles over the network and stragglers are not modeled, so these are lower bounds; and "
+        "only work that runs on Spark's executors divides over nodes: a matching step that runs in "
+        "the driver process does not, so for such a run the figures do not hold):"
     )
     for target in (10_000_000, 100_000_000):
         for n in nodes:
