@@ -111,11 +111,16 @@ def erased_mask(clean: pd.DataFrame, tombstones: Tombstones | Mapping[str, set[s
     for id_type in TOMBSTONE_TYPES:
         if id_type not in types:
             continue
-        values = _identifier_values(clean, id_type)
-        codes, uniques = pd.factorize(values)
-        found = tombstones.matches(id_type, [str(u) for u in uniques])
-        hit |= np.append(found, False)[codes]
+        hit |= tombstoned(tombstones, id_type, _identifier_values(clean, id_type))
     return hit
+
+
+def tombstoned(tombstones: Tombstones, id_type: str, values: np.ndarray | pd.Series) -> np.ndarray:
+    """Per value (None where missing): is it tombstoned for ``id_type``? Each distinct value is
+    digested once."""
+    codes, uniques = pd.factorize(values)
+    found = tombstones.matches(id_type, [str(u) for u in uniques])
+    return np.append(found, False)[codes]
 
 
 def _identifier_values(clean: pd.DataFrame, id_type: str) -> np.ndarray:

@@ -28,7 +28,7 @@ from idr_pipeline.graph.incremental.state import (
     bootstrap_state,
     node_key,
 )
-from idr_pipeline.standardize.batches import erased_mask
+from idr_pipeline.standardize.batches import erased_mask, tombstoned
 from idr_pipeline.standardize.email import email_match_key
 from idr_pipeline.standardize.frame import EMAIL_KEY, QUARANTINE_REASON, standardize_frame
 from idr_pipeline.standardize.identifiers import normalize_identifier
@@ -39,6 +39,8 @@ from idr_pipeline.stream.stitch_store import apply_delta
 USER_ID_SOURCE = "web"
 #: Identifiers stored for look-ups but not linked on here (the batch matcher weighs them).
 LOOKUP_ONLY_TYPES = ("email", "phone", "national_id")
+#: The graph key type of each identifying event field (``event_keys`` columns).
+EVENT_KEY_TYPES = {"anonymous_id": "anonymous_id", "user_id": "source_customer_key", "email": "email_key"}
 PROFILE_REASON = "profile_stream"
 IDENTIFY_REASON = "identify_event"
 
@@ -153,9 +155,9 @@ def event_keys(events: pd.DataFrame, user_id_source: str = USER_ID_SOURCE) -> pd
     email = _valid(column("email"), email_match_key)
     return pd.DataFrame(
         {
-            "anonymous_id": ("anonymous_id:" + anon).where(anon.notna(), None),
-            "user_id": (f"source_customer_key:{user_id_source}:" + user).where(user.notna(), None),
-            "email": ("email_key:" + email).where(email.notna(), None),
+            "anonymous_id": (f"{EVENT_KEY_TYPES['anonymous_id']}:" + anon).where(anon.notna(), None),
+            "user_id": (f"{EVENT_KEY_TYPES['user_id']}:{user_id_source}:" + user).where(user.notna(), None),
+            "email": (f"{EVENT_KEY_TYPES['email']}:" + email).where(email.notna(), None),
         },
         index=events.index,
     )
@@ -165,18 +167,12 @@ def erased_events(
     events: pd.DataFrame, tombstones: Tombstones, user_id_source: str = USER_ID_SOURCE
 ) -> np.ndarray:
     """Events whose cookie, account or e-mail an erasure tombstone names: an identify event of
-    an erased subject must not stitch their identifiers back together. Each graph key is
-    ``<id_type>:<value>``, the type and the value a tombstone names."""
+    an erased subject must not stitch their identifiers back together. Each graph key of
+    ``event_keys`` is ``<id_type>:<value>``, the type and the value a tombstone names."""
     keys = event_keys(events, user_id_source)
     hit = np.zeros(len(events), dtype=bool)
-    for column in keys.columns:
-        codes, uniques = pd.factorize(keys[column])
-        split = pd.Series(uniques, dtype=object).str.split(":", n=1, expand=True)
-        found = np.zeros(len(uniques) + 1, dtype=bool)  # the last slot: a missing key (code -1)
-        if len(uniques):
-            for id_type, rows in split.groupby(0).groups.items():
-                found[rows] = tombstones.matches(str(id_type), split.loc[rows, 1].tolist())
-        hit |= found[codes]
+    for column, id_type in EVENT_KEY_TYPES.items():
+        hit |= tombstoned(tombstones, id_type, keys[column].str.slice(len(id_type) + 1))
     return hit
 
 
