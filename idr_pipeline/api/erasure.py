@@ -29,6 +29,7 @@ from typing import Any
 from idr_pipeline.api.state import AppState
 from idr_pipeline.core.tombstones import Tombstones
 from idr_pipeline.segments.behavior_index import remove_from_behavior_indexes
+from idr_pipeline.segments.live_events import COOKIE
 from idr_pipeline.standardize import (
     email_match_key,
     normalize_email,
@@ -44,6 +45,8 @@ from idr_pipeline.stream.change_feed import publish_pending_changes
 
 log = logging.getLogger(__name__)
 
+#: The identifier type of a cookie (``COOKIE`` is ``<COOKIE_TYPE>:``, the held rows' holder prefix).
+COOKIE_TYPE = COOKIE.removesuffix(":")
 #: How long an erasure waits for the broker before it leaves its changes to the feed asset.
 ERASURE_PUBLISH_TIMEOUT_S = 5.0
 
@@ -248,8 +251,9 @@ def erase_subject(
     for link in links:
         held_records[link["identity_id"]].append(link["record_id"])
     changes = erased_changes(request_id, held_records)
+    cookies = sorted(v for t, v in personal if t == COOKIE_TYPE)
     with single_transaction(store):
-        deleted = store.erase_identities(identities)
+        deleted = store.erase_identities(identities, cookies, [COOKIE + c for c in cookies])
         record_changes(store, changes)
         commit_pending(store, [request_id])
     published = _publish_changes(state, store)

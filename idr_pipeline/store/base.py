@@ -648,13 +648,21 @@ class IdentityStore(ABC):
 
     # ----------------------------------------------------------------- erasure
 
-    def erase_identities(self, identity_ids: Sequence[str]) -> dict[str, int]:
+    def erase_identities(
+        self, identity_ids: Sequence[str], cookies: Sequence[str] = (), cookie_holders: Sequence[str] = ()
+    ) -> dict[str, int]:
         """Delete every row that names these identities, in one transaction; rows per table.
 
         One transaction because a half-done erasure is the worst outcome: the API would report
         the person gone while their golden profile still answers look-ups. Match links are
         found by identity and by either record, so a link row of another identity that still
         names an erased record goes too.
+
+        ``cookies`` are anonymous ids only these identities held. The stream service keeps rows
+        under a cookie that name no identity: an identify link two identities contested (its
+        identity NULL), and events held back under the cookie until an identify event ties it to
+        someone (``cookie_holders``: those rows' holder keys). Both are the person's data and go
+        too.
         """
         ids = list(dict.fromkeys(identity_ids))
         if not ids:
@@ -699,10 +707,23 @@ class IdentityStore(ABC):
             ("stream_identify_links", f"identity_id IN ({marks})", 1),
             (IDENTITIES.name, f"identity_id IN ({marks})", 1),
         ]
+        by_cookie = [
+            (table, column, list(dict.fromkeys(values)))
+            for table, column, values in (
+                ("stream_identify_links", "anonymous_id", cookies),
+                ("stream_held_aggregates", "holder", cookie_holders),
+            )
+            if values
+        ]
         deleted: dict[str, int] = {}
         with self._transaction():
             for table, clause, copies in plan:
                 deleted[table] = self._execute(f"DELETE FROM {table} WHERE {clause}", ids * copies)
+            for table, column, values in by_cookie:
+                cookie_marks = ", ".join([self.placeholder] * len(values))
+                deleted[table] += self._execute(
+                    f"DELETE FROM {table} WHERE {column} IN ({cookie_marks})", values
+                )
         return deleted
 
     # ----------------------------------------------------------------- event aggregates

@@ -193,6 +193,44 @@ def test_erasure_by_post_with_dry_run_changes_nothing(api: Api) -> None:
     assert after == before  # nothing else changed: no tombstone, no deletion, no purge request
 
 
+@pytest.mark.parametrize("store_fixture", ["api", "mariadb_api"])
+def test_erasure_removes_the_stream_rows_under_the_subjects_cookies(
+    store_fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """Rows the stream service keeps under a cookie name no identity: a contested identify link
+    and events held back until an identify event. Under the erased person's own cookie they go;
+    under a cookie someone else also holds, or nobody's, they stay."""
+    api: Api = request.getfixturevalue(store_fixture)
+    api.store.upsert(
+        "identifiers",
+        [
+            {"id_type": "anonymous_id", "id_value": "cookie-bob", "identity_id": "id-002"},
+            {"id_type": "anonymous_id", "id_value": "cookie-shared", "identity_id": "id-002"},
+            {"id_type": "anonymous_id", "id_value": "cookie-shared", "identity_id": "id-004"},
+        ],
+    )
+    cookies = ["cookie-bob", "cookie-shared", "cookie-stranger"]
+    api.store.upsert("stream_identify_links", [{"anonymous_id": c, "identity_id": None} for c in cookies])
+    api.store.upsert(
+        "stream_held_aggregates",
+        [
+            {"holder": f"anonymous_id:{c}", "event_type": "page_view", "day": 20000, "events": 3}
+            for c in cookies
+        ],
+    )
+    erased = api.client.post(
+        "/subjects/erase", json={"id_type": "email", "value": "bob.jones@example.com"}, headers=api.h("admin")
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["identities"] == ["id-002"]
+    assert erased.json()["rows_deleted"]["stream_held_aggregates"] == 1
+    kept = ["cookie-shared", "cookie-stranger"]
+    links = api.store.select_rows("stream_identify_links", order_by=["anonymous_id"])
+    assert [r["anonymous_id"] for r in links] == kept
+    held = api.store.select_rows("stream_held_aggregates", order_by=["holder"])
+    assert [r["holder"] for r in held] == [f"anonymous_id:{c}" for c in kept]
+
+
 def test_merged_in_identities_are_erased_only_when_asked(api: Api) -> None:
     body = {"id_type": "email", "value": "alice.smith@gmail.com"}
     refused = api.client.post("/subjects/erase", json=body, headers=api.h("admin"))
