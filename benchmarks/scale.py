@@ -66,15 +66,18 @@ class Peaks:
         names: dict[int, str] = {}
         memory: dict[int, int] = {}
         for proc in [root, *children]:
+            # A process may exit between any two of these calls: record it only when all succeed.
             try:
+                name, ppid = proc.name(), proc.ppid()
                 if with_pss:
                     full = proc.memory_full_info()
-                    memory[proc.pid], pss = full.rss, pss + getattr(full, "pss", full.rss)
+                    rss, proc_pss = full.rss, getattr(full, "pss", full.rss)
                 else:
-                    memory[proc.pid] = proc.memory_info().rss
-                names[proc.pid], parent[proc.pid] = proc.name(), proc.ppid()
+                    rss, proc_pss = proc.memory_info().rss, 0
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
+            names[proc.pid], parent[proc.pid], memory[proc.pid] = name, ppid, rss
+            pss += proc_pss
         for pid, rss in memory.items():
             if "java" in names[pid]:
                 jvm += rss
