@@ -199,6 +199,11 @@ class IdrSettings(BaseSettings):
     # those of api_threads: the event loop never waits on the store, and a read never queues
     # behind /resolve calls holding every thread of the other pool. Each holds a connection.
     api_read_threads: int = Field(default=8, ge=1)
+    # ``idr serve`` sets the interpreter's GIL switch interval to this (Python's default is
+    # 5 ms). A request's work hops between the event loop and the read and resolve threads, and
+    # a thread that wants the GIL while another computes waits up to one interval for it, so
+    # the interval is what such a hand-over adds to a request's latency at worst.
+    api_switch_interval_ms: float = Field(default=0.5, gt=0, le=100)
     # A key that authenticated is trusted this many seconds without asking the store again,
     # so a request costs no key look-up; a key revoked meanwhile is refused after at most this
     # long. 0 checks the store on every request.

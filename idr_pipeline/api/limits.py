@@ -1,7 +1,12 @@
 """Per-key request budgets, and the record of each key's last use.
 
-Budgets use the ``limits`` library (moving windows kept in this process's memory): a key that
-spent its budget gets 429 with ``Retry-After`` in whole seconds. ``/resolve`` (the costliest
+Budgets are written in the ``limits`` library's notation (``"600/minute;20/second"``, parsed
+by it) and kept as moving windows in this process's memory: a key that spent its budget gets
+429 with ``Retry-After`` in whole seconds. The windows are kept here, not in ``limits``'
+``MemoryStorage``: that storage expires its entries on a ``threading.Timer`` it starts again
+about every 10 ms while requests arrive, and every such thread takes the GIL from the event
+loop that answers the requests. Here a window drops its expired entries when it is spent from,
+on the caller's thread. ``/resolve`` (the costliest
 read), activations and erasure have their own, stricter budgets beside the default one every
 other route spends from. Budgets are per API process: behind a load balancer of n processes a
 key may reach n times its budget.
@@ -13,13 +18,12 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from idr_pipeline.settings import IdrSettings
 from idr_pipeline.store import IdentityStore
@@ -28,6 +32,27 @@ log = logging.getLogger(__name__)
 
 #: Budget names routes pass to ``require(scope, budget)``.
 BUDGETS = ("default", "resolve", "activations", "erasure")
+
+
+class MovingWindow:
+    """At most ``amount`` spends in any ``seconds`` long window: the times of the last
+    ``amount`` spends, oldest first. Not thread-safe; :class:`RateLimiter` locks around it."""
+
+    def __init__(self, amount: int, seconds: float) -> None:
+        self.amount = amount
+        self.seconds = seconds
+        self._spent: deque[float] = deque()
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more spend fits; 0 when it fits now."""
+        while self._spent and self._spent[0] <= now - self.seconds:
+            self._spent.popleft()
+        if len(self._spent) < self.amount:
+            return 0.0
+        return self._spent[0] + self.seconds - now
+
+    def spend(self, now: float) -> None:
+        self._spent.append(now)
 
 
 class RateLimiter:
@@ -40,7 +65,8 @@ class RateLimiter:
         self.items: dict[str, list[RateLimitItem]] = {
             name: parse_many(text) for name, text in budgets.items()
         }
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._windows: dict[tuple[str, str], list[MovingWindow]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: IdrSettings) -> RateLimiter:
@@ -55,13 +81,18 @@ class RateLimiter:
 
     def spend(self, key_id: str, budget: str = "default") -> int | None:
         items = self.items[budget]
-        # Test every window before spending from any, so a refused request costs nothing.
-        for item in items:
-            if not self.limiter.test(item, key_id, budget):
-                reset = self.limiter.get_window_stats(item, key_id, budget).reset_time
-                return max(1, math.ceil(reset - time.time()))
-        for item in items:
-            self.limiter.hit(item, key_id, budget)
+        now = time.monotonic()
+        with self._lock:
+            windows = self._windows.get((key_id, budget))
+            if windows is None:
+                windows = [MovingWindow(item.amount, item.get_expiry()) for item in items]
+                self._windows[(key_id, budget)] = windows
+            # Test every window before spending from any, so a refused request costs nothing.
+            wait = max(window.wait(now) for window in windows)
+            if wait > 0:
+                return max(1, math.ceil(wait))
+            for window in windows:
+                window.spend(now)
         return None
 
 

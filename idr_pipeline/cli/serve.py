@@ -7,6 +7,7 @@ through the API, so there is no bootstrap problem of needing an admin key to mak
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Annotated
 
 import typer
@@ -33,6 +34,8 @@ def serve(
 
     settings = get_settings()
     _log_personal_reads()
+    # For the whole process, so only here and not in create_app, which tests call many times.
+    sys.setswitchinterval(settings.api_switch_interval_ms / 1000)
     bind_host, bind_port = host or settings.api_host, port or settings.api_port
     console.print(
         f"serving {redact_store_url(settings.store_url)} on http://{bind_host}:{bind_port}  (docs: /docs)"
