@@ -131,6 +131,7 @@ class IdrSettings(BaseSettings):
     # idr_pipeline.core.forked). Two use the core the Spark steps leave idle there; a forked
     # child shares its parent's pages copy-on-write, so it adds its own working set, not a copy
     # of the profiles (docs/performance.md has the time and memory). 1 runs everything inline.
+    # Also the threads the chargram encoder uses in the driver (chargram_embedding.encode).
     driver_workers: int = Field(default_factory=lambda: min(2, os.cpu_count() or 1))
     # Which records get a profile embedding: "all" (every clean profile, so the Faiss index and
     # /similar cover everyone), "unlinked" (no shared strong identifier) or "none".

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -106,20 +107,36 @@ def _encode_chunk(texts: Sequence[str], dim: int) -> np.ndarray:
     return counts.astype(np.float32)
 
 
-def encode(texts: Sequence[str], dim: int = DEFAULT_DIM) -> np.ndarray:
+def encode(texts: Sequence[str], dim: int = DEFAULT_DIM, threads: int = 1) -> np.ndarray:
     """Embeddings as a contiguous float32 (n, dim) array with unit rows, so inner product = cosine.
 
     Same contract as `embedding.encode`: one row per text in order, deterministic across runs,
     processes and machines (the hash is fixed 64-bit integer arithmetic). A text with no letters
     or digits has no 3-grams and gets an all-zero row, which is at cosine 0 to everything.
     Texts must not contain NUL characters (they separate the texts internally).
+
+    ``threads`` > 1 encodes that many chunks of texts at once: a chunk's work is mostly numpy
+    kernels over whole arrays, which run without the GIL, and each chunk writes only its own
+    rows, so the result is the same for any number of threads. Leave it at 1 where every core
+    already runs an encoder (Spark's Python workers).
     """
     if dim <= 0:
         raise ValueError(f"dim must be positive, got {dim}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     texts = list(texts)
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    for start in range(0, len(texts), _CHUNK):
+
+    def encode_rows(start: int) -> None:
         out[start : start + _CHUNK] = _encode_chunk(texts[start : start + _CHUNK], dim)
+
+    starts = range(0, len(texts), _CHUNK)
+    if threads == 1 or len(starts) < 2:
+        for start in starts:
+            encode_rows(start)
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(starts)), thread_name_prefix="chargram") as pool:
+            list(pool.map(encode_rows, starts))
     return out
 
 

@@ -141,6 +141,9 @@ class FaissCandidateIndex:
         self.remove([r for r in record_ids if r in self._id_of])
         ids = self._assign_ids(record_ids)
         if self.kind == FLAT and len(self) + len(ids) > self.flat_max:
+            if len(self) == 0:  # a first build: nothing to carry over, and no copy of the vectors
+                self._build_ivf(vectors, ids)
+                return
             old_vectors, old_ids = self._flat_contents()
             self._build_ivf(np.concatenate([old_vectors, vectors]), np.concatenate([old_ids, ids]))
             return

@@ -47,8 +47,15 @@ class ProfileEncoder:
     encode: Callable[[Sequence[str]], np.ndarray]
 
 
-def profile_encoder(name: str, model_path: str = "", quantize: bool = True) -> ProfileEncoder:
-    """The encoder called ``name`` ("chargram" or "minilm"); ValueError for anything else."""
+def profile_encoder(
+    name: str, model_path: str = "", quantize: bool = True, threads: int = 1
+) -> ProfileEncoder:
+    """The encoder called ``name`` ("chargram" or "minilm"); ValueError for anything else.
+
+    ``threads`` is how many chunks the chargram encoder encodes at once (see
+    ``chargram_embedding.encode``): the driver's core count where the driver encodes every
+    profile, 1 for a single query (the API).
+    """
     if name == "chargram":
         dim = chargram_embedding.DEFAULT_DIM
         return ProfileEncoder(
@@ -56,7 +63,7 @@ def profile_encoder(name: str, model_path: str = "", quantize: bool = True) -> P
             key=f"{chargram_embedding.ENCODER_ID}/{dim}",
             dim=dim,
             neighbor_floor=0.47,
-            encode=lambda texts: chargram_embedding.encode(texts, dim),
+            encode=lambda texts: chargram_embedding.encode(texts, dim, threads),
         )
     if name == "minilm":
         if not model_path:

@@ -168,7 +168,10 @@ def resolve_files(
         release_jvm_memory(spark)
         with reusing_profiles():  # candidates, training and scoring share one read of the profiles
             encoder = profile_encoder(
-                settings.embed_encoder, settings.embedding_model_path, settings.embed_quantize
+                settings.embed_encoder,
+                settings.embedding_model_path,
+                settings.embed_quantize,
+                settings.driver_workers,
             )
             step(f"embedding profiles ({settings.embed_encoder})")
             run_embeddings(spark, lake, settings.embed_policy, settings.embed_max_records, encoder)

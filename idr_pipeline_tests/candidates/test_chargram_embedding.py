@@ -173,3 +173,14 @@ def test_febrl1_duplicates_are_top_neighbors() -> None:
     found = [ids[i].split("-dup-")[0] + "-org" in set(names[i]) for i in dups]
     assert len(dups) >= 400
     assert np.mean(found) >= 0.97
+
+
+def test_threads_change_nothing_but_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small chunks so a few hundred texts span several, encoded at once on three threads.
+    monkeypatch.setattr(chargram_embedding, "_CHUNK", 7)
+    texts = [f"Person {i} Street {i % 13}, city {i % 5}" for i in range(200)] + ["", "!!"]
+    single = chargram_embedding.encode(texts, threads=1)
+    np.testing.assert_array_equal(chargram_embedding.encode(texts, threads=3), single)
+    assert np.count_nonzero(np.linalg.norm(single, axis=1)) == 200
+    with pytest.raises(ValueError):
+        chargram_embedding.encode(texts, threads=0)

@@ -125,6 +125,20 @@ def _random_unit(n: int, dim: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def test_a_first_add_above_the_bound_builds_ivf_over_exactly_those_vectors() -> None:
+    n, dim = 1200, 32
+    vectors = _random_unit(n, dim, seed=11)
+    ids = [f"rec-{i:05d}" for i in range(n)]
+    index = FaissCandidateIndex(dim=dim, flat_max=500, nprobe=1_000)
+    index.add(ids, vectors)
+    assert index.kind == IVF and len(index) == n
+    names, scores = index.search(vectors, 1)
+    assert names[:, 0].tolist() == ids
+    np.testing.assert_allclose(scores[:, 0], 1.0, atol=5e-3)
+    # The caller's vectors are left as they were (the index normalizes its own copy).
+    np.testing.assert_array_equal(vectors, _random_unit(n, dim, seed=11))
+
+
 @pytest.mark.parametrize(("flat_max", "kind"), [(1_000_000, FLAT), (500, IVF)])
 def test_index_add_search_remove_save_load(tmp_path: Path, flat_max: int, kind: str) -> None:
     n, dim = 2000, 32

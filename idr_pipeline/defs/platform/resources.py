@@ -120,7 +120,9 @@ class PipelineConfig(dg.ConfigurableResource):
         return match_config_of(self)
 
     def profile_encoder(self) -> ProfileEncoder:
-        return profile_encoder(self.embed_encoder, self.embedding_model_path, self.embed_quantize)
+        return profile_encoder(
+            self.embed_encoder, self.embedding_model_path, self.embed_quantize, self.driver_workers
+        )
 
     def mappings(self) -> dict[str, SourceMapping]:
         return load_mappings(self.source_mapping_path)
