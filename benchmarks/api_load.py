@@ -255,6 +255,17 @@ def others_cpu(before: dict[int, tuple[str, float]], ours: set[int]) -> dict:
     }
 
 
+def ensure_port_free(port: int) -> None:
+    """Refuse to start when something already listens on ``port``: the new server would fail to
+    bind, and the health check and the load would reach the old one (a server left by an
+    earlier run) and measure it instead."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is in use: stop what listens there or pass --port")
+
+
 def wait_healthy(base: str, proc: subprocess.Popen, key: str, timeout: float = 300) -> dict:
     """The detailed health (a read key) once the server answers its bare liveness check."""
     import httpx
@@ -319,6 +330,7 @@ def run_code(
         "IDR_API_RATE_LIMIT_RESOLVE": "1000000/second",
     }
     base = f"http://127.0.0.1:{args.port}"
+    ensure_port_free(args.port)
     # From /tmp: the entry script's own folder is first on its path, then PYTHONPATH.
     # Its log (one access line per identity read) goes to a file, as a deployment's would.
     log_path = work / f"server-{label}.log"
