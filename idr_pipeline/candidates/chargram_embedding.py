@@ -23,25 +23,17 @@ Text handling, applied to the whole batch at once on its UTF-8 bytes:
 
 The vectors depend only on the text, `dim` and `ENCODER_VERSION`, never on the other texts in
 the batch (there is no corpus-fitted IDF), so a vector can be cached under the hash of its
-text (`content_hashes`) and reused on the next run; `encode_changed` does that.
+text and `ENCODER_ID` and reused on the next run; `profile_encoders.encode_reusing` does that.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = [
-    "DEFAULT_DIM",
-    "ENCODER_ID",
-    "ENCODER_VERSION",
-    "content_hashes",
-    "encode",
-    "encode_changed",
-]
+__all__ = ["DEFAULT_DIM", "ENCODER_ID", "ENCODER_VERSION", "encode"]
 
 DEFAULT_DIM = 256
 # Bump when anything that changes a vector changes (normalization, hashing, n-gram length):
@@ -138,45 +130,3 @@ def encode(texts: Sequence[str], dim: int = DEFAULT_DIM, threads: int = 1) -> np
         with ThreadPoolExecutor(max_workers=min(threads, len(starts)), thread_name_prefix="chargram") as pool:
             list(pool.map(encode_rows, starts))
     return out
-
-
-def content_hashes(texts: Sequence[str], dim: int = DEFAULT_DIM) -> list[str]:
-    """A stable key per text for the vector `encode(texts, dim)` gives it.
-
-    BLAKE2b (128-bit) of the encoder id, the dimension and the UTF-8 text: the same text under
-    the same encoder always has the same key, in any process, and a change of encoder version
-    or dimension changes every key, so stale vectors are never looked up.
-    """
-    prefix = f"{ENCODER_ID}/{int(dim)}\x00".encode()
-    return [hashlib.blake2b(prefix + t.encode("utf-8"), digest_size=16).hexdigest() for t in texts]
-
-
-def encode_changed(
-    texts: Sequence[str],
-    known: Mapping[str, int],
-    known_vectors: np.ndarray,
-    dim: int = DEFAULT_DIM,
-) -> tuple[list[str], np.ndarray, int]:
-    """(hashes, vectors, how many were encoded): vectors for `texts`, reusing cached ones.
-
-    `known` maps a content hash to its row in `known_vectors` (what a previous run stored).
-    Only texts whose hash is not known are encoded, once per distinct text; the rest are
-    copied from the cache. The result equals `encode(texts, dim)` row for row.
-    """
-    if known_vectors.ndim != 2 or (len(known_vectors) and known_vectors.shape[1] != dim):
-        raise ValueError(f"known_vectors must have shape (n, {dim}), got {known_vectors.shape}")
-    hashes = content_hashes(texts, dim)
-    out = np.empty((len(hashes), dim), dtype=np.float32)
-    rows = np.fromiter((known.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
-    cached = rows >= 0
-    if cached.any():
-        out[cached] = known_vectors[rows[cached]]
-    missing = np.flatnonzero(~cached)
-    first_of: dict[str, int] = {}
-    for i in missing.tolist():
-        first_of.setdefault(hashes[i], i)
-    if first_of:
-        fresh = encode([texts[i] for i in first_of.values()], dim)
-        slot = {h: j for j, h in enumerate(first_of)}
-        out[missing] = fresh[[slot[hashes[i]] for i in missing.tolist()]]
-    return hashes, out, len(first_of)

@@ -94,9 +94,9 @@ class FaissCandidateIndex:
     def _assign_ids(self, record_ids: Sequence[str]) -> np.ndarray:
         ids = np.arange(self._next_id, self._next_id + len(record_ids), dtype=np.int64)
         self._next_id += len(record_ids)
-        for rid, i in zip(record_ids, ids.tolist(), strict=True):
-            self._id_of[rid] = i
-            self._record_of[i] = rid
+        numbers = ids.tolist()
+        self._id_of.update(zip(record_ids, numbers, strict=True))
+        self._record_of.update(zip(numbers, record_ids, strict=True))
         return ids
 
     # -- building -------------------------------------------------------------------------------

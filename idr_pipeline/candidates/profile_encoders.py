@@ -17,11 +17,12 @@ encoder, and a change of encoder never reuses a stale vector.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from idr_pipeline.candidates import chargram_embedding, embedding
 
@@ -88,29 +89,49 @@ def text_hashes(texts: Sequence[str], key: str) -> list[str]:
 def encode_reusing(
     encoder: ProfileEncoder,
     texts: Sequence[str],
-    known: Mapping[str, int],
+    known_hashes: Sequence[str],
     known_vectors: np.ndarray,
 ) -> tuple[list[str], np.ndarray, int]:
     """(hashes, vectors, how many texts were encoded): vectors for ``texts``, reusing cached ones.
 
-    ``known`` maps a text hash to its row in ``known_vectors`` (what the previous run stored).
-    Only texts whose hash is unknown are encoded, once per distinct text; the result equals
-    ``encoder.encode(texts)`` row for row.
+    ``known_hashes[i]`` is the text hash of ``known_vectors[i]`` (what the previous run stored;
+    a hash may appear more than once). Only texts whose hash is unknown are encoded, once per
+    distinct text; the result equals ``encoder.encode(texts)`` row for row.
     """
-    hashes = text_hashes(texts, encoder.key)
-    out = np.empty((len(hashes), encoder.dim), dtype=np.float32)
-    if len(known) and (known_vectors.ndim != 2 or known_vectors.shape[1] != encoder.dim):
+    if len(known_hashes) != len(known_vectors):
+        raise ValueError(f"{len(known_hashes)} known hashes for {len(known_vectors)} known vectors")
+    if len(known_hashes) and (known_vectors.ndim != 2 or known_vectors.shape[1] != encoder.dim):
         raise ValueError(f"known_vectors must have shape (n, {encoder.dim}), got {known_vectors.shape}")
-    rows = np.fromiter((known.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
-    cached = rows >= 0
-    if cached.any():
-        out[cached] = known_vectors[rows[cached]]
-    missing = np.flatnonzero(~cached)
-    first_of: dict[str, int] = {}
-    for i in missing.tolist():
-        first_of.setdefault(hashes[i], i)
-    if first_of:
-        fresh = np.asarray(encoder.encode([texts[i] for i in first_of.values()]), dtype=np.float32)
-        slot = {h: j for j, h in enumerate(first_of)}
-        out[missing] = fresh[[slot[hashes[i]] for i in missing.tolist()]]
-    return hashes, out, len(first_of)
+    hashes = text_hashes(texts, encoder.key)
+    # codes[i] is the distinct hash of text i, numbered in order of first appearance.
+    codes, distinct = pd.factorize(np.asarray(hashes, dtype=object))
+    first_position = np.unique(codes, return_index=True)[1]
+    known_row = _rows_of(distinct, known_hashes)
+    missing = np.flatnonzero(known_row < 0)
+    fresh = (
+        np.asarray(encoder.encode([texts[i] for i in first_position[missing].tolist()]), dtype=np.float32)
+        if len(missing)
+        else np.zeros((0, encoder.dim), dtype=np.float32)
+    )
+    if len(missing) == len(distinct):
+        distinct_vectors = fresh  # nothing cached: no copy of the fresh vectors
+    else:
+        distinct_vectors = np.empty((len(distinct), encoder.dim), dtype=np.float32)
+        hit = np.flatnonzero(known_row >= 0)
+        distinct_vectors[hit] = known_vectors[known_row[hit]]
+        distinct_vectors[missing] = fresh
+    # With every text distinct, codes are 0..n-1 and the distinct vectors are the answer.
+    vectors = distinct_vectors if len(distinct) == len(hashes) else distinct_vectors[codes]
+    return hashes, vectors, len(missing)
+
+
+def _rows_of(wanted: np.ndarray, known_hashes: Sequence[str]) -> np.ndarray:
+    """For each hash in ``wanted``, its first row in ``known_hashes``, or -1 where it has none."""
+    if not len(known_hashes) or not len(wanted):
+        return np.full(len(wanted), -1, dtype=np.int64)
+    known = pd.Index(np.asarray(known_hashes, dtype=object))
+    if known.is_unique:
+        return known.get_indexer(wanted).astype(np.int64)
+    first = ~known.duplicated()
+    rows = known[first].get_indexer(wanted)
+    return np.where(rows >= 0, np.flatnonzero(first)[rows], -1).astype(np.int64)

@@ -19,14 +19,17 @@ import pandas as pd
 import pytest
 
 from idr_pipeline.candidates import chargram_embedding
-from idr_pipeline.candidates.chargram_embedding import (
-    DEFAULT_DIM,
-    content_hashes,
-    encode,
-    encode_changed,
-)
+from idr_pipeline.candidates.chargram_embedding import DEFAULT_DIM, ENCODER_ID, encode
 from idr_pipeline.candidates.embedding import profile_text
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
+from idr_pipeline.candidates.profile_encoders import encode_reusing, profile_encoder, text_hashes
+
+CHARGRAM = profile_encoder("chargram")
+
+
+def content_hashes(texts: list[str], key: str = CHARGRAM.key) -> list[str]:
+    return text_hashes(texts, key)
+
 
 PROFILES = pd.DataFrame(
     [
@@ -89,9 +92,11 @@ def test_typo_copies_are_nearer_than_strangers() -> None:
 def test_same_bits_in_another_process() -> None:
     """Cached vectors are reused across runs: a fresh interpreter must produce identical bits."""
     script = (
-        "import sys, json; from idr_pipeline.candidates.chargram_embedding import encode, content_hashes; "
+        "import sys, json; from idr_pipeline.candidates.chargram_embedding import encode; "
+        "from idr_pipeline.candidates.profile_encoders import profile_encoder, text_hashes; "
         "texts = json.loads(sys.stdin.read()); "
-        "print(encode(texts).tobytes().hex()); print(','.join(content_hashes(texts)))"
+        "print(encode(texts).tobytes().hex()); "
+        "print(','.join(text_hashes(texts, profile_encoder('chargram').key)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", script],
@@ -118,27 +123,29 @@ def test_content_hashes_follow_text_and_dimension() -> None:
     keys = content_hashes(TEXTS)
     assert len(set(keys)) == len(TEXTS)
     assert content_hashes(TEXTS) == keys
-    assert content_hashes(TEXTS, dim=128) != keys
+    assert CHARGRAM.key == f"{ENCODER_ID}/{DEFAULT_DIM}"  # the key names the dimension
+    assert content_hashes(TEXTS, f"{ENCODER_ID}/128") != keys
     assert content_hashes(["Ann Lee"]) != content_hashes(["Ann Leé"])
 
 
-def test_encode_changed_encodes_only_new_or_changed_texts() -> None:
-    first_hashes, first_vectors, encoded = encode_changed(
-        TEXTS[:4], {}, np.zeros((0, DEFAULT_DIM), np.float32)
+def test_encode_reusing_encodes_only_new_or_changed_texts() -> None:
+    first_hashes, first_vectors, encoded = encode_reusing(
+        CHARGRAM, TEXTS[:4], [], np.zeros((0, DEFAULT_DIM), np.float32)
     )
     assert encoded == 4
-    known = {h: i for i, h in enumerate(first_hashes)}
     # Next run: record 2 changed, records 5 and 6 new, one text repeated.
     texts = [TEXTS[0], TEXTS[1] + ", 1985-03-14", TEXTS[2], TEXTS[3], TEXTS[4], TEXTS[5], TEXTS[4]]
-    hashes, vectors, encoded = encode_changed(texts, known, first_vectors)
+    hashes, vectors, encoded = encode_reusing(CHARGRAM, texts, first_hashes, first_vectors)
     assert encoded == 3  # the changed one and the two new ones, the repeat once
     assert hashes == content_hashes(texts)
     np.testing.assert_array_equal(vectors, encode(texts))
 
 
-def test_encode_changed_refuses_a_cache_of_another_width() -> None:
+def test_encode_reusing_refuses_a_cache_of_another_width() -> None:
     with pytest.raises(ValueError, match="shape"):
-        encode_changed(TEXTS, {}, np.zeros((2, 384), np.float32))
+        encode_reusing(CHARGRAM, TEXTS, ["a", "b"], np.zeros((2, 384), np.float32))
+    with pytest.raises(ValueError, match="2 known hashes for 3 known vectors"):
+        encode_reusing(CHARGRAM, TEXTS, ["a", "b"], np.zeros((3, DEFAULT_DIM), np.float32))
 
 
 def test_nul_in_a_text_is_refused() -> None:

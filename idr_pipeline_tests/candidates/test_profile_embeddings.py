@@ -21,9 +21,11 @@ from idr_pipeline.candidates.steps import (
     run_candidates,
     run_embeddings,
     run_faiss_index,
+    vectors_from_arrow,
+    vectors_to_arrow,
 )
 from idr_pipeline.candidates.union import generate_candidates, orphan_ids
-from idr_pipeline.core.catalog import CANDIDATES, CLEAN
+from idr_pipeline.core.catalog import CANDIDATES, CLEAN, EMBEDDINGS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.settings import IdrSettings, MatchConfig
 from idr_pipeline.standardize.profiles import PROFILE_COLUMNS
@@ -71,14 +73,19 @@ def test_encode_reusing_encodes_only_unseen_texts_and_equals_a_fresh_encode() ->
     real = profile_encoder("chargram")
     counting = replace(real, encode=lambda texts: calls.append(list(texts)) or real.encode(texts))
     texts = ["anna novak, 1 harbour road", "boris okafor", "anna novak, 1 harbour road"]
-    hashes, vectors, encoded = encode_reusing(counting, texts, {}, np.zeros((0, real.dim), "f4"))
+    hashes, vectors, encoded = encode_reusing(counting, texts, [], np.zeros((0, real.dim), "f4"))
     assert encoded == 2 and calls == [texts[:2]]  # the repeated text is encoded once
     np.testing.assert_array_equal(vectors, chargram_embedding.encode(texts))
-    known = {h: i for i, h in enumerate(hashes)}
     more = [*texts, "chen petrov"]
-    _, again, encoded = encode_reusing(counting, more, known, vectors)
+    _, again, encoded = encode_reusing(counting, more, hashes, vectors)  # a cache with a repeated hash
     assert encoded == 1 and calls[-1] == ["chen petrov"]
     np.testing.assert_array_equal(again, chargram_embedding.encode(more))
+    # Cached rows come from the cache (here all 7s), in the texts' order; only the unknown is encoded.
+    _, cached, encoded = encode_reusing(counting, more[::-1], hashes[:2], vectors[:2] * 0 + 7)
+    assert encoded == 1 and calls[-1] == ["chen petrov"] and len(calls) == 3
+    np.testing.assert_array_equal(cached[1:], np.full((3, real.dim), 7, "f4"))
+    _, none, encoded = encode_reusing(counting, [], hashes, vectors)
+    assert encoded == 0 and none.shape == (0, real.dim) and len(calls) == 3
     # Another encoder key (another encoder, version or dimension) never shares a cache key.
     assert text_hashes(texts, real.key) != text_hashes(texts, "minilm/x/int8/64")
 
@@ -106,6 +113,38 @@ def test_run_embeddings_embeds_all_then_only_new_and_changed_profiles(tmp_path: 
     index = FaissCandidateIndex.load(tmp_path / "faiss")
     names, scores = index.search(vectors[:1], 1)
     assert names[0, 0] == ids[0] and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_vectors_round_trip_the_lake_and_older_list_versions_are_reused(tmp_path: Path, spark) -> None:
+    vectors = np.random.default_rng(3).standard_normal((5, 7)).astype(np.float32)
+    column = vectors_to_arrow(vectors)
+    assert column.type == pa.binary(28)
+    np.testing.assert_array_equal(vectors_from_arrow(column), vectors)
+    np.testing.assert_array_equal(vectors_from_arrow(column.slice(2, 2)), vectors[2:4])
+    with pytest.raises(ValueError, match="1 missing vectors"):
+        vectors_from_arrow(pa.array([b"\0" * 28, None], pa.binary(28)))
+
+    # A version written with list<float> vectors (the earlier format) is read and reused.
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    encoder = profile_encoder("chargram")
+    profiles = _profiles(6)
+    _write_profiles(lake, profiles)
+    fresh = chargram_embedding.encode(profile_text(profiles))
+    listed = pa.FixedSizeListArray.from_arrays(pa.array(fresh.reshape(-1)), encoder.dim)
+    older = pa.table(
+        {
+            "record_id": pa.array(profiles["record_id"].tolist(), pa.string()),
+            "text_hash": pa.array(text_hashes(profile_text(profiles), encoder.key), pa.string()),
+            "vector": listed.cast(pa.list_(pa.float32())),
+        }
+    )
+    lake.write_pandas_version(older, *EMBEDDINGS)
+    stats = run_embeddings(spark, lake, "all", 0, encoder)
+    assert (stats.embedded, stats.encoded) == (6, 0)
+    assert lake.read_latest_arrow(*EMBEDDINGS).schema.field("vector").type == pa.binary(4 * encoder.dim)
+    ids, stored = read_embeddings(lake)
+    assert ids == profiles["record_id"].tolist()
+    np.testing.assert_array_equal(stored, fresh)
 
 
 def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path) -> None:
