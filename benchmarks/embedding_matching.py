@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
@@ -39,6 +38,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from datasets import REPO, Prepared, prepare  # noqa: E402
+from step_log import EMBED_STEPS, done_seconds, parse_step_log, seconds_of, step_seconds  # noqa: E402
 
 from idr_pipeline.candidates.report import blocking_report  # noqa: E402
 from idr_pipeline.cli.resolve import resolve_files  # noqa: E402
@@ -54,19 +54,6 @@ VARIANTS: dict[str, dict[str, object]] = {
     "orphans+cosine": {"embed_cosine_level": True},
     "all": {"embed_neighbors": "all"},
 }
-EMBED_STEPS = ("embedding profiles", "indexing the embeddings")
-
-
-def step_seconds(marks: list[tuple[float, str]], end: float) -> dict[str, float]:
-    """Seconds per step from (start time, step message) marks."""
-    out: dict[str, float] = {}
-    for (t, msg), nxt in zip(marks, [*marks[1:], (end, "")], strict=True):
-        out[msg] = out.get(msg, 0.0) + nxt[0] - t
-    return out
-
-
-def embed_seconds(steps: dict[str, float]) -> float:
-    return sum(s for msg, s in steps.items() if msg.startswith(EMBED_STEPS))
 
 
 def matching_row(prepared: Prepared, variant: str, out: Path) -> dict[str, object]:
@@ -112,7 +99,7 @@ def matching_row(prepared: Prepared, variant: str, out: Path) -> dict[str, objec
         "PC union": round(float(report.loc["union", "pair_completeness"]), 4),
         "pairwise F1": round(scores.f1, 4),
         "B3 F1": round(scores.bcubed_f1, 4),
-        "embed+index s": round(embed_seconds(steps), 2),
+        "embed+index s": round(seconds_of(steps, *EMBED_STEPS), 2),
         "wall s": round(wall, 1),
     }
 
@@ -121,19 +108,6 @@ def _true_pairs(truth: pd.DataFrame) -> int:
     t = truth.dropna(subset=["person_id"])
     sizes = t[t["person_id"].astype(str) != ""].drop_duplicates("record_id").groupby("person_id").size()
     return int((sizes * (sizes - 1) // 2).sum())
-
-
-_STEP_LINE = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?([0-9.]+) s  (.+?)\s*(?:\S+\.py:\d+)?\s*$")
-
-
-def parse_step_log(text: str) -> list[tuple[float, str]]:
-    """(seconds since start, step) from ``idr resolve``'s step lines ("  12.3 s  scoring ...")."""
-    marks = []
-    for line in text.splitlines():
-        m = _STEP_LINE.match(line)
-        if m:
-            marks.append((float(m.group(1)), m.group(2)))
-    return marks
 
 
 def timed_resolve(prepared: Prepared, variant: str, out: Path, round_no: int) -> dict[str, object]:
@@ -154,18 +128,20 @@ def timed_resolve(prepared: Prepared, variant: str, out: Path, round_no: int) ->
         raise RuntimeError(f"idr resolve failed ({variant}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     (work / "resolve.log").write_text(done.stdout)
     marks = parse_step_log(done.stdout)
-    end = float(re.search(r"done in ([0-9.]+) s", done.stdout).group(1))
+    end = done_seconds(done.stdout)
+    if end is None:
+        raise RuntimeError(f"idr resolve ({variant}) printed no total:\n{done.stdout[-3000:]}")
     steps = step_seconds(marks, end)
-    emb = embed_seconds(steps)
+    emb = seconds_of(steps, *EMBED_STEPS)
     return {
         "dataset": prepared.name,
         "round": round_no,
         "variant": variant,
         "idr resolve s (in-process)": round(end, 1),
         "wall s (with start-up)": round(wall, 1),
-        "embedding s": round(sum(s for m, s in steps.items() if m.startswith(EMBED_STEPS[0])), 2),
-        "indexing s": round(sum(s for m, s in steps.items() if m.startswith(EMBED_STEPS[1])), 2),
-        "candidates s": round(sum(s for m, s in steps.items() if m.startswith("generating candidate")), 2),
+        "embedding s": round(seconds_of(steps, EMBED_STEPS[0]), 2),
+        "indexing s": round(seconds_of(steps, EMBED_STEPS[1]), 2),
+        "candidates s": round(seconds_of(steps, "generating candidate"), 2),
         "embed+index share": f"{emb / end:.1%}",
     }
 

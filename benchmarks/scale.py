@@ -21,7 +21,9 @@ Per size it prints, from samples of the process tree taken every ``SAMPLE_SECOND
   ``local-cluster`` or standalone master the executors are JVMs of their own) and of Spark's
   Python workers;
 * the peak summed PSS of the whole tree (each shared page split among its sharers: the memory
-  the run holds).
+  the run holds);
+* for ours, the seconds of each of ``idr resolve``'s steps, from its step log, and the share
+  its embedding and indexing steps take.
 
 Then a projection for 10M and 100M records on an n-node cluster, from the measured per-record
 cost of the largest size, with its assumptions printed beside it.
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import psutil
 import yaml
+from step_log import EMBED_STEPS, done_seconds, parse_step_log, seconds_of, step_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_SECONDS = 0.5
@@ -186,6 +189,22 @@ def print_table(runs: list[Run]) -> None:
             print(f"{r.size}: ours / Splink wall = {ours[r.size].wall / r.wall:.2f}x (same run)")
 
 
+def print_steps(runs: list[Run]) -> None:
+    """Each run of ours split into ``idr resolve``'s steps, from its step log, with the share
+    of the run its embedding and indexing steps took."""
+    for r in runs:
+        text = r.log.read_text(errors="replace") if r.system == "ours" and r.log.exists() else ""
+        end = done_seconds(text)
+        if end is None:
+            continue
+        steps = step_seconds(parse_step_log(text), end)
+        print(f"\nours {r.size}: idr resolve {end:.1f} s by its own log")
+        for step, seconds in steps.items():
+            print(f"  {seconds:7.1f} s  {step}")
+        embedding = seconds_of(steps, *EMBED_STEPS)
+        print(f"  embedding + indexing: {embedding:.1f} s, {embedding / end:.1%} of the run")
+
+
 def print_projection(runs: list[Run], cores_per_node: int, nodes: list[int]) -> None:
     """A linear projection from the largest measured run of ours; the assumptions are printed."""
     done = [r for r in runs if r.system == "ours" and r.returncode == 0 and r.records]
@@ -237,6 +256,7 @@ def main() -> None:
             runs.append(run_splink(size, splink[size], work))
             print(f"splink {size}: {runs[-1].wall:.1f} s, exit {runs[-1].returncode}", flush=True)
     print_table(runs)
+    print_steps(runs)
     print_projection(runs, args.cores_per_node, [int(n) for n in args.nodes.split(",")])
     if args.json:
         args.json.write_text(

@@ -15,12 +15,13 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from idr_pipeline.candidates.embedding import profile_text
+from idr_pipeline.candidates.embedding_lake import read_embeddings, read_keyed_vectors, write_embeddings
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.candidates.minhash import BandChoice
 from idr_pipeline.candidates.profile_encoders import ProfileEncoder, encode_reusing
 from idr_pipeline.candidates.report import blocking_report
 from idr_pipeline.candidates.union import generate_candidates
-from idr_pipeline.core.catalog import CANDIDATES, EDGES, EMBEDDINGS, TRAINING_PAIRS
+from idr_pipeline.core.catalog import CANDIDATES, EDGES, TRAINING_PAIRS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
@@ -55,55 +56,6 @@ class EmbeddingStats:
         return self.embedded / self.seconds if self.seconds else 0.0
 
 
-def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
-    """(record ids, float32 vectors) of the latest ``profile_embeddings``; empty without one."""
-    return _keyed_vectors(lake, "record_id")
-
-
-def _keyed_vectors(lake: Lake, key: str, dim: int | None = None) -> tuple[list[str], np.ndarray]:
-    """(``key`` column, vectors) of the latest ``profile_embeddings``; empty when there is none,
-    when it has no such column (written before the column existed) or when its vectors are not
-    ``dim`` wide (another encoder's). The vectors are read-only views of what was read."""
-    empty: tuple[list[str], np.ndarray] = ([], np.zeros((0, dim or 0), dtype=np.float32))
-    if not lake.has_dataset(*EMBEDDINGS) or key not in lake.latest_columns(*EMBEDDINGS):
-        return empty
-    table = lake.read_latest_arrow(*EMBEDDINGS, columns=[key, "vector"])
-    if table.num_rows == 0:
-        return empty
-    vectors = vectors_from_arrow(table.column("vector").combine_chunks())
-    if dim is not None and vectors.shape[1] != dim:
-        return empty
-    return table.column(key).to_pylist(), vectors
-
-
-def vectors_to_arrow(vectors: np.ndarray) -> pa.Array:
-    """The ``vector`` column of ``profile_embeddings``: each row's float32 values, little-endian,
-    as one fixed-size binary value of 4 × dim bytes.
-
-    A fixed-size binary column is written and read back as one buffer, with no list offsets or
-    repetition levels to encode and decode per value; ``vectors_from_arrow`` is its inverse.
-    """
-    rows = np.ascontiguousarray(vectors, dtype="<f4")
-    width = 4 * rows.shape[1]
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(rows), [None, pa.py_buffer(rows)])
-
-
-def vectors_from_arrow(column: pa.Array) -> np.ndarray:
-    """(rows, dim) float32 vectors of a ``vector`` column: fixed-size binary as
-    ``vectors_to_arrow`` writes it, or a list of floats (versions written before that format).
-    Missing vectors are refused: every embedded profile has one."""
-    if column.null_count:
-        raise ValueError(f"profile_embeddings has {column.null_count} missing vectors")
-    if pa.types.is_fixed_size_binary(column.type):
-        width = column.type.byte_width
-        values = np.frombuffer(
-            column.buffers()[1], dtype="<f4", count=len(column) * width // 4, offset=column.offset * width
-        )
-        return values.astype(np.float32, copy=False).reshape(len(column), width // 4)
-    values = column.flatten().to_numpy(zero_copy_only=False)
-    return np.ascontiguousarray(values, dtype=np.float32).reshape(len(column), -1)
-
-
 def run_embeddings(
     spark: SparkSession, lake: Lake, policy: str, limit: int, encoder: ProfileEncoder
 ) -> EmbeddingStats:
@@ -121,18 +73,11 @@ def run_embeddings(
         edges = lake.read_latest_pandas(*EDGES, columns=["src", "dst"])
         linked = set(edges["src"]) | set(edges["dst"])
     chosen = records_to_embed(profiles, linked, policy, limit)
-    known_hashes, known_vectors = _keyed_vectors(lake, "text_hash", encoder.dim)
+    known_hashes, known_vectors = read_keyed_vectors(lake, "text_hash", encoder.dim)
     started = time.perf_counter()
     hashes, vectors, encoded = encode_reusing(encoder, profile_text(chosen), known_hashes, known_vectors)
     seconds = time.perf_counter() - started
-    table = pa.table(
-        {
-            "record_id": pa.array(chosen["record_id"].to_numpy(), pa.string()),
-            "text_hash": pa.array(hashes, pa.string()),
-            "vector": vectors_to_arrow(vectors),
-        }
-    )
-    lake.write_pandas_version(table, *EMBEDDINGS)
+    write_embeddings(lake, chosen["record_id"].to_numpy(), hashes, vectors)
     eligible = len(profiles) if policy != "unlinked" else int((~profiles["record_id"].isin(linked)).sum())
     return EmbeddingStats(
         embedded=len(chosen),

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as csv
 import pyarrow.parquet as pq
 
+from idr_pipeline.candidates.embedding_lake import reusing_embeddings
 from idr_pipeline.candidates.profile_encoders import profile_encoder
 from idr_pipeline.candidates.steps import run_candidates, run_embeddings, run_faiss_index
 from idr_pipeline.core.catalog import LINKS, QUARANTINE
@@ -173,13 +174,14 @@ def resolve_files(
                 settings.embed_quantize,
                 settings.driver_workers,
             )
-            step(f"embedding profiles ({settings.embed_encoder})")
-            run_embeddings(spark, lake, settings.embed_policy, settings.embed_max_records, encoder)
-            step("indexing the embeddings")
             index_dir = str(work / "faiss")
-            run_faiss_index(lake, index_dir)
-            step("generating candidate pairs")
-            run_candidates(spark, lake, index_dir, config, neighbor_floor=encoder.neighbor_floor)
+            with reusing_embeddings():  # indexing and candidates take the vectors as written
+                step(f"embedding profiles ({settings.embed_encoder})")
+                run_embeddings(spark, lake, settings.embed_policy, settings.embed_max_records, encoder)
+                step("indexing the embeddings")
+                run_faiss_index(lake, index_dir)
+                step("generating candidate pairs")
+                run_candidates(spark, lake, index_dir, config, neighbor_floor=encoder.neighbor_floor)
             step("training the match model")
             run_match_model(spark, lake, config)
             step("scoring candidate pairs")

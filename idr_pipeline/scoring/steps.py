@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from pyspark.sql import SparkSession
 
-from idr_pipeline.candidates.steps import read_embeddings
+from idr_pipeline.candidates.embedding_lake import read_embeddings
 from idr_pipeline.core.catalog import CANDIDATES, MODEL, SCORED, TRAINING_PAIRS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.positions import arrow_positions

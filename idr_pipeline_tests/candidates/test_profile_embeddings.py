@@ -13,16 +13,19 @@ import pytest
 
 from idr_pipeline.candidates import chargram_embedding
 from idr_pipeline.candidates.embedding import profile_text
+from idr_pipeline.candidates.embedding_lake import (
+    read_embeddings,
+    reusing_embeddings,
+    vectors_from_arrow,
+    vectors_to_arrow,
+)
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.candidates.profile_encoders import encode_reusing, profile_encoder, text_hashes
 from idr_pipeline.candidates.steps import (
     neighbor_search,
-    read_embeddings,
     run_candidates,
     run_embeddings,
     run_faiss_index,
-    vectors_from_arrow,
-    vectors_to_arrow,
 )
 from idr_pipeline.candidates.union import generate_candidates, orphan_ids
 from idr_pipeline.core.catalog import CANDIDATES, CLEAN, EMBEDDINGS
@@ -145,6 +148,29 @@ def test_vectors_round_trip_the_lake_and_older_list_versions_are_reused(tmp_path
     ids, stored = read_embeddings(lake)
     assert ids == profiles["record_id"].tolist()
     np.testing.assert_array_equal(stored, fresh)
+
+
+def test_within_reusing_embeddings_the_written_version_is_not_read_back(tmp_path: Path, spark) -> None:
+    lake = Lake((tmp_path / "lake").as_uri(), spark)
+    _write_profiles(lake, _profiles(8))
+    encoder = profile_encoder("chargram")
+    with reusing_embeddings():
+        run_embeddings(spark, lake, "all", 0, encoder)
+        ids, vectors = read_embeddings(lake)
+        files = list((tmp_path / "lake").glob("matching/profile_embeddings/v=*/*.parquet"))
+        assert len(files) == 1
+        files[0].rename(tmp_path / "moved.parquet")  # the lake's copy is gone; memory answers
+        again_ids, again = read_embeddings(lake)
+        assert again_ids == ids and np.array_equal(again, vectors) and not again.flags.writeable
+        # A version written behind its back is read from the lake, not mistaken for the held one.
+        newer = pa.table({"record_id": ["r900"], "text_hash": ["h"], "vector": vectors_to_arrow(vectors[:1])})
+        lake.write_pandas_version(newer, *EMBEDDINGS)
+        assert read_embeddings(lake)[0] == ["r900"]
+    (tmp_path / "moved.parquet").rename(files[0])
+    lake.write_text(lake.path(*EMBEDDINGS, "_LATEST"), files[0].parent.name.removeprefix("v="))
+    assert read_embeddings(lake)[0] == ids  # outside the block the lake answers again
+    files[0].unlink()
+    assert read_embeddings(lake)[0] == []  # and it is the lake: its version lost its only file
 
 
 def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path) -> None:
