@@ -20,6 +20,12 @@ Independence notes (why no evidence is counted twice):
 * generational suffixes (Jr, Sr, III) are stripped before the last names are compared and
   compared on their own in `name_suffix`; otherwise 'Smith Jr' vs 'Smith' would be a fuzzy
   surname (wrong evidence) and the father/son conflict would be invisible.
+* an e-mail handle made of the person's names (`anna.novak@…`, `annanovak@…`) repeats the name
+  comparisons: two namesakes' handles agree as well as their names do. The `same local part`
+  and `similar local part` levels therefore compare what each handle holds beyond its own
+  record's given name and surname (`jlewis960` holds `j960`; `debbie.bautista` holds nothing)
+  and fire only when both handles hold something and that agrees. A handle that is only the
+  name falls to `same domain only` or `else`.
 * street, postcode and city are one comparison because they are strongly dependent (the same
   street almost implies the same postcode and city); as separate comparisons they would count
   one address three times.
@@ -174,6 +180,7 @@ _SUFFIX_CANON = {
 }
 _STREET_NUMBER = re.compile(r"^\s*(\d+[a-zA-Z]?)\b")
 _NON_DIGIT = re.compile(r"\D")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _MAX_GROUPS = 3  # a diminutive rarely belongs to more than three name groups
 
 
@@ -462,16 +469,57 @@ def _email(sides: Sides) -> np.ndarray:
     local = sides.derive(codes, "local", lambda v: v.rsplit("@", 1)[0] or None)
     domain = sides.derive(codes, "domain", lambda v: (v.rsplit("@", 1)[1] or None) if "@" in v else None)
     ll, lr = sides.pair(local)
-    same_local = present & (ll >= 0) & (ll == lr)
-    fuzzy_mask = present & ~exact & ~same_local & (ll >= 0) & (lr >= 0)
+    # What each handle holds beyond its record's names; a handle that is only the name is none.
+    beyond = sides.cached("email_beyond_names", lambda: _Codes(_handles_beyond_names(sides, key)))
+    bl, br = sides.pair(beyond)
+    beyond_names = (bl >= 0) & (br >= 0)
+    same_local = present & (ll >= 0) & (ll == lr) & beyond_names
+    fuzzy_mask = present & ~exact & ~same_local & (ll >= 0) & (lr >= 0) & beyond_names
     jw = _similarity(local, ll, lr, fuzzy_mask)
     lengths = sides.cached("local_lengths", lambda: np.array([len(v) for v in local.uniques] + [0]))
     # one edit in a short local part ('bob' vs 'rob') is a different mailbox, not a typo
     lev = _distance(local, ll, lr, fuzzy_mask & (np.minimum(lengths[ll], lengths[lr]) >= 5), Levenshtein, 1)
-    fuzzy = fuzzy_mask & ((jw >= 0.9) | (lev <= 1))
+    # ... and what the handles hold beyond the names must agree too: 'vanessa.kennedy87' and
+    # 'vanessa.kennedy32' are two namesakes' mailboxes, 'jlewis960' and 'jlewis96' one typo
+    # (one edit or one transposition, in what is left of at least three characters).
+    beyond_lengths = sides.cached("beyond_lengths", lambda: np.array([len(v) for v in beyond.uniques] + [0]))
+    beyond_close = (bl == br) | (
+        _distance(
+            beyond,
+            bl,
+            br,
+            fuzzy_mask & (np.minimum(beyond_lengths[bl], beyond_lengths[br]) >= 3),
+            OSA,
+            1,
+        )
+        <= 1
+    )
+    fuzzy = fuzzy_mask & ((jw >= 0.9) | (lev <= 1)) & beyond_close
     dl, dr = sides.pair(domain)
     same_domain = present & (dl >= 0) & (dl == dr)
     return _levels(present, [(4, exact), (3, same_local), (2, fuzzy), (1, same_domain)])
+
+
+def _handles_beyond_names(sides: Sides, emails: np.ndarray) -> np.ndarray:
+    """Per record, its e-mail's local part lower-cased, without separators and without the
+    record's own given name and surname (each taken out once, the longer first); None where
+    there is no e-mail or nothing is left."""
+    firsts, lasts = sides.column("first_name"), sides.column("last_name")
+    out = np.full(len(emails), None, dtype=object)
+    for i, (email, first, last) in enumerate(zip(emails, firsts, lasts, strict=True)):
+        if not isinstance(email, str) or not email:
+            continue
+        handle = _NON_ALNUM.sub("", email.rsplit("@", 1)[0].lower())
+        names = [
+            _NON_ALNUM.sub("", part)
+            for name in (first, split_suffix(last)[0] if isinstance(last, str) else None)
+            if isinstance(name, str)
+            for part in name.lower().split()
+        ]
+        for name in sorted((n for n in names if len(n) >= 2), key=len, reverse=True):
+            handle = handle.replace(name, "", 1)
+        out[i] = handle or None
+    return out
 
 
 def _phone(sides: Sides) -> np.ndarray:

@@ -107,6 +107,34 @@ def test_email_levels() -> None:
     ) == [4, 3, 2, 0, 1, 0, -1]
 
 
+def test_email_handles_that_only_spell_the_names_add_nothing_to_them() -> None:
+    def pair(first: str, last: str, a: str, b: str, first_b: str | None = None) -> tuple[dict, dict]:
+        return (
+            {"first_name": first, "last_name": last, "email_key": a},
+            {"first_name": first_b or first, "last_name": last, "email_key": b},
+        )
+
+    assert levels(
+        "email",
+        [
+            # namesakes whose handles are their names: the name comparisons already say it
+            pair("Debbie", "Bautista", "debbiebautista@gmail.com", "debbie.bautista@hotmail.com"),
+            pair("Debbie", "Bautista", "debbiebautista@gmail.com", "debbiebautista@hotmail.com"),
+            pair("Debbie", "Bautista", "debbiebautista@gmail.com", "debbie_bautista@gmail.com"),
+            pair("Vanessa", "Kennedy", "vanessa.kennedy87@icloud.com", "vanessa.kennedy32@hotmail.com"),
+            pair("Ann", "Lee Jr", "ann.lee@gmail.com", "annlee@yahoo.com"),
+            # what the handles hold beyond the names agrees: one person's mailboxes
+            pair("James", "Lewis", "jlewis960@yahoo.com", "jlewis960@gmail.com"),
+            pair("James", "Lewis", "jlewis960@yahoo.com", "jlewis96@gmail.com"),
+            pair("Vanessa", "Kennedy", "vanessa.kennedy87@icloud.com", "vanessakennedy87@gmail.com"),
+            # the same mailbox is the same mailbox, names or not
+            pair("Debbie", "Bautista", "debbiebautista@gmail.com", "debbiebautista@gmail.com"),
+            # a handle with another given name than its record's holds that name
+            pair("Tiffabny", "Wade", "tiffanywade@gmail.com", "tiffanywade@yahoo.com", "Tiffany"),
+        ],
+    ) == [0, 0, 1, 0, 0, 3, 2, 2, 4, 0]
+
+
 def test_email_falls_back_to_email_when_key_missing() -> None:
     left = pd.DataFrame([{"email": "A@x.com", "email_key": None}])
     right = pd.DataFrame([{"email": "a@x.com", "email_key": "a@x.com"}])
