@@ -503,7 +503,7 @@ def _email(sides: Sides) -> np.ndarray:
 def _handles_beyond_names(sides: Sides, emails: np.ndarray) -> np.ndarray:
     """Per record, its e-mail's local part lower-cased, without separators and without the
     record's own given name and surname (each taken out once, the longer first); None where
-    there is no e-mail or nothing is left."""
+    there is no e-mail or nothing but those names' initials is left."""
     firsts, lasts = sides.column("first_name"), sides.column("last_name")
     out = np.full(len(emails), None, dtype=object)
     for i, (email, first, last) in enumerate(zip(emails, firsts, lasts, strict=True)):
@@ -518,7 +518,9 @@ def _handles_beyond_names(sides: Sides, emails: np.ndarray) -> np.ndarray:
         ]
         for name in sorted((n for n in names if len(n) >= 2), key=len, reverse=True):
             handle = handle.replace(name, "", 1)
-        out[i] = handle or None
+        # 'c.nelson' leaves 'c', the given name's initial: still only the name.
+        initials = {n[0] for n in names if n}
+        out[i] = None if len(handle) <= 2 and set(handle) <= initials else handle
     return out
 
 

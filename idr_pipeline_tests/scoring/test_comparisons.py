@@ -123,6 +123,8 @@ def test_email_handles_that_only_spell_the_names_add_nothing_to_them() -> None:
             pair("Debbie", "Bautista", "debbiebautista@gmail.com", "debbie_bautista@gmail.com"),
             pair("Vanessa", "Kennedy", "vanessa.kennedy87@icloud.com", "vanessa.kennedy32@hotmail.com"),
             pair("Ann", "Lee Jr", "ann.lee@gmail.com", "annlee@yahoo.com"),
+            pair("Christopher", "Nelson", "c.nelson@hotmail.com", "c.nelson@sbcglobal.net"),
+            pair("Jason", "White", "jasonw@gmail.com", "jason.w@yahoo.com"),
             # what the handles hold beyond the names agrees: one person's mailboxes
             pair("James", "Lewis", "jlewis960@yahoo.com", "jlewis960@gmail.com"),
             pair("James", "Lewis", "jlewis960@yahoo.com", "jlewis96@gmail.com"),
@@ -132,7 +134,7 @@ def test_email_handles_that_only_spell_the_names_add_nothing_to_them() -> None:
             # a handle with another given name than its record's holds that name
             pair("Tiffabny", "Wade", "tiffanywade@gmail.com", "tiffanywade@yahoo.com", "Tiffany"),
         ],
-    ) == [0, 0, 1, 0, 0, 3, 2, 2, 4, 0]
+    ) == [0, 0, 1, 0, 0, 0, 0, 3, 2, 2, 4, 0]
 
 
 def test_email_falls_back_to_email_when_key_missing() -> None:
