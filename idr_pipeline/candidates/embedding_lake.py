@@ -16,11 +16,13 @@ from contextvars import ContextVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from idr_pipeline.core.catalog import EMBEDDINGS
 from idr_pipeline.core.lake import Lake
 
 __all__ = [
+    "read_embedded_ids",
     "read_embeddings",
     "read_keyed_vectors",
     "reusing_embeddings",
@@ -37,8 +39,8 @@ _written: ContextVar[dict[tuple[str, str], pa.Table] | None] = ContextVar("embed
 def reusing_embeddings() -> Iterator[None]:
     """Within it, a version ``write_embeddings`` wrote is read from memory, not from the lake.
 
-    ``idr resolve`` indexes the vectors and searches them right after writing them; handing
-    over the written table saves reading a gigabyte back at a million profiles. Arrow tables
+    ``idr resolve`` indexes the vectors right after writing them; handing over the written
+    table saves reading a gigabyte back at a million profiles. Arrow tables
     are immutable and the vectors read from them are read-only, so no step sees another's
     edits. The table is held until the block ends, so the caller scopes it to the steps that
     read the vectors. The Dagster assets run as separate steps and read the lake each.
@@ -92,27 +94,50 @@ def write_embeddings(
     return version
 
 
-def read_embeddings(lake: Lake) -> tuple[list[str], np.ndarray]:
-    """(record ids, float32 vectors) of the latest ``profile_embeddings``; empty without one."""
-    return read_keyed_vectors(lake, "record_id")
+def read_embeddings(lake: Lake, only: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """(record ids, float32 vectors) of the latest ``profile_embeddings``, of the records in
+    ``only`` when given (in the dataset's order); empty without one."""
+    return read_keyed_vectors(lake, "record_id", only=only)
 
 
-def read_keyed_vectors(lake: Lake, key: str, dim: int | None = None) -> tuple[list[str], np.ndarray]:
+def read_embedded_ids(lake: Lake) -> list[str]:
+    """The record ids the latest ``profile_embeddings`` holds a vector for, without the vectors."""
+    table = _latest_table(lake, ["record_id"])
+    return [] if table is None else table.column("record_id").to_pylist()
+
+
+def read_keyed_vectors(
+    lake: Lake, key: str, dim: int | None = None, only: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
     """(``key`` column, vectors) of the latest ``profile_embeddings``; empty when there is none,
     when it has no such column (written before the column existed) or when its vectors are not
-    ``dim`` wide (another encoder's). The vectors are read-only."""
+    ``dim`` wide (another encoder's). ``only`` keeps the rows of those record ids. The vectors
+    are read-only."""
     empty: tuple[list[str], np.ndarray] = ([], np.zeros((0, dim or 0), dtype=np.float32))
-    version = lake.latest_version(*EMBEDDINGS)
-    if version is None:
-        return empty
-    table = (_written.get() or {}).get((lake.path(*EMBEDDINGS), version))
-    if table is None:
-        if key not in lake.latest_columns(*EMBEDDINGS):
-            return empty
-        table = lake.read_latest_arrow(*EMBEDDINGS, columns=[key, "vector"])
-    if table.num_rows == 0:
+    table = _latest_table(lake, [key, "vector"], only)
+    if table is None or table.num_rows == 0:
         return empty
     vectors = vectors_from_arrow(table.column("vector").combine_chunks())
     if dim is not None and vectors.shape[1] != dim:
         return empty
     return table.column(key).to_pylist(), vectors
+
+
+def _latest_table(lake: Lake, columns: list[str], only: Sequence[str] | None = None) -> pa.Table | None:
+    """These columns of the latest version (the rows of the record ids in ``only``), from what
+    ``write_embeddings`` left inside ``reusing_embeddings`` or else from the lake; None when
+    there is no version or it lacks a column."""
+    version = lake.latest_version(*EMBEDDINGS)
+    if version is None:
+        return None
+    wanted = None if only is None else pa.array(list(only), pa.string())
+    held = (_written.get() or {}).get((lake.path(*EMBEDDINGS), version))
+    if held is not None:
+        if wanted is not None:
+            held = held.filter(pc.is_in(held.column("record_id"), value_set=wanted))
+        return held.select(columns)
+    dataset = lake.latest_dataset(*EMBEDDINGS)
+    if not set(columns) <= set(dataset.schema.names):
+        return None
+    row_filter = None if wanted is None else pc.field("record_id").isin(wanted)
+    return dataset.to_table(columns=columns, filter=row_filter)

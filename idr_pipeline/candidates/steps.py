@@ -15,7 +15,12 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from idr_pipeline.candidates.embedding import profile_text
-from idr_pipeline.candidates.embedding_lake import read_embeddings, read_keyed_vectors, write_embeddings
+from idr_pipeline.candidates.embedding_lake import (
+    read_embedded_ids,
+    read_embeddings,
+    read_keyed_vectors,
+    write_embeddings,
+)
 from idr_pipeline.candidates.faiss_index import FaissCandidateIndex
 from idr_pipeline.candidates.minhash import BandChoice
 from idr_pipeline.candidates.profile_encoders import ProfileEncoder, encode_reusing
@@ -105,23 +110,25 @@ def run_faiss_index(lake: Lake, index_dir: str) -> dict[str, object]:
     }
 
 
+VectorLoader = Callable[[Sequence[str] | None], tuple[list[str], np.ndarray]]
+
+
 def neighbor_search(
-    index: FaissCandidateIndex, record_ids: list[str], vectors: np.ndarray, floor: float
+    index: FaissCandidateIndex, embedded_ids: Sequence[str], load: VectorLoader, floor: float
 ) -> Callable[[Sequence[str] | None], pd.DataFrame]:
     """The ``NeighborSearch`` of ``generate_candidates`` over an index of these records.
 
-    A queried record without a vector has no neighbors; a neighbor the profiles no longer hold
-    (an index older than the profiles) is left out rather than proposed.
+    ``embedded_ids`` are the records with a vector; ``load(ids)`` returns (ids, vectors) for
+    those of ``ids`` (all of them for None). The vectors are loaded when the search runs, for
+    the queried records only, so they are not held while the other generators run. A queried
+    record without a vector has no neighbors; a neighbor without one (an index older than the
+    embeddings) is left out rather than proposed.
     """
-    position = pd.Series(np.arange(len(record_ids)), index=record_ids)
-    known = set(record_ids)
+    known = set(embedded_ids)
 
     def search(queries: Sequence[str] | None) -> pd.DataFrame:
-        if queries is None:
-            ids, rows = record_ids, vectors
-        else:
-            ids = [q for q in queries if q in known]
-            rows = vectors[position.loc[ids].to_numpy()] if ids else vectors[:0]
+        wanted = None if queries is None else [q for q in queries if q in known]
+        ids, rows = load(wanted) if wanted is None or wanted else ([], np.zeros((0, index.dim), np.float32))
         pairs = index.neighbors_as_pairs(ids, rows, k=EMBEDDING_NEIGHBORS, min_cosine=floor)
         keep = pairs["record_id_l"].isin(known) & pairs["record_id_r"].isin(known)
         return pairs[keep].reset_index(drop=True)
@@ -151,17 +158,20 @@ def run_candidates(
     (``ProfileEncoder.neighbor_floor``).
     """
     profiles = read_profiles(lake)
-    record_ids, vectors = read_embeddings(lake)
+    embedded_ids = read_embedded_ids(lake)
     search = None
-    if record_ids and (Path(index_dir) / "meta.json").exists():
-        search = neighbor_search(FaissCandidateIndex.load(index_dir), record_ids, vectors, neighbor_floor)
+    if embedded_ids and (Path(index_dir) / "meta.json").exists():
+        index = FaissCandidateIndex.load(index_dir)
+        search = neighbor_search(
+            index, embedded_ids, lambda only: read_embeddings(lake, only), neighbor_floor
+        )
     cands = generate_candidates(profiles, config, neighbors=search)
     by_generator, table = cands.by_generator, cands.table
     # The cosine column feeds the embedding comparison only when the model trains on it;
-    # otherwise it stays NaN and the ids need not become pandas.
+    # otherwise it stays NaN and neither the vectors nor the ids need be read.
     cosine = (
-        pair_cosines(table.select(PAIR_KEYS).to_pandas(), record_ids, vectors)
-        if record_ids and config.embed_cosine_level
+        pair_cosines(table.select(PAIR_KEYS).to_pandas(), *read_embeddings(lake))
+        if embedded_ids and config.embed_cosine_level
         else np.full(table.num_rows, np.nan)
     )
     lake.write_pandas_version(

@@ -175,13 +175,15 @@ def resolve_files(
                 settings.driver_workers,
             )
             index_dir = str(work / "faiss")
-            with reusing_embeddings():  # indexing and candidates take the vectors as written
+            # Indexing takes the vectors as written; the candidates step reads the few it
+            # searches with, late, and holding all of them meanwhile would raise its peak.
+            with reusing_embeddings():
                 step(f"embedding profiles ({settings.embed_encoder})")
                 run_embeddings(spark, lake, settings.embed_policy, settings.embed_max_records, encoder)
                 step("indexing the embeddings")
                 run_faiss_index(lake, index_dir)
-                step("generating candidate pairs")
-                run_candidates(spark, lake, index_dir, config, neighbor_floor=encoder.neighbor_floor)
+            step("generating candidate pairs")
+            run_candidates(spark, lake, index_dir, config, neighbor_floor=encoder.neighbor_floor)
             step("training the match model")
             run_match_model(spark, lake, config)
             step("scoring candidate pairs")

@@ -14,6 +14,7 @@ import pytest
 from idr_pipeline.candidates import chargram_embedding
 from idr_pipeline.candidates.embedding import profile_text
 from idr_pipeline.candidates.embedding_lake import (
+    read_embedded_ids,
     read_embeddings,
     reusing_embeddings,
     vectors_from_arrow,
@@ -157,6 +158,9 @@ def test_within_reusing_embeddings_the_written_version_is_not_read_back(tmp_path
     with reusing_embeddings():
         run_embeddings(spark, lake, "all", 0, encoder)
         ids, vectors = read_embeddings(lake)
+        some_ids, some = read_embeddings(lake, ["r005", "r002", "r999"])
+        assert some_ids == ["r002", "r005"] and np.array_equal(some, vectors[[2, 5]])
+        assert read_embedded_ids(lake) == ids
         files = list((tmp_path / "lake").glob("matching/profile_embeddings/v=*/*.parquet"))
         assert len(files) == 1
         files[0].rename(tmp_path / "moved.parquet")  # the lake's copy is gone; memory answers
@@ -169,6 +173,9 @@ def test_within_reusing_embeddings_the_written_version_is_not_read_back(tmp_path
     (tmp_path / "moved.parquet").rename(files[0])
     lake.write_text(lake.path(*EMBEDDINGS, "_LATEST"), files[0].parent.name.removeprefix("v="))
     assert read_embeddings(lake)[0] == ids  # outside the block the lake answers again
+    from_lake_ids, from_lake = read_embeddings(lake, ["r005", "r002", "r999"])
+    assert from_lake_ids == ["r002", "r005"] and np.array_equal(from_lake, vectors[[2, 5]])
+    assert read_embedded_ids(lake) == ids
     files[0].unlink()
     assert read_embeddings(lake)[0] == []  # and it is the lake: its version lost its only file
 
@@ -193,7 +200,15 @@ def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path)
     index = FaissCandidateIndex(dim=vectors.shape[1])
     index.add(ids, vectors)
     asked: list[list[str] | None] = []
-    search = neighbor_search(index, ids, vectors, profile_encoder("chargram").neighbor_floor)
+    loaded: list[list[str] | None] = []
+
+    def load(only: list[str] | None) -> tuple[list[str], np.ndarray]:
+        loaded.append(only)
+        rows = [i for i, rid in enumerate(ids) if only is None or rid in set(only)]
+        return [ids[i] for i in rows], vectors[rows]
+
+    search = neighbor_search(index, ids, load, profile_encoder("chargram").neighbor_floor)
+    assert loaded == []  # nothing is loaded before the search runs
 
     def recording(queries):
         asked.append(None if queries is None else list(queries))
@@ -207,6 +222,7 @@ def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path)
     assert asked and asked[0] is not None
     assert "r040" in asked[0] and not {"r041", "r042"} & set(asked[0])
     assert cands.stats["embedding_queries"] == len(asked[0])
+    assert loaded == [asked[0]]  # only the queried records' vectors were loaded
 
     without = generate_candidates(profiles, replace(config, embed_neighbors="none"), neighbors=recording)
     assert "embedding" not in without.by_generator and len(asked) == 1
