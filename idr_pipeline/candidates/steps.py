@@ -26,7 +26,7 @@ from idr_pipeline.candidates.minhash import BandChoice
 from idr_pipeline.candidates.profile_encoders import ProfileEncoder, encode_reusing
 from idr_pipeline.candidates.report import blocking_report
 from idr_pipeline.candidates.union import generate_candidates
-from idr_pipeline.core.catalog import CANDIDATES, EDGES, TRAINING_PAIRS
+from idr_pipeline.core.catalog import CANDIDATES, EDGES, EMBEDDINGS, TRAINING_PAIRS
 from idr_pipeline.core.lake import Lake
 from idr_pipeline.core.schema import PAIR_KEYS
 from idr_pipeline.settings import MatchConfig
@@ -114,21 +114,28 @@ VectorLoader = Callable[[Sequence[str] | None], tuple[list[str], np.ndarray]]
 
 
 def neighbor_search(
-    index: FaissCandidateIndex, embedded_ids: Sequence[str], load: VectorLoader, floor: float
+    load_index: Callable[[], FaissCandidateIndex],
+    load_embedded_ids: Callable[[], Sequence[str]],
+    load_vectors: VectorLoader,
+    floor: float,
 ) -> Callable[[Sequence[str] | None], pd.DataFrame]:
-    """The ``NeighborSearch`` of ``generate_candidates`` over an index of these records.
+    """The ``NeighborSearch`` of ``generate_candidates`` over an index of the embedded records.
 
-    ``embedded_ids`` are the records with a vector; ``load(ids)`` returns (ids, vectors) for
-    those of ``ids`` (all of them for None). The vectors are loaded when the search runs, for
-    the queried records only, so they are not held while the other generators run. A queried
-    record without a vector has no neighbors; a neighbor without one (an index older than the
-    embeddings) is left out rather than proposed.
+    Everything is loaded when the search runs, not before, so none of it is held while the
+    other generators run: the index, the ids of the records with a vector, and
+    ``load_vectors(ids)``, the (ids, vectors) of those of ``ids`` that have one (all of them
+    for None), for the queried records only. A queried record without a vector has no
+    neighbors; a neighbor without one (an index older than the embeddings) is left out rather
+    than proposed.
     """
-    known = set(embedded_ids)
 
     def search(queries: Sequence[str] | None) -> pd.DataFrame:
+        index, known = load_index(), set(load_embedded_ids())
         wanted = None if queries is None else [q for q in queries if q in known]
-        ids, rows = load(wanted) if wanted is None or wanted else ([], np.zeros((0, index.dim), np.float32))
+        if wanted is None or wanted:
+            ids, rows = load_vectors(wanted)
+        else:
+            ids, rows = [], np.zeros((0, index.dim), np.float32)
         pairs = index.neighbors_as_pairs(ids, rows, k=EMBEDDING_NEIGHBORS, min_cosine=floor)
         keep = pairs["record_id_l"].isin(known) & pairs["record_id_r"].isin(known)
         return pairs[keep].reset_index(drop=True)
@@ -158,12 +165,14 @@ def run_candidates(
     (``ProfileEncoder.neighbor_floor``).
     """
     profiles = read_profiles(lake)
-    embedded_ids = read_embedded_ids(lake)
     search = None
-    if embedded_ids and (Path(index_dir) / "meta.json").exists():
-        index = FaissCandidateIndex.load(index_dir)
+    embedded = lake.has_dataset(*EMBEDDINGS) and lake.latest_dataset(*EMBEDDINGS).count_rows() > 0
+    if embedded and (Path(index_dir) / "meta.json").exists():
         search = neighbor_search(
-            index, embedded_ids, lambda only: read_embeddings(lake, only), neighbor_floor
+            lambda: FaissCandidateIndex.load(index_dir),
+            lambda: read_embedded_ids(lake),
+            lambda only: read_embeddings(lake, only),
+            neighbor_floor,
         )
     cands = generate_candidates(profiles, config, neighbors=search)
     by_generator, table = cands.by_generator, cands.table
@@ -171,7 +180,7 @@ def run_candidates(
     # otherwise it stays NaN and neither the vectors nor the ids need be read.
     cosine = (
         pair_cosines(table.select(PAIR_KEYS).to_pandas(), *read_embeddings(lake))
-        if embedded_ids and config.embed_cosine_level
+        if embedded and config.embed_cosine_level
         else np.full(table.num_rows, np.nan)
     )
     lake.write_pandas_version(

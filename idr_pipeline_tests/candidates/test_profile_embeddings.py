@@ -207,7 +207,11 @@ def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path)
         rows = [i for i, rid in enumerate(ids) if only is None or rid in set(only)]
         return [ids[i] for i in rows], vectors[rows]
 
-    search = neighbor_search(index, ids, load, profile_encoder("chargram").neighbor_floor)
+    def load_index() -> FaissCandidateIndex:
+        loaded.append(["index"])
+        return index
+
+    search = neighbor_search(load_index, lambda: ids, load, profile_encoder("chargram").neighbor_floor)
     assert loaded == []  # nothing is loaded before the search runs
 
     def recording(queries):
@@ -222,7 +226,7 @@ def test_orphans_alone_search_the_index_and_find_their_typo_twin(tmp_path: Path)
     assert asked and asked[0] is not None
     assert "r040" in asked[0] and not {"r041", "r042"} & set(asked[0])
     assert cands.stats["embedding_queries"] == len(asked[0])
-    assert loaded == [asked[0]]  # only the queried records' vectors were loaded
+    assert loaded == [["index"], asked[0]]  # the index, then only the queried records' vectors
 
     without = generate_candidates(profiles, replace(config, embed_neighbors="none"), neighbors=recording)
     assert "embedding" not in without.by_generator and len(asked) == 1
