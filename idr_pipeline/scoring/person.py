@@ -5,7 +5,8 @@ birth, the national id and the generational suffix (Jr, Sr, II). The address, th
 home IP, a family e-mail or a shared tablet are household-level: agreeing on them says "same
 household", and disagreeing on a person-level attribute says "two people" whatever the household
 evidence. The rules forgive what data entry does to one person's values: a one-digit or
-transposed birth date, a one-edit national id, a typo, a nickname, an initial or a swapped name.
+transposed birth date, a one-edit national id, a typo, a nickname (mistyped too), an initial or a
+swapped name.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from idr_pipeline.scoring.comparisons import split_suffix
-from idr_pipeline.standardize.nicknames import nickname_groups
+from idr_pipeline.standardize.nicknames import nickname_groups_forgiving_typo
 
 CONFLICTING_NATIONAL_ID = "conflicting_national_id"
 CONFLICTING_SUFFIX = "conflicting_suffix"
@@ -106,8 +107,8 @@ def _given_names_agree(a: str, b: str) -> bool:
         return True
     if (len(token_a) == 1 or len(token_b) == 1) and token_a[0] == token_b[0]:  # 'j' / 'john'
         return True
-    groups_a = nickname_groups(token_a)
-    if groups_a and set(groups_a) & set(nickname_groups(token_b)):
+    groups_a = nickname_groups_forgiving_typo(token_a)
+    if groups_a and set(groups_a) & set(nickname_groups_forgiving_typo(token_b)):
         return True
     return JaroWinkler.similarity(a, b) >= FIRST_NAME_SIMILARITY
 

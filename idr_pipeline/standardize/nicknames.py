@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+
 # One group per line: canonical full name first, then spellings and diminutives.
 _GROUPS_TEXT = """
 aaron ron ronnie
@@ -249,6 +252,15 @@ GROUP_IDS: dict[str, int] = {
 }
 
 
+#: Shortest unknown name looked up within one edit of the table: shorter names are a letter apart
+#: from too many others ('ann'/'dan') for an edit to say which was meant.
+MISTYPED_NAME_MIN_LENGTH = 5
+
+
+#: The table's names that a typo may be looked up against (`nickname_groups_forgiving_typo`).
+_LONG_NAMES: list[str] = [name for name in NICKNAME_GROUPS if len(name) >= MISTYPED_NAME_MIN_LENGTH - 1]
+
+
 def _lookup_key(name: str) -> str:
     """Lower-case first token: 'Mary Ann' is looked up as 'mary', 'J.' never matches a group."""
     parts = name.strip().lower().replace("-", " ").split()
@@ -261,6 +273,24 @@ def nickname_groups(name: str | None) -> tuple[str, ...]:
     if not name:
         return ()
     return NICKNAME_GROUPS.get(_lookup_key(name), ())
+
+
+@lru_cache(maxsize=65536)
+def nickname_groups_forgiving_typo(name: str | None) -> tuple[str, ...]:
+    """`nickname_groups`, or for a name not in the table the groups of every table name one edit
+    (or transposition) from it: 'Anthnoy' is in Anthony's groups, so a typo in one record and a
+    nickname in another ('Anthnoy'/'Tony') still read as one given name.
+
+    Names shorter than `MISTYPED_NAME_MIN_LENGTH` are only looked up as they are.
+    """
+    groups = nickname_groups(name)
+    if groups or not name:
+        return groups
+    key = _lookup_key(name)
+    if len(key) < MISTYPED_NAME_MIN_LENGTH:
+        return ()
+    near = process.extract(key, _LONG_NAMES, scorer=OSA.distance, score_cutoff=1, limit=None)
+    return tuple(dict.fromkeys(g for match, _, _ in near for g in NICKNAME_GROUPS[match]))
 
 
 def canonical_given_name(name: str | None) -> str:

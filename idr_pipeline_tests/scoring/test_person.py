@@ -39,3 +39,22 @@ def test_only_conflicts_data_entry_explains_are_excused(left, right, reason, exc
     assert person_conflict(x, y) == reason
     assert could_be_one_corrupted_person(x, y, reason) is excused
     assert could_be_one_corrupted_person(y, x, reason) is excused
+
+
+@pytest.mark.parametrize(
+    ("first", "other", "one_name"),
+    [
+        ("Aynthony", "Tony", True),  # a typo of a full name against its nickname
+        ("Anthnoy", "Anthony", True),
+        ("Micheal", "Mike", True),
+        ("Elizabteh", "Beth", True),
+        ("Anthnoy", "Beth", False),
+        ("Jessi", "Jess", True),
+        ("Bettx", "Tony", False),  # one edit from 'betty', which is not Tony
+        ("Ann", "Dan", False),  # too short to be read as another table name mistyped
+    ],
+)
+def test_a_mistyped_given_name_is_still_read_through_the_nickname_table(first, other, one_name) -> None:
+    x, y = person_key(first, "Lopez", None, None), person_key(other, "Lopez", None, None)
+    assert (person_conflict(x, y) is None) is one_name
+    assert (person_conflict(y, x) is None) is one_name
