@@ -71,7 +71,7 @@ FORCED_SPLIT = "split"
 PAIR_COLUMNS = ["record_id_l", "record_id_r", "probability"]
 AMBIGUOUS_COLUMNS = ["record_id", "candidate_record_id", "probability", "person_weight"]
 #: What the guards read of a profile: conflicting national ids, names, suffixes and birth dates.
-CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob"]
+CLUSTERING_COLUMNS = ["record_id", "national_id", "first_name", "last_name", "dob", "email"]
 
 
 @dataclass(frozen=True)
@@ -365,10 +365,11 @@ def _share_national_id(a: _Cluster, b: _Cluster) -> bool:
 
 
 def _person_keys(profiles: pd.DataFrame, records: np.ndarray) -> dict[str, PersonKey]:
-    attributes = profiles.loc[profiles["record_id"].isin(records), CLUSTERING_COLUMNS]
+    # A frame without e-mails (no source carries one) names records by their given names only.
+    attributes = profiles.loc[profiles["record_id"].isin(records)].reindex(columns=CLUSTERING_COLUMNS)
     keys = {}
-    for rid, nid, first, last, dob in attributes.itertuples(index=False, name=None):
-        key = person_key(first, last, dob, nid)
+    for rid, nid, first, last, dob, email in attributes.itertuples(index=False, name=None):
+        key = person_key(first, last, dob, nid, email)
         if key.carries_any:
             keys[rid] = key
     return keys

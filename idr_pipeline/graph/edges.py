@@ -51,6 +51,7 @@ def identifier_occurrences(clean: DataFrame) -> DataFrame:
             F.col("last_name").alias("person_last"),
             F.col("dob").alias("person_dob"),
             F.col("national_id").alias("person_national_id"),
+            F.col("email").alias("person_email"),
         )
         .select("record_id", "_id.id_type", "_id.id_value", *PERSON_COLUMNS)
         .where(F.col("id_value").isNotNull())

@@ -26,7 +26,8 @@ SORT_ORDER = [*VALUE_KEY, "record_id"]
 MAX_RECORDS_PER_IDENTIFIER = 200
 SHARED_COLUMNS = ["id_type", "id_value", "records", "blocked", "people", "conflict", "not_identity_reason"]
 #: The carriers' person-level attributes each occurrence brings, to tell people apart.
-PERSON_COLUMNS = ["person_first", "person_last", "person_dob", "person_national_id"]
+#: (``person_email`` names a record without a given name, see ``scoring.person.person_key``.)
+PERSON_COLUMNS = ["person_first", "person_last", "person_dob", "person_national_id", "person_email"]
 EDGE_COLUMNS = ["src", "dst", "id_type", "id_value"]
 #: The ASCII characters ``str.strip()`` removes (spelled out here: importing ``standardize`` for
 #: them would cost each Spark Python worker half a second).

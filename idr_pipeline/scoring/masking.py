@@ -38,7 +38,7 @@ def mask_shared_identifiers(profiles: pd.DataFrame, max_people: int) -> tuple[pd
     """
     out = profiles.copy()
     signatures = PersonSignatures.of(
-        *(_column(out, c) for c in ("first_name", "last_name", "dob", "national_id"))
+        *(_column(out, c) for c in ("first_name", "last_name", "dob", "national_id", "email"))
     )
     report = []
     for key, columns in SHARED_IDENTIFIER_COLUMNS.items():

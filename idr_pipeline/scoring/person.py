@@ -11,6 +11,7 @@ swapped name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -51,11 +52,81 @@ def _text(value: object) -> str | None:
     return value or None
 
 
-def person_key(first_name: object, last_name: object, dob: object, national_id: object) -> PersonKey:
+_HANDLE_SEPARATORS = re.compile(r"[._-]+")
+_LETTERS = re.compile(r"[a-z]+")
+#: Words that handles put before a surname and that are no given name ('thesmiths',
+#: 'mr.jones', 'familyjones'): such a handle is the household's or a title's, not a person's.
+NOT_GIVEN_NAMES = frozenset(
+    {
+        "the",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "prof",
+        "rev",
+        "family",
+        "fam",
+        "team",
+        "house",
+        "home",
+        "info",
+        "contact",
+        "hello",
+        "its",
+        "iam",
+        "real",
+        "official",
+        "our",
+        "my",
+        "dear",
+        "sir",
+        "mister",
+    }
+)
+
+
+def given_name_in_email(email: object, last_name: object) -> str | None:
+    """The given name that an e-mail handle spells before the record's own surname, or None.
+
+    'james.vasquez', 'james_vasquez84' and 'jamesvasquez' under the surname Vasquez give 'james';
+    'j.vasquez' and 'jvasquez' give the initial 'j'. The handle (digits at its end and a '+tag'
+    dropped) must be exactly that: one given name of three letters or more, or one initial,
+    then the surname, with or without a separator. Two letters ('jd', 'mr') are too often
+    initials or titles to read as a name; the words of :data:`NOT_GIVEN_NAMES` are never one.
+    Anything else (a surname alone, a nickname handle, the surname first) says nothing.
+    """
+    if not isinstance(email, str) or not isinstance(last_name, str):
+        return None
+    surname = split_suffix(last_name)[0]
+    if surname is None:
+        return None
+    surname = "".join(_LETTERS.findall(surname.lower()))
+    handle = email.rsplit("@", 1)[0].lower().split("+", 1)[0].rstrip("0123456789")
+    parts = [part for part in _HANDLE_SEPARATORS.split(handle) if part]
+    if not 1 <= len(parts) <= 2:
+        return None
+    handle = "".join(parts)
+    if len(surname) < 2 or not handle.endswith(surname):
+        return None
+    given = handle[: -len(surname)]
+    if not given.isalpha() or not given.isascii() or len(given) == 2 or given in NOT_GIVEN_NAMES:
+        return None
+    return given
+
+
+def person_key(
+    first_name: object, last_name: object, dob: object, national_id: object, email: object = None
+) -> PersonKey:
+    """The record's person-level attributes; without a given name, the one its e-mail handle
+    spells before its surname (:func:`given_name_in_email`) stands in."""
     last, suffix = split_suffix(last_name if isinstance(last_name, str) else None)
     first = _text(first_name)
     if first is not None:
         first = first.replace("-", " ").replace(".", " ").strip() or None
+    if first is None:
+        first = given_name_in_email(email, last_name)
     return PersonKey(
         first=first,
         last=_text(last),
@@ -202,16 +273,35 @@ class PersonSignatures:
     keys: list[PersonKey]
 
     @classmethod
-    def of(cls, first_name: object, last_name: object, dob: object, national_id: object) -> PersonSignatures:
+    def of(
+        cls, first_name: object, last_name: object, dob: object, national_id: object, email: object = None
+    ) -> PersonSignatures:
+        """``email``, where given, names the records without a given name (:func:`person_key`)."""
         frame = pd.DataFrame(
             {"first": first_name, "last": last_name, "dob": dob, "national_id": national_id}, dtype=object
         )
         if frame.empty:
             return cls(np.zeros(0, dtype=np.int64), [])
+        if email is not None:
+            frame["first"] = given_names_or_from_email(frame["first"], frame["last"], email)
         codes, uniques = pd.factorize(pd.MultiIndex.from_frame(frame.fillna("")))
         keys = [person_key(f or None, ln or None, d or None, n or None) for f, ln, d, n in uniques]
         carries = np.array([k.carries_any for k in keys] + [False])
         return cls(np.where(carries[codes], codes, -1), keys)
+
+
+def given_names_or_from_email(first_name: pd.Series, last_name: pd.Series, email: object) -> pd.Series:
+    """``first_name`` with each missing given name taken from the row's e-mail handle where it
+    spells one (:func:`given_name_in_email`); computed only for those rows."""
+    emails = pd.Series(email, index=first_name.index, dtype=object)
+    missing = first_name.map(_text).isna() & emails.notna() & last_name.notna()
+    if not missing.any():
+        return first_name
+    filled = first_name.copy()
+    filled[missing] = [
+        given_name_in_email(e, ln) for e, ln in zip(emails[missing], last_name[missing], strict=True)
+    ]
+    return filled
 
 
 def people_per_value(

@@ -253,3 +253,26 @@ def test_strongest_first_is_pandas_stable_sort(rows):
         .drop(columns=["_forced", "_low", "_high"])
     )
     pd.testing.assert_frame_equal(_strongest_first(pairs), expected)
+
+
+def test_a_nameless_record_whose_handle_names_someone_else_does_not_join_them():
+    # Two app sign-ups without a given name: James's own e-mail ties one to James; a tablet the
+    # household shares (household evidence) ties it to the other, whose handle is Claudia's.
+    profiles = pd.DataFrame(
+        [
+            ("james", None, "James", "Vasquez", "1984-12-22", "james.vasquez@aol.com"),
+            ("app_james", None, None, "Vasquez", None, "james.vasquez@aol.com"),
+            ("app_claudia", None, None, "Vasquez", None, "claudia.vasquez@charter.net"),
+        ],
+        columns=["record_id", "national_id", "first_name", "last_name", "dob", "email"],
+    )
+    pairs = pd.DataFrame(
+        [("james", "app_james", 0.999, 32.0, True), ("app_james", "app_claudia", 0.99, 2.0, False)],
+        columns=["record_id_l", "record_id_r", "probability", "person_weight", "person_evidence"],
+    )
+    result = cluster_pairs(profiles["record_id"], pairs, profiles)
+    assert result.labels["app_james"] == result.labels["james"] != result.labels["app_claudia"]
+    assert result.refused_counts() == {"conflicting_first_name": 1}
+    # without the e-mails nothing tells the sign-ups apart, and the tablet chains Claudia's in
+    nameless = cluster_pairs(profiles["record_id"], pairs, profiles.drop(columns="email"))
+    assert len(set(nameless.labels.values())) == 1

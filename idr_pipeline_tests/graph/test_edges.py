@@ -15,9 +15,9 @@ BLOCKLIST = {
 
 def _occurrences(spark, rows):
     return spark.createDataFrame(
-        [(*r[:3], r[3], "Smith", r[4], None) for r in rows],
+        [(*r[:3], r[3], "Smith", r[4], None, None) for r in rows],
         "record_id string, id_type string, id_value string, person_first string, person_last string, "
-        "person_dob string, person_national_id string",
+        "person_dob string, person_national_id string, person_email string",
     )
 
 

@@ -19,13 +19,13 @@ NO_BLOCKLIST: dict[str, set[str]] = {"any": set()}
 
 OCCURRENCE_SCHEMA = pa.schema(
     [(c, pa.string()) for c in ["record_id", "id_type", "id_value", "person_first", "person_dob"]]
-    + [("person_last", pa.string()), ("person_national_id", pa.string())]
+    + [("person_last", pa.string()), ("person_national_id", pa.string()), ("person_email", pa.string())]
 )
 
 
 def _occ(rows: list[tuple]) -> pa.Table:
     """Rows of (record, type, value, first name, dob); every carrier is a Smith without an id."""
-    frame = pd.DataFrame([(*r, "Smith", None) for r in rows], columns=OCCURRENCE_SCHEMA.names)
+    frame = pd.DataFrame([(*r, "Smith", None, None) for r in rows], columns=OCCURRENCE_SCHEMA.names)
     frame = frame.astype(object).where(frame.notna(), None).sort_values(SORT_ORDER).reset_index(drop=True)
     return pa.Table.from_pandas(frame, schema=OCCURRENCE_SCHEMA, preserve_index=False)
 

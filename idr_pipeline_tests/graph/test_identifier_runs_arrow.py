@@ -33,6 +33,7 @@ COLUMNS = [
     "person_dob",
     "person_last",
     "person_national_id",
+    "person_email",
 ]
 SCHEMA = pa.schema([(c, pa.string()) for c in COLUMNS])
 BLOCKLIST = {
@@ -65,7 +66,7 @@ def reference_classify(
         records = len(carriers)
         # A national id value is judged on its carriers' other attributes.
         nid = (lambda r: None) if id_type == "national_id" else (lambda r: r[6])
-        keys = sorted({person_key(r[3], r[5], r[4], nid(r)) for r in carriers}, key=canonical_order)
+        keys = sorted({person_key(r[3], r[5], r[4], nid(r), r[7]) for r in carriers}, key=canonical_order)
         people, conflict = people_among(keys)
         blocked = is_blocked(id_type, id_value, blocklist)
         if blocked:
@@ -101,6 +102,8 @@ def _sorted_rows(rng: random.Random, count: int) -> list[tuple]:
             rng.choice(dobs),
             "Smith",
             rng.choice([None, "123456789"]),
+            # handles that name a record without a given name ('ann', 'b'), and ones that do not
+            rng.choice([None, "ann.smith@x.com", "bsmith7@y.com", "smith@z.com", "bob.jones@w.com"]),
         )
         for _ in range(count)
     }
@@ -135,7 +138,7 @@ def test_classify_runs_equals_the_per_value_definition(seed: int, max_people: in
 
 def test_a_crowd_of_one_value_is_too_many_records_and_the_output_types_are_spark_s() -> None:
     rows = [
-        ("device_id", "dev", f"r{i:04d}", "Jo", None, "Smith", None)
+        ("device_id", "dev", f"r{i:04d}", "Jo", None, "Smith", None, None)
         for i in range(MAX_RECORDS_PER_IDENTIFIER + 1)
     ]
     shared, edges = classify_runs(_table(rows), 5, BLOCKLIST)

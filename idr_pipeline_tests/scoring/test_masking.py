@@ -29,6 +29,28 @@ def test_identifiers_shared_by_several_people_are_masked():
     assert set(report.identifier) == {"email_key", "phone"}
 
 
+def test_a_tablet_two_nameless_sign_ups_share_is_masked_when_their_handles_name_two_people():
+    # No given name on either sign-up; their handles spell James and Claudia Vasquez.
+    signups = pd.DataFrame(
+        [
+            ("s1", None, "Vasquez", "james.vasquez@aol.com", "tablet-1"),
+            ("s2", None, "Vasquez", "claudia.vasquez@charter.net", "tablet-1"),
+            ("s3", None, "Vasquez", "james.vasquez84@gmail.com", "tablet-2"),
+            ("s4", None, "Vasquez", "jvasquez@gmail.com", "tablet-2"),
+        ],
+        columns=["record_id", "first_name", "last_name", "email", "device_id"],
+    ).assign(dob=None, national_id=None, phone=None, ip_address=None, email_key=None)
+    masked, report = mask_shared_identifiers(signups, max_people=1)
+    # James's own two sign-ups ('j' is his initial) keep their tablet; the household's is masked
+    assert masked.set_index("record_id")["device_id"].to_dict() == {
+        "s1": None,
+        "s2": None,
+        "s3": "tablet-2",
+        "s4": "tablet-2",
+    }
+    assert report.set_index("identifier").loc["device_id", "shared_values"] == 1
+
+
 def test_household_evidence_counts_once():
     weights = pd.DataFrame(
         {"address": [12.0, 12.0], "phone": [13.0, -2.0], "ip_address": [11.0, 0.0], "first_name": [-4.0, 6.0]}

@@ -8,7 +8,9 @@ from idr_pipeline.scoring.person import (
     CONFLICTING_DOB,
     CONFLICTING_FIRST_NAME,
     CONFLICTING_NATIONAL_ID,
+    PersonSignatures,
     could_be_one_corrupted_person,
+    given_name_in_email,
     person_conflict,
     person_key,
 )
@@ -58,3 +60,46 @@ def test_a_mistyped_given_name_is_still_read_through_the_nickname_table(first, o
     x, y = person_key(first, "Lopez", None, None), person_key(other, "Lopez", None, None)
     assert (person_conflict(x, y) is None) is one_name
     assert (person_conflict(y, x) is None) is one_name
+
+
+@pytest.mark.parametrize(
+    ("email", "last_name", "given"),
+    [
+        ("james.vasquez@aol.com", "Vasquez", "james"),
+        ("James_Vasquez84@aol.com", "vasquez", "james"),
+        ("jamesvasquez@aol.com", "Vasquez", "james"),
+        ("j.vasquez@aol.com", "Vasquez", "j"),
+        ("jvasquez+shop@aol.com", "Vasquez Jr", "j"),
+        ("claudia-oconnor@x.net", "O'Connor", "claudia"),
+        # not a given name before the surname: nothing
+        ("vasquez@aol.com", "Vasquez", None),
+        ("vasquez.james@aol.com", "Vasquez", None),
+        ("thevasquezes@aol.com", "Vasquez", None),
+        ("the.vasquez@aol.com", "Vasquez", None),
+        ("mrvasquez@aol.com", "Vasquez", None),
+        ("jd.vasquez@aol.com", "Vasquez", None),
+        ("a.j.vasquez@aol.com", "Vasquez", None),
+        ("musiccool548@gmail.com", "Vasquez", None),
+        ("james.vasquez@aol.com", None, None),
+        (None, "Vasquez", None),
+    ],
+)
+def test_an_e_mail_handle_names_a_record_without_a_given_name(email, last_name, given) -> None:
+    assert given_name_in_email(email, last_name) == given
+    assert person_key(None, last_name, None, None, email).first == given
+    # a given name of its own always wins over the handle
+    assert person_key("Claudia", last_name, None, None, email).first == "claudia"
+
+
+def test_nameless_carriers_whose_handles_name_two_people_are_two_people() -> None:
+    signatures = PersonSignatures.of(
+        [None, None, None, "James"],
+        ["Vasquez", "Vasquez", "Vasquez", "Vasquez"],
+        [None] * 4,
+        [None] * 4,
+        ["james.vasquez@aol.com", "claudia.vasquez@aol.com", "vasquez@aol.com", "claudia.vasquez@aol.com"],
+    )
+    firsts = [signatures.keys[c].first if c >= 0 else None for c in signatures.codes]
+    # the nameless 'vasquez@' carries nothing personal; James keeps his name over the handle
+    assert firsts == ["james", "claudia", None, "james"]
+    assert person_conflict(signatures.keys[signatures.codes[0]], signatures.keys[signatures.codes[1]])
