@@ -181,6 +181,8 @@ _SUFFIX_CANON = {
 _STREET_NUMBER = re.compile(r"^\s*(\d+[a-zA-Z]?)\b")
 _NON_DIGIT = re.compile(r"\D")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_LETTERS = re.compile(r"[a-z]+")
+_HANDLE_SEPARATORS = re.compile(r"[._-]+")
 _MAX_GROUPS = 3  # a diminutive rarely belongs to more than three name groups
 
 
@@ -449,6 +451,11 @@ def _names(sides: Sides) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
     present_last &= ~crosswise
     last = _levels(present_last, [(3, exact_last), (2, jw_last >= 0.92), (1, jw_last >= 0.85)])
+    # A record without a given name or surname whose e-mail handle spells the other's names.
+    first_in_handle, initial_in_handle, last_in_handle = _names_in_handles(sides, codes, fl, fr, ll, lr)
+    first[first_in_handle] = 6
+    first[initial_in_handle] = 2
+    last[last_in_handle] = 3
 
     # suffix (of the surname; a first name rarely carries one)
     sl, sr = sides.pair(suffixes)[2:]
@@ -457,12 +464,68 @@ def _names(sides: Sides) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, last, suffix
 
 
-def _email(sides: Sides) -> np.ndarray:
-    key = sides.cached(
+def handle_letters(email: object) -> str | None:
+    """An e-mail's local part as the letters a name could spell: lower-cased, without a '+tag',
+    trailing digits and one separator; None when it holds more (two separators, inner digits)."""
+    if not isinstance(email, str):
+        return None
+    local = email.rsplit("@", 1)[0].lower().split("+", 1)[0].rstrip("0123456789")
+    parts = [part for part in _HANDLE_SEPARATORS.split(local) if part]
+    letters = "".join(parts)
+    return letters if 1 <= len(parts) <= 2 and letters.isalpha() and letters.isascii() else None
+
+
+def name_letters(name: object) -> str:
+    """A name's ASCII letters, lower-cased: what a handle spelling it holds."""
+    return "".join(_LETTERS.findall(name.lower())) if isinstance(name, str) else ""
+
+
+def _names_in_handles(
+    sides: Sides, codes: _Codes, fl: np.ndarray, fr: np.ndarray, ll: np.ndarray, lr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: (the side without a given name has a handle that spells the other's given name
+    and surname, ... spells its initial and surname, the side without a surname has a handle
+    that spells the other's names either way).
+
+    'debra_brown', 'debrabrown84', 'brown.debra' and 'dbrown' spell Debra Brown. Only pairs
+    where one side lacks the name and the other has both are looked at, so a handle never
+    speaks against a name: one that spells nothing leaves the level missing, as it was.
+    """
+    none = np.zeros(len(fl), dtype=bool)
+    handle = sides.derive(_email_codes(sides), "handle_letters", handle_letters)
+    hl, hr = sides.pair(handle)
+    named_l, named_r = (fl >= 0) & (ll >= 0), (fr >= 0) & (lr >= 0)
+    look_l = named_r & (hl >= 0) & ((fl < 0) | (ll < 0))  # the left side's handle, the right's names
+    look_r = named_l & (hr >= 0) & ((fr < 0) | (lr < 0))
+    if not (look_l.any() or look_r.any()):
+        return none, none, none
+    letters = sides.cached("name_letters", lambda: np.array([name_letters(v) for v in codes.uniques] + [""]))
+    full, initial = none.copy(), none.copy()
+    for look, handles, firsts, lasts in ((look_l, hl, fr, lr), (look_r, hr, fl, ll)):
+        rows = np.flatnonzero(look)
+        spelled = zip(handle.uniques[handles[rows]], letters[firsts[rows]], letters[lasts[rows]], strict=True)
+        for row, (h, f, s) in zip(rows, spelled, strict=True):
+            if f and s:
+                full[row] = h == f + s or h == s + f
+                initial[row] = h == f[0] + s
+    first_missing, last_missing = (fl < 0) | (fr < 0), (ll < 0) | (lr < 0)
+    return full & first_missing, initial & first_missing, (full | initial) & last_missing
+
+
+def _email_keys(sides: Sides) -> np.ndarray:
+    """Per record, the e-mail key (gmail dots and '+tags' folded), or the e-mail without one."""
+    return sides.cached(
         "email_or_key",
         lambda: pd.Series(sides.column("email_key")).fillna(pd.Series(sides.column("email"))).to_numpy(),
     )
-    codes = sides.cached("email_codes", lambda: _Codes(key, clean=_lower))
+
+
+def _email_codes(sides: Sides) -> _Codes:
+    return sides.cached("email_codes", lambda: _Codes(_email_keys(sides), clean=_lower))
+
+
+def _email(sides: Sides) -> np.ndarray:
+    codes = _email_codes(sides)
     el, er = sides.pair(codes)
     present = (el >= 0) & (er >= 0)
     exact = present & (el == er)
@@ -470,7 +533,9 @@ def _email(sides: Sides) -> np.ndarray:
     domain = sides.derive(codes, "domain", lambda v: (v.rsplit("@", 1)[1] or None) if "@" in v else None)
     ll, lr = sides.pair(local)
     # What each handle holds beyond its record's names; a handle that is only the name is none.
-    beyond = sides.cached("email_beyond_names", lambda: _Codes(_handles_beyond_names(sides, key)))
+    beyond = sides.cached(
+        "email_beyond_names", lambda: _Codes(_handles_beyond_names(sides, _email_keys(sides)))
+    )
     bl, br = sides.pair(beyond)
     beyond_names = (bl >= 0) & (br >= 0)
     same_local = present & (ll >= 0) & (ll == lr) & beyond_names
@@ -643,7 +708,8 @@ def tf_values(
 ) -> pd.DataFrame:
     """The agreed value per TF-adjusted comparison (None unless the pair sits on a TF level).
 
-    Only the left value is needed: on an exact level both sides agree. Pass `gamma` when it is
+    On an exact level both sides agree, so the left value serves, or the right one where the left
+    record has none (a name its e-mail handle spelled, see `_names_in_handles`). Pass `gamma` when it is
     already computed to avoid comparing twice.
     """
     return tf_values_sides(Sides.aligned(left, right), gamma, comparisons)
@@ -666,7 +732,8 @@ def tf_values_sides(
                 keys = sides.cached(
                     ("tf_keys", value_column), lambda c=value_column: _tf_keys(sides.column(c), c)
                 )
-                column[hit] = keys[sides.left[hit]]
+                left_keys = keys[sides.left[hit]]
+                column[hit] = np.where(pd.isna(left_keys), keys[sides.right[hit]], left_keys)
         out[comparison.name] = column
     return pd.DataFrame(out)
 

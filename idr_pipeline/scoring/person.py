@@ -11,14 +11,13 @@ swapped name.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from idr_pipeline.scoring.comparisons import split_suffix
+from idr_pipeline.scoring.comparisons import handle_letters, name_letters, split_suffix
 from idr_pipeline.standardize.nicknames import nickname_groups_forgiving_typo
 
 CONFLICTING_NATIONAL_ID = "conflicting_national_id"
@@ -52,8 +51,6 @@ def _text(value: object) -> str | None:
     return value or None
 
 
-_HANDLE_SEPARATORS = re.compile(r"[._-]+")
-_LETTERS = re.compile(r"[a-z]+")
 #: Words that handles put before a surname and that are no given name ('thesmiths',
 #: 'mr.jones', 'familyjones'): such a handle is the household's or a title's, not a person's.
 NOT_GIVEN_NAMES = frozenset(
@@ -97,21 +94,12 @@ def given_name_in_email(email: object, last_name: object) -> str | None:
     initials or titles to read as a name; the words of :data:`NOT_GIVEN_NAMES` are never one.
     Anything else (a surname alone, a nickname handle, the surname first) says nothing.
     """
-    if not isinstance(email, str) or not isinstance(last_name, str):
-        return None
-    surname = split_suffix(last_name)[0]
-    if surname is None:
-        return None
-    surname = "".join(_LETTERS.findall(surname.lower()))
-    handle = email.rsplit("@", 1)[0].lower().split("+", 1)[0].rstrip("0123456789")
-    parts = [part for part in _HANDLE_SEPARATORS.split(handle) if part]
-    if not 1 <= len(parts) <= 2:
-        return None
-    handle = "".join(parts)
-    if len(surname) < 2 or not handle.endswith(surname):
+    handle = handle_letters(email)
+    surname = name_letters(split_suffix(last_name)[0] if isinstance(last_name, str) else None)
+    if handle is None or len(surname) < 2 or not handle.endswith(surname):
         return None
     given = handle[: -len(surname)]
-    if not given.isalpha() or not given.isascii() or len(given) == 2 or given in NOT_GIVEN_NAMES:
+    if not given or len(given) == 2 or given in NOT_GIVEN_NAMES:
         return None
     return given
 

@@ -137,6 +137,34 @@ def test_email_handles_that_only_spell_the_names_add_nothing_to_them() -> None:
     ) == [0, 0, 1, 0, 0, 0, 0, 3, 2, 2, 4, 0]
 
 
+def test_a_handle_that_spells_the_others_names_stands_in_for_the_missing_ones() -> None:
+    named = {"first_name": "Debra", "last_name": "Brown"}
+
+    def nameless(email: str, **names: str) -> tuple[dict, dict]:
+        return {"first_name": None, "last_name": None, "email": email, **names}, named
+
+    pairs = [
+        nameless("debra_brown@yahoo.com"),  # given name and surname
+        nameless("debrabrown84@gmail.com"),
+        nameless("Brown.Debra@aol.com"),  # surname first
+        nameless("dbrown@aol.com"),  # the initial and the surname
+        nameless("dbrown@aol.com", last_name="Brown"),  # only the given name missing
+        nameless("debra_brown@yahoo.com", first_name="Debbie"),  # only the surname missing
+        nameless("soccer.coffee@gmail.com"),  # spells nothing: still missing, not 'else'
+        nameless("debra@gmail.com"),  # a given name alone spells no surname
+        nameless("debra.m.brown@gmail.com"),  # more than one separator
+        (named, {"first_name": None, "last_name": None, "email": "debra.brown@x.com"}),  # either side
+    ]
+    assert levels("first_name", pairs) == [6, 6, 6, 2, 2, 5, -1, -1, -1, 6]
+    assert levels("last_name", pairs) == [3, 3, 3, 3, 3, 3, -1, -1, -1, 3]
+    # the exact levels weigh the frequency of the name the other record spells out
+    gamma, tf = compare_with_tf(
+        pd.DataFrame([{"first_name": None, "last_name": None, "email": "debra_brown@yahoo.com"}]),
+        pd.DataFrame([named]),
+    )
+    assert (tf.loc[0, "first_name"], tf.loc[0, "last_name"]) == ("Debra", "Brown")
+
+
 def test_email_falls_back_to_email_when_key_missing() -> None:
     left = pd.DataFrame([{"email": "A@x.com", "email_key": None}])
     right = pd.DataFrame([{"email": "a@x.com", "email_key": "a@x.com"}])
