@@ -53,35 +53,10 @@ def _text(value: object) -> str | None:
 
 #: Words that handles put before a surname and that are no given name ('thesmiths',
 #: 'mr.jones', 'familyjones'): such a handle is the household's or a title's, not a person's.
-NOT_GIVEN_NAMES = frozenset(
-    {
-        "the",
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "dr",
-        "prof",
-        "rev",
-        "family",
-        "fam",
-        "team",
-        "house",
-        "home",
-        "info",
-        "contact",
-        "hello",
-        "its",
-        "iam",
-        "real",
-        "official",
-        "our",
-        "my",
-        "dear",
-        "sir",
-        "mister",
-    }
-)
+NOT_GIVEN_NAMES = frozenset({
+    "the", "mr", "mrs", "ms", "miss", "dr", "prof", "rev", "sir", "mister", "dear", "family", "fam",
+    "team", "house", "home", "info", "contact", "hello", "its", "iam", "real", "official", "our", "my",
+})  # fmt: skip
 
 
 def given_name_in_email(email: object, last_name: object) -> str | None:
