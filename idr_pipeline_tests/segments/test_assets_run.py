@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import dagster as dg
@@ -21,10 +21,16 @@ from idr_pipeline.settings import get_settings
 from idr_pipeline.store import open_store
 from idr_pipeline_tests.segments.helpers import LANDED_SCHEMA, write_landed
 
+NOW = datetime.now(UTC)
 
-def _event(i: int, kind: str, ago: timedelta, anon: str, **props: object) -> dict:
+
+def _event(i: int, kind: str, share_of_today: float, anon: str, **props: object) -> dict:
+    """An event at that share of the UTC day so far: today's partition holds it whatever the
+    hour the test runs at (hours before now would be yesterday's shortly after midnight)."""
+    midnight = datetime.combine(NOW.date(), time(0), UTC)
     row = {name: None for name in LANDED_SCHEMA.names}
-    row.update(event_id=f"a{i}", type=kind, ts=datetime.now(UTC) - ago, anonymous_id=anon, **props)
+    ts = midnight + (NOW - midnight) * share_of_today
+    row.update(event_id=f"a{i}", type=kind, ts=ts, anonymous_id=anon, **props)
     return row
 
 
@@ -50,9 +56,9 @@ def test_assets_materialize_today_and_write_the_store(
     schema = "identity_id string, country string, state string, city string, postcode string, dob string"
     lake.write_version(spark.createDataFrame(golden, schema), *GOLDEN)
     events = [
-        _event(0, "purchase", timedelta(hours=5), "anon-id_0", category="luxury", price=900.0),
-        _event(1, "ad_click", timedelta(hours=3), "anon-id_1", campaign="black_friday"),
-        _event(2, "purchase", timedelta(hours=2), "anon-id_2", category="sports", price=30.0),
+        _event(0, "purchase", 0.2, "anon-id_0", category="luxury", price=900.0),
+        _event(1, "ad_click", 0.5, "anon-id_1", campaign="black_friday"),
+        _event(2, "purchase", 0.8, "anon-id_2", category="sports", price=30.0),
     ]
     write_landed(tmp_path / "lake", "p0-0-2", events)
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -60,7 +66,7 @@ def test_assets_materialize_today_and_write_the_store(
         store.ensure_schema()
         store.upsert("identities", [{"identity_id": p} for p in people])
 
-    today = datetime.now(UTC).date().isoformat()
+    today = NOW.date().isoformat()
     result = dg.materialize(
         [user_features, behavior_embeddings, audience_segments, segment_sizes_within_bounds],
         partition_key=today,
