@@ -499,12 +499,12 @@ def _names_in_handles(
     look_r = named_l & (hr >= 0) & ((fr < 0) | (lr < 0))
     if not (look_l.any() or look_r.any()):
         return none, none, none
-    spelled, forward, backward, initial_first = sides.cached(
+    handle_ids, forward, backward, initial_first = sides.cached(
         "names_spelled", lambda: _spellings(codes, handle)
     )
     full, initial = none.copy(), none.copy()
     for look, nameless, named in ((look_l, sides.left, sides.right), (look_r, sides.right, sides.left)):
-        h, other = spelled[nameless[look]], named[look]
+        h, other = handle_ids[nameless[look]], named[look]
         full[look] = (h == forward[other]) | (h == backward[other])
         initial[look] = h == initial_first[other]
     first_missing, last_missing = (fl < 0) | (fr < 0), (ll < 0) | (lr < 0)
@@ -517,23 +517,25 @@ def _spellings(names: _Codes, handle: _Codes) -> tuple[np.ndarray, ...]:
     codes that equal nothing (-1 for the handle, -2 for the names)."""
     firsts, lasts = names.codes[0], names.codes[1]
     letters = [name_letters(v) for v in names.uniques]
-    pairs = np.flatnonzero((firsts >= 0) & (lasts >= 0))
-    combos, first_of = pd.factorize(firsts[pairs] * np.int64(len(letters) + 1) + lasts[pairs])
+    named = np.flatnonzero((firsts >= 0) & (lasts >= 0))
+    combos, combo_values = pd.factorize(firsts[named] * np.int64(len(letters) + 1) + lasts[named])
     spelled_combos = [
         (f + s, s + f, f[:1] + s) if f and s else (None, None, None)
-        for f, s in ((letters[c // (len(letters) + 1)], letters[c % (len(letters) + 1)]) for c in first_of)
+        for f, s in (
+            (letters[c // (len(letters) + 1)], letters[c % (len(letters) + 1)]) for c in combo_values
+        )
     ]
     handles = handle.uniques[handle.codes[0]] if len(handle.uniques) else np.full(len(firsts), None)
     handles = np.where(handle.codes[0] >= 0, handles, None)
     text = np.concatenate([handles, np.array([v for combo in spelled_combos for v in combo], dtype=object)])
     ids, _ = pd.factorize(text, use_na_sentinel=True)
-    spelled = ids[: len(firsts)]
+    handle_ids = ids[: len(firsts)]
     per_combo = ids[len(firsts) :].reshape(-1, 3)
     out = [np.full(len(firsts), -2, dtype=np.int64) for _ in range(3)]
     for k in range(3):
         got = per_combo[combos, k]
-        out[k][pairs] = np.where(got >= 0, got, -2)
-    return spelled, out[0], out[1], out[2]
+        out[k][named] = np.where(got >= 0, got, -2)
+    return handle_ids, out[0], out[1], out[2]
 
 
 def _email_keys(sides: Sides) -> np.ndarray:
